@@ -1,0 +1,1840 @@
+/* local.c - the local-process backend: runs the driver as a child of the host process, in a
+ * private work directory, with rlimits, a scrubbed environment, its own uid when rlm runs as
+ * root, and best-effort namespaces (the launch itself is local_isolation.c). It only moves
+ * bytes over a pipe pair; the core parses the frames. This is resource containment, not a
+ * security boundary against hostile code.
+ *
+ * Built twice from the same sources: as rlm-backend-local.so exporting rlm_plugin_entry, and
+ * with -DRLM_BUILTIN_LOCAL into librlm's built-in table as rlm_builtin_local_entry. It uses
+ * only the host table, libc and json-c, never librlm.
+ *
+ * Threads: calls on one instance come one at a time, except interrupt(), which may come from
+ * another thread while execute() runs. execute() may be re-entered from its own callback. */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <json-c/json.h>
+#include <limits.h>
+#include <poll.h>
+#include <pthread.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "local_internal.h"
+#include "rlm/plugin.h"
+
+#ifdef RLM_BUILTIN_LOCAL
+#define LOCAL_ENTRY            rlm_builtin_local_entry
+#define LOCAL_ENTRY_VISIBILITY LOCAL_HIDDEN
+#else
+#define LOCAL_ENTRY            rlm_plugin_entry
+#define LOCAL_ENTRY_VISIBILITY RLM_PLUGIN_EXPORT
+#endif
+
+#define LOCAL_CHUNK           (64 * 1024)   /* read size on the channel and command pipes */
+#define LOCAL_WRITE_MAX       (1024 * 1024) /* largest single write() to the driver */
+#define LOCAL_POLL_SLICE_MS   250           /* how often a quiet wait checks the driver is alive */
+#define LOCAL_CAPTURE_MAX     (64u << 20)   /* run_command keeps this much of each stream */
+#define LOCAL_DEFAULT_START_S 30.0          /* when the launch gives no start timeout */
+#define LOCAL_SANDBOX_PATH    "/usr/local/bin:/usr/bin:/bin"
+#define LOCAL_SCRIPT_NAME     ".rlm_driver.py"
+#define LOCAL_LOG_NAME        ".rlm_driver.log"
+#define LOCAL_LOG_TAIL_LINES  20
+
+/* The one piece of process-wide mutable state: spreads automatic sandbox uids apart. */
+static atomic_uint local_uid_counter;
+
+struct local {
+	const rlm_host_api *host;
+	struct local_config cfg;
+	char *workdir;     /* NULL until provisioned; removed at shutdown */
+	char *volume_dir;  /* NULL without a volume; kept */
+	char *script_path; /* <workdir>/.rlm_driver.py */
+	char *log_path;    /* <workdir>/.rlm_driver.log */
+	char **env;        /* the sandbox environment, NULL-terminated; built at provisioning */
+	/* The driver: pid 0 and fds -1 when none. pid is atomic because interrupt() may come
+	 * from another thread while execute() runs. */
+	atomic_int pid;
+	int to_driver, from_driver;
+	struct local_report setup; /* what the last launch reached */
+	bool have_setup, warned_isolation;
+	unsigned tmp_seq; /* temp file names of uploads */
+};
+
+/* ---- small helpers --------------------------------------------------------------------- */
+
+static int nomem(const struct local *l, rlm_error *err)
+{
+	return l->host->error_set(err, RLM_ENOMEM, "local backend: out of memory");
+}
+
+static char *xstrdup(const rlm_host_api *host, const char *s)
+{
+	size_t n = strlen(s) + 1;
+	char *d = host->alloc(n);
+
+	if (d)
+		memcpy(d, s, n);
+	return d;
+}
+
+/* A host->alloc'ed formatted string, or NULL when out of memory. */
+__attribute__((format(printf, 2, 3))) static char *xprintf(const rlm_host_api *host,
+                                                           const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+	char *s;
+
+	va_start(ap, fmt);
+	n = vsnprintf(NULL, 0, fmt, ap);
+	va_end(ap);
+	if (n < 0 || !(s = host->alloc((size_t)n + 1)))
+		return NULL;
+	va_start(ap, fmt);
+	vsnprintf(s, (size_t)n + 1, fmt, ap);
+	va_end(ap);
+	return s;
+}
+
+static void free_strv(const rlm_host_api *host, char **v)
+{
+	for (char **p = v; p && *p; p++)
+		host->free(*p);
+	host->free(v);
+}
+
+/* Sets "K=V" in the NULL-terminated list *v (replacing an entry with the same name); takes
+ * ownership of entry even on failure. */
+static int strv_setenv(const rlm_host_api *host, char ***v, char *entry)
+{
+	size_t klen = strcspn(entry, "=") + 1, n = 0;
+	char **grown;
+
+	for (; *v && (*v)[n]; n++) {
+		if (!strncmp((*v)[n], entry, klen)) {
+			host->free((*v)[n]);
+			(*v)[n] = entry;
+			return 0;
+		}
+	}
+	grown = host->realloc(*v, (n + 2) * sizeof(char *));
+	if (!grown) {
+		host->free(entry);
+		return -1;
+	}
+	grown[n] = entry;
+	grown[n + 1] = NULL;
+	*v = grown;
+	return 0;
+}
+
+static void sleep_ms(long ms)
+{
+	struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+
+	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+		;
+}
+
+static bool path_under(const char *path, const char *dir)
+{
+	size_t n = dir ? strlen(dir) : 0;
+
+	return n && !strncmp(path, dir, n) && (path[n] == '/' || path[n] == '\0');
+}
+
+/* ---- configuration --------------------------------------------------------------------- */
+
+static const rlm_option_spec local_options[] = {
+        {"python", RLM_OPT_STRING, "\"python3\"",
+         "interpreter that runs the driver: a path, or a name looked up on the host PATH"},
+        {"workdir_root", RLM_OPT_STRING, NULL,
+         "where the private work dir rlm-XXXXXX is made (null: $TMPDIR, else /tmp)"},
+        {"volume_name", RLM_OPT_STRING, NULL,
+         "durable volume <data dir>/volumes/<name> ([A-Za-z0-9._-]+), exposed as VOLUME"},
+        {"memory_mb", RLM_OPT_INT, "4096", "address space limit (RLIMIT_AS) in MiB; 0: none"},
+        {"max_processes", RLM_OPT_INT, "256",
+         "processes and threads of the sandbox (RLIMIT_NPROC; needs its own uid or user "
+         "namespace to apply); 0: none"},
+        {"max_file_size_mb", RLM_OPT_INT, "1024",
+         "largest file the sandbox may write (RLIMIT_FSIZE) in MiB; 0: none"},
+        {"cpu_seconds", RLM_OPT_INT, "3600", "CPU time of each process (RLIMIT_CPU); 0: none"},
+        {"max_open_files", RLM_OPT_INT, "1024", "open files per process (RLIMIT_NOFILE); 0: none"},
+        {"isolation", RLM_OPT_STRING, "\"auto\"",
+         "\"auto\": namespaces when the host allows them, else process limits only (reported "
+         "in status); \"none\": process limits only; \"namespaces\": fail without them"},
+        {"network", RLM_OPT_BOOL, "false",
+         "let the sandbox reach the network; false gives it a network namespace with loopback "
+         "only (when namespaces work)"},
+        {"env", RLM_OPT_OBJECT, "{}", "extra environment variables of the sandbox"},
+        {"pass_env", RLM_OPT_STRING_LIST, "[]",
+         "names of host environment variables copied into the sandbox (the only way a secret "
+         "gets in)"},
+        {"sandbox_uid", RLM_OPT_INT, NULL,
+         "when rlm runs as root: the sandbox's uid (null: a fresh one per instance from 200001 "
+         "up; 0: stay root); the group is always 200000, which shares volumes"},
+        {NULL, 0, NULL, NULL},
+};
+
+/* The value of key, or NULL when missing or null (the core fills defaults, but be lenient). */
+static json_object *cfg_get(json_object *root, const char *key)
+{
+	json_object *v = NULL;
+
+	if (!json_object_object_get_ex(root, key, &v) || json_object_is_type(v, json_type_null))
+		return NULL;
+	return v;
+}
+
+static int cfg_string(struct local *l, json_object *root, const char *key, const char *def,
+                      char **out, rlm_error *err)
+{
+	json_object *v = cfg_get(root, key);
+	const char *s = def;
+
+	if (v) {
+		if (!json_object_is_type(v, json_type_string) ||
+		    strlen(json_object_get_string(v)) != (size_t)json_object_get_string_len(v))
+			return l->host->error_set(err, RLM_ECONFIG,
+			                          "backends.local.%s must be a string", key);
+		s = json_object_get_string(v);
+	}
+	*out = NULL;
+	if (s && !(*out = xstrdup(l->host, s)))
+		return nomem(l, err);
+	return 0;
+}
+
+static int cfg_int(struct local *l, json_object *root, const char *key, long def, long *out,
+                   rlm_error *err)
+{
+	json_object *v = cfg_get(root, key);
+	int64_t n;
+
+	*out = def;
+	if (!v)
+		return 0;
+	n = json_object_get_int64(v);
+	if (!json_object_is_type(v, json_type_int) || n < 0 || n > INT32_MAX)
+		return l->host->error_set(err, RLM_ECONFIG,
+		                          "backends.local.%s must be an integer from 0 to %d", key,
+		                          INT32_MAX);
+	*out = (long)n;
+	return 0;
+}
+
+static int cfg_limits(struct local *l, json_object *root, rlm_error *err)
+{
+	struct local_config *c = &l->cfg;
+	int rc;
+
+	if ((rc = cfg_int(l, root, "memory_mb", 4096, &c->memory_mb, err)) ||
+	    (rc = cfg_int(l, root, "max_processes", 256, &c->max_processes, err)) ||
+	    (rc = cfg_int(l, root, "max_file_size_mb", 1024, &c->max_file_size_mb, err)) ||
+	    (rc = cfg_int(l, root, "cpu_seconds", 3600, &c->cpu_seconds, err)) ||
+	    (rc = cfg_int(l, root, "max_open_files", 1024, &c->max_open_files, err)))
+		return rc;
+	/* Below this the interpreter cannot even import its standard library. */
+	if (c->max_open_files && c->max_open_files < 32)
+		return l->host->error_set(err, RLM_ECONFIG,
+		                          "backends.local.max_open_files must be 0 or at least 32");
+	return 0;
+}
+
+static int cfg_isolation(struct local *l, json_object *root, rlm_error *err)
+{
+	json_object *v = cfg_get(root, "isolation");
+	const char *s =
+	        v && json_object_is_type(v, json_type_string) ? json_object_get_string(v) : "auto";
+	json_object *net = cfg_get(root, "network");
+
+	if (v && !json_object_is_type(v, json_type_string))
+		s = "";
+	if (!strcmp(s, "auto"))
+		l->cfg.isolation = LOCAL_ISO_AUTO;
+	else if (!strcmp(s, "none"))
+		l->cfg.isolation = LOCAL_ISO_NONE;
+	else if (!strcmp(s, "namespaces"))
+		l->cfg.isolation = LOCAL_ISO_NAMESPACES;
+	else
+		return l->host->error_set(err, RLM_ECONFIG,
+		                          "backends.local.isolation must be \"auto\", \"none\" or "
+		                          "\"namespaces\"");
+	if (net && !json_object_is_type(net, json_type_boolean))
+		return l->host->error_set(err, RLM_ECONFIG,
+		                          "backends.local.network must be true or false");
+	l->cfg.network = net && json_object_get_boolean(net);
+	return 0;
+}
+
+static bool env_name_ok(const char *name)
+{
+	return *name && !strchr(name, '=');
+}
+
+static int cfg_env(struct local *l, json_object *root, rlm_error *err)
+{
+	json_object *env = cfg_get(root, "env");
+
+	if (!env)
+		return 0;
+	if (!json_object_is_type(env, json_type_object))
+		return l->host->error_set(err, RLM_ECONFIG, "backends.local.env must be an object");
+	json_object_object_foreach(env, key, val)
+	{
+		json_type t = json_object_get_type(val);
+		const char *s = json_object_get_string(val);
+		char *entry;
+
+		if (!env_name_ok(key))
+			return l->host->error_set(err, RLM_ECONFIG,
+			                          "backends.local.env: \"%s\" is not a valid "
+			                          "variable name",
+			                          key);
+		if ((t != json_type_string && t != json_type_int && t != json_type_double &&
+		     t != json_type_boolean) ||
+		    (t == json_type_string && strlen(s) != (size_t)json_object_get_string_len(val)))
+			return l->host->error_set(err, RLM_ECONFIG,
+			                          "backends.local.env.%s must be a string", key);
+		entry = xprintf(l->host, "%s=%s", key, s);
+		if (!entry || strv_setenv(l->host, &l->cfg.extra_env, entry) < 0)
+			return nomem(l, err);
+	}
+	return 0;
+}
+
+/* Secrets reach the sandbox only by name, read from the host environment now. */
+static int cfg_pass_env(struct local *l, json_object *root, rlm_error *err)
+{
+	json_object *list = cfg_get(root, "pass_env");
+
+	if (!list)
+		return 0;
+	if (!json_object_is_type(list, json_type_array))
+		return l->host->error_set(err, RLM_ECONFIG,
+		                          "backends.local.pass_env must be a list of names");
+	for (size_t i = 0; i < json_object_array_length(list); i++) {
+		json_object *item = json_object_array_get_idx(list, i);
+		const char *name = json_object_get_string(item), *value;
+		char *entry;
+
+		if (!json_object_is_type(item, json_type_string) || !env_name_ok(name))
+			return l->host->error_set(err, RLM_ECONFIG,
+			                          "backends.local.pass_env[%zu] must be a variable "
+			                          "name",
+			                          i);
+		value = getenv(name);
+		if (!value) {
+			l->host->log(RLM_LOG_WARN, LOCAL_NAME,
+			             "pass_env: %s is not set in the host environment", name);
+			continue;
+		}
+		entry = xprintf(l->host, "%s=%s", name, value);
+		if (!entry || strv_setenv(l->host, &l->cfg.extra_env, entry) < 0)
+			return nomem(l, err);
+	}
+	return 0;
+}
+
+/* Whether id is inside our user namespace's map (always true when there is no such file). */
+static bool id_mapped(const char *map_file, unsigned long id)
+{
+	FILE *f = fopen(map_file, "re");
+	unsigned long inside, outside, count;
+	bool found = false;
+
+	if (!f)
+		return true;
+	while (!found && fscanf(f, "%lu %lu %lu", &inside, &outside, &count) == 3)
+		found = id >= inside && id - inside < count;
+	fclose(f);
+	return found;
+}
+
+static bool sandbox_ids_mapped(const struct local_config *c)
+{
+	return id_mapped("/proc/self/uid_map", c->uid) && id_mapped("/proc/self/gid_map", c->gid);
+}
+
+/* As root the sandbox gets a uid of its own, so RLIMIT_NPROC (per uid, ignored for root)
+ * really bounds it, and it cannot touch the host's files beyond what "others" may. */
+static int cfg_identity(struct local *l, json_object *root, rlm_error *err)
+{
+	struct local_config *c = &l->cfg;
+	json_object *v = cfg_get(root, "sandbox_uid");
+	int64_t n = v ? json_object_get_int64(v) : 0;
+
+	c->gid = LOCAL_SANDBOX_GID;
+	if (v && (!json_object_is_type(v, json_type_int) || n < 0 || n >= UINT32_MAX))
+		return l->host->error_set(err, RLM_ECONFIG,
+		                          "backends.local.sandbox_uid must be a uid or null");
+	if (geteuid() != 0) {
+		if (v)
+			l->host->log(RLM_LOG_INFO, LOCAL_NAME,
+			             "sandbox_uid is ignored: rlm does not run as root");
+		return 0;
+	}
+	if (v) {
+		c->uid = (uid_t)n;
+		c->drop_uid = c->uid != 0;
+		if (c->drop_uid && !sandbox_ids_mapped(c))
+			return l->host->error_set(
+			        err, RLM_ECONFIG,
+			        "backends.local.sandbox_uid %u or group %u is not "
+			        "mapped in this user namespace",
+			        (unsigned)c->uid, (unsigned)c->gid);
+		return 0;
+	}
+	uint64_t seed =
+	        (uint64_t)getpid() * 4096u + atomic_fetch_add(&local_uid_counter, 1) % 4096u;
+	c->uid = (uid_t)(LOCAL_SANDBOX_UID_BASE + seed % LOCAL_SANDBOX_UID_SPAN);
+	c->drop_uid = sandbox_ids_mapped(c);
+	if (!c->drop_uid)
+		l->host->log(
+		        RLM_LOG_WARN, LOCAL_NAME,
+		        "the sandbox runs as root: uid %u / gid %u are not mapped in this user "
+		        "namespace (set backends.local.sandbox_uid to one that is)",
+		        (unsigned)c->uid, (unsigned)c->gid);
+	return 0;
+}
+
+static int python_from_path(struct local *l, const char *name, rlm_error *err)
+{
+	const char *env_path = getenv("PATH");
+	char dir[PATH_MAX], cand[PATH_MAX], blocked[PATH_MAX] = "", blocker[PATH_MAX] = "";
+	const char *p = env_path && *env_path ? env_path : LOCAL_SANDBOX_PATH;
+	struct stat st;
+
+	while (*p) {
+		size_t n = strcspn(p, ":");
+		bool usable = n > 0 && n < sizeof(dir) && p[0] == '/'; /* relative entries: never */
+
+		if (usable) {
+			memcpy(dir, p, n);
+			dir[n] = '\0';
+			usable = (size_t)snprintf(cand, sizeof(cand), "%s/%s", dir, name) <
+			                 sizeof(cand) &&
+			         stat(cand, &st) == 0 && S_ISREG(st.st_mode) &&
+			         access(cand, X_OK) == 0;
+		}
+		/* An interpreter under root's home (pyenv shims) is of no use to the sandbox
+		 * uid: keep looking, and say so if nothing better turns up. */
+		if (usable &&
+		    !rlm_local_sandbox_can_reach(&l->cfg, cand, true, blocker, sizeof(blocker))) {
+			if (!blocked[0])
+				snprintf(blocked, sizeof(blocked), "%s", cand);
+			usable = false;
+		}
+		if (usable)
+			return (l->cfg.python = xstrdup(l->host, cand)) ? 0 : nomem(l, err);
+		p += n + (p[n] == ':');
+	}
+	if (blocked[0])
+		return l->host->error_set(
+		        err, RLM_ECONFIG,
+		        "python: %s is the first %s on the host PATH, but the "
+		        "sandbox uid %u cannot run it (%s is in the way); set "
+		        "backends.local.python to one it can (e.g. /usr/bin/python3) "
+		        "or backends.local.sandbox_uid to 0",
+		        blocked, name, (unsigned)l->cfg.uid, blocker);
+	return l->host->error_set(err, RLM_ECONFIG,
+	                          "python: \"%s\" was not found on the host PATH (set "
+	                          "backends.local.python to the interpreter's path)",
+	                          name);
+}
+
+static int cfg_python(struct local *l, json_object *root, rlm_error *err)
+{
+	char *name = NULL, cwd[PATH_MAX], blocker[PATH_MAX];
+	int rc = cfg_string(l, root, "python", "python3", &name, err);
+
+	if (rc)
+		return rc;
+	if (!*name) {
+		l->host->free(name);
+		return l->host->error_set(err, RLM_ECONFIG, "backends.local.python is empty");
+	}
+	if (!strchr(name, '/')) {
+		rc = python_from_path(l, name, err);
+		l->host->free(name);
+		return rc;
+	}
+	if (name[0] == '/') {
+		l->cfg.python = name;
+	} else {
+		l->cfg.python =
+		        getcwd(cwd, sizeof(cwd)) ? xprintf(l->host, "%s/%s", cwd, name) : NULL;
+		l->host->free(name);
+		if (!l->cfg.python)
+			return nomem(l, err);
+	}
+	if (access(l->cfg.python, X_OK) != 0)
+		return l->host->error_set(err, RLM_ECONFIG, "python: cannot run %s: %s",
+		                          l->cfg.python, strerror(errno));
+	if (!rlm_local_sandbox_can_reach(&l->cfg, l->cfg.python, true, blocker, sizeof(blocker)))
+		l->host->log(RLM_LOG_WARN, LOCAL_NAME,
+		             "python %s may not be runnable by sandbox uid %u (%s is in the way)",
+		             l->cfg.python, (unsigned)l->cfg.uid, blocker);
+	return 0;
+}
+
+static int cfg_paths(struct local *l, json_object *root, rlm_error *err)
+{
+	const char *tmp = getenv("TMPDIR");
+	const char *v;
+	int rc;
+
+	rc = cfg_string(l, root, "workdir_root", tmp && *tmp == '/' ? tmp : "/tmp",
+	                &l->cfg.workdir_root, err);
+	if (!rc)
+		rc = cfg_string(l, root, "volume_name", NULL, &l->cfg.volume_name, err);
+	if (rc || !(v = l->cfg.volume_name))
+		return rc;
+	if (!*v ||
+	    strspn(v, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-") !=
+	            strlen(v) ||
+	    !strcmp(v, ".") || !strcmp(v, "..") || strlen(v) > 255)
+		return l->host->error_set(err, RLM_ECONFIG,
+		                          "backends.local.volume_name \"%s\" must be made of "
+		                          "[A-Za-z0-9._-] (and not be \".\" or \"..\")",
+		                          v);
+	return 0;
+}
+
+static int cfg_parse(struct local *l, const char *config_json, rlm_error *err)
+{
+	enum json_tokener_error jerr = json_tokener_success;
+	json_object *root = config_json && *config_json
+	                            ? json_tokener_parse_verbose(config_json, &jerr)
+	                            : json_object_new_object();
+	int rc;
+
+	if (!root || !json_object_is_type(root, json_type_object)) {
+		json_object_put(root);
+		return l->host->error_set(err, RLM_ECONFIG,
+		                          "backends.local: config is not a JSON object (%s)",
+		                          json_tokener_error_desc(jerr));
+	}
+	if (!(rc = cfg_identity(l, root, err)) && !(rc = cfg_python(l, root, err)) &&
+	    !(rc = cfg_paths(l, root, err)) && !(rc = cfg_limits(l, root, err)) &&
+	    !(rc = cfg_isolation(l, root, err)) && !(rc = cfg_env(l, root, err)))
+		rc = cfg_pass_env(l, root, err);
+	json_object_put(root);
+	return rc;
+}
+
+/* ---- provisioning: work dir, volume, environment --------------------------------------- */
+
+/* mkdir -p; directories made here get mode. */
+static int mkdirs(const char *path, mode_t mode)
+{
+	char buf[PATH_MAX];
+	size_t len = strlen(path);
+
+	if (len >= sizeof(buf)) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	memcpy(buf, path, len + 1);
+	for (size_t i = 1; i <= len; i++) {
+		if (buf[i] != '/' && buf[i] != '\0')
+			continue;
+		buf[i] = '\0';
+		if (mkdir(buf, mode) < 0 && errno != EEXIST)
+			return -1;
+		buf[i] = i < len ? '/' : '\0';
+	}
+	return 0;
+}
+
+static int unreachable(struct local *l, const char *what, const char *path, const char *blocker,
+                       const char *fix, rlm_error *err)
+{
+	return l->host->error_set(
+	        err, RLM_ECONFIG,
+	        "%s %s is out of reach of sandbox uid %u: %s is not searchable by "
+	        "it (%s, or set backends.local.sandbox_uid to 0)",
+	        what, path, (unsigned)l->cfg.uid, blocker, fix);
+}
+
+static int make_workdir(struct local *l, rlm_error *err)
+{
+	const struct local_config *c = &l->cfg;
+	char *tmp, blocker[PATH_MAX];
+
+	if (!(tmp = xprintf(l->host, "%s/rlm-XXXXXX", c->workdir_root)))
+		return nomem(l, err);
+	if (!mkdtemp(tmp)) {
+		int e = errno;
+		l->host->free(tmp);
+		return l->host->error_set(err, RLM_EIO, "cannot make a work directory in %s: %s",
+		                          c->workdir_root, strerror(e));
+	}
+	l->workdir = tmp; /* from here on shutdown() removes it */
+	if (!(l->script_path = xprintf(l->host, "%s/" LOCAL_SCRIPT_NAME, tmp)) ||
+	    !(l->log_path = xprintf(l->host, "%s/" LOCAL_LOG_NAME, tmp)) ||
+	    !(tmp = xprintf(l->host, "%s/tmp", l->workdir)))
+		return nomem(l, err);
+	if (mkdir(tmp, 0700) < 0 || (c->drop_uid && (chown(tmp, c->uid, c->gid) < 0 ||
+	                                             chown(l->workdir, c->uid, c->gid) < 0))) {
+		int e = errno;
+		l->host->error_set(err, RLM_EIO, "cannot prepare work directory %s: %s", l->workdir,
+		                   strerror(e));
+		l->host->free(tmp);
+		return RLM_EIO;
+	}
+	l->host->free(tmp);
+	if (!rlm_local_sandbox_can_reach(c, l->workdir, false, blocker, sizeof(blocker)))
+		return unreachable(l, "work directory", l->workdir, blocker,
+		                   "set backends.local.workdir_root elsewhere", err);
+	return 0;
+}
+
+/* As root the volume belongs to the shared sandbox group, setgid so everything made in it
+ * does too, whichever instance (uid) made it: 02770 when made here; an existing one only
+ * gains the group bits. */
+static int share_volume(struct local *l, const char *dir, bool made)
+{
+	const struct local_config *c = &l->cfg;
+	struct stat st;
+
+	if (!c->drop_uid)
+		return 0;
+	if (stat(dir, &st) < 0)
+		return -1;
+	if (st.st_gid != c->gid && chown(dir, (uid_t)-1, c->gid) < 0)
+		return -1;
+	if (made)
+		return chmod(dir, 02770);
+	if ((st.st_mode & 02070) != 02070 && chmod(dir, (st.st_mode & 07777) | 02070) < 0)
+		return -1;
+	return 0;
+}
+
+static int make_volume(struct local *l, rlm_error *err)
+{
+	const char *data = l->host->data_dir ? l->host->data_dir() : NULL;
+	char blocker[PATH_MAX], *dir, *parent;
+	bool root = geteuid() == 0, made;
+
+	if (!data || !*data)
+		return l->host->error_set(err, RLM_ECONFIG,
+		                          "volume_name is set but the host has no data directory");
+	if (!(parent = xprintf(l->host, "%s/volumes", data)) ||
+	    !(dir = xprintf(l->host, "%s/%s", parent, l->cfg.volume_name))) {
+		l->host->free(parent);
+		return nomem(l, err);
+	}
+	l->volume_dir = dir;
+	/* Parents root makes are traversable but not listable, so one sandbox cannot list the
+	 * names of the other volumes. */
+	made = mkdirs(parent, root ? 0711 : 0700) == 0 && mkdir(dir, 0700) == 0;
+	l->host->free(parent);
+	if ((!made && errno != EEXIST) || share_volume(l, dir, made) < 0)
+		return l->host->error_set(err, RLM_EIO, "cannot prepare volume directory %s: %s",
+		                          dir, strerror(errno));
+	if (!rlm_local_sandbox_can_reach(&l->cfg, dir, false, blocker, sizeof(blocker)))
+		return unreachable(l, "volume directory", dir, blocker,
+		                   "move the rlm data directory, e.g. with XDG_DATA_HOME", err);
+	return 0;
+}
+
+/* Nothing from the host environment gets in except env and pass_env: no API keys. */
+static int build_env(struct local *l, rlm_error *err)
+{
+	const char *wd = l->workdir;
+	char *base[] = {
+	        xprintf(l->host, "PATH=%s", LOCAL_SANDBOX_PATH),
+	        xprintf(l->host, "HOME=%s", wd),
+	        xprintf(l->host, "LANG=C.UTF-8"),
+	        xprintf(l->host, "PYTHONUNBUFFERED=1"),
+	        xprintf(l->host, "PYTHONDONTWRITEBYTECODE=1"),
+	        xprintf(l->host, "TMPDIR=%s/tmp", wd),
+	};
+	char **env = NULL;
+	int rc = 0;
+
+	for (size_t i = 0; i < sizeof(base) / sizeof(base[0]); i++) {
+		if (!base[i] || strv_setenv(l->host, &env, base[i]) < 0)
+			rc = -1;
+		base[i] = NULL;
+	}
+	for (char **e = l->cfg.extra_env; !rc && e && *e; e++) {
+		char *copy = xstrdup(l->host, *e);
+		if (!copy || strv_setenv(l->host, &env, copy) < 0)
+			rc = -1;
+	}
+	if (rc) {
+		free_strv(l->host, env);
+		return nomem(l, err);
+	}
+	l->env = env;
+	return 0;
+}
+
+/* Idempotent: start() and run_command() both need the sandbox to exist. */
+static int provision(struct local *l, rlm_error *err)
+{
+	int rc = 0;
+
+	if (!l->workdir)
+		rc = make_workdir(l, err);
+	else if (!l->script_path || !l->log_path)
+		rc = l->host->error_set(err, RLM_EBACKEND, "the work directory was not set up");
+	if (!rc && l->cfg.volume_name && !l->volume_dir)
+		rc = make_volume(l, err);
+	if (!rc && !l->env)
+		rc = build_env(l, err);
+	return rc;
+}
+
+/* ---- files (driver script, upload, download) ------------------------------------------- */
+
+static int write_all(int fd, const char *data, size_t len)
+{
+	while (len) {
+		ssize_t n = write(fd, data, len > LOCAL_WRITE_MAX ? LOCAL_WRITE_MAX : len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return -1;
+		data += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+/* Writes name in dirfd through a temp file and a rename, so no reader sees half a file and
+ * nothing is followed through a symlink the sandbox planted. */
+static int write_atomic(struct local *l, int dirfd, const char *name, const void *data, size_t len,
+                        bool give_to_sandbox, const char *shown, rlm_error *err)
+{
+	char tmp[NAME_MAX + 1];
+	int fd = -1, e = 0;
+
+	for (int tries = 0; fd < 0 && tries < 100; tries++) {
+		snprintf(tmp, sizeof(tmp), ".rlm-upload-%ld-%u", (long)getpid(), l->tmp_seq++);
+		fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+		if (fd < 0 && errno != EEXIST)
+			break;
+	}
+	if (fd < 0)
+		return l->host->error_set(err, RLM_EIO, "cannot write %s: %s", shown,
+		                          strerror(errno));
+	if (write_all(fd, data, len) < 0 || fchmod(fd, 0644) < 0 ||
+	    (give_to_sandbox && fchown(fd, l->cfg.uid, l->cfg.gid) < 0))
+		e = errno;
+	if (close(fd) < 0 && !e)
+		e = errno;
+	if (!e && renameat(dirfd, tmp, dirfd, name) < 0)
+		e = errno;
+	if (!e)
+		return 0;
+	unlinkat(dirfd, tmp, 0);
+	return l->host->error_set(err, e == EISDIR ? RLM_EINVAL : RLM_EIO, "cannot write %s: %s",
+	                          shown, strerror(e));
+}
+
+static int write_driver_script(struct local *l, rlm_error *err)
+{
+	int dirfd, rc;
+
+	if (!l->host->driver_script || !l->host->driver_script_len)
+		return l->host->error_set(err, RLM_EINVAL, "the host gave no driver script");
+	dirfd = open(l->workdir, O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (dirfd < 0)
+		return l->host->error_set(err, RLM_EIO, "cannot open %s: %s", l->workdir,
+		                          strerror(errno));
+	rc = write_atomic(l, dirfd, LOCAL_SCRIPT_NAME, l->host->driver_script,
+	                  l->host->driver_script_len, false, l->script_path, err);
+	close(dirfd);
+	return rc;
+}
+
+/* A remote path resolved to the directory holding its last component. */
+struct rpath {
+	int dirfd;
+	char name[NAME_MAX + 1];
+	bool sandboxed; /* inside the work dir or the volume: owned by the sandbox uid */
+};
+
+/* Relative paths are normalized lexically under the work dir; ".." may not climb out. */
+static int normalize_relative(struct local *l, const char *path, char *out, size_t size,
+                              rlm_error *err)
+{
+	size_t len = 0;
+
+	out[0] = '\0';
+	for (const char *p = path; *p;) {
+		size_t n = strcspn(p, "/");
+
+		if (n == 2 && !strncmp(p, "..", 2)) {
+			if (!len)
+				return l->host->error_set(err, RLM_EINVAL,
+				                          "%s: a relative path may not leave the "
+				                          "work directory",
+				                          path);
+			while (len && out[len - 1] != '/')
+				len--;
+			len = len ? len - 1 : 0;
+			out[len] = '\0';
+		} else if (n && !(n == 1 && *p == '.')) {
+			if (len + n + 2 > size || n > NAME_MAX)
+				return l->host->error_set(err, RLM_EINVAL, "%s: path too long",
+				                          path);
+			if (len)
+				out[len++] = '/';
+			memcpy(out + len, p, n);
+			len += n;
+			out[len] = '\0';
+		}
+		p += n + (p[n] == '/');
+	}
+	return 0;
+}
+
+static int open_error(struct local *l, const char *verb, const char *path, int e, rlm_error *err)
+{
+	int code = e == ENOENT ? RLM_ENOTFOUND : e == ELOOP || e == ENOTDIR ? RLM_EINVAL : RLM_EIO;
+
+	return l->host->error_set(err, code, "%s %s: %s%s", verb, path, strerror(e),
+	                          e == ELOOP ? " (symbolic links under the work directory are not "
+	                                       "followed when the sandbox has its own uid)"
+	                                     : "");
+}
+
+/* Walks to the parent directory of path with openat(), making missing directories when
+ * create. As root, links under the work dir are not followed: the sandbox owns that tree. */
+static int resolve(struct local *l, const char *path, bool create, const char *verb,
+                   struct rpath *rp, rlm_error *err)
+{
+	bool relative = path[0] != '/';
+	int nofollow = relative && l->cfg.drop_uid ? O_NOFOLLOW : 0;
+	char norm[PATH_MAX];
+	const char *p = path;
+	int rc;
+
+	rp->dirfd = -1;
+	rp->sandboxed = relative || path_under(path, l->workdir) || path_under(path, l->volume_dir);
+	if (relative) {
+		if ((rc = normalize_relative(l, path, norm, sizeof(norm), err)))
+			return rc;
+		p = norm;
+	}
+	rp->dirfd = open(relative ? l->workdir : "/", O_DIRECTORY | O_CLOEXEC);
+	if (rp->dirfd < 0)
+		return open_error(l, verb, path, errno, err);
+	for (;;) {
+		size_t n = strcspn(p, "/");
+		int fd;
+
+		if (p[n] == '\0') {
+			if (!n || n > NAME_MAX || !strcmp(p, ".") || !strcmp(p, ".."))
+				return l->host->error_set(err, RLM_EINVAL, "%s %s: not a file name",
+				                          verb, path);
+			memcpy(rp->name, p, n + 1);
+			return 0;
+		}
+		if (n) {
+			char comp[NAME_MAX + 1];
+			if (n > NAME_MAX)
+				return open_error(l, verb, path, ENAMETOOLONG, err);
+			memcpy(comp, p, n);
+			comp[n] = '\0';
+			if (create && mkdirat(rp->dirfd, comp, 0755) == 0 && rp->sandboxed &&
+			    l->cfg.drop_uid)
+				fchownat(rp->dirfd, comp, l->cfg.uid, l->cfg.gid,
+				         AT_SYMLINK_NOFOLLOW);
+			fd = openat(rp->dirfd, comp, O_DIRECTORY | O_CLOEXEC | nofollow);
+			if (fd < 0)
+				return open_error(l, verb, path, errno, err);
+			close(rp->dirfd);
+			rp->dirfd = fd;
+		}
+		p += n + 1;
+	}
+}
+
+static int local_upload(void *instance, const void *data, size_t len, const char *remote_path,
+                        rlm_error *err)
+{
+	struct local *l = instance;
+	struct rpath rp;
+	int rc;
+
+	if (!remote_path || !*remote_path || (!data && len))
+		return l->host->error_set(err, RLM_EINVAL, "upload: no path or no data");
+	if ((rc = provision(l, err)))
+		return rc;
+	rc = resolve(l, remote_path, true, "upload:", &rp, err);
+	if (!rc)
+		rc = write_atomic(l, rp.dirfd, rp.name, data ? data : "", len,
+		                  rp.sandboxed && l->cfg.drop_uid, remote_path, err);
+	if (rp.dirfd >= 0)
+		close(rp.dirfd);
+	return rc;
+}
+
+/* Reads all of fd into a host->alloc'ed buffer (one spare byte, so never NULL). */
+static int read_all(struct local *l, int fd, size_t hint, rlm_buf *out)
+{
+	size_t cap = hint + 1, len = 0;
+	char *buf = l->host->alloc(cap), *grown;
+
+	while (buf) {
+		ssize_t n;
+		if (len + 1 == cap) {
+			if (cap > SIZE_MAX / 2 || !(grown = l->host->realloc(buf, cap * 2)))
+				break;
+			buf = grown;
+			cap *= 2;
+		}
+		n = read(fd, buf + len, cap - 1 - len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			l->host->free(buf);
+			return -1;
+		}
+		if (n == 0) {
+			out->data = buf;
+			out->len = len;
+			return 0;
+		}
+		len += (size_t)n;
+	}
+	l->host->free(buf);
+	errno = ENOMEM;
+	return -1;
+}
+
+static int local_download(void *instance, const char *remote_path, rlm_buf *out, rlm_error *err)
+{
+	struct local *l = instance;
+	struct rpath rp;
+	struct stat st;
+	int rc, fd = -1;
+
+	if (out)
+		out->data = NULL, out->len = 0;
+	if (!remote_path || !*remote_path || !out)
+		return l->host->error_set(err, RLM_EINVAL, "download: no path");
+	if (remote_path[0] != '/' && !l->workdir)
+		return l->host->error_set(err, RLM_ENOTFOUND,
+		                          "download: %s: no such file (the "
+		                          "sandbox was not started)",
+		                          remote_path);
+	rc = resolve(l, remote_path, false, "download:", &rp, err);
+	if (!rc) {
+		fd = openat(rp.dirfd, rp.name,
+		            O_RDONLY | O_CLOEXEC | O_NONBLOCK |
+		                    (remote_path[0] != '/' && l->cfg.drop_uid ? O_NOFOLLOW : 0));
+		if (fd < 0)
+			rc = open_error(l, "download:", remote_path, errno, err);
+	}
+	if (!rc && (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)))
+		rc = l->host->error_set(err, RLM_EINVAL, "download: %s is not a regular file",
+		                        remote_path);
+	if (!rc && read_all(l, fd, (size_t)st.st_size, out) < 0)
+		rc = l->host->error_set(err, errno == ENOMEM ? RLM_ENOMEM : RLM_EIO,
+		                        "download: cannot read %s: %s", remote_path,
+		                        strerror(errno));
+	if (fd >= 0)
+		close(fd);
+	if (rp.dirfd >= 0)
+		close(rp.dirfd);
+	return rc;
+}
+
+/* ---- the driver process ---------------------------------------------------------------- */
+
+static void set_nonblock(int fd)
+{
+	int flags = fcntl(fd, F_GETFL);
+
+	if (flags >= 0)
+		fcntl(fd, F_SETFL, flags | O_NONBLOCK);
+}
+
+/* Kills the driver's whole process group and reaps it; keeps the work dir and the volume.
+ * grace_s: how long a driver whose channel was just closed may take to leave by itself. */
+static void stop_driver(struct local *l, double grace_s)
+{
+	pid_t pid = atomic_load(&l->pid);
+	int status;
+
+	if (l->to_driver >= 0)
+		close(l->to_driver);
+	if (l->from_driver >= 0)
+		close(l->from_driver);
+	l->to_driver = l->from_driver = -1;
+	if (pid <= 0)
+		return;
+	for (double waited = 0; waited < grace_s && !rlm_local_exited(pid, &status);
+	     waited += 0.005)
+		sleep_ms(5);
+	rlm_local_kill_reap(pid, NULL);
+	atomic_store(&l->pid, 0);
+}
+
+static void log_isolation(struct local *l, pid_t pid)
+{
+	char level[96], reason[256];
+
+	rlm_local_describe_isolation(&l->setup, l->cfg.isolation, level, sizeof(level), reason,
+	                             sizeof(reason));
+	l->host->log(RLM_LOG_INFO, LOCAL_NAME, "driver pid %d as uid %u in %s, isolation %s",
+	             (int)pid, (unsigned)(l->cfg.drop_uid ? l->cfg.uid : geteuid()), l->workdir,
+	             level);
+	if (l->cfg.isolation == LOCAL_ISO_AUTO && reason[0] && !l->warned_isolation) {
+		l->warned_isolation = true;
+		l->host->log(RLM_LOG_WARN, LOCAL_NAME,
+		             "namespaces are not available (%s): the sandbox has process limits "
+		             "only (isolation %s)",
+		             reason, level);
+	}
+}
+
+static int launch_driver(struct local *l, double timeout_s, rlm_error *err)
+{
+	int to[2] = {-1, -1}, from[2] = {-1, -1}, rc;
+	char *argv[12];
+	int argc = 0;
+	struct local_spawn plan;
+	pid_t pid = 0;
+
+	if (pipe2(to, O_CLOEXEC) < 0 || pipe2(from, O_CLOEXEC) < 0) {
+		rc = l->host->error_set(err, RLM_EIO, "cannot create the driver's pipes: %s",
+		                        strerror(errno));
+		goto out;
+	}
+	set_nonblock(to[1]);
+	set_nonblock(from[0]);
+	fcntl(to[1], F_SETPIPE_SZ, 1 << 20); /* fewer wakeups for big requests; best effort */
+	fcntl(from[0], F_SETPIPE_SZ, 1 << 20);
+	argv[argc++] = l->cfg.python;
+	argv[argc++] = l->script_path;
+	argv[argc++] = (char *)"--in-fd";
+	argv[argc++] = (char *)"3";
+	argv[argc++] = (char *)"--out-fd";
+	argv[argc++] = (char *)"4";
+	argv[argc++] = (char *)"--workdir";
+	argv[argc++] = l->workdir;
+	if (l->volume_dir) {
+		argv[argc++] = (char *)"--volume";
+		argv[argc++] = l->volume_dir;
+	}
+	argv[argc] = NULL;
+	memset(&plan, 0, sizeof(plan));
+	plan.path = l->cfg.python;
+	plan.argv = argv;
+	plan.envp = l->env;
+	plan.cwd = l->workdir;
+	plan.chan_in = to[0];
+	plan.chan_out = from[1];
+	plan.out_fd = plan.err_fd = -1;
+	plan.log_path = l->log_path;
+	rlm_local_plan_sandbox(&plan, &l->cfg);
+	rc = rlm_local_spawn(l->host, &plan, l->host->now() + timeout_s, &pid, &l->setup, err);
+	if (rc)
+		goto out;
+	l->have_setup = true;
+	l->to_driver = to[1];
+	l->from_driver = from[0];
+	to[1] = from[0] = -1;
+	atomic_store(&l->pid, pid);
+	log_isolation(l, pid);
+out:
+	for (int i = 0; i < 2; i++) {
+		if (to[i] >= 0)
+			close(to[i]);
+		if (from[i] >= 0)
+			close(from[i]);
+	}
+	return rc;
+}
+
+static int local_start(void *instance, const rlm_launch *launch, rlm_error *err)
+{
+	struct local *l = instance;
+	double timeout_s = LOCAL_DEFAULT_START_S;
+	int rc;
+
+	if (launch &&
+	    launch->struct_size >= offsetof(rlm_launch, start_timeout_s) + sizeof(double) &&
+	    launch->start_timeout_s > 0)
+		timeout_s = launch->start_timeout_s;
+	/* A restart after a hang or a crash: the old driver goes first, state and all. */
+	stop_driver(l, 0);
+	if ((rc = provision(l, err)) || (rc = write_driver_script(l, err)))
+		return rc;
+	return launch_driver(l, timeout_s, err);
+}
+
+/* The last lines of the driver's log (Python's own fatal errors), for error messages. */
+static void log_tail(const struct local *l, char *buf, size_t size)
+{
+	int fd = l->log_path ? open(l->log_path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC) : -1;
+	struct stat st;
+	off_t from;
+	ssize_t n;
+	size_t start, lines = 0;
+
+	buf[0] = '\0';
+	if (fd < 0)
+		return;
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		close(fd);
+		return;
+	}
+	from = st.st_size > (off_t)size - 1 ? st.st_size - (off_t)size + 1 : 0;
+	n = pread(fd, buf, size - 1, from);
+	close(fd);
+	if (n <= 0)
+		return;
+	while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == ' ' || buf[n - 1] == '\r'))
+		n--;
+	buf[n] = '\0';
+	for (start = (size_t)n; start > 0; start--) {
+		if (buf[start - 1] == '\n' && ++lines == LOCAL_LOG_TAIL_LINES)
+			break;
+	}
+	/* A cut at the front of the window would start mid-line: skip to the next line. */
+	if (start == 0 && from > 0 && strchr(buf, '\n'))
+		start = (size_t)(strchr(buf, '\n') - buf) + 1;
+	memmove(buf, buf + start, (size_t)n - start + 1);
+}
+
+/* The channel closed (or the driver vanished): say how it ended and what it last said. */
+static int driver_died(struct local *l, rlm_error *err)
+{
+	pid_t pid = atomic_load(&l->pid);
+	char how[128], tail[640];
+	int status = -1;
+	bool gone = false;
+
+	for (int i = 0; i < 40 && !(gone = rlm_local_exited(pid, &status)); i++)
+		sleep_ms(5);
+	if (gone)
+		rlm_local_describe_status(status, how, sizeof(how));
+	else
+		snprintf(how, sizeof(how), "closed its channel but is still running (pid %d)",
+		         (int)pid);
+	log_tail(l, tail, sizeof(tail));
+	return l->host->error_set(err, RLM_EBACKEND, "driver %s%s%s", how,
+	                          tail[0] ? "; last lines of " LOCAL_LOG_NAME ":\n" : "", tail);
+}
+
+/* ---- execute: per-call state only, so a nested execute() from on_data is safe ---------- */
+
+enum { XFER_MORE = 1 };
+
+struct xfer {
+	const char *out; /* bytes to write: the request, then replies */
+	size_t out_len, out_off;
+	char *backlog; /* read while writing, handed to on_data once the write is done */
+	size_t backlog_len, backlog_cap;
+	char *chunk;
+};
+
+/* A write() that cannot raise SIGPIPE, without touching process-wide signal dispositions:
+ * SIGPIPE is blocked in this thread for the call, and one it raised is consumed. */
+static ssize_t write_nosigpipe(int fd, const void *buf, size_t len)
+{
+	sigset_t pipe_set, old, pending;
+	bool was_pending;
+	ssize_t n;
+	int saved;
+
+	sigemptyset(&pipe_set);
+	sigaddset(&pipe_set, SIGPIPE);
+	pthread_sigmask(SIG_BLOCK, &pipe_set, &old);
+	sigpending(&pending);
+	was_pending = sigismember(&pending, SIGPIPE);
+	n = write(fd, buf, len);
+	saved = errno;
+	if (n < 0 && saved == EPIPE && !was_pending) {
+		struct timespec zero = {0, 0};
+		while (sigtimedwait(&pipe_set, NULL, &zero) < 0 && errno == EINTR)
+			;
+	}
+	if (!sigismember(&old, SIGPIPE))
+		pthread_sigmask(SIG_SETMASK, &old, NULL);
+	errno = saved;
+	return n;
+}
+
+/* Polls in slices so a driver that died while something else holds its pipe is noticed.
+ * Returns > 0 when an fd is ready, 0 after a quiet slice, RLM_ETIMEOUT past the deadline. */
+static int wait_fds(struct local *l, double deadline, struct pollfd *pfd, nfds_t n)
+{
+	int ms = LOCAL_POLL_SLICE_MS, r;
+
+	/* A deadline of 0 or less is taken as "none": a real one is a positive clock value. */
+	if (deadline > 0) {
+		double left = deadline - l->host->now();
+		if (left <= 0)
+			return RLM_ETIMEOUT;
+		if (left * 1000 < ms)
+			ms = (int)(left * 1000) + 1;
+	}
+	r = poll(pfd, n, ms);
+	return r < 0 ? 0 : r;
+}
+
+static int quiet_slice(struct local *l, rlm_error *err)
+{
+	int status;
+
+	return rlm_local_exited(atomic_load(&l->pid), &status) ? driver_died(l, err) : XFER_MORE;
+}
+
+static int timed_out(struct local *l, rlm_error *err)
+{
+	return l->host->error_set(err, RLM_ETIMEOUT,
+	                          "the driver did not finish the exchange before the deadline");
+}
+
+/* Reads what the driver wrote into the backlog (during a write). */
+static int drain_to_backlog(struct local *l, struct xfer *x, rlm_error *err)
+{
+	ssize_t n;
+
+	if (x->backlog_cap - x->backlog_len < LOCAL_CHUNK) {
+		size_t cap = x->backlog_cap ? x->backlog_cap * 2 : 4 * LOCAL_CHUNK;
+		char *grown = l->host->realloc(x->backlog, cap);
+		if (!grown)
+			return nomem(l, err);
+		x->backlog = grown;
+		x->backlog_cap = cap;
+	}
+	n = read(l->from_driver, x->backlog + x->backlog_len, LOCAL_CHUNK);
+	if (n > 0)
+		x->backlog_len += (size_t)n;
+	else if (n == 0)
+		return driver_died(l, err);
+	else if (errno != EAGAIN && errno != EINTR)
+		return l->host->error_set(err, RLM_EBACKEND, "reading from the driver: %s",
+		                          strerror(errno));
+	return XFER_MORE;
+}
+
+/* Writes x->out in full; while drain, keeps reading so neither side blocks the other. */
+static int xfer_write(struct local *l, const rlm_exchange *ex, struct xfer *x, bool drain,
+                      rlm_error *err)
+{
+	while (x->out_off < x->out_len) {
+		struct pollfd pfd[2] = {{l->to_driver, POLLOUT, 0}, {l->from_driver, POLLIN, 0}};
+		size_t left = x->out_len - x->out_off;
+		int rc = wait_fds(l, ex->deadline, pfd, drain ? 2 : 1);
+		ssize_t n;
+
+		if (rc == RLM_ETIMEOUT)
+			return timed_out(l, err);
+		if (rc == 0) {
+			if ((rc = quiet_slice(l, err)) != XFER_MORE)
+				return rc;
+			continue;
+		}
+		if (drain && pfd[1].revents && (rc = drain_to_backlog(l, x, err)) != XFER_MORE)
+			return rc;
+		if (!pfd[0].revents)
+			continue;
+		n = write_nosigpipe(l->to_driver, x->out + x->out_off,
+		                    left > LOCAL_WRITE_MAX ? LOCAL_WRITE_MAX : left);
+		if (n > 0)
+			x->out_off += (size_t)n;
+		else if (n < 0 && errno == EPIPE)
+			return driver_died(l, err);
+		else if (n < 0 && errno != EAGAIN && errno != EINTR)
+			return l->host->error_set(err, RLM_EBACKEND, "writing to the driver: %s",
+			                          strerror(errno));
+	}
+	return XFER_MORE;
+}
+
+static int xfer_deliver(struct local *l, const rlm_exchange *ex, struct xfer *x, const char *data,
+                        size_t len, rlm_error *err)
+{
+	const char *reply = NULL;
+	size_t reply_len = 0;
+	int act = ex->on_data(ex->ctx, data, len, &reply, &reply_len);
+
+	if (act < 0) {
+		if (err && !err->code)
+			l->host->error_set(err, act, "the exchange was aborted by its callback");
+		return act;
+	}
+	if (reply && reply_len) {
+		x->out = reply;
+		x->out_len = reply_len;
+		x->out_off = 0;
+	}
+	if (act != RLM_EXCHANGE_DONE)
+		return XFER_MORE;
+	/* A reply that comes with DONE is still sent; nothing is read after it, since nobody
+	 * would take those bytes. */
+	if (x->out_off < x->out_len && (act = xfer_write(l, ex, x, false, err)) != XFER_MORE)
+		return act;
+	return 0;
+}
+
+static int xfer_read(struct local *l, const rlm_exchange *ex, struct xfer *x, rlm_error *err)
+{
+	struct pollfd pfd = {l->from_driver, POLLIN, 0};
+	int rc = wait_fds(l, ex->deadline, &pfd, 1);
+	ssize_t n;
+
+	if (rc == RLM_ETIMEOUT)
+		return timed_out(l, err);
+	if (rc == 0)
+		return quiet_slice(l, err);
+	n = read(l->from_driver, x->chunk, LOCAL_CHUNK);
+	if (n > 0)
+		return xfer_deliver(l, ex, x, x->chunk, (size_t)n, err);
+	if (n == 0)
+		return driver_died(l, err);
+	if (errno == EAGAIN || errno == EINTR)
+		return XFER_MORE;
+	return l->host->error_set(err, RLM_EBACKEND, "reading from the driver: %s",
+	                          strerror(errno));
+}
+
+static int xfer_run(struct local *l, const rlm_exchange *ex, struct xfer *x, rlm_error *err)
+{
+	for (;;) {
+		int rc;
+
+		if (x->out_off < x->out_len) {
+			rc = xfer_write(l, ex, x, true, err);
+		} else if (x->backlog_len) {
+			size_t len = x->backlog_len;
+			x->backlog_len = 0; /* on_data may hand back a reply: that refills it */
+			rc = xfer_deliver(l, ex, x, x->backlog, len, err);
+		} else {
+			rc = xfer_read(l, ex, x, err);
+		}
+		if (rc != XFER_MORE)
+			return rc;
+	}
+}
+
+static int local_execute(void *instance, const rlm_exchange *ex, rlm_error *err)
+{
+	struct local *l = instance;
+	struct xfer x;
+	int rc;
+
+	if (!ex || ex->struct_size < offsetof(rlm_exchange, ctx) + sizeof(ex->ctx) ||
+	    !ex->on_data || (!ex->request && ex->request_len))
+		return l->host->error_set(err, RLM_EINVAL, "execute: incomplete exchange");
+	if (l->to_driver < 0 || l->from_driver < 0)
+		return l->host->error_set(err, RLM_EBACKEND, "the driver is not running");
+	memset(&x, 0, sizeof(x));
+	x.out = ex->request;
+	x.out_len = ex->request_len;
+	if (!(x.chunk = l->host->alloc(LOCAL_CHUNK)))
+		return nomem(l, err);
+	rc = xfer_run(l, ex, &x, err);
+	l->host->free(x.chunk);
+	l->host->free(x.backlog);
+	return rc;
+}
+
+/* ---- interrupt, is_alive --------------------------------------------------------------- */
+
+static int local_interrupt(void *instance, rlm_error *err)
+{
+	struct local *l = instance;
+	pid_t pid = atomic_load(&l->pid);
+
+	if (pid <= 0)
+		return l->host->error_set(err, RLM_EBACKEND, "interrupt: no driver is running");
+	/* The driver only, not its group: SIGINT becomes KeyboardInterrupt in the cell. */
+	if (kill(pid, SIGINT) < 0)
+		return l->host->error_set(err, RLM_EBACKEND, "interrupt: kill(%d, SIGINT): %s",
+		                          (int)pid, strerror(errno));
+	return 0;
+}
+
+static int local_is_alive(void *instance)
+{
+	struct local *l = instance;
+	pid_t pid = atomic_load(&l->pid);
+	int status;
+
+	return pid > 0 && !rlm_local_exited(pid, &status);
+}
+
+/* ---- run_command ----------------------------------------------------------------------- */
+
+struct capture {
+	char *data;
+	size_t len, cap;
+	bool truncated;
+};
+
+static int capture_add(struct local *l, struct capture *c, const char *data, size_t n)
+{
+	if (c->len + n > LOCAL_CAPTURE_MAX) {
+		c->truncated = true;
+		n = LOCAL_CAPTURE_MAX - c->len;
+	}
+	if (c->len + n + 1 > c->cap) {
+		size_t cap = c->cap ? c->cap : LOCAL_CHUNK;
+		char *grown;
+		while (cap < c->len + n + 1)
+			cap *= 2;
+		if (!(grown = l->host->realloc(c->data, cap)))
+			return -1;
+		c->data = grown;
+		c->cap = cap;
+	}
+	memcpy(c->data + c->len, data, n);
+	c->len += n;
+	c->data[c->len] = '\0';
+	return 0;
+}
+
+/* The sandbox environment plus the command's own entries (which win). Pointers are borrowed
+ * from both lists; only the array is allocated. */
+static char **command_env(struct local *l, const rlm_command *cmd)
+{
+	size_t n = 0, extra = 0;
+	char **env;
+
+	while (l->env[n])
+		n++;
+	while (cmd->env && cmd->env[extra])
+		extra++;
+	if (!(env = l->host->alloc((n + extra + 1) * sizeof(char *))))
+		return NULL;
+	memcpy(env, l->env, (n + 1) * sizeof(char *));
+	for (size_t i = 0; i < extra; i++) {
+		const char *e = cmd->env[i];
+		size_t k = strcspn(e, "=") + 1, j = 0;
+		while (j < n && strncmp(env[j], e, k))
+			j++;
+		env[j] = (char *)e;
+		if (j == n)
+			env[++n] = NULL;
+	}
+	return env;
+}
+
+/* argv[0] looked up on the sandbox's PATH, as a shell would (into buf), or as given. */
+static const char *command_path(char *const *env, const char *name, char *buf, size_t size)
+{
+	const char *path = LOCAL_SANDBOX_PATH;
+
+	if (strchr(name, '/'))
+		return name;
+	for (char *const *e = env; *e; e++)
+		if (!strncmp(*e, "PATH=", 5))
+			path = *e + 5;
+	for (const char *p = path; *p;) {
+		size_t n = strcspn(p, ":");
+		struct stat st;
+		if (n && p[0] == '/' &&
+		    (size_t)snprintf(buf, size, "%.*s/%s", (int)n, p, name) < size &&
+		    stat(buf, &st) == 0 && S_ISREG(st.st_mode) && access(buf, X_OK) == 0)
+			return buf;
+		p += n + (p[n] == ':');
+	}
+	return name;
+}
+
+static void close_capture_fd(int *fd)
+{
+	close(*fd);
+	*fd = -1;
+}
+
+/* Reads both pipes until they close. When the command's leader exits, its group is killed
+ * so helpers it left behind neither hold the pipes open nor outlive it. */
+static void command_collect(struct local *l, pid_t pid, int fds[2], double timeout_s,
+                            struct capture cap[2], int *status, int *timed)
+{
+	double deadline = timeout_s > 0 ? l->host->now() + timeout_s : 0, drain_until = 0;
+	char *chunk = l->host->alloc(LOCAL_CHUNK);
+	char small[4096];
+	bool leader_gone = false;
+
+	while (fds[0] >= 0 || fds[1] >= 0) {
+		struct pollfd pfd[2] = {{fds[0], POLLIN, 0}, {fds[1], POLLIN, 0}};
+		double now = l->host->now();
+		int ms = 100;
+
+		if (deadline > 0 && now >= deadline && !*timed) {
+			*timed = 1;
+			kill(-pid, SIGKILL);
+			drain_until = now + 2;
+		}
+		if (deadline > 0 && !*timed && (deadline - now) * 1000 < ms)
+			ms = (int)((deadline - now) * 1000) + 1;
+		if (drain_until > 0 && now >= drain_until)
+			break; /* something outside the group holds the pipes */
+		poll(pfd, 2, ms);
+		for (int i = 0; i < 2; i++) {
+			ssize_t n;
+			if (fds[i] < 0 || !pfd[i].revents)
+				continue;
+			n = read(fds[i], chunk ? chunk : small,
+			         chunk ? LOCAL_CHUNK : sizeof(small));
+			if (n > 0 && capture_add(l, &cap[i], chunk ? chunk : small, (size_t)n) < 0)
+				cap[i].truncated = true;
+			else if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR))
+				close_capture_fd(&fds[i]);
+		}
+		if (!leader_gone && rlm_local_exited(pid, status)) {
+			leader_gone = true;
+			kill(-pid, SIGKILL);
+			drain_until = l->host->now() + 2;
+		}
+	}
+	l->host->free(chunk);
+	/* The pipes close a moment before the leader is a zombie: let it finish exiting. */
+	for (long ms = 1; !rlm_local_exited(pid, status); ms = ms < 50 ? ms * 2 : 50) {
+		if (deadline > 0 && !*timed && l->host->now() >= deadline) {
+			*timed = 1;
+			break;
+		}
+		sleep_ms(ms);
+	}
+	rlm_local_kill_reap(pid, status);
+}
+
+static int command_spawn(struct local *l, const rlm_command *cmd, char **env, int out[2],
+                         int errp[2], pid_t *pid, rlm_error *err)
+{
+	struct local_spawn plan;
+	struct local_report setup;
+	char path[PATH_MAX], *cwd = NULL;
+	int rc;
+
+	if (cmd->cwd && cmd->cwd[0] != '/')
+		cwd = xprintf(l->host, "%s/%s", l->workdir, cmd->cwd);
+	else
+		cwd = xstrdup(l->host, cmd->cwd ? cmd->cwd : l->workdir);
+	if (!cwd)
+		return nomem(l, err);
+	memset(&plan, 0, sizeof(plan));
+	plan.path = command_path(env, cmd->argv[0], path, sizeof(path));
+	plan.argv = (char *const *)cmd->argv;
+	plan.envp = env;
+	plan.cwd = cwd;
+	plan.chan_in = plan.chan_out = -1;
+	plan.out_fd = out[1];
+	plan.err_fd = errp[1];
+	rlm_local_plan_sandbox(&plan, &l->cfg);
+	rc = rlm_local_spawn(l->host, &plan, l->host->now() + LOCAL_DEFAULT_START_S, pid, &setup,
+	                     err);
+	l->host->free(cwd);
+	return rc;
+}
+
+static int command_result(struct local *l, struct capture cap[2], int status, int timed,
+                          rlm_command_result *res, rlm_error *err)
+{
+	for (int i = 0; i < 2; i++) {
+		if (!cap[i].data && capture_add(l, &cap[i], "", 0) < 0)
+			return nomem(l, err);
+		if (cap[i].truncated)
+			l->host->log(RLM_LOG_WARN, LOCAL_NAME, "run_command: %s cut at %u bytes",
+			             i ? "stderr" : "stdout", LOCAL_CAPTURE_MAX);
+	}
+	res->timed_out = timed;
+	if (timed)
+		res->exit_code = -SIGKILL;
+	else if (status >= 0 && WIFEXITED(status))
+		res->exit_code = WEXITSTATUS(status);
+	else if (status >= 0 && WIFSIGNALED(status))
+		res->exit_code = -WTERMSIG(status);
+	else
+		res->exit_code = -1;
+	res->out.data = cap[0].data;
+	res->out.len = cap[0].len;
+	res->err.data = cap[1].data;
+	res->err.len = cap[1].len;
+	cap[0].data = cap[1].data = NULL;
+	return 0;
+}
+
+static int local_run_command(void *instance, const rlm_command *cmd, rlm_command_result *res,
+                             rlm_error *err)
+{
+	struct local *l = instance;
+	int out[2] = {-1, -1}, errp[2] = {-1, -1}, fds[2], status = -1, timed = 0, rc;
+	struct capture cap[2];
+	char **env = NULL;
+	pid_t pid = 0;
+
+	if (!cmd || cmd->struct_size < offsetof(rlm_command, timeout_s) + sizeof(double) || !res ||
+	    res->struct_size < offsetof(rlm_command_result, err) + sizeof(rlm_buf) || !cmd->argv ||
+	    !cmd->argv[0] || !*cmd->argv[0])
+		return l->host->error_set(err, RLM_EINVAL, "run_command: no command");
+	if ((rc = provision(l, err)))
+		return rc;
+	memset(cap, 0, sizeof(cap));
+	if (!(env = command_env(l, cmd)))
+		return nomem(l, err);
+	if (pipe2(out, O_CLOEXEC) < 0 || pipe2(errp, O_CLOEXEC) < 0) {
+		rc = l->host->error_set(err, RLM_EIO, "run_command: pipe: %s", strerror(errno));
+		goto out;
+	}
+	set_nonblock(out[0]);
+	set_nonblock(errp[0]);
+	rc = command_spawn(l, cmd, env, out, errp, &pid, err);
+	close(out[1]);
+	close(errp[1]);
+	out[1] = errp[1] = -1;
+	if (rc)
+		goto out;
+	fds[0] = out[0];
+	fds[1] = errp[0];
+	command_collect(l, pid, fds, cmd->timeout_s, cap, &status, &timed);
+	out[0] = fds[0];
+	errp[0] = fds[1];
+	rc = command_result(l, cap, status, timed, res, err);
+out:
+	for (int i = 0; i < 2; i++) {
+		if (out[i] >= 0)
+			close(out[i]);
+		if (errp[i] >= 0)
+			close(errp[i]);
+		l->host->free(cap[i].data);
+	}
+	l->host->free(env);
+	return rc;
+}
+
+/* ---- control("status") ----------------------------------------------------------------- */
+
+static json_object *json_string_or_null(const char *s)
+{
+	return s && *s ? json_object_new_string(s) : NULL;
+}
+
+static json_object *status_limits(const struct local *l)
+{
+	const struct local_config *c = &l->cfg;
+	json_object *o = json_object_new_object();
+
+	json_object_object_add(o, "memory_mb", json_object_new_int64(c->memory_mb));
+	json_object_object_add(o, "max_processes", json_object_new_int64(c->max_processes));
+	json_object_object_add(o, "max_processes_applied",
+	                       l->have_setup ? json_object_new_boolean(l->setup.nproc_applied)
+	                                     : NULL);
+	json_object_object_add(o, "max_file_size_mb", json_object_new_int64(c->max_file_size_mb));
+	json_object_object_add(o, "cpu_seconds", json_object_new_int64(c->cpu_seconds));
+	json_object_object_add(o, "max_open_files", json_object_new_int64(c->max_open_files));
+	return o;
+}
+
+static json_object *status_json(struct local *l)
+{
+	json_object *o = json_object_new_object();
+	char level[96] = "", reason[256] = "";
+	pid_t pid = atomic_load(&l->pid);
+	bool alive = local_is_alive(l);
+
+	if (l->have_setup)
+		rlm_local_describe_isolation(&l->setup, l->cfg.isolation, level, sizeof(level),
+		                             reason, sizeof(reason));
+	json_object_object_add(o, "backend", json_object_new_string(LOCAL_NAME));
+	json_object_object_add(o, "isolation", json_string_or_null(level));
+	json_object_object_add(o, "reason", json_string_or_null(reason));
+	json_object_object_add(
+	        o, "network",
+	        l->have_setup ? json_object_new_boolean(!(l->setup.ns_flags & CLONE_NEWNET))
+	                      : NULL);
+	json_object_object_add(o, "pid", pid > 0 ? json_object_new_int(pid) : NULL);
+	json_object_object_add(o, "alive", json_object_new_boolean(alive));
+	json_object_object_add(o, "uid",
+	                       json_object_new_int64(l->cfg.drop_uid ? l->cfg.uid : geteuid()));
+	json_object_object_add(o, "gid",
+	                       json_object_new_int64(l->cfg.drop_uid ? l->cfg.gid : getegid()));
+	json_object_object_add(o, "python", json_object_new_string(l->cfg.python));
+	json_object_object_add(o, "workdir", json_string_or_null(l->workdir));
+	json_object_object_add(o, "volume", json_string_or_null(l->volume_dir));
+	json_object_object_add(o, "limits", status_limits(l));
+	return o;
+}
+
+static int local_control(void *instance, const char *op, const char *arg_json, rlm_buf *out,
+                         rlm_error *err)
+{
+	struct local *l = instance;
+	json_object *doc;
+	const char *text;
+	size_t len;
+
+	(void)arg_json;
+	if (!op || strcmp(op, "status") != 0)
+		return l->host->error_set(err, RLM_ENOTSUP, "local backend: no control op \"%s\"",
+		                          op ? op : "(null)");
+	if (!out)
+		return l->host->error_set(err, RLM_EINVAL, "control: no output buffer");
+	if (!(doc = status_json(l)) ||
+	    !(text = json_object_to_json_string_ext(doc, JSON_C_TO_STRING_PLAIN))) {
+		json_object_put(doc);
+		return nomem(l, err);
+	}
+	len = strlen(text);
+	out->data = l->host->alloc(len + 1);
+	if (out->data) {
+		memcpy(out->data, text, len + 1);
+		out->len = len;
+	}
+	json_object_put(doc);
+	return out->data ? 0 : nomem(l, err);
+}
+
+/* ---- create, shutdown ------------------------------------------------------------------ */
+
+/* nftw has no context pointer: these callbacks need none. Pass 1 (not as root) makes every
+ * directory the sandbox locked us out of ours again; pass 2 removes bottom-up. */
+static int unlock_entry(const char *path, const struct stat *st, int type, struct FTW *ftw)
+{
+	(void)ftw;
+	if (type == FTW_DNR || (type == FTW_D && (st->st_mode & S_IRWXU) != S_IRWXU)) {
+		chmod(path, (st->st_mode & 07777) | S_IRWXU);
+		return type == FTW_DNR; /* nftw could not look inside: walk again */
+	}
+	return 0;
+}
+
+static int remove_entry(const char *path, const struct stat *st, int type, struct FTW *ftw)
+{
+	(void)st;
+	(void)ftw;
+	if (type == FTW_DP)
+		rmdir(path);
+	else
+		unlink(path);
+	return 0;
+}
+
+static void remove_tree(const struct local *l, const char *dir)
+{
+	struct stat st;
+
+	for (int pass = 0; geteuid() != 0 && pass < 64; pass++)
+		if (nftw(dir, unlock_entry, 16, FTW_PHYS | FTW_MOUNT) != 1)
+			break;
+	nftw(dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS | FTW_MOUNT);
+	if (lstat(dir, &st) == 0)
+		l->host->log(RLM_LOG_WARN, LOCAL_NAME, "could not remove work directory %s", dir);
+}
+
+static void local_shutdown(void *instance)
+{
+	struct local *l = instance;
+	const rlm_host_api *host;
+
+	if (!l)
+		return;
+	host = l->host;
+	stop_driver(l, 0.2);
+	if (l->workdir)
+		remove_tree(l, l->workdir);
+	host->free(l->workdir);
+	host->free(l->volume_dir);
+	host->free(l->script_path);
+	host->free(l->log_path);
+	free_strv(host, l->env);
+	host->free(l->cfg.python);
+	host->free(l->cfg.workdir_root);
+	host->free(l->cfg.volume_name);
+	free_strv(host, l->cfg.extra_env);
+	host->free(l);
+}
+
+static int local_create(const rlm_host_api *host, const char *config_json, void **instance,
+                        rlm_error *err)
+{
+	struct local *l;
+	int rc;
+
+	if (!instance)
+		return host->error_set(err, RLM_EINVAL, "create: no instance pointer");
+	*instance = NULL;
+	if (!(l = host->alloc(sizeof(*l))))
+		return host->error_set(err, RLM_ENOMEM, "local backend: out of memory");
+	memset(l, 0, sizeof(*l));
+	l->host = host;
+	l->to_driver = l->from_driver = -1;
+	atomic_init(&l->pid, 0);
+	if ((rc = cfg_parse(l, config_json, err))) {
+		local_shutdown(l);
+		return rc;
+	}
+	*instance = l;
+	return 0;
+}
+
+/* ---- the descriptor -------------------------------------------------------------------- */
+
+static const rlm_backend_ops local_ops = {
+        .abi_version = RLM_ABI_VERSION,
+        .struct_size = sizeof(rlm_backend_ops),
+        .create = local_create,
+        .start = local_start,
+        .execute = local_execute,
+        .upload = local_upload,
+        .download = local_download,
+        .shutdown = local_shutdown,
+        .interrupt = local_interrupt,
+        .run_command = local_run_command,
+        .is_alive = local_is_alive,
+        .control = local_control,
+};
+
+static const rlm_plugin_desc local_desc = {
+        .abi_version = RLM_ABI_VERSION,
+        .struct_size = sizeof(rlm_plugin_desc),
+        .kind = RLM_PLUGIN_BACKEND,
+        .name = LOCAL_NAME,
+        .summary = "the driver as a local child process: private work dir, rlimits, scrubbed "
+                   "env, own uid as root, best-effort namespaces",
+        .version = "1.0.0",
+        .capabilities = RLM_CAP_INTERRUPT | RLM_CAP_RUN_COMMAND | RLM_CAP_VOLUME |
+                        RLM_CAP_IS_ALIVE | RLM_CAP_NET_ISOLATION | RLM_CAP_NESTED_EXECUTE,
+        .options = local_options,
+        .ops = &local_ops,
+};
+
+LOCAL_ENTRY_VISIBILITY int LOCAL_ENTRY(const rlm_host_api *host, uint32_t host_abi,
+                                       const rlm_plugin_desc **out);
+
+LOCAL_ENTRY_VISIBILITY int LOCAL_ENTRY(const rlm_host_api *host, uint32_t host_abi,
+                                       const rlm_plugin_desc **out)
+{
+	if (!out)
+		return RLM_EINVAL;
+	*out = NULL;
+	/* Every host field this plugin uses, data_dir being the last of them. */
+	if (!host || RLM_ABI_MAJOR_OF(host_abi) != RLM_ABI_MAJOR ||
+	    RLM_ABI_MAJOR_OF(host->abi_version) != RLM_ABI_MAJOR ||
+	    host->struct_size < offsetof(rlm_host_api, data_dir) + sizeof(host->data_dir) ||
+	    !host->alloc || !host->realloc || !host->free || !host->log || !host->error_set ||
+	    !host->now)
+		return RLM_EPLUGIN;
+	*out = &local_desc;
+	return 0;
+}

@@ -1,0 +1,1244 @@
+#!/usr/bin/env python3
+"""rlm sandbox driver: a persistent Python REPL served over a JSON text-sequence channel.
+
+A stdlib-only program (Python 3.8+) that runs inside every sandbox.  The contract with the
+host (core/protocol.c) is core/driver/PROTOCOL.md; read that file before changing this one.
+
+    python3 driver.py [--in-fd N --out-fd M] [--volume PATH] [--workdir PATH]
+
+Start-up time matters (one driver per sandbox, often hundreds in parallel; the benchmark holds
+it to 1.5x a bare `python3 -c pass`), so:
+- the driver imports only modules that are built in or already loaded by the interpreter at
+  start-up; json/re/ast/traceback/select/keyword are avoided or imported lazily;
+- a script run as __main__ is recompiled on every start (Python caches bytecode only for
+  imported modules) and compiling this file costs about as much as starting the interpreter.
+  So the driver proper is the source text _SOURCE below, compiled once and cached as a
+  marshalled code object in $RLM_DRIVER_CACHE (a directory), else $XDG_CACHE_HOME/rlm, else
+  ~/.cache/rlm.  The cache entry holds the source it was compiled from and is used only when
+  that source is identical; RLM_DRIVER_CACHE=0 disables the cache.  Line numbers in driver
+  tracebacks are those of this file.
+"""
+
+import os
+import sys
+
+__version__ = "1.0.0"
+
+_SOURCE = r'''
+import builtins
+import codecs
+import time
+import _thread
+
+try:  # the C half of `signal`, without the enum machinery that `import signal` pulls in
+    import _signal as signal
+except ImportError:  # pragma: no cover - every CPython has _signal
+    import signal
+
+PROTOCOL_VERSION = 1
+
+RESERVED = frozenset((
+    "SUBMIT", "add_buffer", "get_buffer", "clear_buffer",
+    "llm_query", "llm_query_batched", "rlm_query", "VOLUME",
+))
+DEFAULT_MAX_OUTPUT = 20000
+ERROR_TEXT_MIN_CAP = 2000      # error message/traceback are capped at max(max_output, this)
+CAPTURE_WAIT_S = 10.0          # how long the end of a cell waits for its output sentinels
+READ_CHUNK = 1 << 20           # channel reads
+PIPE_CHUNK = 1 << 16           # capture pipe reads
+PRIVATE_FD_MIN = 10            # the channel and capture fds live at or above this fd
+RESERVE_BYTES = 1 << 20        # memory released on MemoryError so the driver can answer
+
+RS = b"\x1e"
+LF = b"\n"
+
+
+# --------------------------------------------------------------------------------------------
+# JSON: the C accelerator of the json package is used directly (importing `json` costs more
+# than the interpreter's own start-up because it imports `re`); the pure json package is the
+# fallback.
+
+def _json_default(obj):
+    raise TypeError("Object of type %s is not JSON serializable" % type(obj).__name__)
+
+
+def _make_json():
+    inf = float("inf")
+    try:
+        import _json
+
+        class _Ctx(object):
+            pass
+
+        ctx = _Ctx()
+        ctx.strict = True
+        ctx.object_hook = None
+        ctx.object_pairs_hook = None
+        ctx.parse_float = float
+        ctx.parse_int = int
+        ctx.parse_constant = {"NaN": float("nan"), "Infinity": inf, "-Infinity": -inf}.__getitem__
+        ctx.memo = {}
+        scan = _json.make_scanner(ctx)
+        make_encoder = _json.make_encoder
+        encode_str = _json.encode_basestring
+
+        def loads(text):
+            text = text.strip(" \t\r\n")
+            try:
+                obj, end = scan(text, 0)
+            except StopIteration as e:
+                raise ValueError("Expecting value: char %s" % (e.value,))
+            if end != len(text):
+                raise ValueError("Extra data: char %d" % end)
+            return obj
+
+        def dumps(obj):
+            enc = make_encoder({}, _json_default, encode_str, None, ":", ",", False, False, False)
+            return "".join(enc(obj, 0))
+
+        # self-test: a differently shaped _json must not break the driver
+        sample = {"a": [1, 2.5, None, True, "\u00e9"]}
+        if loads(dumps(sample)) != sample:
+            raise ValueError("json self-test failed")
+        return loads, dumps
+    except Exception:
+        import json
+
+        def loads(text):
+            return json.loads(text)
+
+        def dumps(obj):
+            return json.dumps(obj, ensure_ascii=False, allow_nan=False, separators=(",", ":"),
+                              default=_json_default)
+        return loads, dumps
+
+
+json_loads, json_dumps = _make_json()
+
+_SURROGATES = None
+
+
+def _encode_text(text):
+    """UTF-8 encode; lone surrogates (e.g. from surrogateescape) become U+FFFD."""
+    global _SURROGATES
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError:
+        if _SURROGATES is None:
+            _SURROGATES = dict.fromkeys(range(0xD800, 0xE000), 0xFFFD)
+        return text.translate(_SURROGATES).encode("utf-8", "replace")
+
+
+def _safe_repr(obj):
+    try:
+        return repr(obj)
+    except BaseException:
+        try:
+            return "<%s object>" % type(obj).__name__
+        except BaseException:
+            return "<object>"
+
+
+def _sanitize(obj, depth=0):
+    """A JSON-encodable copy of obj: odd values become strings instead of failing."""
+    if obj is None or obj is True or obj is False:
+        return obj
+    if isinstance(obj, str):
+        return str(obj)
+    if isinstance(obj, int):
+        try:
+            str(obj)
+            return int(obj)
+        except BaseException:
+            return "<int too large to convert>"
+    if isinstance(obj, float):
+        f = float(obj)
+        if f != f or f in (float("inf"), float("-inf")):
+            return repr(f)
+        return f
+    if depth > 64:
+        return "..."
+    if isinstance(obj, dict):
+        out = {}
+        for k, v in list(obj.items()):
+            out[k if isinstance(k, str) else _safe_repr(k)] = _sanitize(v, depth + 1)
+        return out
+    if isinstance(obj, (list, tuple)):
+        return [_sanitize(v, depth + 1) for v in list(obj)]
+    return _safe_repr(obj)
+
+
+def encode_frame(obj):
+    """bytes of one frame: RS, JSON, LF.  Never raises for any dict of driver values."""
+    try:
+        text = json_dumps(obj)
+    except BaseException:
+        try:
+            text = json_dumps(_sanitize(obj))
+        except BaseException:
+            text = json_dumps({"type": str(obj.get("type", "result")), "id": None,
+                               "error": {"type": "DriverError", "message": "unencodable frame",
+                                         "traceback": "DriverError: unencodable frame\n",
+                                         "line": "DriverError: unencodable frame"}})
+    return RS + _encode_text(text) + LF
+
+
+def cap_text(text, limit):
+    """Keep the first limit//2 and the last limit - limit//2 characters."""
+    if len(text) <= limit:
+        return text, False
+    head = limit // 2
+    tail = limit - head
+    omitted = len(text) - head - tail
+    return (text[:head] + "\n... [%d characters omitted] ...\n" % omitted
+            + (text[-tail:] if tail > 0 else "")), True
+
+
+# --------------------------------------------------------------------------------------------
+# Control-flow exceptions raised inside user code.  BaseException subclasses, so an
+# `except Exception` in user code cannot swallow them.
+
+class _Submit(BaseException):
+    pass
+
+
+class _Timeout(BaseException):
+    pass
+
+
+# Reported and formatted as plain "TimeoutError: execution exceeded N s".
+_Timeout.__name__ = _Timeout.__qualname__ = "TimeoutError"
+_Timeout.__module__ = "builtins"
+_Submit.__name__ = _Submit.__qualname__ = "SubmitExit"
+_Submit.__module__ = "builtins"
+
+
+# --------------------------------------------------------------------------------------------
+# fd helpers
+
+def dup_high(fd):
+    """A non-inheritable duplicate of fd numbered >= PRIVATE_FD_MIN."""
+    low = []
+    try:
+        new = os.dup(fd)
+        while new < PRIVATE_FD_MIN:
+            low.append(new)
+            new = os.dup(fd)
+        return new
+    finally:
+        for x in low:
+            os.close(x)
+
+
+def write_all(fd, data):
+    view = memoryview(data)
+    while view:
+        n = os.write(fd, view)
+        view = view[n:]
+
+
+# --------------------------------------------------------------------------------------------
+# Output capture: fd 1 / fd 2 are permanently the write ends of two pipes; one reader thread
+# per pipe.  Each exec's share of a stream is delimited by a begin and an end sentinel built
+# from a fresh random token; anything outside a begin/end pair is dropped.
+
+class Capture(object):
+    def __init__(self, token, max_output):
+        self.begin = b"\x00rlm-" + token + b"-begin\x00"
+        self.end = b"\x00rlm-" + token + b"-end\x00"
+        self.started = False
+        self.finished = False
+        self.abandoned = False
+        self.decoder = codecs.getincrementaldecoder("utf-8")("replace")
+        self.hmax = max_output // 2
+        self.tmax = max_output - self.hmax
+        self.head = []
+        self.hlen = 0
+        self.tail = []
+        self.tlen = 0
+        self.total = 0
+        self.done = _thread.allocate_lock()
+        self.done.acquire()
+
+    def feed(self, data):
+        self._add(self.decoder.decode(data))
+
+    def _add(self, s):
+        n = len(s)
+        if not n:
+            return
+        self.total += n
+        if self.hlen < self.hmax:
+            room = self.hmax - self.hlen
+            part = s[:room]
+            self.head.append(part)
+            self.hlen += len(part)
+            if n <= room:
+                return
+            s = s[room:]
+        if self.tmax <= 0:
+            return
+        self.tail.append(s)
+        self.tlen += len(s)
+        if len(self.tail) > 64 or self.tlen > 2 * self.tmax + PIPE_CHUNK:
+            joined = "".join(self.tail)[-self.tmax:]
+            self.tail = [joined]
+            self.tlen = len(joined)
+
+    def finish(self):
+        if not self.finished:
+            self.finished = True
+            try:
+                self._add(self.decoder.decode(b"", True))
+            except Exception:
+                pass
+
+    def text(self):
+        """(text, total characters, truncated)"""
+        head = "".join(self.head)
+        omitted = self.total - self.hmax - self.tmax
+        if omitted <= 0:
+            return head + "".join(self.tail), self.total, False
+        tail = "".join(self.tail)[-self.tmax:] if self.tmax > 0 else ""
+        return (head + "\n... [%d characters omitted] ...\n" % omitted + tail), self.total, True
+
+
+class Stream(object):
+    """One captured fd (1 or 2): a pipe, its reader thread, the current Capture."""
+
+    def __init__(self, target_fd):
+        self.target_fd = target_fd
+        r, w = os.pipe()
+        try:
+            self.rfd = dup_high(r)
+            self.wfd = dup_high(w)
+        finally:
+            os.close(r)
+            os.close(w)
+        self.lock = _thread.allocate_lock()
+        self.current = None
+        os.dup2(self.wfd, target_fd)
+
+    def start(self):
+        _thread.start_new_thread(self._pump, ())
+
+    def repoint(self):
+        try:
+            os.dup2(self.wfd, self.target_fd)
+            os.set_blocking(self.wfd, True)  # user code may have set O_NONBLOCK on fd 1/2
+        except OSError:
+            pass
+
+    def begin(self, token, max_output):
+        cap = Capture(token, max_output)
+        with self.lock:
+            self.current = cap
+        try:
+            write_all(self.wfd, cap.begin)
+        except OSError:
+            self._abandon(cap)
+        return cap
+
+    def end(self, cap):
+        if not cap.abandoned:
+            try:
+                write_all(self.wfd, cap.end)
+            except OSError:
+                self._abandon(cap)
+
+    def wait(self, cap, timeout):
+        if cap.abandoned:
+            return
+        if cap.done.acquire(True, timeout):
+            cap.done.release()
+        else:
+            self._abandon(cap)
+
+    def _abandon(self, cap):
+        """Give up on the end sentinel: keep what was captured so far."""
+        cap.abandoned = True
+        with self.lock:
+            if self.current is cap:
+                self.current = None
+        cap.finish()
+
+    def _pump(self):
+        carry = b""
+        while True:
+            try:
+                data = os.read(self.rfd, PIPE_CHUNK)
+            except InterruptedError:
+                continue
+            except OSError:
+                return
+            if not data:
+                return
+            try:
+                buf = carry + data if carry else data
+                carry = b""
+                while buf:
+                    cap = self.current
+                    if cap is None or cap.finished:
+                        break  # between cells: drop
+                    if not cap.started:
+                        i = buf.find(cap.begin)
+                        if i < 0:
+                            carry = buf[-(len(cap.begin) - 1):]
+                            break
+                        buf = buf[i + len(cap.begin):]
+                        cap.started = True
+                        continue
+                    i = buf.find(cap.end)
+                    if i < 0:
+                        keep = len(cap.end) - 1
+                        if len(buf) > keep:
+                            cap.feed(buf[:-keep])
+                            carry = buf[-keep:]
+                        else:
+                            carry = buf
+                        break
+                    if i:
+                        cap.feed(buf[:i])
+                    buf = buf[i + len(cap.end):]
+                    cap.finish()
+                    with self.lock:
+                        if self.current is cap:
+                            self.current = None
+                    if cap.done.locked():
+                        cap.done.release()
+            except Exception:
+                carry = b""
+
+
+# --------------------------------------------------------------------------------------------
+# Channel frame reader
+
+class FrameReader(object):
+    def __init__(self, fd):
+        self.fd = fd
+        self.buf = bytearray()
+        self.scan = 1   # where to resume looking for LF/RS in the pending frame
+
+    def feed(self, data):
+        self.buf += data
+
+    def parse(self):
+        """Next item from the buffer: None (need more), ("frame", dict), ("bad", id, message)."""
+        buf = self.buf
+        while buf:
+            if buf[0] != 0x1E:
+                i = buf.find(RS)
+                if i < 0:
+                    del buf[:]   # junk
+                    self.scan = 1
+                    return None
+                del buf[:i]
+                self.scan = 1
+            start = self.scan if self.scan > 1 else 1
+            j = buf.find(LF, start)
+            k = buf.find(RS, start, j if j >= 0 else len(buf))
+            if k >= 0:
+                del buf[:k]
+                self.scan = 1
+                return ("bad", None, "truncated frame (RS before the terminating LF)")
+            if j < 0:
+                self.scan = len(buf)
+                return None
+            body = bytes(buf[1:j])
+            del buf[:j + 1]
+            self.scan = 1
+            return self.decode(body)
+        return None
+
+    @staticmethod
+    def decode(body):
+        try:
+            text = body.decode("utf-8")
+        except UnicodeDecodeError:
+            return ("bad", None, "frame is not valid UTF-8")
+        try:
+            obj = json_loads(text)
+        except (ValueError, RecursionError, MemoryError) as e:
+            return ("bad", None, "frame is not valid JSON: %s" % (e,))
+        except Exception as e:
+            return ("bad", None, "frame is not valid JSON: %s" % (e,))
+        if not isinstance(obj, dict):
+            return ("bad", None, "frame is not a JSON object")
+        rid = obj.get("id")
+        if not isinstance(rid, str):
+            rid = None
+        if not isinstance(obj.get("type"), str):
+            return ("bad", rid, "missing or non-string field 'type'")
+        return ("frame", obj)
+
+
+# --------------------------------------------------------------------------------------------
+# The driver
+
+def _error_dict(type_name, message, traceback_text=None):
+    line = type_name + (": " + message if message else "")
+    return {"type": type_name, "message": message,
+            "traceback": traceback_text if traceback_text is not None else line + "\n",
+            "line": line}
+
+
+def _is_number(x):
+    return isinstance(x, (int, float)) and not isinstance(x, bool)
+
+
+class Driver(object):
+    def __init__(self, in_fd, out_fd, volume, devnull_fd):
+        self.in_fd = in_fd
+        self.out_fd = out_fd
+        self.volume = volume
+        self.devnull_fd = devnull_fd
+        self.pid = os.getpid()
+        self.main_ident = _thread.get_ident()
+        self.reader = FrameReader(in_fd)
+        self.call_lock = _thread.allocate_lock()
+        self.call_seq = 0
+        self.abandoned_calls = set()  # ids of calls whose caller was interrupted before the reply
+        self.exec_id = None
+        self.output_names = None
+        self.submitted = None
+        self.user_running = False
+        self.timed_out = False
+        self.timeout_text = ""
+        self.crit = 0
+        self.pending = None
+        self.cell = 0
+        self.sources = {}
+        self.buffers = {}
+        self.reserve = bytearray(RESERVE_BYTES)
+        self.print = builtins.print
+        self.stdout_obj = None
+        self.stderr_obj = None
+        self.stdin_obj = None
+        self.out = Stream(1)
+        self.err = Stream(2)
+        self._select = None
+        self.reserved = self._make_reserved()
+        self.driver_module = sys.modules.get(__name__)  # keep alive once __main__ is replaced
+        self.ns = None
+        self.new_namespace()
+
+    # ---------------------------------------------------------------- stdio and namespace
+
+    def fix_stdio(self):
+        """Re-point fds 0/1/2 and restore sys.std* (user code may close or replace them)."""
+        try:
+            os.dup2(self.devnull_fd, 0)
+        except OSError:
+            pass
+        self.out.repoint()
+        self.err.repoint()
+        for name in ("stdout", "stderr"):
+            s = getattr(sys, name, None)
+            if s is not None:
+                try:
+                    s.flush()
+                except BaseException:
+                    pass
+        if self.stdout_obj is None or self.stdout_obj.closed:
+            self.stdout_obj = open(1, "w", buffering=1, encoding="utf-8",
+                                   errors="backslashreplace", closefd=False)
+        if self.stderr_obj is None or self.stderr_obj.closed:
+            self.stderr_obj = open(2, "w", buffering=1, encoding="utf-8",
+                                   errors="backslashreplace", closefd=False)
+        if self.stdin_obj is None or self.stdin_obj.closed:
+            self.stdin_obj = open(0, "r", encoding="utf-8", errors="replace", closefd=False)
+        sys.stdout = sys.__stdout__ = self.stdout_obj
+        sys.stderr = sys.__stderr__ = self.stderr_obj
+        sys.stdin = sys.__stdin__ = self.stdin_obj
+        builtins.print = self.print
+
+    def install_signals(self):
+        try:
+            signal.signal(signal.SIGINT, self._on_sigint)
+            signal.signal(signal.SIGALRM, self._on_alarm)
+        except (ValueError, OSError):
+            pass
+
+    def new_namespace(self):
+        self.ns_module = type(sys)("__main__")
+        self.ns = self.ns_module.__dict__
+        self.ns["__builtins__"] = builtins
+        sys.modules["__main__"] = self.ns_module
+        self.ns.update(self.reserved)
+
+    def restore_namespace(self):
+        ns = self.ns
+        ns.update(self.reserved)
+        ns.pop("print", None)
+        builtins.print = self.print
+        sys.modules["__main__"] = self.ns_module
+
+    def _make_reserved(self):
+        drv = self
+
+        def SUBMIT(*values, **fields):
+            """End the exec and submit fields: SUBMIT(answer=...) or SUBMIT(value, ...)."""
+            drv.submit(values, fields)
+
+        def llm_query(prompt, model=None):
+            """Ask a sub-LLM; returns its answer (a string)."""
+            if not isinstance(prompt, str):
+                raise TypeError("llm_query: prompt must be a str, not %s" % type(prompt).__name__)
+            if model is not None and not isinstance(model, str):
+                raise TypeError("llm_query: model must be a str or None")
+            return drv.host_call("llm_query", [prompt], {"model": model})
+
+        def llm_query_batched(prompts, model=None):
+            """Ask a sub-LLM several prompts at once; returns the list of answers."""
+            if isinstance(prompts, (str, bytes)) or not hasattr(prompts, "__iter__"):
+                raise TypeError("llm_query_batched: prompts must be a list of str")
+            prompts = list(prompts)
+            for p in prompts:
+                if not isinstance(p, str):
+                    raise TypeError("llm_query_batched: prompts must be a list of str, found %s"
+                                    % type(p).__name__)
+            if model is not None and not isinstance(model, str):
+                raise TypeError("llm_query_batched: model must be a str or None")
+            return drv.host_call("llm_query_batched", [prompts], {"model": model})
+
+        def rlm_query(prompt, context=None):
+            """Run a child RLM on prompt (and optional context); returns its answer."""
+            if not isinstance(prompt, str):
+                raise TypeError("rlm_query: prompt must be a str, not %s" % type(prompt).__name__)
+            return drv.host_call("rlm_query", [prompt], {"context": context})
+
+        def add_buffer(name, value):
+            """Append value to the buffer `name`."""
+            drv.buffers.setdefault(name, []).append(value)
+
+        def get_buffer(name):
+            """A copy of the buffer `name` (an empty list if there is none)."""
+            return list(drv.buffers.get(name, ()))
+
+        def clear_buffer(name=None):
+            """Clear the buffer `name`, or every buffer when name is None."""
+            if name is None:
+                drv.buffers.clear()
+            else:
+                drv.buffers.pop(name, None)
+
+        return {"SUBMIT": SUBMIT, "llm_query": llm_query, "llm_query_batched": llm_query_batched,
+                "rlm_query": rlm_query, "add_buffer": add_buffer, "get_buffer": get_buffer,
+                "clear_buffer": clear_buffer, "VOLUME": self.volume}
+
+    # ---------------------------------------------------------------- signals
+
+    def _on_sigint(self, signum, frame):
+        if self.user_running:
+            self._raise_or_defer(KeyboardInterrupt())
+
+    def _on_alarm(self, signum, frame):
+        if self.user_running:
+            self.timed_out = True
+            self._raise_or_defer(_Timeout("execution exceeded %s s" % self.timeout_text))
+
+    def _raise_or_defer(self, exc):
+        if self.crit:
+            if self.pending is None:
+                self.pending = exc
+            return
+        raise exc
+
+    def _enter_crit(self, main):
+        if main:
+            self.crit += 1
+
+    def _leave_crit(self, main):
+        if main:
+            self.crit -= 1
+            if not self.crit and self.pending is not None:
+                exc, self.pending = self.pending, None
+                if self.user_running:
+                    raise exc
+
+    # ---------------------------------------------------------------- channel
+
+    def send(self, obj):
+        data = encode_frame(obj)
+        try:
+            write_all(self.out_fd, data)
+        except OSError:
+            os._exit(1)  # the host is gone
+
+    def protocol_error(self, rid, message):
+        self.send(self.result_frame(rid, error=_error_dict("ProtocolError", message)))
+
+    def next_frame(self, interruptible):
+        reader = self.reader
+        main = interruptible and _thread.get_ident() == self.main_ident
+        while True:
+            item = reader.parse()
+            if item is not None:
+                return item
+            if main:
+                if self._select is None:
+                    import select
+                    self._select = select.select
+                self._select([self.in_fd], [], [])
+                self._enter_crit(True)
+                try:
+                    data = os.read(self.in_fd, READ_CHUNK)
+                    reader.feed(data)
+                finally:
+                    self._leave_crit(True)
+            else:
+                data = os.read(self.in_fd, READ_CHUNK)
+                reader.feed(data)
+            if not data:
+                return ("eof",)
+
+    @staticmethod
+    def result_frame(rid, stdout="", stderr="", stdout_chars=0, stderr_chars=0, truncated=False,
+                     error=None, submit=None, value=None, timed_out=False, duration_ms=0.0):
+        return {"type": "result", "id": rid, "stdout": stdout, "stderr": stderr,
+                "stdout_chars": stdout_chars, "stderr_chars": stderr_chars,
+                "truncated": truncated, "error": error, "submit": submit, "value": value,
+                "timed_out": timed_out, "duration_ms": duration_ms}
+
+    # ---------------------------------------------------------------- host calls
+
+    def host_call(self, name, args, kwargs):
+        if os.getpid() != self.pid:
+            raise RuntimeError("%s is not available in a forked process" % name)
+        main = _thread.get_ident() == self.main_ident
+        with self.call_lock:
+            if self.exec_id is None:
+                raise RuntimeError("%s called outside an exec" % name)
+            self.call_seq += 1
+            cid = "c%d" % self.call_seq
+            frame = {"type": "call", "id": cid, "exec_id": self.exec_id, "name": name,
+                     "args": args, "kwargs": kwargs}
+            try:
+                text = json_dumps(frame)
+            except (TypeError, ValueError, RecursionError) as e:
+                msg = "%s: arguments are not JSON serializable (%s)" % (name, e)
+                raise TypeError(msg) from None
+            data = RS + _encode_text(text) + LF
+            answered = False
+            try:
+                self._enter_crit(main)
+                try:
+                    try:
+                        write_all(self.out_fd, data)
+                    except OSError:
+                        os._exit(1)
+                finally:
+                    self._leave_crit(main)
+                while True:
+                    item = self.next_frame(interruptible=True)
+                    if item[0] == "eof":
+                        os._exit(0)
+                    if item[0] == "bad":
+                        self.protocol_error(item[1], item[2] + " (while waiting for reply %s)"
+                                            % cid)
+                        continue
+                    msg = item[1]
+                    rid = msg.get("id")
+                    rid = rid if isinstance(rid, str) else None
+                    if msg["type"] == "reply" and rid in self.abandoned_calls:
+                        self.abandoned_calls.discard(rid)   # late answer to an interrupted call
+                        continue
+                    if msg["type"] != "reply" or rid != cid:
+                        self.protocol_error(rid, "unexpected %r frame (id %r) while waiting for "
+                                                 "reply %s" % (msg["type"], rid, cid))
+                        continue
+                    answered = True
+                    ok = msg.get("ok")
+                    if ok is True:
+                        return msg.get("value")
+                    if ok is False:
+                        err = msg.get("error")
+                        if not isinstance(err, str):
+                            err = "%s failed" % name if err is None else json_dumps(_sanitize(err))
+                        raise RuntimeError(err)
+                    self.protocol_error(cid, "reply field 'ok' must be a boolean")
+                    raise RuntimeError("%s: malformed reply from the host" % name)
+            finally:
+                if not answered:
+                    self.abandoned_calls.add(cid)
+
+    # ---------------------------------------------------------------- SUBMIT
+
+    def submit(self, values, fields):
+        if _thread.get_ident() != self.main_ident or self.exec_id is None:
+            raise RuntimeError("SUBMIT can only be called from the exec's main thread")
+        self.submitted = None
+        names = self.output_names
+        payload = {}
+        if values:
+            if names:
+                if len(values) != len(names):
+                    raise TypeError("SUBMIT expected %d positional values (%s), got %d"
+                                    % (len(names), ", ".join(names), len(values)))
+                payload = dict(zip(names, values))
+            elif len(values) == 1:
+                payload = {"output": values[0]}
+            else:
+                payload = {"output": list(values)}
+        for k, v in fields.items():
+            if k in payload:
+                raise TypeError("SUBMIT got multiple values for field %r" % k)
+            payload[k] = v
+        clean = {}
+        for k, v in payload.items():
+            try:
+                clean[k] = json_loads(json_dumps(v))
+            except (TypeError, ValueError, RecursionError, OverflowError) as e:
+                raise TypeError("SUBMIT field %r is not JSON serializable (%s)"
+                                % (k, self._unserializable(v, e))) from None
+        self.submitted = clean
+        raise _Submit()
+
+    @staticmethod
+    def _unserializable(value, exc):
+        """What to name in the SUBMIT error: the offending type, as precisely as we can."""
+        msg = str(exc)
+        if msg.startswith("Object of type ") and msg.endswith(" is not JSON serializable"):
+            return msg[len("Object of type "):-len(" is not JSON serializable")]
+        if isinstance(exc, RecursionError) or "ircular" in msg:
+            return "circular reference"
+        if "float" in msg:
+            if isinstance(value, float):
+                return "float %s" % _safe_repr(value)
+            return "non-finite float"
+        return type(value).__name__
+
+    # ---------------------------------------------------------------- exec
+
+    def register_source(self, filename, source):
+        self.sources[filename] = source
+        lc = sys.modules.get("linecache")
+        if lc is not None:
+            self._linecache_add(lc)
+
+    def _linecache_add(self, lc):
+        cache = getattr(lc, "cache", None)
+        if not isinstance(cache, dict):
+            return
+        for fn, src in self.sources.items():
+            if fn not in cache:
+                cache[fn] = (len(src), None, src.splitlines(True), fn)
+
+    def compile_cell(self, code, filename):
+        import _ast
+        tree = compile(code, filename, "exec", _ast.PyCF_ONLY_AST, True)
+        body = tree.body
+        if body and isinstance(body[-1], _ast.Expr):
+            last = body.pop()
+            expr = compile(_ast.Expression(body=last.value), filename, "eval", 0, True)
+        else:
+            expr = None
+        mod = compile(_ast.Module(body=body, type_ignores=[]), filename, "exec", 0, True)
+        return mod, expr
+
+    def format_error(self, exc, limit):
+        type_name = type(exc).__name__
+        try:
+            message = str(exc)
+        except BaseException:
+            message = "<exception str() failed>"
+        try:
+            text = self._format_traceback(exc)
+        except BaseException:
+            text = type_name + (": " + message if message else "") + "\n"
+        line = ""
+        for candidate in reversed(text.splitlines()):
+            if candidate.strip():
+                line = candidate.rstrip()
+                break
+        cap = max(limit, ERROR_TEXT_MIN_CAP)
+        return {"type": type_name, "message": cap_text(message, cap)[0],
+                "traceback": cap_text(text, cap)[0], "line": cap_text(line, cap)[0]}
+
+    def _format_traceback(self, exc):
+        import linecache
+        import traceback
+        self._linecache_add(linecache)
+        te = traceback.TracebackException(type(exc), exc, exc.__traceback__)
+        seen = set()
+        todo = [te]
+        while todo:
+            t = todo.pop()
+            if t is None or id(t) in seen:
+                continue
+            seen.add(id(t))
+            frames = [f for f in t.stack if str(f.filename).startswith("<cell-")]
+            if len(frames) != len(t.stack):
+                t.stack = traceback.StackSummary.from_list(frames)
+            if not frames:
+                t.exc_traceback = None
+            todo.append(getattr(t, "__cause__", None))
+            todo.append(getattr(t, "__context__", None))
+            todo.extend(getattr(t, "exceptions", None) or ())
+        return "".join(te.format())
+
+    def bad_var_name(self, name):
+        import keyword
+        if not isinstance(name, str) or not name.isidentifier():
+            return "invalid variable name %r: not an identifier" % (name,)
+        if keyword.iskeyword(name):
+            return "invalid variable name %r: is a keyword" % (name,)
+        if name in RESERVED or (name.startswith("__") and name.endswith("__")):
+            return "invalid variable name %r: reserved" % (name,)
+        return None
+
+    def do_exec(self, msg):
+        rid = msg["id"]
+        code = msg.get("code")
+        if not isinstance(code, str):
+            return self.protocol_error(rid, "exec: field 'code' must be a string")
+        variables = msg.get("vars")
+        if variables is None:
+            variables = {}
+        if not isinstance(variables, dict):
+            return self.protocol_error(rid, "exec: field 'vars' must be an object or null")
+        names = msg.get("output_names")
+        if names is not None and (not isinstance(names, list)
+                                  or not all(isinstance(n, str) for n in names)):
+            return self.protocol_error(rid, "exec: field 'output_names' must be a list of "
+                                            "strings or null")
+        timeout = msg.get("timeout_s")
+        if timeout is not None and (not _is_number(timeout) or not 0 < timeout < 1e9):
+            return self.protocol_error(rid, "exec: field 'timeout_s' must be a positive number "
+                                            "or null")
+        max_output = msg.get("max_output")
+        if max_output is None:
+            max_output = DEFAULT_MAX_OUTPUT
+        if not isinstance(max_output, int) or isinstance(max_output, bool) or max_output < 0:
+            return self.protocol_error(rid, "exec: field 'max_output' must be a non-negative "
+                                            "integer")
+        for name in variables:
+            problem = self.bad_var_name(name)
+            if problem:
+                return self.send(self.result_frame(rid, error=_error_dict("ValueError", problem)))
+
+        t0 = time.monotonic()
+        self.cell += 1
+        filename = "<cell-%d>" % self.cell
+        self.register_source(filename, code)
+        self.install_signals()
+        self.fix_stdio()
+        token = os.urandom(16).hex().encode("ascii")
+        cap_out = self.out.begin(token, max_output)
+        cap_err = self.err.begin(token, max_output)
+
+        self.ns.update(variables)
+        variables = msg = None
+        self.output_names = names or None
+        self.submitted = None
+        self.timed_out = False
+        self.pending = None
+        self.crit = 0
+        if timeout is not None:
+            self.timeout_text = "%g" % timeout
+        error = None
+        value = None
+        self.exec_id = rid
+        self.call_lock.release()
+        try:
+            error, value = self.run_cell(code, filename, timeout)
+        except BaseException as e:  # a signal landing in the driver's own epilogue
+            error, value = e, None
+        finally:
+            self.user_running = False
+            if os.getpid() != self.pid:  # a forked child finished the cell: it must never
+                for s in (sys.stdout, sys.stderr):  # talk to the host
+                    try:
+                        s.flush()
+                    except BaseException:
+                        pass
+                os._exit(0)
+            self.call_lock.acquire()
+            self.exec_id = None
+        code = None
+
+        if isinstance(error, MemoryError):
+            self.reserve = None
+        timed_out = self.timed_out
+        if timed_out and error is None:
+            error = _Timeout("execution exceeded %s s" % self.timeout_text)
+        self.user_running = False
+        self.pending = None
+
+        self.restore_namespace()
+        self.install_signals()
+        self.fix_stdio()
+        self.out.end(cap_out)
+        self.err.end(cap_err)
+        self.out.wait(cap_out, CAPTURE_WAIT_S)
+        self.err.wait(cap_err, CAPTURE_WAIT_S)
+        stdout, stdout_chars, t1 = cap_out.text()
+        stderr, stderr_chars, t2 = cap_err.text()
+        cap_out = cap_err = None
+
+        err_dict = None
+        if error is not None:
+            err_dict = self.format_error(error, max_output)
+            error = None
+        if value is not None:
+            value = cap_text(value, max_output)[0]
+        duration = round((time.monotonic() - t0) * 1000.0, 3)
+        self.send(self.result_frame(rid, stdout, stderr, stdout_chars, stderr_chars, t1 or t2,
+                                    err_dict, self.submitted, value, timed_out, duration))
+        self.submitted = None
+        self.output_names = None
+        if self.reserve is None:
+            try:
+                self.reserve = bytearray(RESERVE_BYTES)
+            except MemoryError:
+                pass
+
+    def run_cell(self, code, filename, timeout):
+        """Compile and run one cell.  Returns (exception or None, repr of the value or None)."""
+        try:
+            mod, expr = self.compile_cell(code, filename)
+        except BaseException as e:
+            if isinstance(e, SyntaxError) and e.text is None and e.filename == filename:
+                try:  # errors found after parsing (e.g. 'return' outside function)
+                    e.text = code.splitlines()[e.lineno - 1] + "\n"
+                except Exception:
+                    pass
+            return e, None
+        ns = self.ns
+        value = None
+        try:
+            self.user_running = True
+            try:
+                if timeout is not None:
+                    signal.setitimer(signal.ITIMER_REAL, timeout, 1.0)
+                exec(mod, ns)
+                if expr is not None:
+                    v = eval(expr, ns)
+                    if v is not None:
+                        value = repr(v)
+                    v = None
+            finally:
+                self.user_running = False
+                if timeout is not None:
+                    signal.setitimer(signal.ITIMER_REAL, 0, 0)
+        except _Submit:
+            self.user_running = False
+            return None, None
+        except BaseException as e:
+            self.user_running = False
+            if isinstance(e, MemoryError):
+                self.reserve = None
+            return e, None
+        return None, value
+
+    # ---------------------------------------------------------------- main loop
+
+    def ready(self):
+        self.send({"type": "ready", "protocol": PROTOCOL_VERSION, "driver_version": __version__,
+                   "python_version": "%d.%d.%d" % tuple(sys.version_info[:3]),
+                   "pid": self.pid, "volume": self.volume})
+
+    def serve(self):
+        self.call_lock.acquire()
+        while True:
+            item = self.next_frame(interruptible=False)
+            if item[0] == "eof":
+                os._exit(0)
+            if item[0] == "bad":
+                self.protocol_error(item[1], item[2])
+                continue
+            msg = item[1]
+            item = None
+            try:
+                self.dispatch(msg)
+            except BaseException as e:
+                self.internal_error(msg, e)
+            msg = None
+
+    def internal_error(self, msg, exc):
+        self.reserve = None
+        try:
+            import traceback
+            text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+        except BaseException:
+            text = None
+        rid = msg.get("id") if isinstance(msg, dict) else None
+        try:
+            message = "%s: %s" % (type(exc).__name__, exc)
+        except BaseException:
+            message = type(exc).__name__
+        self.user_running = False
+        self.exec_id = None
+        if not self.call_lock.locked():
+            self.call_lock.acquire()
+        self.send(self.result_frame(rid if isinstance(rid, str) else None,
+                                    error=_error_dict("DriverError", message, text)))
+        try:
+            self.reserve = bytearray(RESERVE_BYTES)
+        except MemoryError:
+            pass
+
+    def dispatch(self, msg):
+        kind = msg["type"]
+        rid = msg.get("id")
+        if not isinstance(rid, str):
+            return self.protocol_error(None, "%s: missing or non-string field 'id'" % (kind,))
+        if kind == "exec":
+            self.do_exec(msg)
+        elif kind == "ping":
+            self.send({"type": "pong", "id": rid})
+        elif kind == "reset":
+            self.new_namespace()
+            self.restore_namespace()
+            self.fix_stdio()
+            self.send({"type": "reset_done", "id": rid})
+        elif kind == "shutdown":
+            self.send({"type": "bye", "id": rid})
+            os._exit(0)
+        elif kind == "reply":
+            if rid in self.abandoned_calls:  # late answer to a call interrupted by a timeout
+                self.abandoned_calls.discard(rid)
+            else:
+                self.protocol_error(rid, "unexpected reply frame: no host call is waiting")
+        else:
+            self.protocol_error(rid, "unknown frame type %r" % (kind,))
+
+
+# --------------------------------------------------------------------------------------------
+# start-up
+
+USAGE = "usage: driver.py [--in-fd N --out-fd M] [--volume PATH] [--workdir PATH]\n"
+
+
+def parse_args(argv):
+    opts = {"in_fd": None, "out_fd": None, "volume": None, "workdir": None}
+    i = 0
+    while i < len(argv):
+        arg = argv[i]
+        if arg in ("-h", "--help"):
+            sys.stdout.write(USAGE)
+            sys.exit(0)
+        key, eq, val = arg.partition("=")
+        name = {"--in-fd": "in_fd", "--out-fd": "out_fd", "--volume": "volume",
+                "--workdir": "workdir"}.get(key)
+        if name is None:
+            raise ValueError("unknown argument %r" % arg)
+        if not eq:
+            i += 1
+            if i >= len(argv):
+                raise ValueError("%s needs a value" % key)
+            val = argv[i]
+        if name in ("in_fd", "out_fd"):
+            try:
+                val = int(val)
+            except ValueError:
+                raise ValueError("%s needs an integer, got %r" % (key, val))
+            if val < 0:
+                raise ValueError("%s needs a non-negative integer" % key)
+        opts[name] = val
+        i += 1
+    return opts
+
+
+def main(argv=None):
+    try:
+        opts = parse_args(sys.argv[1:] if argv is None else argv)
+    except ValueError as e:
+        sys.stderr.write("driver.py: %s\n%s" % (e, USAGE))
+        return 2
+    in_src = 0 if opts["in_fd"] is None else opts["in_fd"]
+    out_src = 1 if opts["out_fd"] is None else opts["out_fd"]
+    try:
+        in_fd = dup_high(in_src)
+        out_fd = dup_high(out_src)
+    except OSError as e:
+        sys.stderr.write("driver.py: bad channel fd: %s\n" % (e,))
+        return 2
+    for src in {in_src, out_src}:
+        if src > 2:
+            try:
+                os.close(src)
+            except OSError:
+                pass
+    if opts["workdir"] is not None:
+        try:
+            os.chdir(opts["workdir"])
+        except OSError as e:
+            sys.stderr.write("driver.py: cannot chdir to %r: %s\n" % (opts["workdir"], e))
+            return 2
+
+    # fds 0, 1, 2: /dev/null first (so the pipes below never land on 0-2), then the pipes
+    null = os.open(os.devnull, os.O_RDWR)
+    for fd in (0, 1, 2):
+        if fd != null:
+            os.dup2(null, fd)
+    devnull_fd = dup_high(null)
+    if null > 2:
+        os.close(null)
+
+    sys.argv = [""]
+    if sys.path and sys.path[0] == os.path.dirname(os.path.abspath(__file__)):
+        sys.path[0] = ""
+    drv = Driver(in_fd, out_fd, opts["volume"], devnull_fd)
+    drv.fix_stdio()
+    drv.install_signals()
+    drv.out.start()
+    drv.err.start()
+    drv.ready()
+    drv.serve()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
+'''
+_SOURCE_END_LINE = sys._getframe().f_lineno
+
+
+def _driver_code():
+    """The code object of _SOURCE: from the cache when it holds this exact source."""
+    import marshal
+    first_line = _SOURCE_END_LINE - _SOURCE.count("\n") - 1
+    source = "\n" * (first_line - 1) + _SOURCE   # so line numbers match this file
+    filename = os.path.abspath(__file__)
+    path = None
+    magic = getattr(sys.modules.get("_frozen_importlib_external"), "MAGIC_NUMBER", None)
+    setting = os.environ.get("RLM_DRIVER_CACHE", "")
+    if magic and setting != "0":
+        base = setting
+        if not base:
+            xdg = os.environ.get("XDG_CACHE_HOME")
+            home = os.environ.get("HOME")
+            base = os.path.join(xdg or os.path.join(home or "/nonexistent", ".cache"), "rlm")
+            if not (xdg or home):
+                base = None
+        if base:
+            path = os.path.join(base, "driver-%s-%s-%d.bin" % (
+                __version__, sys.implementation.cache_tag, len(source)))
+    if path:
+        try:
+            with open(path, "rb") as f:
+                blob = f.read()
+            if blob[:len(magic)] == magic:
+                cached_source, code = marshal.loads(blob[len(magic):])
+                if cached_source == source:
+                    return code
+        except Exception:
+            pass
+    code = compile(source, filename, "exec", 0, True)
+    if path:
+        tmp = "%s.%d.tmp" % (path, os.getpid())
+        try:
+            os.makedirs(os.path.dirname(path), 0o700, exist_ok=True)
+            with open(tmp, "wb") as f:
+                f.write(magic + marshal.dumps((source, code)))
+            os.replace(tmp, path)
+        except Exception:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+    return code
+
+
+exec(_driver_code())

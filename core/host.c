@@ -1,0 +1,185 @@
+/* host.c - the host table the core hands to plugins: allocator, redacting logger, error
+ * helpers, clock, driver script, data directory. */
+#include "host.h"
+
+#include <ctype.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util.h"
+
+extern char **environ;
+
+static int log_threshold = RLM_LOG_WARN;
+static char data_dir_path[4096];
+static pthread_once_t host_once = PTHREAD_ONCE_INIT;
+
+static void host_init(void)
+{
+	const char *lvl = getenv("RLM_LOG_LEVEL");
+	if (lvl) {
+		if (!strcmp(lvl, "error"))
+			log_threshold = RLM_LOG_ERROR;
+		else if (!strcmp(lvl, "info"))
+			log_threshold = RLM_LOG_INFO;
+		else if (!strcmp(lvl, "debug"))
+			log_threshold = RLM_LOG_DEBUG;
+	}
+	const char *xdg = getenv("XDG_DATA_HOME");
+	const char *home = getenv("HOME");
+	if (xdg && *xdg)
+		snprintf(data_dir_path, sizeof(data_dir_path), "%s/rlm", xdg);
+	else
+		snprintf(data_dir_path, sizeof(data_dir_path), "%s/.local/share/rlm",
+		         home && *home ? home : "/tmp");
+}
+
+static const char *host_data_dir(void)
+{
+	pthread_once(&host_once, host_init);
+	return data_dir_path;
+}
+
+static int name_looks_secret(const char *name, size_t len)
+{
+	static const char *const words[] = {"KEY",    "TOKEN",      "SECRET", "PASSWORD",
+	                                    "PASSWD", "CREDENTIAL", "AUTH"};
+	char up[128];
+	if (len >= sizeof(up))
+		len = sizeof(up) - 1;
+	for (size_t i = 0; i < len; i++)
+		up[i] = (char)toupper((unsigned char)name[i]);
+	up[len] = '\0';
+	for (size_t i = 0; i < sizeof(words) / sizeof(words[0]); i++)
+		if (strstr(up, words[i]))
+			return 1;
+	return 0;
+}
+
+/* Masks every occurrence of needle (length >= 6) in buf in place. */
+static void mask_all(char *buf, const char *needle)
+{
+	size_t n = strlen(needle);
+	if (n < 6)
+		return;
+	for (char *p = strstr(buf, needle); p; p = strstr(p + n, needle))
+		memset(p, '*', n);
+}
+
+static void mask_env_secrets(char *buf)
+{
+	for (char **e = environ; e && *e; e++) {
+		const char *eq = strchr(*e, '=');
+		if (eq && name_looks_secret(*e, (size_t)(eq - *e)))
+			mask_all(buf, eq + 1);
+	}
+}
+
+static int token_char(char c)
+{
+	return isalnum((unsigned char)c) || c == '-' || c == '_' || c == '.' || c == '~' ||
+	       c == '+' || c == '/' || c == '=';
+}
+
+/* Masks the token that follows each occurrence of a marker ("Bearer ", "sk-", "api_key="). */
+static void mask_after(char *buf, const char *marker, int case_insensitive)
+{
+	size_t m = strlen(marker);
+	char *p = buf;
+	while ((p = case_insensitive ? strcasestr(p, marker) : strstr(p, marker))) {
+		p += m;
+		while (*p == '"' || *p == ' ' || *p == ':')
+			p++;
+		while (*p && token_char(*p))
+			*p++ = '*';
+	}
+}
+
+char *rlm_redact(const char *s)
+{
+	char *buf = strdup(s ? s : "");
+	if (!buf)
+		return NULL;
+	static const char *const markers[] = {
+	        "bearer ",   "api_key=",   "api-key=",    "apikey=",   "token=",    "secret=",
+	        "password=", "x-api-key:", "\"api_key\"", "\"token\"", "\"secret\""};
+	for (size_t i = 0; i < sizeof(markers) / sizeof(markers[0]); i++)
+		mask_after(buf, markers[i], 1);
+	mask_after(buf, "sk-", 0);
+	mask_env_secrets(buf);
+	return buf;
+}
+
+void rlm_log(rlm_log_level level, const char *who, const char *fmt, ...)
+{
+	static const char *const names[] = {"error", "warn", "info", "debug"};
+	pthread_once(&host_once, host_init);
+	if ((int)level > log_threshold)
+		return;
+	char line[2048];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	char *clean = rlm_redact(line);
+	fprintf(stderr, "rlm[%s] %s: %s\n", names[level & 3], who ? who : "core",
+	        clean ? clean : "(log line dropped: out of memory)");
+	free(clean);
+}
+
+static int host_error_set(rlm_error *err, int code, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	rlm_error_setv(err, code, fmt, ap);
+	va_end(ap);
+	return code;
+}
+
+static int host_error_set_http(rlm_error *err, int code, long http_status, const char *request_id,
+                               const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	rlm_error_setv(err, code, fmt, ap);
+	va_end(ap);
+	if (err) {
+		err->http_status = http_status;
+		snprintf(err->request_id, sizeof(err->request_id), "%s",
+		         request_id ? request_id : "");
+	}
+	return code;
+}
+
+static const rlm_host_api host_table = {
+        .abi_version = RLM_ABI_VERSION,
+        .struct_size = sizeof(rlm_host_api),
+        .alloc = malloc,
+        .realloc = realloc,
+        .free = free,
+        .log = rlm_log,
+        .error_set = host_error_set,
+        .error_set_http = host_error_set_http,
+        .now = rlm_now,
+        .driver_script = rlm__driver_script,
+        .driver_script_len = 0, /* patched in rlm__host(): a length is not a constant expression */
+        .data_dir = host_data_dir,
+};
+
+static rlm_host_api host_copy;
+static pthread_once_t copy_once = PTHREAD_ONCE_INIT;
+
+static void copy_init(void)
+{
+	host_copy = host_table;
+	host_copy.driver_script_len = rlm__driver_script_len;
+}
+
+const rlm_host_api *rlm__host(void)
+{
+	pthread_once(&copy_once, copy_init);
+	return &host_copy;
+}

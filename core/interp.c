@@ -1,0 +1,607 @@
+/* interp.c - the interpreter: a persistent Python REPL in a sandbox, whatever the backend.
+ * It owns the plugin reference and the backend instance, runs the ready handshake, turns each
+ * cell into one exchange with the driver (answering host calls mid-exchange), and enforces
+ * the hard deadline: interrupt, then restart with state_lost. */
+#include <json-c/json.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config_internal.h"
+#include "host.h"
+#include "interp_internal.h"
+#include "loader.h"
+#include "protocol.h"
+#include "rlm/rlm.h"
+#include "util.h"
+
+struct rlm_interp {
+	rlm_config *cfg;
+	rlm_plugin *plugin;
+	const rlm_plugin_desc *desc;
+	const rlm_backend_ops *ops;
+	void *inst;
+	int running;         /* the driver answered "ready" and has not failed since */
+	int state_lost_owed; /* a restart failed: the next result must say state_lost */
+	unsigned long seq;
+	double exec_timeout_s;
+	double grace_s;
+	double start_timeout_s;
+	long max_output;
+	rlm_call_handler call_fn;
+	void *call_ctx;
+	json_object *ready; /* the driver's ready frame */
+};
+
+/* One exchange in flight: what we wait for, and what came. */
+struct exchange_state {
+	rlm_interp *in;
+	rlm_decoder dec;
+	const char *want_type;
+	const char *want_id; /* NULL: any id */
+	json_object *answer;
+	rlm_sb reply;
+	unsigned host_calls;
+};
+
+#define NO_LLM_MESSAGE                                                                             \
+	"no LLM configured: %s() needs an LLM provider (set llm.provider in the config, "          \
+	"or give the interpreter a call handler)"
+
+static int default_call_handler(void *ctx, const char *name, const char *args_json,
+                                const char *kwargs_json, char **value_json, char **error_message)
+{
+	(void)ctx;
+	(void)args_json;
+	(void)kwargs_json;
+	*value_json = NULL;
+	rlm_sb sb = {0};
+	rlm_sb_printf(&sb, NO_LLM_MESSAGE, name);
+	*error_message = rlm_sb_take(&sb);
+	return RLM_ENOTSUP;
+}
+
+static const char *json_text(json_object *o)
+{
+	return json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |
+	                                                 JSON_C_TO_STRING_NOSLASHESCAPE);
+}
+
+/* Answers one `call` frame by appending a `reply` frame to st->reply. */
+static int answer_call(struct exchange_state *st, json_object *call)
+{
+	rlm_interp *in = st->in;
+	const char *id = rlm_frame_str(call, "id");
+	const char *name = rlm_frame_str(call, "name");
+	json_object *args = NULL, *kwargs = NULL;
+	json_object_object_get_ex(call, "args", &args);
+	json_object_object_get_ex(call, "kwargs", &kwargs);
+	char *value = NULL, *message = NULL;
+	rlm_call_handler fn = in->call_fn ? in->call_fn : default_call_handler;
+	int rc = fn(in->call_ctx, name ? name : "", args ? json_text(args) : "[]",
+	            kwargs ? json_text(kwargs) : "{}", &value, &message);
+	st->host_calls++;
+	json_object *reply = json_object_new_object();
+	json_object_object_add(reply, "type", json_object_new_string("reply"));
+	json_object_object_add(reply, "id", json_object_new_string(id ? id : ""));
+	json_object *parsed = value ? json_tokener_parse(value) : NULL;
+	if (rc == 0 && (parsed || (value && !strcmp(value, "null")))) {
+		json_object_object_add(reply, "ok", json_object_new_boolean(1));
+		json_object_object_add(reply, "value", parsed);
+	} else {
+		json_object_put(parsed);
+		json_object_object_add(reply, "ok", json_object_new_boolean(0));
+		json_object_object_add(
+		        reply, "error",
+		        json_object_new_string(message   ? message
+		                               : rc == 0 ? "host call returned invalid JSON"
+		                                         : rlm_strerror(rc)));
+	}
+	free(value);
+	free(message);
+	rc = rlm_frame_encode(reply, &st->reply);
+	json_object_put(reply);
+	return rc;
+}
+
+static int frame_matches(struct exchange_state *st, json_object *f)
+{
+	if (strcmp(rlm_frame_type(f), st->want_type))
+		return 0;
+	if (!st->want_id)
+		return 1;
+	const char *id = rlm_frame_str(f, "id");
+	return id && !strcmp(id, st->want_id);
+}
+
+static int on_data(void *ctx, const char *chunk, size_t len, const char **reply, size_t *reply_len)
+{
+	struct exchange_state *st = ctx;
+	rlm_error err = RLM_ERROR_INIT;
+	st->reply.len = 0;
+	int rc = rlm_decoder_feed(&st->dec, chunk, len, &err);
+	if (rc) {
+		rlm_log(RLM_LOG_ERROR, "interp", "%s", err.message);
+		return rc;
+	}
+	json_object *f;
+	while (rlm_decoder_next(&st->dec, &f) == 1) {
+		if (frame_matches(st, f)) {
+			st->answer = f;
+			return RLM_EXCHANGE_DONE;
+		}
+		if (!strcmp(rlm_frame_type(f), "call")) {
+			rc = answer_call(st, f);
+			json_object_put(f);
+			if (rc)
+				return rc;
+			continue;
+		}
+		rlm_log(RLM_LOG_DEBUG, "interp", "dropping unexpected %s frame", rlm_frame_type(f));
+		json_object_put(f);
+	}
+	if (st->reply.len) {
+		*reply = st->reply.data;
+		*reply_len = st->reply.len;
+	}
+	return RLM_EXCHANGE_MORE;
+}
+
+static void exchange_init(struct exchange_state *st, rlm_interp *in, const char *want_type,
+                          const char *want_id)
+{
+	memset(st, 0, sizeof(*st));
+	st->in = in;
+	st->want_type = want_type;
+	st->want_id = want_id;
+	rlm_decoder_init(&st->dec, 0);
+}
+
+static void exchange_free(struct exchange_state *st)
+{
+	rlm_decoder_free(&st->dec);
+	rlm_sb_free(&st->reply);
+	json_object_put(st->answer);
+	st->answer = NULL;
+}
+
+/* Runs one exchange: sends request (may be NULL) and waits for the wanted frame. */
+static int run_exchange(rlm_interp *in, struct exchange_state *st, const char *request,
+                        size_t request_len, double timeout_s, rlm_error *err)
+{
+	rlm_exchange ex = {
+	        .abi_version = RLM_ABI_VERSION,
+	        .struct_size = sizeof(ex),
+	        .request = request ? request : "",
+	        .request_len = request ? request_len : 0,
+	        .deadline = rlm_now() + timeout_s,
+	        .on_data = on_data,
+	        .ctx = st,
+	};
+	return in->ops->execute(in->inst, &ex, err);
+}
+
+/* Starts (or restarts) the driver and waits for its ready frame. */
+static int start_driver(rlm_interp *in, rlm_error *err)
+{
+	in->running = 0;
+	rlm_launch launch = {RLM_ABI_VERSION, sizeof(launch), in->start_timeout_s};
+	int rc = in->ops->start(in->inst, &launch, err);
+	if (rc)
+		return rc;
+	struct exchange_state st;
+	exchange_init(&st, in, "ready", NULL);
+	rc = run_exchange(in, &st, NULL, 0, in->start_timeout_s, err);
+	if (rc == 0) {
+		json_object_put(in->ready);
+		in->ready = st.answer;
+		st.answer = NULL;
+		in->running = 1;
+	} else if (rc == RLM_ETIMEOUT) {
+		rlm_error_set(err, RLM_ETIMEOUT,
+		              "the sandbox driver did not say ready within %.0f s "
+		              "(limits.start_timeout_s)",
+		              in->start_timeout_s);
+	} else {
+		char why[RLM_ERROR_MESSAGE_MAX];
+		snprintf(why, sizeof(why), "%s", err ? err->message : "");
+		rlm_error_set(err, rc, "the sandbox driver failed to start: %s", why);
+	}
+	exchange_free(&st);
+	return rc;
+}
+
+static void read_limits(rlm_interp *in)
+{
+	in->exec_timeout_s = rlm_config_get_number(in->cfg, "limits.execute_timeout_s", 300);
+	in->grace_s = rlm_config_get_number(in->cfg, "limits.hard_deadline_grace_s", 5);
+	in->start_timeout_s = rlm_config_get_number(in->cfg, "limits.start_timeout_s", 120);
+	in->max_output = (long)rlm_config_get_number(in->cfg, "limits.max_output_chars", 20000);
+}
+
+/* Loads the plugin and creates the backend instance from the validated config section. */
+static int create_backend(rlm_interp *in, rlm_error *err)
+{
+	const char *name = rlm_config_get_string(in->cfg, "backend", "local");
+	int rc = rlm__plugin_acquire(in->cfg, RLM_PLUGIN_BACKEND, name, &in->plugin, err);
+	if (rc)
+		return rc;
+	in->desc = rlm__plugin_desc(in->plugin);
+	in->ops = in->desc->ops;
+	char where[128], key[128];
+	snprintf(where, sizeof(where), "backends.%s", name);
+	snprintf(key, sizeof(key), "backends.%s", name);
+	json_object *filled = NULL;
+	rc = rlm__options_apply(in->desc->options, rlm__config_lookup(in->cfg, key), where, &filled,
+	                        err);
+	if (rc)
+		return rc;
+	rc = in->ops->create(rlm__host(), json_text(filled), &in->inst, err);
+	json_object_put(filled);
+	if (rc)
+		in->inst = NULL;
+	return rc;
+}
+
+int rlm_interp_open(const rlm_config *cfg, rlm_interp **out, rlm_error *err)
+{
+	*out = NULL;
+	rlm_interp *in = calloc(1, sizeof(*in));
+	if (!in)
+		return rlm_error_set(err, RLM_ENOMEM, "out of memory");
+	int rc = rlm_config_clone(cfg, &in->cfg, err);
+	if (!rc)
+		rc = rlm_config_validate(in->cfg, err);
+	if (!rc) {
+		read_limits(in);
+		rc = create_backend(in, err);
+	}
+	if (!rc)
+		rc = start_driver(in, err);
+	if (rc) {
+		rlm_interp_close(in);
+		return rc;
+	}
+	*out = in;
+	return 0;
+}
+
+static int restart_after_failure(rlm_interp *in, rlm_error *err)
+{
+	int rc = start_driver(in, err);
+	if (rc) {
+		in->state_lost_owed = 1;
+		rlm_log(RLM_LOG_ERROR, "interp", "restarting the sandbox driver failed: %s",
+		        err ? err->message : "");
+	}
+	return rc;
+}
+
+static json_object *build_exec_frame(rlm_interp *in, const char *id, const char *code,
+                                     const rlm_exec_options *o, double timeout_s, rlm_error *err)
+{
+	json_object *vars = NULL;
+	if (o->vars_json && *o->vars_json) {
+		vars = json_tokener_parse(o->vars_json);
+		if (!vars || !json_object_is_type(vars, json_type_object)) {
+			json_object_put(vars);
+			rlm_error_set(err, RLM_EINVAL,
+			              "vars must be a JSON object mapping names to values");
+			return NULL;
+		}
+	}
+	json_object *f = json_object_new_object();
+	json_object_object_add(f, "type", json_object_new_string("exec"));
+	json_object_object_add(f, "id", json_object_new_string(id));
+	json_object_object_add(f, "code", json_object_new_string(code));
+	json_object_object_add(f, "vars", vars ? vars : json_object_new_object());
+	json_object *names = NULL;
+	if (o->output_names) {
+		names = json_object_new_array();
+		for (const char *const *n = o->output_names; *n; n++)
+			json_object_array_add(names, json_object_new_string(*n));
+	}
+	json_object_object_add(f, "output_names", names);
+	json_object_object_add(f, "timeout_s", json_object_new_double(timeout_s));
+	long max_output = o->max_output_chars > 0 ? o->max_output_chars : in->max_output;
+	json_object_object_add(f, "max_output", json_object_new_int64(max_output));
+	return f;
+}
+
+/* The cell ran past its hard deadline: interrupt, wait a grace period, else restart. */
+static int recover_from_hang(rlm_interp *in, struct exchange_state *st, double timeout_s,
+                             rlm_result **out, rlm_error *err)
+{
+	rlm_error ierr = RLM_ERROR_INIT;
+	if (in->ops->interrupt && in->ops->interrupt(in->inst, &ierr) == 0 &&
+	    run_exchange(in, st, NULL, 0, in->grace_s, &ierr) == 0) {
+		*out = rlm__result_from_frame(st->answer);
+		if (*out)
+			(*out)->timed_out = 1;
+		return *out ? 0 : rlm_error_set(err, RLM_ENOMEM, "out of memory");
+	}
+	char msg[256];
+	snprintf(msg, sizeof(msg),
+	         "the cell did not stop within %.1f s (its timeout plus %.1f s grace); the "
+	         "interpreter was restarted and its state was lost",
+	         timeout_s, in->grace_s);
+	int rc = restart_after_failure(in, err);
+	if (rc)
+		return rc;
+	*out = rlm__result_synthetic("TimeoutError", msg, 1, 1);
+	return *out ? 0 : rlm_error_set(err, RLM_ENOMEM, "out of memory");
+}
+
+/* The channel closed mid-cell (the driver exited or was killed): restart and say so. */
+static int recover_from_death(rlm_interp *in, const rlm_error *why, rlm_result **out,
+                              rlm_error *err)
+{
+	char msg[RLM_ERROR_MESSAGE_MAX + 128];
+	snprintf(msg, sizeof(msg), "%s; the interpreter was restarted and its state was lost",
+	         why->message);
+	int rc = restart_after_failure(in, err);
+	if (rc)
+		return rc;
+	*out = rlm__result_synthetic("SandboxDriverExited", msg, 0, 1);
+	return *out ? 0 : rlm_error_set(err, RLM_ENOMEM, "out of memory");
+}
+
+static int ensure_running(rlm_interp *in, int *state_lost, rlm_error *err)
+{
+	if (in->running)
+		return 0;
+	int rc = start_driver(in, err);
+	if (rc == 0 && in->state_lost_owed) {
+		*state_lost = 1;
+		in->state_lost_owed = 0;
+	}
+	return rc;
+}
+
+int rlm_interp_execute_ex(rlm_interp *in, const char *code, const rlm_exec_options *opts,
+                          rlm_result **out, rlm_error *err)
+{
+	*out = NULL;
+	if (!in || !code)
+		return rlm_error_set(err, RLM_EINVAL, "rlm_interp_execute: no interpreter or code");
+	rlm_exec_options none = RLM_EXEC_OPTIONS_INIT;
+	const rlm_exec_options *o = opts ? opts : &none;
+	int state_lost = 0;
+	int rc = ensure_running(in, &state_lost, err);
+	if (rc)
+		return rc;
+	double timeout_s = o->timeout_s > 0 ? o->timeout_s : in->exec_timeout_s;
+	char id[32];
+	snprintf(id, sizeof(id), "e%lu", ++in->seq);
+	json_object *frame = build_exec_frame(in, id, code, o, timeout_s, err);
+	if (!frame)
+		return err ? err->code : RLM_EINVAL;
+	rlm_sb req = {0};
+	rc = rlm_frame_encode(frame, &req);
+	json_object_put(frame);
+	if (rc)
+		return rlm_error_set(err, RLM_ENOMEM, "out of memory encoding the cell");
+
+	struct exchange_state st;
+	exchange_init(&st, in, "result", id);
+	double t0 = rlm_now();
+	rlm_error xerr = RLM_ERROR_INIT;
+	rc = run_exchange(in, &st, req.data, req.len, timeout_s + in->grace_s, &xerr);
+	rlm_sb_free(&req);
+	if (rc == 0) {
+		*out = rlm__result_from_frame(st.answer);
+		rc = *out ? 0 : rlm_error_set(err, RLM_ENOMEM, "out of memory");
+	} else if (rc == RLM_ETIMEOUT) {
+		rc = recover_from_hang(in, &st, timeout_s, out, err);
+	} else if (rc == RLM_EBACKEND) {
+		rc = recover_from_death(in, &xerr, out, err);
+	} else {
+		/* A protocol or callback failure: the channel's position is unknown, so the
+		 * driver is restarted before the next cell. */
+		in->running = 0;
+		in->state_lost_owed = 1;
+		if (err)
+			*err = xerr;
+	}
+	if (*out) {
+		(*out)->duration_ms = (rlm_now() - t0) * 1000.0;
+		(*out)->host_calls = st.host_calls;
+		(*out)->state_lost |= state_lost;
+	}
+	exchange_free(&st);
+	return rc;
+}
+
+int rlm_interp_execute(rlm_interp *in, const char *code, const char *vars_json, rlm_result **out,
+                       rlm_error *err)
+{
+	rlm_exec_options o = RLM_EXEC_OPTIONS_INIT;
+	o.vars_json = vars_json;
+	return rlm_interp_execute_ex(in, code, &o, out, err);
+}
+
+/* Sends a simple control frame (reset, ping, shutdown) and waits for its answer. */
+static int simple_request(rlm_interp *in, const char *type, const char *answer_type,
+                          double timeout_s, rlm_error *err)
+{
+	char id[32];
+	snprintf(id, sizeof(id), "%c%lu", type[0], ++in->seq);
+	json_object *f = json_object_new_object();
+	json_object_object_add(f, "type", json_object_new_string(type));
+	json_object_object_add(f, "id", json_object_new_string(id));
+	rlm_sb req = {0};
+	int rc = rlm_frame_encode(f, &req);
+	json_object_put(f);
+	if (rc)
+		return rlm_error_set(err, RLM_ENOMEM, "out of memory");
+	struct exchange_state st;
+	exchange_init(&st, in, answer_type, id);
+	rc = run_exchange(in, &st, req.data, req.len, timeout_s, err);
+	rlm_sb_free(&req);
+	exchange_free(&st);
+	return rc;
+}
+
+int rlm_interp_reset(rlm_interp *in, rlm_error *err)
+{
+	int lost = 0;
+	int rc = ensure_running(in, &lost, err);
+	if (rc)
+		return rc;
+	rc = simple_request(in, "reset", "reset_done", in->grace_s + 5, err);
+	if (rc)
+		in->running = 0;
+	return rc;
+}
+
+int rlm_interp_interrupt(rlm_interp *in, rlm_error *err)
+{
+	if (!in->ops->interrupt)
+		return rlm_error_set(err, RLM_ENOTSUP, "backend %s cannot interrupt",
+		                     in->desc->name);
+	return in->ops->interrupt(in->inst, err);
+}
+
+int rlm_interp_upload(rlm_interp *in, const void *data, size_t len, const char *remote_path,
+                      rlm_error *err)
+{
+	if (!remote_path || !*remote_path || (!data && len))
+		return rlm_error_set(err, RLM_EINVAL, "upload: no path or data");
+	return in->ops->upload(in->inst, data, len, remote_path, err);
+}
+
+int rlm_interp_download(rlm_interp *in, const char *remote_path, void **data, size_t *len,
+                        rlm_error *err)
+{
+	*data = NULL;
+	*len = 0;
+	if (!remote_path || !*remote_path)
+		return rlm_error_set(err, RLM_EINVAL, "download: no path");
+	rlm_buf buf = {0};
+	int rc = in->ops->download(in->inst, remote_path, &buf, err);
+	if (rc)
+		return rc;
+	/* Re-home the bytes in our allocator with a NUL behind them. */
+	char *copy = malloc(buf.len + 1);
+	if (!copy) {
+		rlm__host()->free(buf.data);
+		return rlm_error_set(err, RLM_ENOMEM, "out of memory");
+	}
+	if (buf.len)
+		memcpy(copy, buf.data, buf.len);
+	copy[buf.len] = '\0';
+	rlm__host()->free(buf.data);
+	*data = copy;
+	*len = buf.len;
+	return 0;
+}
+
+int rlm_interp_run_command(rlm_interp *in, const char *const *argv, const char *cwd,
+                           double timeout_s, rlm_command_output **out, rlm_error *err)
+{
+	*out = NULL;
+	if (!in->ops->run_command)
+		return rlm_error_set(err, RLM_ENOTSUP, "backend %s cannot run commands",
+		                     in->desc->name);
+	if (!argv || !argv[0])
+		return rlm_error_set(err, RLM_EINVAL, "run_command: empty argv");
+	rlm_command cmd = {RLM_ABI_VERSION, sizeof(cmd), argv, cwd, NULL, timeout_s};
+	rlm_command_result res = {RLM_ABI_VERSION, sizeof(res), 0, 0, {0}, {0}};
+	int rc = in->ops->run_command(in->inst, &cmd, &res, err);
+	if (rc)
+		return rc;
+	rlm_command_output *o = calloc(1, sizeof(*o));
+	if (o) {
+		o->exit_code = res.exit_code;
+		o->timed_out = res.timed_out;
+		o->stdout_data = calloc(1, res.out.len + 1);
+		o->stderr_data = calloc(1, res.err.len + 1);
+	}
+	if (!o || !o->stdout_data || !o->stderr_data) {
+		rlm_command_output_free(o);
+		rc = rlm_error_set(err, RLM_ENOMEM, "out of memory");
+	} else {
+		memcpy(o->stdout_data, res.out.data ? res.out.data : "", res.out.len);
+		memcpy(o->stderr_data, res.err.data ? res.err.data : "", res.err.len);
+		o->stdout_len = res.out.len;
+		o->stderr_len = res.err.len;
+		*out = o;
+	}
+	rlm__host()->free(res.out.data);
+	rlm__host()->free(res.err.data);
+	return rc;
+}
+
+void rlm_command_output_free(rlm_command_output *o)
+{
+	if (!o)
+		return;
+	free(o->stdout_data);
+	free(o->stderr_data);
+	free(o);
+}
+
+void rlm_interp_set_call_handler(rlm_interp *in, rlm_call_handler fn, void *ctx)
+{
+	in->call_fn = fn;
+	in->call_ctx = ctx;
+}
+
+static json_object *capability_names(uint64_t caps)
+{
+	static const char *const names[] = {"interrupt",      "run_command", "volume",
+	                                    "nested_execute", "is_alive",    "net_isolation",
+	                                    "remote"};
+	json_object *a = json_object_new_array();
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if (caps & (1ull << i))
+			json_object_array_add(a, json_object_new_string(names[i]));
+	return a;
+}
+
+json_object *rlm__capability_names(uint64_t caps)
+{
+	return capability_names(caps);
+}
+
+char *rlm_interp_status_json(rlm_interp *in)
+{
+	json_object *o = json_object_new_object();
+	json_object_object_add(o, "backend", json_object_new_string(in->desc->name));
+	json_object_object_add(o, "plugin_file",
+	                       json_object_new_string(rlm__plugin_file(in->plugin)));
+	json_object_object_add(o, "capabilities", capability_names(in->desc->capabilities));
+	json_object_object_add(o, "running", json_object_new_boolean(in->running));
+	json_object_object_add(o, "driver", in->ready ? json_object_get(in->ready) : NULL);
+	json_object *status = NULL;
+	rlm_buf buf = {0};
+	if (in->ops->control && in->ops->control(in->inst, "status", NULL, &buf, NULL) == 0 &&
+	    buf.data) {
+		/* buf is not NUL-terminated by contract: parse with its length. */
+		json_tokener *tok = json_tokener_new();
+		status = json_tokener_parse_ex(tok, buf.data, (int)buf.len);
+		json_tokener_free(tok);
+	}
+	rlm__host()->free(buf.data);
+	json_object_object_add(o, "backend_status", status);
+	char *s = strdup(json_text(o));
+	json_object_put(o);
+	return s;
+}
+
+void rlm_interp_close(rlm_interp *in)
+{
+	if (!in)
+		return;
+	if (in->inst) {
+		if (in->running) {
+			rlm_error ignored = RLM_ERROR_INIT;
+			simple_request(in, "shutdown", "bye", 2.0, &ignored);
+		}
+		in->ops->shutdown(in->inst);
+	}
+	rlm__plugin_release(in->plugin);
+	json_object_put(in->ready);
+	rlm_config_free(in->cfg);
+	free(in);
+}

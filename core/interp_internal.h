@@ -1,0 +1,19 @@
+/* interp_internal.h - result building shared by the interpreter and tool-output mapping. */
+#ifndef RLM_INTERP_INTERNAL_H
+#define RLM_INTERP_INTERNAL_H
+
+#include <json-c/json.h>
+
+#include "rlm/interp.h"
+
+/* Builds a result from a driver "result" frame. NULL when out of memory. */
+rlm_result *rlm__result_from_frame(json_object *frame);
+
+/* A result for a cell the host had to give up on (driver died, hard deadline). */
+rlm_result *rlm__result_synthetic(const char *type, const char *message, int timed_out,
+                                  int state_lost);
+
+/* Result as a json-c object (caller puts it). */
+json_object *rlm__result_to_object(const rlm_result *r);
+
+#endif

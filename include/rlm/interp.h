@@ -1,0 +1,129 @@
+/* rlm/interp.h - the interpreter: a persistent Python REPL in a sandbox, whatever the backend.
+ *
+ * rlm_interp_open loads the configured backend plugin, creates the sandbox and starts the
+ * driver in it. Each rlm_interp_execute runs one cell in the same namespace. A failure of the
+ * user's code (exception, timeout inside the code, a SUBMIT) is a successful call whose result
+ * says so; only transport, provider, protocol and configuration faults are errors.
+ * Handles are independent: different handles may be used from different threads at once; one
+ * handle must not be used from two threads at once. */
+#ifndef RLM_INTERP_H
+#define RLM_INTERP_H
+
+#include <stddef.h>
+
+#include "config.h"
+#include "error.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct rlm_interp rlm_interp;
+
+/* An exception raised by the user's code. */
+typedef struct rlm_exec_error {
+	char *type;      /* "ZeroDivisionError", "TimeoutError", "SyntaxError", ... */
+	char *message;   /* str(exception) */
+	char *traceback; /* user frames only */
+	char *line;      /* last traceback line, "ZeroDivisionError: division by zero" */
+} rlm_exec_error;
+
+/* The outcome of one cell. All strings are UTF-8 and owned by the result. */
+typedef struct rlm_result {
+	char *stdout_text; /* capped: head and tail kept (see truncated) */
+	char *stderr_text;
+	size_t stdout_chars; /* full length in characters, before capping */
+	size_t stderr_chars;
+	int truncated;         /* 1 when stdout or stderr was capped */
+	rlm_exec_error *error; /* NULL when the cell raised nothing */
+	char *submit_json;     /* the SUBMITted object as JSON text, NULL when none */
+	char *value;           /* repr of a trailing expression, NULL when none */
+	int timed_out;         /* the cell hit its timeout */
+	int state_lost;        /* the REPL was restarted: earlier variables are gone */
+	double duration_ms;    /* wall time of the exchange, as the host saw it */
+	unsigned host_calls;   /* llm_query and friends answered during the cell */
+} rlm_result;
+
+/* Answers a host call made by sandbox code (llm_query, llm_query_batched, rlm_query).
+ * args_json/kwargs_json are the call's arguments. On success set *value_json (malloc'ed JSON
+ * text, freed by rlm) and return 0; on failure set *error_message (malloc'ed, freed by rlm)
+ * and return a negative rlm_status: the sandbox code then sees RuntimeError(message). */
+typedef int (*rlm_call_handler)(void *ctx, const char *name, const char *args_json,
+                                const char *kwargs_json, char **value_json, char **error_message);
+
+/* Per-cell options; zero-initialise (RLM_EXEC_OPTIONS_INIT) and set what you need. */
+typedef struct rlm_exec_options {
+	const char *vars_json;           /* JSON object name -> value injected first, or NULL */
+	const char *const *output_names; /* NULL-terminated names for positional SUBMIT */
+	double timeout_s;                /* <= 0: limits.execute_timeout_s */
+	long max_output_chars;           /* <= 0: limits.max_output_chars */
+} rlm_exec_options;
+
+#define RLM_EXEC_OPTIONS_INIT                                                                      \
+	{                                                                                          \
+		NULL, NULL, 0, 0                                                                   \
+	}
+
+/* Opens an interpreter on the backend cfg names ("backend"), starting its sandbox. The config
+ * is copied; cfg may be freed afterwards. On failure nothing is left running. */
+int rlm_interp_open(const rlm_config *cfg, rlm_interp **out, rlm_error *err);
+
+/* Runs code as one cell. vars_json may be NULL. *out is set on success; free it with
+ * rlm_result_free. */
+int rlm_interp_execute(rlm_interp *interp, const char *code, const char *vars_json,
+                       rlm_result **out, rlm_error *err);
+int rlm_interp_execute_ex(rlm_interp *interp, const char *code, const rlm_exec_options *opts,
+                          rlm_result **out, rlm_error *err);
+
+/* Writes bytes to a path in the sandbox (relative paths: the sandbox's work directory). */
+int rlm_interp_upload(rlm_interp *interp, const void *data, size_t len, const char *remote_path,
+                      rlm_error *err);
+
+/* Reads a sandbox file; *data is malloc'ed (free with rlm_free), NUL-terminated for
+ * convenience (the NUL is not counted in *len). */
+int rlm_interp_download(rlm_interp *interp, const char *remote_path, void **data, size_t *len,
+                        rlm_error *err);
+
+/* Result of rlm_interp_run_command; free with rlm_command_output_free. */
+typedef struct rlm_command_output {
+	int exit_code; /* -signal when killed by a signal */
+	int timed_out;
+	char *stdout_data;
+	size_t stdout_len;
+	char *stderr_data;
+	size_t stderr_len;
+} rlm_command_output;
+
+/* Runs argv (NULL-terminated) in the sandbox outside the REPL. RLM_ENOTSUP when the backend
+ * cannot. */
+int rlm_interp_run_command(rlm_interp *interp, const char *const *argv, const char *cwd,
+                           double timeout_s, rlm_command_output **out, rlm_error *err);
+void rlm_command_output_free(rlm_command_output *out);
+
+/* Interrupts the running cell from another thread (KeyboardInterrupt in user code). */
+int rlm_interp_interrupt(rlm_interp *interp, rlm_error *err);
+
+/* Replaces the user namespace with a fresh one (buffers are kept). */
+int rlm_interp_reset(rlm_interp *interp, rlm_error *err);
+
+/* Sets the handler for host calls; without one, calls fail with "no LLM configured". */
+void rlm_interp_set_call_handler(rlm_interp *interp, rlm_call_handler fn, void *ctx);
+
+/* JSON object: backend, plugin file, capabilities, driver/python versions, backend status
+ * (e.g. the isolation level the local backend reached). Caller frees with rlm_free. */
+char *rlm_interp_status_json(rlm_interp *interp);
+
+/* Shuts the sandbox down and frees the handle. NULL is allowed. */
+void rlm_interp_close(rlm_interp *interp);
+
+void rlm_result_free(rlm_result *result);
+
+/* The result as a JSON object: stdout, stderr, stdout_chars, stderr_chars, truncated, error
+ * (null or {type, message, traceback, line}), submit, value, timed_out, state_lost,
+ * duration_ms, host_calls. Caller frees with rlm_free. */
+char *rlm_result_to_json(const rlm_result *result);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* RLM_INTERP_H */

@@ -1,0 +1,30 @@
+/* rlm/rlm.h - umbrella header for embedders: the whole public C API. Plugin authors include
+ * rlm/plugin.h instead. */
+#ifndef RLM_RLM_H
+#define RLM_RLM_H
+
+#include "config.h"
+#include "error.h"
+#include "interp.h"
+#include "plugin.h"
+#include "tool_output.h"
+
+#define RLM_VERSION "0.1.0"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* The library's version string. */
+const char *rlm_version(void);
+
+/* Describes the plugins the loader can find, as a JSON array of {name, kind, file, abi,
+ * summary, version, capabilities[], options[{name, type, default, doc}]} ("builtin" as file
+ * for built-in ones). Plugins that fail to load appear with an "error" field. cfg may be NULL.
+ * Caller frees with rlm_free. */
+char *rlm_plugins_json(const rlm_config *cfg, rlm_error *err);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* RLM_RLM_H */

@@ -1,0 +1,1098 @@
+/* conformance.c - the backend conformance suite: one set of behaviours every backend must show.
+ *
+ *	conformance [--set key.path=value]... [--filter GLOB] [--skip GLOB]
+ *
+ * It talks to the backend through the public API only, so it pins what an embedder sees: the
+ * driver's semantics (PROTOCOL.md) end to end, whatever carries the bytes. The backend is
+ * whatever the config says (`--set backend=local`, `--set backend=mock`). Short timeouts are
+ * set unless given, so a broken backend fails a test instead of hanging the suite.
+ *
+ * Tests in the "shared" group run on one interpreter opened by the group setup; those that
+ * kill, exhaust or pollute their interpreter get a fresh one each ("fresh" group). */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE /* strcasestr */
+#endif
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <json-c/json.h>
+#include <pthread.h>
+
+#include "rlm/rlm.h"
+
+#define DEFAULT_EXECUTE_TIMEOUT_S "5"
+#define DEFAULT_GRACE_S           "2"
+
+/* What every group works from; set once by main before any test runs. */
+static struct suite {
+	rlm_config *cfg;
+	const char *backend;
+} suite;
+
+/* ---- helpers --------------------------------------------------------------------------- */
+
+static double now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static rlm_interp *open_interp(const rlm_config *cfg)
+{
+	rlm_error err = RLM_ERROR_INIT;
+	rlm_interp *interp = NULL;
+	int rc = rlm_interp_open(cfg, &interp, &err);
+
+	if (rc != 0)
+		fail_msg("rlm_interp_open: %s: %s", rlm_status_name(rc), err.message);
+	return interp;
+}
+
+/* Runs a cell that must complete as an exchange (the code itself may still fail). */
+static rlm_result *run_ex(rlm_interp *interp, const char *code, const rlm_exec_options *opts)
+{
+	rlm_exec_options defaults = RLM_EXEC_OPTIONS_INIT;
+	rlm_error err = RLM_ERROR_INIT;
+	rlm_result *res = NULL;
+	int rc = rlm_interp_execute_ex(interp, code, opts ? opts : &defaults, &res, &err);
+
+	if (rc != 0)
+		fail_msg("execute failed: %s: %s\n--- code:\n%s", rlm_status_name(rc), err.message,
+		         code);
+	assert_non_null(res);
+	return res;
+}
+
+static rlm_result *run(rlm_interp *interp, const char *code)
+{
+	return run_ex(interp, code, NULL);
+}
+
+static rlm_result *run_vars(rlm_interp *interp, const char *code, const char *vars_json)
+{
+	rlm_exec_options opts = RLM_EXEC_OPTIONS_INIT;
+
+	opts.vars_json = vars_json;
+	return run_ex(interp, code, &opts);
+}
+
+static rlm_result *run_timeout(rlm_interp *interp, const char *code, double timeout_s)
+{
+	rlm_exec_options opts = RLM_EXEC_OPTIONS_INIT;
+
+	opts.timeout_s = timeout_s;
+	return run_ex(interp, code, &opts);
+}
+
+static void assert_no_error(const rlm_result *res)
+{
+	if (res->error)
+		fail_msg("unexpected error: %s\n%s", res->error->line ? res->error->line : "?",
+		         res->error->traceback ? res->error->traceback : "");
+}
+
+static void assert_error_type(const rlm_result *res, const char *type)
+{
+	if (!res->error)
+		fail_msg("expected %s, got no error (stdout: %.200s)", type,
+		         res->stdout_text ? res->stdout_text : "");
+	assert_non_null(res->error->type);
+	assert_string_equal(res->error->type, type);
+}
+
+static void assert_contains(const char *haystack, const char *needle)
+{
+	if (!haystack || !strstr(haystack, needle))
+		fail_msg("expected \"%s\" in \"%.500s\"", needle, haystack ? haystack : "(null)");
+}
+
+/* Runs code and checks its trailing expression's repr. */
+static void expect_repr(rlm_interp *interp, const char *code, const char *value)
+{
+	rlm_result *res = run(interp, code);
+
+	assert_no_error(res);
+	if (!res->value)
+		fail_msg("expected value %s from \"%s\", got none", value, code);
+	assert_string_equal(res->value, value);
+	rlm_result_free(res);
+}
+
+/* Checks that a JSON text equals the expected JSON text, as values. */
+static void assert_json_equal(const char *actual, const char *expected)
+{
+	json_object *a, *e;
+
+	if (!actual)
+		fail_msg("expected JSON %s, got NULL", expected);
+	a = json_tokener_parse(actual);
+	e = json_tokener_parse(expected);
+	assert_non_null(e);
+	if (!a || !json_object_equal(a, e))
+		fail_msg("expected JSON %s, got %s", expected, actual);
+	json_object_put(a);
+	json_object_put(e);
+}
+
+static size_t utf8_chars(const char *s, int *valid)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	size_t n = 0;
+
+	*valid = 1;
+	while (*p) {
+		int len = *p < 0x80         ? 1
+		          : (*p >> 5) == 6  ? 2
+		          : (*p >> 4) == 14 ? 3
+		          : (*p >> 3) == 30 ? 4
+		                            : 0;
+
+		if (len == 0) {
+			*valid = 0;
+			return n;
+		}
+		for (int i = 1; i < len; i++) {
+			if ((p[i] & 0xc0) != 0x80) {
+				*valid = 0;
+				return n;
+			}
+		}
+		p += len;
+		n++;
+	}
+	return n;
+}
+
+/* ---- fixtures -------------------------------------------------------------------------- */
+
+static int open_shared(void **state)
+{
+	rlm_error err = RLM_ERROR_INIT;
+	rlm_interp *interp = NULL;
+	int rc = rlm_interp_open(suite.cfg, &interp, &err);
+	char *status;
+
+	if (rc != 0) {
+		fprintf(stderr, "conformance: cannot open backend %s: %s: %s\n", suite.backend,
+		        rlm_status_name(rc), err.message);
+		return -1;
+	}
+	status = rlm_interp_status_json(interp);
+	printf("conformance: backend %s, status %s\n", suite.backend, status ? status : "null");
+	rlm_free(status);
+	*state = interp;
+	return 0;
+}
+
+static int close_interp(void **state)
+{
+	rlm_interp_close(*state);
+	*state = NULL;
+	return 0;
+}
+
+static int open_fresh(void **state)
+{
+	rlm_error err = RLM_ERROR_INIT;
+	rlm_interp *interp = NULL;
+	int rc = rlm_interp_open(suite.cfg, &interp, &err);
+
+	if (rc != 0) {
+		fprintf(stderr, "conformance: cannot open backend %s: %s: %s\n", suite.backend,
+		        rlm_status_name(rc), err.message);
+		return -1;
+	}
+	*state = interp;
+	return 0;
+}
+
+/* ---- state and vars -------------------------------------------------------------------- */
+
+static void test_exec_keeps_state_between_cells(void **state)
+{
+	rlm_interp *interp = *state;
+	rlm_result *res = run(interp, "x = 1");
+
+	assert_no_error(res);
+	assert_null(res->value);
+	rlm_result_free(res);
+	expect_repr(interp, "x + 1", "2");
+}
+
+static void test_vars_accept_every_json_type(void **state)
+{
+	const char *vars = "{\"s\": \"h\\u00e9\", \"i\": 42, \"f\": 1.5, \"t\": true, \"n\": null,"
+	                   " \"l\": [1, \"a\", [2]], \"o\": {\"k\": {\"deep\": false}}}";
+	const char *code = "assert s == 'h\\u00e9' and type(s) is str\n"
+	                   "assert i == 42 and type(i) is int\n"
+	                   "assert f == 1.5 and type(f) is float\n"
+	                   "assert t is True and n is None\n"
+	                   "assert l == [1, 'a', [2]]\n"
+	                   "assert o == {'k': {'deep': False}}\n"
+	                   "'ok'";
+	rlm_result *res = run_vars(*state, code, vars);
+
+	assert_no_error(res);
+	assert_string_equal(res->value, "'ok'");
+	rlm_result_free(res);
+}
+
+static void test_vars_bad_name_is_exec_error(void **state)
+{
+	rlm_result *res = run_vars(*state, "ran = True", "{\"not-a-name\": 1}");
+
+	assert_non_null(res->error);
+	assert_string_equal(res->error->type, "ValueError");
+	rlm_result_free(res);
+}
+
+/* ---- SUBMIT ---------------------------------------------------------------------------- */
+
+static void test_submit_keyword_fields(void **state)
+{
+	rlm_result *res = run(*state, "SUBMIT(answer=42, why='because')");
+
+	assert_no_error(res);
+	assert_json_equal(res->submit_json, "{\"answer\": 42, \"why\": \"because\"}");
+	rlm_result_free(res);
+}
+
+static void test_submit_positional_uses_output_names(void **state)
+{
+	const char *const names[] = {"a", "b", NULL};
+	rlm_exec_options opts = RLM_EXEC_OPTIONS_INIT;
+	rlm_result *res;
+
+	opts.output_names = names;
+	res = run_ex(*state, "SUBMIT(1, 'two')", &opts);
+	assert_no_error(res);
+	assert_json_equal(res->submit_json, "{\"a\": 1, \"b\": \"two\"}");
+	rlm_result_free(res);
+}
+
+static void test_submit_single_positional_is_output(void **state)
+{
+	rlm_result *res = run(*state, "SUBMIT([1, 2])");
+
+	assert_no_error(res);
+	assert_json_equal(res->submit_json, "{\"output\": [1, 2]}");
+	rlm_result_free(res);
+}
+
+static void test_submit_escapes_except_exception(void **state)
+{
+	rlm_result *res = run(*state, "try:\n"
+	                              "    SUBMIT(done=True)\n"
+	                              "except Exception:\n"
+	                              "    print('swallowed')\n"
+	                              "print('after')\n");
+
+	assert_no_error(res);
+	assert_json_equal(res->submit_json, "{\"done\": true}");
+	assert_null(strstr(res->stdout_text, "swallowed"));
+	assert_null(strstr(res->stdout_text, "after"));
+	rlm_result_free(res);
+}
+
+static void test_submit_unserializable_field_is_named(void **state)
+{
+	rlm_result *res = run(*state, "import socket\nSUBMIT(ok=1, conn=socket.socket())");
+
+	assert_non_null(res->error);
+	assert_contains(res->error->message, "conn");
+	assert_null(res->submit_json);
+	rlm_result_free(res);
+}
+
+static void test_submit_keeps_output_printed_before(void **state)
+{
+	rlm_result *res = run(*state, "print('before')\nSUBMIT(x=1)");
+
+	assert_no_error(res);
+	assert_string_equal(res->stdout_text, "before\n");
+	assert_json_equal(res->submit_json, "{\"x\": 1}");
+	rlm_result_free(res);
+}
+
+static void test_rebinding_submit_and_print_is_undone(void **state)
+{
+	rlm_interp *interp = *state;
+	rlm_result *res = run(interp, "SUBMIT = None\nprint = None\nllm_query = 3");
+
+	assert_no_error(res);
+	rlm_result_free(res);
+	res = run(interp, "print('still here')\nSUBMIT(ok=True)");
+	assert_no_error(res);
+	assert_string_equal(res->stdout_text, "still here\n");
+	assert_json_equal(res->submit_json, "{\"ok\": true}");
+	rlm_result_free(res);
+}
+
+/* ---- buffers, errors, values ----------------------------------------------------------- */
+
+static void test_buffers_persist_across_cells(void **state)
+{
+	rlm_interp *interp = *state;
+	rlm_result *res = run(interp, "clear_buffer('conf')\nadd_buffer('conf', 1)");
+
+	assert_no_error(res);
+	rlm_result_free(res);
+	res = run(interp, "add_buffer('conf', 'b')");
+	assert_no_error(res);
+	rlm_result_free(res);
+	expect_repr(interp, "get_buffer('conf')", "[1, 'b']");
+	res = run(interp, "clear_buffer('conf')");
+	assert_no_error(res);
+	rlm_result_free(res);
+	expect_repr(interp, "get_buffer('conf')", "[]");
+}
+
+static void test_error_has_type_message_line_traceback(void **state)
+{
+	rlm_result *res = run(*state, "x = 1\ny = x / 0\n");
+
+	assert_error_type(res, "ZeroDivisionError");
+	assert_string_equal(res->error->message, "division by zero");
+	assert_string_equal(res->error->line, "ZeroDivisionError: division by zero");
+	assert_contains(res->error->traceback, "line 2");
+	assert_contains(res->error->traceback, "y = x / 0");
+	assert_null(strstr(res->error->traceback, "driver.py")); /* user frames only */
+	rlm_result_free(res);
+}
+
+static void test_syntax_error_is_result(void **state)
+{
+	rlm_result *res = run(*state, "def f(:\n    pass\n");
+
+	assert_error_type(res, "SyntaxError");
+	rlm_result_free(res);
+	expect_repr(*state, "'alive'", "'alive'");
+}
+
+static void test_keyboard_interrupt_is_result(void **state)
+{
+	rlm_result *res = run(*state, "kept_ki = 5\nraise KeyboardInterrupt");
+
+	assert_error_type(res, "KeyboardInterrupt");
+	rlm_result_free(res);
+	expect_repr(*state, "kept_ki", "5");
+}
+
+static void test_system_exit_is_result(void **state)
+{
+	rlm_result *res = run(*state, "kept_se = 6\nraise SystemExit(3)");
+
+	assert_error_type(res, "SystemExit");
+	assert_int_equal(res->state_lost, 0);
+	rlm_result_free(res);
+	expect_repr(*state, "kept_se", "6");
+}
+
+static void test_trailing_expression_value(void **state)
+{
+	rlm_result *res;
+
+	expect_repr(*state, "a = 6\na * 7", "42");
+	expect_repr(*state, "'text'", "'text'");
+	res = run(*state, "None");
+	assert_no_error(res);
+	assert_null(res->value);
+	rlm_result_free(res);
+}
+
+static void test_input_raises_eof_error(void **state)
+{
+	rlm_result *res = run(*state, "input()");
+
+	assert_error_type(res, "EOFError");
+	rlm_result_free(res);
+}
+
+static void test_large_var_value(void **state)
+{
+	size_t n = 10 * 1000 * 1000;
+	char *vars = malloc(n + 32);
+	rlm_result *res;
+
+	assert_non_null(vars);
+	memcpy(vars, "{\"big\": \"", 9);
+	memset(vars + 9, 'a', n);
+	memcpy(vars + 9 + n, "\"}", 3);
+	res = run_vars(*state, "len(big)", vars);
+	free(vars);
+	assert_no_error(res);
+	assert_string_equal(res->value, "10000000");
+	rlm_result_free(res);
+}
+
+/* ---- output ---------------------------------------------------------------------------- */
+
+static void test_output_cap_counts_characters(void **state)
+{
+	rlm_exec_options opts = RLM_EXEC_OPTIONS_INIT;
+	rlm_result *res;
+	int valid;
+
+	opts.max_output_chars = 1000;
+	res = run_ex(*state, "print('\\u00e9' * 100000)", &opts);
+	assert_no_error(res);
+	assert_int_equal(res->stdout_chars, 100001);
+	assert_int_equal(res->truncated, 1);
+	assert_true(utf8_chars(res->stdout_text, &valid) < 1100);
+	assert_true(valid);
+	rlm_result_free(res);
+}
+
+static void test_output_of_200mb_is_capped(void **state)
+{
+	rlm_exec_options opts = RLM_EXEC_OPTIONS_INIT;
+	double start = now_s();
+	rlm_result *res;
+
+	opts.timeout_s = 120;
+	res = run_ex(*state, "import sys\nfor _ in range(200): sys.stdout.write('x' * 1000000)",
+	             &opts);
+	assert_no_error(res);
+	assert_int_equal(res->truncated, 1);
+	assert_int_equal(res->stdout_chars, 200000000);
+	assert_true(strlen(res->stdout_text) < 100000);
+	assert_true(now_s() - start < 120);
+	rlm_result_free(res);
+}
+
+static void test_invalid_utf8_and_rs_on_fd1_are_harmless(void **state)
+{
+	rlm_result *res = run(*state, "import os\nos.write(1, b'\\xff\\x1e{bad\\n')");
+	int valid;
+
+	assert_no_error(res);
+	assert_contains(res->stdout_text, "{bad");
+	utf8_chars(res->stdout_text, &valid);
+	assert_true(valid);
+	rlm_result_free(res);
+	expect_repr(*state, "'next'", "'next'");
+}
+
+static void test_closed_stdout_and_stderr_are_restored(void **state)
+{
+	rlm_result *res = run(*state, "import os\nos.close(1)\nos.close(2)");
+
+	rlm_result_free(res);
+	res = run(*state, "import sys\nprint('back')\nprint('err', file=sys.stderr)");
+	assert_no_error(res);
+	assert_string_equal(res->stdout_text, "back\n");
+	assert_string_equal(res->stderr_text, "err\n");
+	rlm_result_free(res);
+}
+
+/* ---- timeouts -------------------------------------------------------------------------- */
+
+static void expect_timeout_keeps_state(rlm_interp *interp, const char *code)
+{
+	rlm_result *res = run(interp, "kept_to = 'still'");
+	double start;
+
+	rlm_result_free(res);
+	start = now_s();
+	res = run_timeout(interp, code, 1);
+	assert_int_equal(res->timed_out, 1);
+	assert_error_type(res, "TimeoutError");
+	assert_int_equal(res->state_lost, 0);
+	assert_true(now_s() - start < 10);
+	rlm_result_free(res);
+	expect_repr(interp, "kept_to", "'still'");
+}
+
+static void test_infinite_loop_times_out_and_keeps_state(void **state)
+{
+	expect_timeout_keeps_state(*state, "while True:\n    pass\n");
+}
+
+static void test_sleep_times_out_and_keeps_state(void **state)
+{
+	expect_timeout_keeps_state(*state, "import time\ntime.sleep(10**9)");
+}
+
+/* Interrupts the interpreter in *arg half a second from now. */
+static void *interrupt_soon(void *arg)
+{
+	rlm_error err = RLM_ERROR_INIT;
+	static int rc;
+
+	usleep(500 * 1000);
+	rc = rlm_interp_interrupt(arg, &err);
+	return &rc;
+}
+
+static void test_interrupt_stops_running_cell(void **state)
+{
+	double start = now_s();
+	pthread_t thread;
+	rlm_result *res;
+	void *rc;
+
+	assert_int_equal(pthread_create(&thread, NULL, interrupt_soon, *state), 0);
+	res = run_timeout(*state, "import time\ntime.sleep(30)", 60);
+	pthread_join(thread, &rc);
+	if (*(int *)rc == RLM_ENOTSUP) {
+		rlm_result_free(res);
+		skip();
+	}
+	assert_int_equal(*(int *)rc, 0);
+	assert_error_type(res, "KeyboardInterrupt");
+	assert_int_equal(res->state_lost, 0);
+	assert_true(now_s() - start < 20);
+	rlm_result_free(res);
+	expect_repr(*state, "'alive'", "'alive'");
+}
+
+/* ---- files ----------------------------------------------------------------------------- */
+
+static void test_upload_download_binary_round_trip(void **state)
+{
+	unsigned char bytes[256];
+	rlm_error err = RLM_ERROR_INIT;
+	void *data = NULL;
+	size_t len = 0;
+	int rc;
+
+	for (int i = 0; i < 256; i++)
+		bytes[i] = (unsigned char)i;
+	rc = rlm_interp_upload(*state, bytes, sizeof(bytes), "conformance.bin", &err);
+	if (rc != 0)
+		fail_msg("upload: %s: %s", rlm_status_name(rc), err.message);
+	expect_repr(*state, "open('conformance.bin', 'rb').read() == bytes(range(256))", "True");
+	rc = rlm_interp_download(*state, "conformance.bin", &data, &len, &err);
+	if (rc != 0)
+		fail_msg("download: %s: %s", rlm_status_name(rc), err.message);
+	assert_int_equal(len, 256);
+	assert_memory_equal(data, bytes, 256);
+	assert_int_equal(((char *)data)[256], '\0');
+	rlm_free(data);
+}
+
+/* ---- host calls ------------------------------------------------------------------------ */
+
+/* Answers llm_query(prompt) with the prompt uppercased, and fails on "fail". */
+static int upper_handler(void *ctx, const char *name, const char *args_json,
+                         const char *kwargs_json, char **value_json, char **error_message)
+{
+	json_object *args = json_tokener_parse(args_json);
+	json_object *first = args ? json_object_array_get_idx(args, 0) : NULL;
+	const char *prompt = first ? json_object_get_string(first) : NULL;
+	char *upper;
+
+	(void)kwargs_json;
+	(*(unsigned *)ctx)++;
+	if (!prompt || strcmp(name, "llm_query") != 0 || strcmp(prompt, "fail") == 0) {
+		*error_message = strdup("handler refused the prompt");
+		json_object_put(args);
+		return RLM_EINVAL;
+	}
+	upper = strdup(prompt);
+	for (char *p = upper; *p; p++)
+		*p = (char)(*p >= 'a' && *p <= 'z' ? *p - 32 : *p);
+	json_object_put(args);
+	args = json_object_new_string(upper);
+	*value_json = strdup(json_object_to_json_string(args));
+	json_object_put(args);
+	free(upper);
+	return 0;
+}
+
+static void test_llm_query_without_handler_raises(void **state)
+{
+	rlm_result *res = run(*state, "llm_query('hi')");
+
+	assert_error_type(res, "RuntimeError");
+	assert_contains(res->error->message, "no LLM configured");
+	rlm_result_free(res);
+}
+
+static void test_host_calls_return_handler_values(void **state)
+{
+	static unsigned calls;
+	rlm_result *res;
+
+	calls = 0;
+	rlm_interp_set_call_handler(*state, upper_handler, &calls);
+	res = run(*state, "r = [llm_query(p) for p in ('a', 'b', 'hi')]\nr");
+	rlm_interp_set_call_handler(*state, NULL, NULL);
+	assert_no_error(res);
+	assert_string_equal(res->value, "['A', 'B', 'HI']");
+	assert_int_equal(res->host_calls, 3);
+	assert_int_equal(calls, 3);
+	rlm_result_free(res);
+}
+
+static void test_host_call_handler_error_raises(void **state)
+{
+	static unsigned calls;
+	rlm_result *res;
+
+	rlm_interp_set_call_handler(*state, upper_handler, &calls);
+	res = run(*state, "llm_query('fail')");
+	rlm_interp_set_call_handler(*state, NULL, NULL);
+	assert_error_type(res, "RuntimeError");
+	assert_contains(res->error->message, "handler refused the prompt");
+	rlm_result_free(res);
+	expect_repr(*state, "'alive'", "'alive'");
+}
+
+/* ---- interpreter operations ------------------------------------------------------------ */
+
+static void test_reset_clears_variables(void **state)
+{
+	rlm_error err = RLM_ERROR_INIT;
+	rlm_result *res = run(*state, "gone = 1");
+	int rc;
+
+	rlm_result_free(res);
+	rc = rlm_interp_reset(*state, &err);
+	if (rc != 0)
+		fail_msg("reset: %s: %s", rlm_status_name(rc), err.message);
+	res = run(*state, "gone");
+	assert_error_type(res, "NameError");
+	rlm_result_free(res);
+}
+
+static void test_reset_keeps_buffers(void **state)
+{
+	rlm_error err = RLM_ERROR_INIT;
+	rlm_result *res = run(*state, "clear_buffer('kept')\nadd_buffer('kept', 'v')");
+
+	rlm_result_free(res);
+	assert_int_equal(rlm_interp_reset(*state, &err), 0);
+	expect_repr(*state, "get_buffer('kept')", "['v']");
+}
+
+static void test_run_command_echo(void **state)
+{
+	const char *const argv[] = {"echo", "hi", NULL};
+	rlm_command_output *out = NULL;
+	rlm_error err = RLM_ERROR_INIT;
+	int rc = rlm_interp_run_command(*state, argv, NULL, 10, &out, &err);
+
+	if (rc == RLM_ENOTSUP) {
+		printf("conformance: run_command not supported by %s\n", suite.backend);
+		skip();
+	}
+	if (rc != 0)
+		fail_msg("run_command: %s: %s", rlm_status_name(rc), err.message);
+	assert_int_equal(out->exit_code, 0);
+	assert_int_equal(out->timed_out, 0);
+	assert_int_equal(out->stdout_len, 3);
+	assert_memory_equal(out->stdout_data, "hi\n", 3);
+	rlm_command_output_free(out);
+}
+
+static void test_result_to_json_has_every_key(void **state)
+{
+	static const char *const keys[] = {
+	        "stdout", "stderr", "stdout_chars", "stderr_chars", "truncated",   "error",
+	        "submit", "value",  "timed_out",    "state_lost",   "duration_ms", "host_calls",
+	        NULL};
+	rlm_result *res = run(*state, "print('j')\n1/0");
+	char *text = rlm_result_to_json(res);
+	json_object *doc = text ? json_tokener_parse(text) : NULL, *error;
+
+	assert_non_null(doc);
+	for (int i = 0; keys[i]; i++) {
+		if (!json_object_object_get_ex(doc, keys[i], NULL))
+			fail_msg("key %s missing from %s", keys[i], text);
+	}
+	assert_true(json_object_object_get_ex(doc, "error", &error));
+	assert_true(json_object_object_get_ex(error, "line", NULL));
+	json_object_put(doc);
+	rlm_free(text);
+	rlm_result_free(res);
+}
+
+static void test_tool_output_maps_result(void **state)
+{
+	static const char *const keys[] = {"name",   "output", "error", "metadata",
+	                                   "stdout", "stderr", NULL};
+	rlm_result *res = run(*state, "print('tool out')\n1/0");
+	rlm_tool_output *tool = rlm_tool_output_from_result(res, NULL);
+	char *text, *json;
+	json_object *doc, *meta;
+
+	assert_non_null(tool);
+	assert_contains(tool->stdout_text, "tool out");
+	assert_contains(tool->error, "ZeroDivisionError");
+	text = rlm_tool_output_to_string(tool);
+	assert_contains(text, "tool out");
+	assert_contains(text, "[error]");
+	json = rlm_tool_output_to_json(tool);
+	doc = json ? json_tokener_parse(json) : NULL;
+	assert_non_null(doc);
+	for (int i = 0; keys[i]; i++) {
+		if (!json_object_object_get_ex(doc, keys[i], NULL))
+			fail_msg("key %s missing from %s", keys[i], json);
+	}
+	assert_true(json_object_object_get_ex(doc, "metadata", &meta));
+	assert_true(json_object_is_type(meta, json_type_object));
+	json_object_put(doc);
+	rlm_free(json);
+	rlm_free(text);
+	rlm_tool_output_free(tool);
+	rlm_result_free(res);
+}
+
+static void test_tool_output_without_error_has_no_error_line(void **state)
+{
+	rlm_result *res = run(*state, "print('fine')");
+	rlm_tool_output *tool = rlm_tool_output_from_result(res, "python");
+	char *text;
+
+	assert_non_null(tool);
+	assert_null(tool->error);
+	text = rlm_tool_output_to_string(tool);
+	assert_contains(text, "fine");
+	assert_null(strstr(text, "[error]"));
+	rlm_free(text);
+	rlm_tool_output_free(tool);
+	rlm_result_free(res);
+}
+
+/* ---- faults (each on a fresh interpreter) ---------------------------------------------- */
+
+static void test_memory_bomb_is_memory_error_or_state_lost(void **state)
+{
+	rlm_result *res = run_timeout(*state, "x = bytearray(50 * 1024**3)", 60);
+
+	if (!res->state_lost)
+		assert_error_type(res, "MemoryError");
+	rlm_result_free(res);
+	expect_repr(*state, "1 + 1", "2");
+}
+
+static void test_fork_bomb_is_contained(void **state)
+{
+	double start = now_s();
+	rlm_result *res;
+
+	/* The mock limits nothing but memory: there a fork bomb is a real one on the host. */
+	if (strcmp(suite.backend, "mock") == 0)
+		skip();
+	res = run_timeout(*state, "import os\nwhile True:\n    os.fork()\n", 5);
+	assert_true(res->error != NULL || res->state_lost);
+	assert_true(now_s() - start < 30);
+	rlm_result_free(res);
+	expect_repr(*state, "1 + 1", "2");
+}
+
+static void expect_death_loses_state(rlm_interp *interp, const char *code)
+{
+	rlm_result *res = run(interp, "x = 1");
+
+	rlm_result_free(res);
+	res = run(interp, code);
+	assert_int_equal(res->state_lost, 1);
+	assert_non_null(res->error);
+	rlm_result_free(res);
+	res = run(interp, "x");
+	assert_error_type(res, "NameError");
+	rlm_result_free(res);
+}
+
+static void test_os_exit_loses_state_and_recovers(void **state)
+{
+	rlm_result *res;
+
+	expect_death_loses_state(*state, "import os\nos._exit(3)");
+	res = run(*state, "import os\nos._exit(3)");
+	assert_non_null(res->error);
+	if (!strcasestr(res->error->message, "exit"))
+		fail_msg("state-loss message does not mention the exit: %s", res->error->message);
+	rlm_result_free(res);
+}
+
+static void test_sigkill_loses_state_and_recovers(void **state)
+{
+	rlm_result *res;
+
+	expect_death_loses_state(*state, "import os\nos.kill(os.getpid(), 9)");
+	res = run(*state, "import os\nos.kill(os.getpid(), 9)");
+	assert_non_null(res->error);
+	if (!strcasestr(res->error->message, "kill") && !strcasestr(res->error->message, "signal"))
+		fail_msg("state-loss message does not mention the kill: %s", res->error->message);
+	rlm_result_free(res);
+}
+
+/* User code that ignores both the driver's timer and the host's interrupt: only the host's
+ * hard deadline (timeout + grace) can stop it, by restarting the driver. */
+static void test_stuck_cell_hits_hard_deadline(void **state)
+{
+	double grace = rlm_config_get_number(suite.cfg, "limits.hard_deadline_grace_s", 2);
+	double start = now_s();
+	rlm_result *res = run_timeout(*state,
+	                              "import signal\n"
+	                              "signal.signal(signal.SIGALRM, signal.SIG_IGN)\n"
+	                              "signal.signal(signal.SIGINT, signal.SIG_IGN)\n"
+	                              "while True:\n"
+	                              "    pass\n",
+	                              1);
+
+	assert_int_equal(res->timed_out, 1);
+	assert_int_equal(res->state_lost, 1);
+	assert_non_null(res->error);
+	assert_true(now_s() - start < 1 + grace + 15);
+	rlm_result_free(res);
+	expect_repr(*state, "1 + 1", "2");
+}
+
+static void test_state_persists_again_after_state_lost(void **state)
+{
+	rlm_result *res = run(*state, "import os\nos._exit(1)");
+
+	assert_int_equal(res->state_lost, 1);
+	rlm_result_free(res);
+	res = run(*state, "y = 5");
+	assert_no_error(res);
+	assert_int_equal(res->state_lost, 0);
+	rlm_result_free(res);
+	expect_repr(*state, "y * 2", "10");
+}
+
+static void test_thread_left_running_does_not_break_next_cell(void **state)
+{
+	rlm_result *res = run(*state, "import threading, time\n"
+	                              "def spam():\n"
+	                              "    while True:\n"
+	                              "        print('tick', flush=True)\n"
+	                              "        time.sleep(0.01)\n"
+	                              "threading.Thread(target=spam, daemon=True).start()\n");
+
+	assert_no_error(res);
+	rlm_result_free(res);
+	usleep(100 * 1000);
+	res = run(*state, "print('mine')\n1 + 1");
+	assert_no_error(res);
+	assert_contains(res->stdout_text, "mine");
+	assert_string_equal(res->value, "2");
+	rlm_result_free(res);
+}
+
+/* ---- lifecycle (own interpreters) ------------------------------------------------------ */
+
+static void test_close_then_open_new_interpreter(void **state)
+{
+	rlm_interp *interp = open_interp(suite.cfg);
+
+	(void)state;
+	expect_repr(interp, "v = 3\nv", "3");
+	rlm_interp_close(interp);
+	interp = open_interp(suite.cfg);
+	expect_repr(interp, "'second'", "'second'");
+	rlm_interp_close(interp);
+}
+
+/* The suite's config, plus a volume of its own on the local backend when none is set, so
+ * the volume test runs there by default. */
+static rlm_config *volume_config(void)
+{
+	rlm_error err = RLM_ERROR_INIT;
+	rlm_config *cfg = NULL;
+	char *have = rlm_config_get_json(suite.cfg, "backends.local.volume_name");
+	char assignment[64];
+
+	assert_int_equal(rlm_config_clone(suite.cfg, &cfg, &err), 0);
+	if (strcmp(suite.backend, "local") == 0 && (!have || strcmp(have, "null") == 0)) {
+		snprintf(assignment, sizeof(assignment),
+		         "backends.local.volume_name=conformance-%ld", (long)getpid());
+		if (rlm_config_set_assignment(cfg, assignment, &err) != 0)
+			fail_msg("%s: %s", assignment, err.message);
+	}
+	rlm_free(have);
+	return cfg;
+}
+
+static void test_volume_persists_across_interpreters(void **state)
+{
+	rlm_config *cfg = volume_config();
+	rlm_interp *first = open_interp(cfg), *second;
+	rlm_result *res = run(first, "VOLUME is None");
+
+	(void)state;
+	if (res->value && strcmp(res->value, "True") == 0) {
+		rlm_result_free(res);
+		rlm_interp_close(first);
+		rlm_config_free(cfg);
+		printf("conformance: no volume configured for %s\n", suite.backend);
+		skip();
+	}
+	rlm_result_free(res);
+	res = run(first, "import os\n"
+	                 "with open(os.path.join(VOLUME, 'conformance.txt'), 'w') as f:\n"
+	                 "    f.write('persisted')\n");
+	assert_no_error(res);
+	rlm_result_free(res);
+	rlm_interp_close(first);
+	second = open_interp(cfg);
+	rlm_config_free(cfg);
+	expect_repr(second, "import os\nopen(os.path.join(VOLUME, 'conformance.txt')).read()",
+	            "'persisted'");
+	rlm_result_free(run(second, "os.remove(os.path.join(VOLUME, 'conformance.txt'))"));
+	rlm_interp_close(second);
+}
+
+static void test_unknown_backend_is_not_found(void **state)
+{
+	rlm_error err = RLM_ERROR_INIT;
+	rlm_config *cfg = NULL;
+	rlm_interp *interp = NULL;
+	int rc;
+
+	(void)state;
+	assert_int_equal(rlm_config_clone(suite.cfg, &cfg, &err), 0);
+	rc = rlm_config_set(cfg, "backend", "no-such-backend", &err);
+	if (rc != 0)
+		fail_msg("config_set backend: %s", err.message);
+	rc = rlm_interp_open(cfg, &interp, &err);
+	rlm_config_free(cfg);
+	assert_null(interp);
+	if (rc != RLM_ENOTFOUND && rc != RLM_EPLUGIN)
+		fail_msg("expected RLM_ENOTFOUND, got %s: %s", rlm_status_name(rc), err.message);
+	assert_contains(err.message, "no-such-backend");
+	assert_contains(err.message, "/"); /* the searched paths */
+}
+
+/* ---- main ------------------------------------------------------------------------------ */
+
+static int config_fail(const char *what, const rlm_error *err)
+{
+	fprintf(stderr, "conformance: %s: %s\n", what, err->message);
+	return -1;
+}
+
+/* Defaults first, so the environment and --set override them. */
+static int build_config(int argc, char **argv, rlm_config **out)
+{
+	rlm_error err = RLM_ERROR_INIT;
+	rlm_config *cfg = NULL;
+
+	if (rlm_config_new(&cfg, &err) != 0)
+		return config_fail("rlm_config_new", &err);
+	*out = cfg;
+	if (rlm_config_set(cfg, "limits.execute_timeout_s", DEFAULT_EXECUTE_TIMEOUT_S, &err) != 0 ||
+	    rlm_config_set(cfg, "limits.hard_deadline_grace_s", DEFAULT_GRACE_S, &err) != 0)
+		return config_fail("default limits", &err);
+	if (rlm_config_apply_env(cfg, &err) != 0)
+		return config_fail("environment", &err);
+	for (int i = 1; i < argc; i++) {
+		const char *arg = argv[i];
+
+		if ((strcmp(arg, "--filter") == 0 || strcmp(arg, "--skip") == 0) && i + 1 < argc) {
+			i++; /* apply_filters takes these */
+			continue;
+		}
+		if (strcmp(arg, "--set") == 0 && i + 1 < argc)
+			arg = argv[++i];
+		else if (strncmp(arg, "--set=", 6) == 0)
+			arg += 6;
+		else {
+			fprintf(stderr, "usage: conformance [--set key.path=value]... "
+			                "[--filter GLOB] [--skip GLOB]\n");
+			return -1;
+		}
+		if (rlm_config_set_assignment(cfg, arg, &err) != 0)
+			return config_fail(arg, &err);
+	}
+	return 0;
+}
+
+static void apply_filters(int argc, char **argv)
+{
+	for (int i = 1; i + 1 < argc; i++) {
+		if (strcmp(argv[i], "--filter") == 0)
+			cmocka_set_test_filter(argv[i + 1]);
+		else if (strcmp(argv[i], "--skip") == 0)
+			cmocka_set_skip_filter(argv[i + 1]);
+	}
+}
+
+int main(int argc, char **argv)
+{
+	const struct CMUnitTest shared[] = {
+	        cmocka_unit_test(test_exec_keeps_state_between_cells),
+	        cmocka_unit_test(test_vars_accept_every_json_type),
+	        cmocka_unit_test(test_vars_bad_name_is_exec_error),
+	        cmocka_unit_test(test_submit_keyword_fields),
+	        cmocka_unit_test(test_submit_positional_uses_output_names),
+	        cmocka_unit_test(test_submit_single_positional_is_output),
+	        cmocka_unit_test(test_submit_escapes_except_exception),
+	        cmocka_unit_test(test_submit_unserializable_field_is_named),
+	        cmocka_unit_test(test_submit_keeps_output_printed_before),
+	        cmocka_unit_test(test_rebinding_submit_and_print_is_undone),
+	        cmocka_unit_test(test_buffers_persist_across_cells),
+	        cmocka_unit_test(test_error_has_type_message_line_traceback),
+	        cmocka_unit_test(test_syntax_error_is_result),
+	        cmocka_unit_test(test_keyboard_interrupt_is_result),
+	        cmocka_unit_test(test_system_exit_is_result),
+	        cmocka_unit_test(test_trailing_expression_value),
+	        cmocka_unit_test(test_input_raises_eof_error),
+	        cmocka_unit_test(test_large_var_value),
+	        cmocka_unit_test(test_output_cap_counts_characters),
+	        cmocka_unit_test(test_output_of_200mb_is_capped),
+	        cmocka_unit_test(test_invalid_utf8_and_rs_on_fd1_are_harmless),
+	        cmocka_unit_test(test_closed_stdout_and_stderr_are_restored),
+	        cmocka_unit_test(test_infinite_loop_times_out_and_keeps_state),
+	        cmocka_unit_test(test_sleep_times_out_and_keeps_state),
+	        cmocka_unit_test(test_interrupt_stops_running_cell),
+	        cmocka_unit_test(test_upload_download_binary_round_trip),
+	        cmocka_unit_test(test_llm_query_without_handler_raises),
+	        cmocka_unit_test(test_host_calls_return_handler_values),
+	        cmocka_unit_test(test_host_call_handler_error_raises),
+	        cmocka_unit_test(test_reset_clears_variables),
+	        cmocka_unit_test(test_reset_keeps_buffers),
+	        cmocka_unit_test(test_run_command_echo),
+	        cmocka_unit_test(test_result_to_json_has_every_key),
+	        cmocka_unit_test(test_tool_output_maps_result),
+	        cmocka_unit_test(test_tool_output_without_error_has_no_error_line),
+	};
+	const struct CMUnitTest fresh[] = {
+	        cmocka_unit_test_setup_teardown(test_memory_bomb_is_memory_error_or_state_lost,
+	                                        open_fresh, close_interp),
+	        cmocka_unit_test_setup_teardown(test_fork_bomb_is_contained, open_fresh,
+	                                        close_interp),
+	        cmocka_unit_test_setup_teardown(test_os_exit_loses_state_and_recovers, open_fresh,
+	                                        close_interp),
+	        cmocka_unit_test_setup_teardown(test_sigkill_loses_state_and_recovers, open_fresh,
+	                                        close_interp),
+	        cmocka_unit_test_setup_teardown(test_stuck_cell_hits_hard_deadline, open_fresh,
+	                                        close_interp),
+	        cmocka_unit_test_setup_teardown(test_state_persists_again_after_state_lost,
+	                                        open_fresh, close_interp),
+	        cmocka_unit_test_setup_teardown(test_thread_left_running_does_not_break_next_cell,
+	                                        open_fresh, close_interp),
+	        cmocka_unit_test(test_close_then_open_new_interpreter),
+	        cmocka_unit_test(test_volume_persists_across_interpreters),
+	        cmocka_unit_test(test_unknown_backend_is_not_found),
+	};
+	int failed;
+
+	if (build_config(argc, argv, &suite.cfg) != 0) {
+		rlm_config_free(suite.cfg);
+		return 2;
+	}
+	suite.backend = rlm_config_get_string(suite.cfg, "backend", "local");
+	printf("conformance: rlm %s, backend %s\n", rlm_version(), suite.backend);
+	apply_filters(argc, argv);
+	failed = cmocka_run_group_tests_name("shared", shared, open_shared, close_interp);
+	failed += cmocka_run_group_tests_name("fresh", fresh, NULL, NULL);
+	rlm_config_free(suite.cfg);
+	return failed ? 1 : 0;
+}

@@ -1,0 +1,815 @@
+"""Tests of core/driver/driver.py: the driver runs as a real subprocess and is spoken to over
+its channel exactly as the host does (core/driver/PROTOCOL.md).
+
+Run from the repository root:  python3 -m unittest tests/driver/test_driver.py
+                          or:  python3 tests/driver/test_driver.py
+"""
+
+import json
+import os
+import select
+import signal
+import subprocess
+import sys
+import time
+import unittest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+DRIVER = os.path.normpath(os.path.join(HERE, "..", "..", "core", "driver", "driver.py"))
+FRAME_TIMEOUT = 20.0  # a broken driver fails the test instead of hanging it
+
+
+class DriverProcess(object):
+    """A driver subprocess and the host end of its channel."""
+
+    def __init__(self, *args, **popen):
+        interpreter_flags = popen.pop("interpreter_flags", [])
+        self.in_w = popen.pop("channel_write", None)   # host -> driver
+        self.out_r = popen.pop("channel_read", None)   # driver -> host
+        if self.in_w is None:
+            popen.setdefault("stdin", subprocess.PIPE)
+            popen.setdefault("stdout", subprocess.PIPE)
+        self.proc = subprocess.Popen([sys.executable] + list(interpreter_flags) + [DRIVER]
+                                     + list(args), **popen)
+        if self.in_w is None:
+            self.in_w = self.proc.stdin.fileno()
+            self.out_r = self.proc.stdout.fileno()
+        self.buf = bytearray()
+        self.seq = 0
+        self.ready = self.read_frame()
+
+    # -- channel
+
+    def send_raw(self, data):
+        view = memoryview(data)
+        while view:
+            n = os.write(self.in_w, view)
+            view = view[n:]
+
+    def send(self, obj):
+        self.send_raw(b"\x1e" + json.dumps(obj).encode("utf-8") + b"\n")
+
+    def _parse(self):
+        while self.buf:
+            if self.buf[0] != 0x1E:
+                i = self.buf.find(b"\x1e")
+                if i < 0:
+                    del self.buf[:]
+                    return None
+                del self.buf[:i]
+            j = self.buf.find(b"\n")
+            if j < 0:
+                return None
+            body = bytes(self.buf[1:j])
+            del self.buf[:j + 1]
+            return json.loads(body.decode("utf-8"))
+        return None
+
+    def read_frame(self, timeout=FRAME_TIMEOUT):
+        deadline = time.monotonic() + timeout
+        while True:
+            frame = self._parse()
+            if frame is not None:
+                return frame
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise AssertionError("timed out waiting for a frame from the driver")
+            ready, _, _ = select.select([self.out_r], [], [], left)
+            if ready:
+                data = os.read(self.out_r, 1 << 20)
+                if not data:
+                    raise AssertionError("driver closed the channel (exit status %r)"
+                                         % (self.proc.poll(),))
+                self.buf += data
+
+    def poll_frame(self, timeout):
+        """A frame, or None when none arrives within timeout."""
+        try:
+            return self.read_frame(timeout)
+        except AssertionError as e:
+            if "timed out" in str(e):
+                return None
+            raise
+
+    # -- requests
+
+    def next_id(self, prefix="e"):
+        self.seq += 1
+        return "%s%d" % (prefix, self.seq)
+
+    def exec(self, code, on_call=None, timeout=FRAME_TIMEOUT, **fields):
+        """Run code; answer call frames with on_call(frame) -> reply fields; return the result."""
+        rid = self.next_id()
+        msg = {"type": "exec", "id": rid, "code": code}
+        msg.update(fields)
+        self.send(msg)
+        return self.wait_result(rid, on_call, timeout)
+
+    def wait_result(self, rid, on_call=None, timeout=FRAME_TIMEOUT):
+        while True:
+            frame = self.read_frame(timeout)
+            if frame["type"] == "call":
+                if on_call is None:
+                    raise AssertionError("unexpected call frame %r" % (frame,))
+                reply = {"type": "reply", "id": frame["id"]}
+                reply.update(on_call(frame))
+                self.send(reply)
+                continue
+            if frame["type"] == "result" and frame["id"] == rid:
+                return frame
+            raise AssertionError("unexpected frame %r" % (frame,))
+
+    def request(self, kind):
+        rid = self.next_id(kind[0])
+        self.send({"type": kind, "id": rid})
+        return rid, self.read_frame()
+
+    def close(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait()
+        for f in (self.proc.stdin, self.proc.stdout):
+            if f is not None:
+                f.close()
+
+
+class DriverTestCase(unittest.TestCase):
+    driver_args = ()
+
+    def setUp(self):
+        self.d = DriverProcess(*self.driver_args)
+        self.addCleanup(self.d.close)
+
+    def run_ok(self, code, **fields):
+        """exec that must not fail; returns the result."""
+        res = self.d.exec(code, **fields)
+        self.assertIsNone(res["error"], res["error"] and res["error"]["traceback"])
+        return res
+
+    def assertAlive(self):
+        rid, frame = self.d.request("ping")
+        self.assertEqual(frame, {"type": "pong", "id": rid})
+
+
+# ------------------------------------------------------------------------------------------
+# start-up and framing
+
+class TestChannel(DriverTestCase):
+    def test_ready_frame_fields(self):
+        ready = self.d.ready
+        self.assertEqual(ready["type"], "ready")
+        self.assertEqual(ready["protocol"], 1)
+        self.assertEqual(ready["driver_version"], "1.0.0")
+        self.assertEqual(ready["python_version"], "%d.%d.%d" % sys.version_info[:3])
+        self.assertEqual(ready["pid"], self.d.proc.pid)
+        self.assertIsNone(ready["volume"])
+
+    def test_ping_answers_pong(self):
+        self.assertAlive()
+
+    def test_shutdown_answers_bye_and_exits_zero(self):
+        rid, frame = self.d.request("shutdown")
+        self.assertEqual(frame, {"type": "bye", "id": rid})
+        self.assertEqual(self.d.proc.wait(10), 0)
+
+    def test_junk_before_a_frame_is_skipped(self):
+        self.d.send_raw(b"some junk\nmore junk without a newline ")
+        self.d.send_raw(b"\xff\xfe\n")
+        self.assertAlive()
+
+    def test_frame_split_across_writes_is_reassembled(self):
+        frame = b'\x1e{"type": "exec", "id": "split", "code": "print(\'\xc3\xa9t\xc3\xa9\')"}\n'
+        for piece in (frame[:1], frame[1:20], frame[20:44], frame[44:45], frame[45:]):
+            self.d.send_raw(piece)
+            time.sleep(0.02)
+        res = self.d.wait_result("split")
+        self.assertEqual(res["stdout"], "\u00e9t\u00e9\n")
+
+    def test_two_frames_in_one_write(self):
+        self.d.send_raw(b'\x1e{"type":"ping","id":"a"}\n\x1e{"type":"ping","id":"b"}\n')
+        self.assertEqual(self.d.read_frame(), {"type": "pong", "id": "a"})
+        self.assertEqual(self.d.read_frame(), {"type": "pong", "id": "b"})
+
+    def test_frame_cut_short_by_a_new_rs_is_malformed(self):
+        self.d.send_raw(b'\x1e{"type":"ping","id"\x1e{"type":"ping","id":"ok"}\n')
+        frame = self.d.read_frame()
+        self.assertEqual((frame["type"], frame["id"], frame["error"]["type"]),
+                         ("result", None, "ProtocolError"))
+        self.assertEqual(self.d.read_frame(), {"type": "pong", "id": "ok"})
+
+    def test_malformed_json_frame_gives_protocol_error_and_driver_keeps_serving(self):
+        self.d.send_raw(b"\x1e{not json\n")
+        frame = self.d.read_frame()
+        self.assertEqual(frame["type"], "result")
+        self.assertIsNone(frame["id"])
+        self.assertEqual(frame["error"]["type"], "ProtocolError")
+        self.assertTrue(frame["error"]["line"].startswith("ProtocolError: "))
+        self.assertEqual(self.run_ok("1 + 1")["value"], "2")
+
+    def test_non_object_frame_gives_protocol_error(self):
+        self.d.send_raw(b"\x1e[1, 2]\n")
+        frame = self.d.read_frame()
+        self.assertEqual(frame["error"]["type"], "ProtocolError")
+        self.assertAlive()
+
+    def test_unknown_type_gives_protocol_error_with_id(self):
+        self.d.send({"type": "frobnicate", "id": "x1"})
+        frame = self.d.read_frame()
+        self.assertEqual(frame["type"], "result")
+        self.assertEqual(frame["id"], "x1")
+        self.assertEqual(frame["error"]["type"], "ProtocolError")
+        self.assertAlive()
+
+    def test_ill_typed_exec_field_gives_protocol_error(self):
+        self.d.send({"type": "exec", "id": "x2", "code": 42})
+        frame = self.d.read_frame()
+        self.assertEqual((frame["id"], frame["error"]["type"]), ("x2", "ProtocolError"))
+        self.d.send({"type": "exec", "id": "x3", "code": "1", "timeout_s": "soon"})
+        frame = self.d.read_frame()
+        self.assertEqual((frame["id"], frame["error"]["type"]), ("x3", "ProtocolError"))
+        self.assertAlive()
+
+    def test_stray_reply_gives_protocol_error(self):
+        self.d.send({"type": "reply", "id": "c99", "ok": True, "value": 1})
+        frame = self.d.read_frame()
+        self.assertEqual((frame["id"], frame["error"]["type"]), ("c99", "ProtocolError"))
+        self.assertAlive()
+
+    def test_sigint_between_cells_does_not_kill_driver(self):
+        self.d.proc.send_signal(signal.SIGINT)
+        time.sleep(0.2)
+        self.assertIsNone(self.d.proc.poll())
+        self.assertAlive()
+
+    def test_runs_without_site(self):
+        d = DriverProcess(interpreter_flags=["-S"])
+        self.addCleanup(d.close)
+        self.assertEqual(d.ready["type"], "ready")
+        res = d.exec("import sys\nprint('no site')\n'site' in sys.modules")
+        self.assertEqual((res["stdout"], res["value"]), ("no site\n", "False"))
+
+    @unittest.skipUnless(os.path.exists("/proc/self/stat"), "needs /proc")
+    def test_idle_driver_does_not_burn_cpu(self):
+        self.run_ok("x = 1")
+
+        def cpu_ticks():
+            with open("/proc/%d/stat" % self.d.proc.pid) as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            return int(fields[11]) + int(fields[12])  # utime + stime
+        before = cpu_ticks()
+        time.sleep(1.0)
+        self.assertLessEqual(cpu_ticks() - before, 5)  # clock ticks, usually 1/100 s
+
+    def test_code_cache_is_written_reused_and_survives_corruption(self):
+        import shutil
+        import tempfile
+        cache_dir = tempfile.mkdtemp(prefix="rlm-driver-cache-")
+        self.addCleanup(shutil.rmtree, cache_dir, True)
+        env = dict(os.environ, RLM_DRIVER_CACHE=cache_dir)
+        for corrupt in (False, False, True):
+            if corrupt:
+                for f in os.listdir(cache_dir):
+                    with open(os.path.join(cache_dir, f), "wb") as fh:
+                        fh.write(b"garbage")
+            d = DriverProcess(env=env)
+            self.addCleanup(d.close)
+            self.assertEqual(d.exec("6 * 7")["value"], "42")
+            self.assertEqual(len([f for f in os.listdir(cache_dir) if f.endswith(".bin")]), 1)
+
+    def test_channel_over_explicit_fds(self):
+        to_driver_r, to_driver_w = os.pipe()
+        from_driver_r, from_driver_w = os.pipe()
+        d = DriverProcess("--in-fd", str(to_driver_r), "--out-fd", str(from_driver_w),
+                          pass_fds=(to_driver_r, from_driver_w),
+                          stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                          channel_write=to_driver_w, channel_read=from_driver_r)
+        os.close(to_driver_r)
+        os.close(from_driver_w)
+
+        def cleanup():
+            d.close()
+            os.close(to_driver_w)
+            os.close(from_driver_r)
+        self.addCleanup(cleanup)
+        self.assertEqual(d.ready["type"], "ready")
+        res = d.exec("print('captured'); import os; os.system('echo sub')")
+        self.assertEqual(res["stdout"], "captured\nsub\n")
+        rid, frame = d.request("shutdown")
+        self.assertEqual(frame["type"], "bye")
+        self.assertEqual(d.proc.wait(10), 0)
+        self.assertEqual(d.proc.stdout.read(), b"")  # nothing leaked to the driver's own fd 1
+
+
+class TestVolume(DriverTestCase):
+    driver_args = ("--volume", "/data/vol")
+
+    def test_volume_from_flag(self):
+        self.assertEqual(self.d.ready["volume"], "/data/vol")
+        self.assertEqual(self.run_ok("VOLUME")["value"], repr("/data/vol"))
+
+    def test_volume_is_none_without_flag(self):
+        d = DriverProcess()
+        self.addCleanup(d.close)
+        res = d.exec("VOLUME is None")
+        self.assertEqual(res["value"], "True")
+
+
+# ------------------------------------------------------------------------------------------
+# namespace and vars
+
+class TestNamespace(DriverTestCase):
+    def test_namespace_persists_between_execs(self):
+        self.run_ok("x = 20\ndef f(y):\n    return x + y")
+        self.assertEqual(self.run_ok("f(22)")["value"], "42")
+
+    def test_reset_clears_namespace(self):
+        self.run_ok("x = 1")
+        rid, frame = self.d.request("reset")
+        self.assertEqual(frame, {"type": "reset_done", "id": rid})
+        res = self.d.exec("x")
+        self.assertEqual(res["error"]["type"], "NameError")
+        self.assertEqual(self.run_ok("callable(SUBMIT) and callable(llm_query)")["value"], "True")
+
+    def test_vars_are_decoded_json(self):
+        value = {"s": "h\u00e9llo \u4e16\u754c \U0001F600", "i": -3, "f": 2.5, "t": True,
+                 "fl": False, "n": None, "l": [1, [2, {"k": None}]], "big": 2 ** 70}
+        res = self.run_ok("(type(data).__name__, data == expected, flag, nothing)",
+                          vars={"data": value, "expected": value, "flag": True,
+                                "nothing": None})
+        self.assertEqual(res["value"], "('dict', True, True, None)")
+        res = self.run_ok("data['s'], data['n'], data['t'], data['fl']")
+        self.assertEqual(res["value"], repr((value["s"], None, True, False)))
+
+    def test_bad_var_names_are_rejected_and_nothing_runs(self):
+        for name in ("for", "SUBMIT", "llm_query", "VOLUME", "not-an-identifier", "1x", "",
+                     "__builtins__"):
+            with self.subTest(name=name):
+                res = self.d.exec("ran = True", vars={name: 1})
+                self.assertEqual(res["error"]["type"], "ValueError")
+                self.assertIn(repr(name), res["error"]["message"])
+                self.assertTrue(res["error"]["line"].startswith("ValueError: "))
+        self.assertEqual(self.d.exec("ran")["error"]["type"], "NameError")
+
+    def test_ten_megabyte_var(self):
+        big = "ab\u00e9" * (10 * 1024 * 1024 // 3)
+        t0 = time.monotonic()
+        res = self.run_ok("(len(big), big[:3], big[-3:])", vars={"big": big})
+        self.assertEqual(res["value"], repr((len(big), big[:3], big[-3:])))
+        self.assertLess(time.monotonic() - t0, 10)
+
+    def test_reserved_names_reinstalled_after_user_rebinds_them(self):
+        self.run_ok("SUBMIT = 1\nllm_query = None\nprint = len\ndel add_buffer\n"
+                    "import builtins\nbuiltins.print = None")
+        res = self.run_ok("print('still printing')\n"
+                          "(callable(SUBMIT), callable(llm_query), callable(add_buffer))")
+        self.assertEqual(res["stdout"], "still printing\n")
+        self.assertEqual(res["value"], "(True, True, True)")
+        self.assertEqual(self.d.exec("SUBMIT(answer=1)")["submit"], {"answer": 1})
+
+
+# ------------------------------------------------------------------------------------------
+# SUBMIT
+
+class TestSubmit(DriverTestCase):
+    def test_submit_keyword(self):
+        res = self.d.exec("SUBMIT(answer='yes', score=0.5, items=[1, None])\nprint('not reached')")
+        self.assertIsNone(res["error"])
+        self.assertEqual(res["submit"], {"answer": "yes", "score": 0.5, "items": [1, None]})
+        self.assertEqual(res["stdout"], "")
+        self.assertIsNone(res["value"])
+
+    def test_submit_positional_with_output_names(self):
+        res = self.d.exec("SUBMIT(1, 'two')", output_names=["a", "b"])
+        self.assertEqual(res["submit"], {"a": 1, "b": "two"})
+
+    def test_submit_mixed_positional_and_keyword(self):
+        res = self.d.exec("SUBMIT(1, extra=True)", output_names=["a"])
+        self.assertEqual(res["submit"], {"a": 1, "extra": True})
+
+    def test_submit_single_positional_without_names(self):
+        res = self.d.exec("SUBMIT({'k': 'v'})")
+        self.assertEqual(res["submit"], {"output": {"k": "v"}})
+
+    def test_submit_several_positional_without_names(self):
+        res = self.d.exec("SUBMIT(1, 2, 3)", output_names=None)
+        self.assertEqual(res["submit"], {"output": [1, 2, 3]})
+
+    def test_submit_wrong_positional_count(self):
+        res = self.d.exec("SUBMIT(1)", output_names=["a", "b"])
+        self.assertIsNone(res["submit"])
+        self.assertEqual(res["error"]["type"], "TypeError")
+        self.assertEqual(res["error"]["line"],
+                         "TypeError: SUBMIT expected 2 positional values (a, b), got 1")
+
+    def test_submit_non_serializable_field(self):
+        res = self.d.exec("import socket\ns = socket.socket()\nSUBMIT(ok=1, sock=s)")
+        self.assertIsNone(res["submit"])
+        self.assertEqual(res["error"]["type"], "TypeError")
+        self.assertEqual(res["error"]["message"],
+                         "SUBMIT field 'sock' is not JSON serializable (socket)")
+
+    def test_submit_non_finite_float_is_not_serializable(self):
+        res = self.d.exec("SUBMIT(x=float('nan'))")
+        self.assertIsNone(res["submit"])
+        self.assertEqual(res["error"]["type"], "TypeError")
+        self.assertIn("SUBMIT field 'x' is not JSON serializable", res["error"]["message"])
+
+    def test_submit_not_caught_by_except_exception(self):
+        code = "try:\n    SUBMIT(answer=42)\nexcept Exception:\n    print('swallowed')\n"
+        res = self.d.exec(code)
+        self.assertEqual(res["submit"], {"answer": 42})
+        self.assertEqual(res["stdout"], "")
+        self.assertIsNone(res["error"])
+
+    def test_submit_recorded_despite_bare_except(self):
+        code = ("data = [1]\ntry:\n    SUBMIT(answer=data)\nexcept:\n    pass\n"
+                "data.append(2)\nprint('after')")
+        res = self.d.exec(code)
+        self.assertEqual(res["submit"], {"answer": [1]})
+        self.assertEqual(res["stdout"], "after\n")
+
+    def test_output_printed_before_submit_is_kept(self):
+        res = self.d.exec("print('working')\nimport sys\nsys.stderr.write('note\\n')\n"
+                          "import os\nos.write(1, b'raw\\n')\nSUBMIT(done=True)")
+        self.assertEqual(res["stdout"], "working\nraw\n")
+        self.assertEqual(res["stderr"], "note\n")
+        self.assertEqual(res["submit"], {"done": True})
+
+
+# ------------------------------------------------------------------------------------------
+# output capture
+
+class TestOutput(DriverTestCase):
+    def test_fd_level_capture_of_os_write(self):
+        res = self.run_ok("import os\nos.write(1, b'one\\n')\nos.write(2, b'two\\n')")
+        self.assertEqual(res["stdout"], "one\n")
+        self.assertEqual(res["stderr"], "two\n")
+
+    def test_subprocess_output_is_captured(self):
+        res = self.run_ok("import os\nos.system('echo hi')\nos.system('echo oops >&2')")
+        self.assertEqual(res["stdout"], "hi\n")
+        self.assertEqual(res["stderr"], "oops\n")
+
+    def test_stderr_capture(self):
+        res = self.run_ok("import sys\nprint('to err', file=sys.stderr)")
+        self.assertEqual((res["stdout"], res["stderr"]), ("", "to err\n"))
+        self.assertEqual((res["stdout_chars"], res["stderr_chars"]), (0, 7))
+
+    def test_print_without_newline_lands_in_its_own_cell(self):
+        res = self.run_ok("print('no newline', end='')")
+        self.assertEqual(res["stdout"], "no newline")
+        self.assertEqual(self.run_ok("print('next')")["stdout"], "next\n")
+
+    def test_output_cap_keeps_head_and_tail_in_characters(self):
+        res = self.run_ok("print('\u00e9' * 30)", max_output=10)
+        self.assertTrue(res["truncated"])
+        self.assertEqual(res["stdout_chars"], 31)
+        self.assertEqual(res["stdout"],
+                         "\u00e9" * 5 + "\n... [21 characters omitted] ...\n" + "\u00e9" * 4 + "\n")
+        res = self.run_ok("import sys\nsys.stdout.write('\U0001F600' * 25)", max_output=8)
+        self.assertEqual(res["stdout_chars"], 25)
+        self.assertEqual(res["stdout"], "\U0001F600" * 4 + "\n... [17 characters omitted] ...\n"
+                         + "\U0001F600" * 4)
+
+    def test_output_under_the_cap_is_not_truncated(self):
+        res = self.run_ok("print('\u00e9' * 9)", max_output=10)
+        self.assertFalse(res["truncated"])
+        self.assertEqual((res["stdout"], res["stdout_chars"]), ("\u00e9" * 9 + "\n", 10))
+
+    def test_invalid_utf8_and_rs_bytes_do_not_break_the_channel(self):
+        res = self.run_ok("import os\nos.write(1, b'\\xff\\xfe\\x1e{junk\\n')\n"
+                          "os.write(2, b'\\x1e\\n\\xc3')")
+        self.assertEqual(res["stdout"], "\ufffd\ufffd\x1e{junk\n")
+        self.assertEqual(res["stderr"], "\x1e\n\ufffd")
+        self.assertAlive()
+
+    def test_lone_surrogates_in_values_do_not_break_the_channel(self):
+        res = self.run_ok("s = b'ab\\xff'.decode('utf-8', 'surrogateescape')\nSUBMIT(s=s)")
+        self.assertEqual(res["submit"], {"s": "ab\ufffd"})
+        self.assertAlive()
+
+    def test_closing_fd1_and_fd2_then_a_later_exec_still_captures(self):
+        self.run_ok("import os, sys\nos.close(1)\nos.close(2)")
+        res = self.run_ok("print('back')\nprint('err back', file=sys.stderr)\n"
+                          "os.system('echo sub')")
+        self.assertEqual(res["stdout"], "back\nsub\n")
+        self.assertEqual(res["stderr"], "err back\n")
+
+    def test_closed_or_replaced_sys_stdout_is_recreated(self):
+        self.run_ok("import sys, io\nsys.stdout.close()\nsys.stderr = io.StringIO()")
+        res = self.run_ok("print('fine')\nprint('e', file=sys.stderr)")
+        self.assertEqual((res["stdout"], res["stderr"]), ("fine\n", "e\n"))
+
+    def test_large_output_is_capped_fast(self):
+        t0 = time.monotonic()
+        res = self.run_ok("import sys\nchunk = 'x' * (1 << 20)\n"
+                          "for _ in range(50):\n    sys.stdout.write(chunk)\nprint('END')")
+        elapsed = time.monotonic() - t0
+        self.assertEqual(res["stdout_chars"], 50 * (1 << 20) + 4)
+        self.assertTrue(res["truncated"])
+        self.assertLess(len(res["stdout"]), 20100)
+        self.assertTrue(res["stdout"].endswith("xEND\n"))
+        self.assertLess(elapsed, 15)
+
+    def test_thread_printing_after_the_cell_does_not_break_the_next_exec(self):
+        self.run_ok("import threading, time\n"
+                    "def spam():\n    while True:\n        print('tick')\n"
+                    "        time.sleep(0.002)\n"
+                    "threading.Thread(target=spam, daemon=True).start()")
+        for _ in range(3):
+            res = self.run_ok("print('mine')\n21 * 2")
+            self.assertIn("mine\n", res["stdout"])
+            self.assertEqual(res["value"], "42")
+            self.assertEqual(set(res["stdout"].split()) - {"tick", "mine"}, set())
+        self.assertAlive()
+
+
+class TestCaptureInProcess(unittest.TestCase):
+    """The capture machinery of the driver module, driven directly on a private pipe."""
+
+    @classmethod
+    def setUpClass(cls):
+        import importlib.util
+        spec = importlib.util.spec_from_file_location("rlm_driver_under_test", DRIVER)
+        cls.mod = importlib.util.module_from_spec(spec)
+        saved, sys.dont_write_bytecode = sys.dont_write_bytecode, True  # no __pycache__ in core/
+        try:
+            spec.loader.exec_module(cls.mod)
+        finally:
+            sys.dont_write_bytecode = saved
+
+    def make_stream(self):
+        scratch = os.open(os.devnull, os.O_WRONLY)   # stands in for fd 1
+        stream = self.mod.Stream(scratch)
+        self.addCleanup(os.close, scratch)
+        stream.start()
+        return stream
+
+    def test_sentinels_split_across_reads(self):
+        stream = self.make_stream()
+        cap = stream.begin(b"0123456789abcdef0123456789abcdef", 100)
+        # the begin marker was written whole; the end marker goes out in two halves, and a
+        # multi-byte character is split too, each piece read separately by the reader thread
+        for piece in (b"before \xe2\x82", b"\xac after", cap.end[:7], cap.end[7:]):
+            os.write(stream.wfd, piece)
+            time.sleep(0.05)
+        self.assertTrue(cap.done.acquire(True, 5))
+        self.assertEqual(cap.text(), ("before \u20ac after", 14, False))
+
+    def test_output_outside_begin_and_end_is_dropped(self):
+        stream = self.make_stream()
+        os.write(stream.wfd, b"between cells\n")
+        cap = stream.begin(b"ffffffffffffffffffffffffffffffff", 100)
+        os.write(stream.wfd, b"inside\n")
+        stream.end(cap)
+        stream.wait(cap, 5)
+        os.write(stream.wfd, b"after\n")
+        self.assertEqual(cap.text(), ("inside\n", 7, False))
+
+    def test_cap_head_and_tail_of_a_long_stream(self):
+        stream = self.make_stream()
+        cap = stream.begin(b"eeeeeeeeeeeeeeeeeeeeeeeeeeeeeeee", 6)
+        for i in range(2000):
+            os.write(stream.wfd, ("%04d" % i).encode())
+        stream.end(cap)
+        stream.wait(cap, 5)
+        self.assertEqual(cap.text(), ("000\n... [7994 characters omitted] ...\n999", 8000, True))
+
+
+# ------------------------------------------------------------------------------------------
+# values and errors
+
+class TestValuesAndErrors(DriverTestCase):
+    def test_trailing_expression_value(self):
+        res = self.run_ok("x = [1, 'a']\nx")
+        self.assertEqual(res["value"], "[1, 'a']")
+
+    def test_none_trailing_expression_gives_null(self):
+        self.assertIsNone(self.run_ok("None")["value"])
+        self.assertIsNone(self.run_ok("print('x')")["value"])
+        self.assertIsNone(self.run_ok("y = 3")["value"])
+
+    def test_value_is_capped(self):
+        res = self.run_ok("'a' * 100", max_output=10)
+        self.assertEqual(res["value"], "'aaaa\n... [92 characters omitted] ...\naaaa'")
+
+    def test_zero_division_error_shape(self):
+        res = self.d.exec("x = 1\ndef f():\n    return x / 0\nf()")
+        err = res["error"]
+        self.assertEqual(err["type"], "ZeroDivisionError")
+        self.assertEqual(err["message"], "division by zero")
+        self.assertEqual(err["line"], "ZeroDivisionError: division by zero")
+        self.assertTrue(err["traceback"].startswith("Traceback (most recent call last):\n"))
+        self.assertIn('File "<cell-', err["traceback"])
+        self.assertIn("return x / 0", err["traceback"])
+        self.assertNotIn("driver.py", err["traceback"])
+        self.assertFalse(res["timed_out"])
+        self.assertIsNone(res["submit"])
+
+    def test_syntax_error(self):
+        res = self.d.exec("x = (1,\ny = 2")
+        err = res["error"]
+        self.assertEqual(err["type"], "SyntaxError")
+        self.assertTrue(err["line"].startswith("SyntaxError: "), err["line"])
+        self.assertIn('File "<cell-', err["traceback"])
+        self.assertNotIn("driver.py", err["traceback"])
+        self.assertNotIn("Traceback (most recent call last)", err["traceback"])
+
+    def test_keyboard_interrupt_raised_by_user_code_is_a_result(self):
+        res = self.d.exec("raise KeyboardInterrupt")
+        self.assertEqual(res["error"]["type"], "KeyboardInterrupt")
+        self.assertEqual(res["error"]["line"], "KeyboardInterrupt")
+        self.assertAlive()
+
+    def test_system_exit_raised_by_user_code_is_a_result(self):
+        res = self.d.exec("import sys\nsys.exit(3)")
+        self.assertEqual(res["error"]["type"], "SystemExit")
+        self.assertEqual(res["error"]["message"], "3")
+        self.assertAlive()
+
+    def test_memory_error_is_survived(self):
+        res = self.d.exec("raise MemoryError")
+        self.assertEqual(res["error"]["type"], "MemoryError")
+        res = self.d.exec("x = bytearray(1 << 50)")
+        self.assertEqual(res["error"]["type"], "MemoryError")
+        self.assertEqual(self.run_ok("1 + 1")["value"], "2")
+
+    def test_forked_child_returning_from_the_cell_exits_quietly(self):
+        res = self.run_ok("import os\npid = os.fork()\nif pid == 0:\n    print('child')\n"
+                          "else:\n    os.waitpid(pid, 0)\n    print('parent')")
+        self.assertEqual(res["stdout"], "child\nparent\n")
+        self.assertAlive()
+
+    def test_input_raises_eoferror(self):
+        res = self.d.exec("input('prompt> ')")
+        self.assertEqual(res["error"]["type"], "EOFError")
+        self.assertEqual(res["stdout"], "prompt> ")
+
+    def test_exception_in_a_user_function_keeps_only_user_frames(self):
+        self.run_ok("def g():\n    raise ValueError('bad')")
+        res = self.d.exec("g()")
+        tb = res["error"]["traceback"]
+        self.assertEqual(tb.count('File "<cell-'), 2)
+        self.assertIn("raise ValueError('bad')", tb)
+        self.assertEqual(res["error"]["line"], "ValueError: bad")
+
+
+# ------------------------------------------------------------------------------------------
+# timeouts and interrupts
+
+class TestTimeouts(DriverTestCase):
+    def test_timeout_interrupts_busy_loop_and_keeps_state(self):
+        self.run_ok("x = 41")
+        t0 = time.monotonic()
+        res = self.d.exec("x += 1\nwhile True:\n    pass", timeout_s=0.5)
+        self.assertLess(time.monotonic() - t0, 5)
+        self.assertTrue(res["timed_out"])
+        self.assertEqual(res["error"]["type"], "TimeoutError")
+        self.assertEqual(res["error"]["message"], "execution exceeded 0.5 s")
+        self.assertEqual(res["error"]["line"], "TimeoutError: execution exceeded 0.5 s")
+        self.assertEqual(self.run_ok("x")["value"], "42")
+
+    def test_timeout_interrupts_sleep(self):
+        t0 = time.monotonic()
+        res = self.d.exec("import time\ntime.sleep(10**9)", timeout_s=0.3)
+        self.assertLess(time.monotonic() - t0, 5)
+        self.assertTrue(res["timed_out"])
+        self.assertEqual(res["error"]["type"], "TimeoutError")
+        self.assertAlive()
+
+    def test_timeout_is_not_caught_by_except_exception(self):
+        code = "try:\n    while True:\n        pass\nexcept Exception:\n    print('caught')"
+        res = self.d.exec(code, timeout_s=0.3)
+        self.assertTrue(res["timed_out"])
+        self.assertEqual(res["stdout"], "")
+
+    def test_timer_is_cancelled_after_the_cell(self):
+        self.run_ok("1", timeout_s=0.2)
+        time.sleep(0.4)
+        res = self.run_ok("import time\ntime.sleep(0.3)\n'ok'")
+        self.assertFalse(res["timed_out"])
+        self.assertEqual(res["value"], "'ok'")
+
+    def test_sigint_interrupts_a_running_cell(self):
+        rid = self.d.next_id()
+        self.d.send({"type": "exec", "id": rid, "code": "import time\ntime.sleep(30)"})
+        t0 = time.monotonic()
+        res = None
+        while res is None and time.monotonic() - t0 < 10:
+            self.d.proc.send_signal(signal.SIGINT)
+            res = self.d.poll_frame(0.2)
+        self.assertIsNotNone(res)
+        self.assertEqual(res["id"], rid)
+        self.assertEqual(res["error"]["type"], "KeyboardInterrupt")
+        self.assertFalse(res["timed_out"])
+        self.assertEqual(self.run_ok("2 + 2")["value"], "4")
+
+
+# ------------------------------------------------------------------------------------------
+# host calls and buffers
+
+class TestHostCalls(DriverTestCase):
+    def test_llm_query_call_frame_and_ok_reply(self):
+        calls = []
+
+        def on_call(frame):
+            calls.append(frame)
+            return {"ok": True, "value": "world"}
+        res = self.d.exec("answer = llm_query('hello', model='small')\nanswer", on_call=on_call)
+        self.assertEqual(res["value"], "'world'")
+        self.assertEqual(len(calls), 1)
+        call = calls[0]
+        self.assertEqual(set(call), {"type", "id", "exec_id", "name", "args", "kwargs"})
+        self.assertEqual(call["exec_id"], res["id"])
+        self.assertEqual(call["name"], "llm_query")
+        self.assertEqual(call["args"], ["hello"])
+        self.assertEqual(call["kwargs"], {"model": "small"})
+
+    def test_llm_query_error_reply_raises_runtime_error(self):
+        def on_call(frame):
+            return {"ok": False, "error": "rate limited"}
+        res = self.d.exec("try:\n    llm_query('x')\nexcept RuntimeError as e:\n"
+                          "    print('caught', e)", on_call=on_call)
+        self.assertIsNone(res["error"])
+        self.assertEqual(res["stdout"], "caught rate limited\n")
+        res = self.d.exec("llm_query('x')", on_call=on_call)
+        self.assertEqual(res["error"]["type"], "RuntimeError")
+        self.assertEqual(res["error"]["line"], "RuntimeError: rate limited")
+
+    def test_several_host_calls_in_one_exec(self):
+        ids = []
+
+        def on_call(frame):
+            ids.append(frame["id"])
+            return {"ok": True, "value": frame["args"][0].upper()}
+        res = self.run_ok("[llm_query(p) for p in ['a', 'b', 'c']]", on_call=on_call)
+        self.assertEqual(res["value"], "['A', 'B', 'C']")
+        self.assertEqual(len(set(ids)), 3)
+
+    def test_llm_query_batched(self):
+        def on_call(frame):
+            self.assertEqual(frame["name"], "llm_query_batched")
+            self.assertEqual(frame["args"], [["p1", "p2"]])
+            return {"ok": True, "value": ["r1", "r2"]}
+        res = self.run_ok("llm_query_batched(['p1', 'p2'])", on_call=on_call)
+        self.assertEqual(res["value"], "['r1', 'r2']")
+
+    def test_rlm_query(self):
+        def on_call(frame):
+            self.assertEqual(frame["name"], "rlm_query")
+            self.assertEqual(frame["args"], ["summarize"])
+            self.assertEqual(frame["kwargs"], {"context": {"doc": [1, 2]}})
+            return {"ok": True, "value": {"answer": "short"}}
+        res = self.run_ok("rlm_query('summarize', context={'doc': [1, 2]})", on_call=on_call)
+        self.assertEqual(res["value"], "{'answer': 'short'}")
+
+    def test_host_call_from_a_user_thread(self):
+        def on_call(frame):
+            return {"ok": True, "value": "from thread"}
+        res = self.run_ok("import threading\nout = []\n"
+                          "t = threading.Thread(target=lambda: out.append(llm_query('q')))\n"
+                          "t.start(); t.join(10)\nout", on_call=on_call)
+        self.assertEqual(res["value"], "['from thread']")
+
+    def test_other_frame_while_waiting_for_reply_is_a_protocol_error(self):
+        rid = self.d.next_id()
+        self.d.send({"type": "exec", "id": rid, "code": "llm_query('q')"})
+        call = self.d.read_frame()
+        self.assertEqual(call["type"], "call")
+        self.d.send({"type": "ping", "id": "p-wait"})
+        frame = self.d.read_frame()
+        self.assertEqual((frame["type"], frame["id"], frame["error"]["type"]),
+                         ("result", "p-wait", "ProtocolError"))
+        self.d.send({"type": "reply", "id": call["id"], "ok": True, "value": "late"})
+        res = self.d.wait_result(rid)
+        self.assertEqual(res["value"], "'late'")
+
+    def test_timeout_while_waiting_for_reply_and_late_reply_is_dropped(self):
+        rid = self.d.next_id()
+        self.d.send({"type": "exec", "id": rid, "code": "llm_query('slow')", "timeout_s": 0.3})
+        call = self.d.read_frame()
+        self.assertEqual(call["type"], "call")
+        res = self.d.wait_result(rid)
+        self.assertTrue(res["timed_out"])
+        self.assertEqual(res["error"]["type"], "TimeoutError")
+        self.d.send({"type": "reply", "id": call["id"], "ok": True, "value": "too late"})
+        self.assertAlive()  # the late reply is dropped silently: the next frame is the pong
+
+    def test_buffers_add_get_clear(self):
+        self.run_ok("add_buffer('notes', 'a')\nadd_buffer('notes', {'b': 2})\nadd_buffer('x', 1)")
+        self.assertEqual(self.run_ok("get_buffer('notes')")["value"], "['a', {'b': 2}]")
+        self.assertEqual(self.run_ok("get_buffer('missing')")["value"], "[]")
+        self.run_ok("clear_buffer('notes')")
+        self.assertEqual(self.run_ok("(get_buffer('notes'), get_buffer('x'))")["value"],
+                         "([], [1])")
+        self.run_ok("clear_buffer()")
+        self.assertEqual(self.run_ok("get_buffer('x')")["value"], "[]")
+
+    def test_buffers_survive_reset(self):
+        self.run_ok("add_buffer('keep', 42)")
+        self.d.request("reset")
+        self.assertEqual(self.run_ok("get_buffer('keep')")["value"], "[42]")
+
+
+if __name__ == "__main__":
+    unittest.main()

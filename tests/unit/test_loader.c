@@ -1,0 +1,317 @@
+/* test_loader.c - the plugin loader seen through the public API, plus the mock's faults.
+ *
+ * Plugins come from $RLM_TEST_PLUGIN_DIR (set by the build): rlm-backend-mock.so, and the
+ * broken ones: -badabi (next major ABI), -noentry (no rlm_plugin_entry), -notaplugin (a text
+ * file). Each refusal must say which file and why, since that message is all a plugin author
+ * gets. The mock's fault options check that the core survives a misbehaving transport. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+#include <json-c/json.h>
+
+#include "rlm/rlm.h"
+
+static const char *plugin_dir;
+
+/* A config on backend `name` that searches only the test plugin dir, with short timeouts,
+ * then the given "key.path=value" assignments (NULL-terminated, may be NULL). */
+static rlm_config *make_config(const char *backend, const char *const *assignments)
+{
+	rlm_error err = RLM_ERROR_INIT;
+	rlm_config *cfg = NULL;
+	json_object *path = json_object_new_array();
+
+	json_object_array_add(path, json_object_new_string(plugin_dir));
+	assert_int_equal(rlm_config_new(&cfg, &err), 0);
+	if (rlm_config_set(cfg, "plugin_path", json_object_to_json_string(path), &err) != 0 ||
+	    rlm_config_set(cfg, "backend", backend, &err) != 0 ||
+	    rlm_config_set(cfg, "limits.execute_timeout_s", "10", &err) != 0 ||
+	    rlm_config_set(cfg, "limits.hard_deadline_grace_s", "2", &err) != 0)
+		fail_msg("config: %s", err.message);
+	json_object_put(path);
+	for (size_t i = 0; assignments && assignments[i]; i++) {
+		if (rlm_config_set_assignment(cfg, assignments[i], &err) != 0)
+			fail_msg("config %s: %s", assignments[i], err.message);
+	}
+	return cfg;
+}
+
+/* Opens backend with the assignments; returns the status and fills err / *out. */
+static int try_open(const char *backend, const char *const *assignments, rlm_interp **out,
+                    rlm_error *err)
+{
+	rlm_config *cfg = make_config(backend, assignments);
+	int rc;
+
+	*out = NULL;
+	rc = rlm_interp_open(cfg, out, err);
+	rlm_config_free(cfg);
+	if (rc != 0)
+		assert_null(*out);
+	return rc;
+}
+
+static rlm_interp *open_mock(const char *const *assignments)
+{
+	rlm_error err = RLM_ERROR_INIT;
+	rlm_interp *interp;
+	int rc = try_open("mock", assignments, &interp, &err);
+
+	if (rc != 0)
+		fail_msg("open mock: %s: %s", rlm_status_name(rc), err.message);
+	return interp;
+}
+
+static void assert_contains(const char *haystack, const char *needle)
+{
+	if (!haystack || !strstr(haystack, needle))
+		fail_msg("expected \"%s\" in \"%s\"", needle, haystack ? haystack : "(null)");
+}
+
+/* Runs print(1) and checks that it printed "1". */
+static void expect_print_works(rlm_interp *interp)
+{
+	rlm_error err = RLM_ERROR_INIT;
+	rlm_result *res = NULL;
+	int rc = rlm_interp_execute(interp, "print(1)", NULL, &res, &err);
+
+	if (rc != 0)
+		fail_msg("execute: %s: %s", rlm_status_name(rc), err.message);
+	if (res->error)
+		fail_msg("print(1) raised: %s", res->error->line);
+	assert_string_equal(res->stdout_text, "1\n");
+	rlm_result_free(res);
+}
+
+/* Expects open(backend) to fail with code and a message holding every needle. */
+static void expect_open_refused(const char *backend, const char *const *assignments, int code,
+                                const char *const *needles)
+{
+	rlm_error err = RLM_ERROR_INIT;
+	rlm_interp *interp;
+	int rc = try_open(backend, assignments, &interp, &err);
+
+	if (rc != code)
+		fail_msg("expected %s, got %s: %s", rlm_status_name(code), rlm_status_name(rc),
+		         err.message);
+	assert_int_equal(err.code, code);
+	for (size_t i = 0; needles[i]; i++)
+		assert_contains(err.message, needles[i]);
+}
+
+/* The entry of rlm_plugins_json whose file or name mentions what; caller puts *doc. */
+static json_object *find_plugin(const char *what, json_object **doc)
+{
+	rlm_error err = RLM_ERROR_INIT;
+	rlm_config *cfg = make_config("mock", NULL);
+	char *text = rlm_plugins_json(cfg, &err);
+
+	rlm_config_free(cfg);
+	if (!text)
+		fail_msg("rlm_plugins_json: %s", err.message);
+	*doc = json_tokener_parse(text);
+	assert_non_null(*doc);
+	assert_true(json_object_is_type(*doc, json_type_array));
+	for (size_t i = 0; i < json_object_array_length(*doc); i++) {
+		json_object *p = json_object_array_get_idx(*doc, i), *v;
+
+		if ((json_object_object_get_ex(p, "name", &v) &&
+		     strcmp(json_object_get_string(v), what) == 0) ||
+		    (json_object_object_get_ex(p, "file", &v) &&
+		     strstr(json_object_get_string(v), what))) {
+			rlm_free(text);
+			return p;
+		}
+	}
+	fail_msg("%s not in rlm_plugins_json: %s", what, text);
+	return NULL;
+}
+
+static void test_mock_backend_loads_and_executes(void **state)
+{
+	rlm_interp *interp = open_mock(NULL);
+
+	(void)state;
+	expect_print_works(interp);
+	rlm_interp_close(interp);
+}
+
+static void test_plugins_json_lists_mock_with_options(void **state)
+{
+	static const char *const names[] = {
+	        "fail_start",  "drop_after_bytes", "garbage", "slow_reply_ms",
+	        "fail_upload", "max_memory_mb",    NULL};
+	json_object *doc, *mock = find_plugin("mock", &doc), *options, *v;
+
+	(void)state;
+	assert_true(json_object_object_get_ex(mock, "kind", &v));
+	assert_string_equal(json_object_get_string(v), "backend");
+	assert_false(json_object_object_get_ex(mock, "error", NULL));
+	assert_true(json_object_object_get_ex(mock, "options", &options));
+	for (size_t i = 0; names[i]; i++) {
+		size_t j, n = json_object_array_length(options);
+
+		for (j = 0; j < n; j++) {
+			json_object *o = json_object_array_get_idx(options, j);
+
+			if (json_object_object_get_ex(o, "name", &v) &&
+			    strcmp(json_object_get_string(v), names[i]) == 0)
+				break;
+		}
+		if (j == n)
+			fail_msg("option %s not listed", names[i]);
+		assert_true(json_object_object_get_ex(json_object_array_get_idx(options, j), "doc",
+		                                      NULL));
+	}
+	json_object_put(doc);
+}
+
+static void test_plugins_json_reports_broken_plugin(void **state)
+{
+	json_object *doc, *bad = find_plugin("badabi", &doc);
+
+	(void)state;
+	assert_true(json_object_object_get_ex(bad, "error", NULL));
+	json_object_put(doc);
+}
+
+static void test_wrong_abi_is_refused_with_both_versions(void **state)
+{
+	char theirs[32], ours[32];
+	const char *needles[] = {"rlm-backend-badabi.so", "ABI", theirs, ours, NULL};
+
+	(void)state;
+	snprintf(theirs, sizeof(theirs), "%d.0", RLM_ABI_MAJOR + 1);
+	snprintf(ours, sizeof(ours), "%d.%d", RLM_ABI_MAJOR, RLM_ABI_MINOR);
+	expect_open_refused("badabi", NULL, RLM_EPLUGIN, needles);
+}
+
+static void test_missing_entry_symbol_is_refused(void **state)
+{
+	const char *needles[] = {"rlm-backend-noentry.so", "rlm_plugin_entry", NULL};
+
+	(void)state;
+	expect_open_refused("noentry", NULL, RLM_EPLUGIN, needles);
+}
+
+static void test_text_file_is_refused_naming_it(void **state)
+{
+	const char *needles[] = {"rlm-backend-notaplugin.so", NULL};
+
+	(void)state;
+	expect_open_refused("notaplugin", NULL, RLM_EPLUGIN, needles);
+}
+
+static void test_unknown_backend_lists_searched_paths(void **state)
+{
+	const char *needles[] = {"nosuchbackend", plugin_dir, NULL};
+
+	(void)state;
+	expect_open_refused("nosuchbackend", NULL, RLM_ENOTFOUND, needles);
+}
+
+static void test_unknown_mock_option_suggests_nearest(void **state)
+{
+	const char *const set[] = {"backends.mock.garbag=true", NULL};
+	const char *needles[] = {"garbag", "garbage", NULL};
+
+	(void)state;
+	expect_open_refused("mock", set, RLM_ECONFIG, needles);
+}
+
+static void test_mock_fail_start_is_an_error(void **state)
+{
+	const char *const set[] = {"backends.mock.fail_start=true", NULL};
+	rlm_error err = RLM_ERROR_INIT;
+	rlm_interp *interp;
+	int rc = try_open("mock", set, &interp, &err);
+
+	(void)state;
+	assert_true(rc < 0);
+	assert_contains(err.message, "injected start failure");
+}
+
+static void test_mock_garbage_between_frames_is_skipped(void **state)
+{
+	const char *const set[] = {"backends.mock.garbage=true", NULL};
+	rlm_interp *interp = open_mock(set);
+
+	(void)state;
+	expect_print_works(interp);
+	expect_print_works(interp);
+	rlm_interp_close(interp);
+}
+
+static void test_mock_dropped_channel_is_reported(void **state)
+{
+	const char *const set[] = {"backends.mock.drop_after_bytes=1", NULL};
+	rlm_interp *interp = open_mock(set);
+	rlm_error err = RLM_ERROR_INIT;
+	rlm_result *res = NULL;
+	int rc = rlm_interp_execute(interp, "print(1)", NULL, &res, &err);
+
+	(void)state;
+	if (rc == 0) {
+		assert_int_equal(res->state_lost, 1);
+		rlm_result_free(res);
+	}
+	rlm_interp_close(interp);
+	interp = open_mock(NULL);
+	expect_print_works(interp);
+	rlm_interp_close(interp);
+}
+
+static void test_mock_slow_replies_work(void **state)
+{
+	const char *const set[] = {"backends.mock.slow_reply_ms=50", NULL};
+	rlm_interp *interp = open_mock(set);
+
+	(void)state;
+	expect_print_works(interp);
+	rlm_interp_close(interp);
+}
+
+static void test_mock_upload_failure_is_an_error(void **state)
+{
+	const char *const set[] = {"backends.mock.fail_upload=true", NULL};
+	rlm_interp *interp = open_mock(set);
+	rlm_error err = RLM_ERROR_INIT;
+	int rc = rlm_interp_upload(interp, "x", 1, "f.txt", &err);
+
+	(void)state;
+	assert_true(rc < 0);
+	assert_contains(err.message, "injected upload failure");
+	rlm_interp_close(interp);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	        cmocka_unit_test(test_mock_backend_loads_and_executes),
+	        cmocka_unit_test(test_plugins_json_lists_mock_with_options),
+	        cmocka_unit_test(test_plugins_json_reports_broken_plugin),
+	        cmocka_unit_test(test_wrong_abi_is_refused_with_both_versions),
+	        cmocka_unit_test(test_missing_entry_symbol_is_refused),
+	        cmocka_unit_test(test_text_file_is_refused_naming_it),
+	        cmocka_unit_test(test_unknown_backend_lists_searched_paths),
+	        cmocka_unit_test(test_unknown_mock_option_suggests_nearest),
+	        cmocka_unit_test(test_mock_fail_start_is_an_error),
+	        cmocka_unit_test(test_mock_garbage_between_frames_is_skipped),
+	        cmocka_unit_test(test_mock_dropped_channel_is_reported),
+	        cmocka_unit_test(test_mock_slow_replies_work),
+	        cmocka_unit_test(test_mock_upload_failure_is_an_error),
+	};
+
+	plugin_dir = getenv("RLM_TEST_PLUGIN_DIR");
+	if (!plugin_dir || !*plugin_dir) {
+		fprintf(stderr, "test_loader: set RLM_TEST_PLUGIN_DIR to the test plugins' dir\n");
+		return 1;
+	}
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
