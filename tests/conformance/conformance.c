@@ -13,6 +13,7 @@
 #define _GNU_SOURCE /* strcasestr */
 #endif
 
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -26,7 +27,6 @@
 
 #include <cmocka.h>
 #include <json-c/json.h>
-#include <pthread.h>
 
 #include "rlm/rlm.h"
 

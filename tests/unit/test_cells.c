@@ -1,9 +1,9 @@
 /* test_cells.c - splitting a file into cells at "# %%" lines. */
-#include <cmocka.h>
-#include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
 
 #include "cells.h"
 

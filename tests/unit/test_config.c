@@ -5,11 +5,10 @@
 #endif
 
 /* cmocka needs these four first; a separate block keeps clang-format's include sorting off it. */
-#include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
-
+#include <setjmp.h>
 #include <cmocka.h>
 
 #include <limits.h>

@@ -1,9 +1,9 @@
 /* test_protocol.c - the frame codec: framing, junk skipping, split chunks, malformed frames. */
-#include <cmocka.h>
-#include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
 #include <string.h>
 
 #include "protocol.h"

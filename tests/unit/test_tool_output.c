@@ -1,9 +1,9 @@
 /* test_tool_output.c - mapping a result to the tool-output shape, to_string and JSON. */
-#include <cmocka.h>
-#include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
 #include <stdlib.h>
 #include <string.h>
 
