@@ -15,6 +15,9 @@
 
 #include "rlm/rlm.h"
 
+/* The interpreter the local backend runs: every baseline uses the same binary. */
+static char python[4096] = "python3";
+
 static double now_s(void)
 {
 	struct timespec ts;
@@ -43,7 +46,7 @@ static double run_process(char *const argv[])
 	if (pid == 0) {
 		freopen("/dev/null", "r", stdin);
 		freopen("/dev/null", "w", stdout);
-		execvp(argv[0], argv);
+		execv(python, argv);
 		_exit(127);
 	}
 	int st;
@@ -61,11 +64,30 @@ static void die(const char *what, const rlm_error *err)
 	exit(1);
 }
 
+/* Reads the interpreter path from the backend's status. */
+static void find_python(rlm_config *cfg)
+{
+	rlm_interp *in;
+	rlm_error err = RLM_ERROR_INIT;
+	if (rlm_interp_open(cfg, &in, &err))
+		die("open", &err);
+	char *status = rlm_interp_status_json(in);
+	const char *key = "\"python\":\"";
+	const char *p = status ? strstr(status, key) : NULL;
+	if (p) {
+		p += strlen(key);
+		size_t n = strcspn(p, "\"");
+		snprintf(python, sizeof(python), "%.*s", (int)n, p);
+	}
+	free(status);
+	rlm_interp_close(in);
+}
+
 /* (a): median open time versus median bare interpreter start. */
 static void bench_start(rlm_config *cfg, int n, double *ours, double *bare)
 {
 	double a[64], b[64];
-	char *pass[] = {"python3", "-c", "pass", NULL};
+	char *pass[] = {python, "-c", "pass", NULL};
 	for (int i = 0; i < n; i++) {
 		b[i] = run_process(pass);
 		rlm_interp *in;
@@ -105,7 +127,7 @@ static void bench_roundtrip(rlm_config *cfg, int n, double *p50, double *p99)
 /* (c): the stateless way: one fresh interpreter per statement; returns mean seconds. */
 static double bench_stateless(int n)
 {
-	char *argv[] = {"python3", "-c", "x = 1", NULL};
+	char *argv[] = {python, "-c", "x = 1", NULL};
 	double total = 0;
 	for (int i = 0; i < n; i++)
 		total += run_process(argv);
@@ -125,11 +147,11 @@ static double bench_floor(int n)
 		dup2(from[1], 1);
 		close(to[1]);
 		close(from[0]);
-		execlp("python3", "python3", "-c",
-		       "import sys\nns = {}\nr = sys.stdin.buffer\nw = sys.stdout.buffer\n"
-		       "for line in r:\n    exec(line.decode(), ns)\n    w.write(b'ok\\n')\n"
-		       "    w.flush()\n",
-		       (char *)NULL);
+		execl(python, python, "-c",
+		      "import sys\nns = {}\nr = sys.stdin.buffer\nw = sys.stdout.buffer\n"
+		      "for line in r:\n    exec(line.decode(), ns)\n    w.write(b'ok\\n')\n"
+		      "    w.flush()\n",
+		      (char *)NULL);
 		_exit(127);
 	}
 	close(to[0]);
@@ -160,12 +182,14 @@ int main(int argc, char **argv)
 	if (rlm_config_new(&cfg, &err) || rlm_config_apply_env(cfg, &err) ||
 	    rlm_config_set(cfg, "backend", "local", &err))
 		die("config", &err);
+	find_python(cfg);
 	double start_ours, start_bare, p50, p99;
 	bench_start(cfg, n_start, &start_ours, &start_bare);
 	bench_roundtrip(cfg, n_exec, &p50, &p99);
 	double stateless = bench_stateless(n_stateless);
 	double floor_p50 = bench_floor(n_exec);
-	printf("rlm local backend benchmark (%s)\n", quick ? "quick" : "full");
+	printf("rlm local backend benchmark (%s), interpreter %s\n", quick ? "quick" : "full",
+	       python);
 	printf("(a) interpreter start      median %8.2f ms   bare python3 -c pass %8.2f ms   "
 	       "ratio %.2fx (target <= 1.5x)\n",
 	       start_ours * 1e3, start_bare * 1e3, start_ours / start_bare);

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "util.h"
 
@@ -32,6 +33,10 @@ static void host_init(void)
 	const char *home = getenv("HOME");
 	if (xdg && *xdg)
 		snprintf(data_dir_path, sizeof(data_dir_path), "%s/rlm", xdg);
+	else if (geteuid() == 0)
+		/* Root's home is private (0700), so sandboxes running under their own uids
+		 * could not reach volumes there; system data lives under /var/lib. */
+		snprintf(data_dir_path, sizeof(data_dir_path), "/var/lib/rlm");
 	else
 		snprintf(data_dir_path, sizeof(data_dir_path), "%s/.local/share/rlm",
 		         home && *home ? home : "/tmp");

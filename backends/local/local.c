@@ -52,6 +52,7 @@
 #define LOCAL_DEFAULT_START_S 30.0          /* when the launch gives no start timeout */
 #define LOCAL_SANDBOX_PATH    "/usr/local/bin:/usr/bin:/bin"
 #define LOCAL_SCRIPT_NAME     ".rlm_driver.py"
+#define LOCAL_PYC_NAME        ".rlm_driver.pyc" /* preferred: see local_pyc.c */
 #define LOCAL_LOG_NAME        ".rlm_driver.log"
 #define LOCAL_LOG_TAIL_LINES  20
 
@@ -760,6 +761,21 @@ static int write_driver_script(struct local *l, rlm_error *err)
 	if (dirfd < 0)
 		return l->host->error_set(err, RLM_EIO, "cannot open %s: %s", l->workdir,
 		                          strerror(errno));
+	char *pyc = NULL;
+	size_t pyc_len = 0;
+	if (rlm_local_driver_pyc(l->host, l->cfg.python, &pyc, &pyc_len) == 0) {
+		char *path = xprintf(l->host, "%s/" LOCAL_PYC_NAME, l->workdir);
+		rc = path ? write_atomic(l, dirfd, LOCAL_PYC_NAME, pyc, pyc_len, false, path, err)
+		          : nomem(l, err);
+		l->host->free(pyc);
+		if (rc == 0) {
+			l->host->free(l->script_path);
+			l->script_path = path;
+			close(dirfd);
+			return 0;
+		}
+		l->host->free(path);
+	}
 	rc = write_atomic(l, dirfd, LOCAL_SCRIPT_NAME, l->host->driver_script,
 	                  l->host->driver_script_len, false, l->script_path, err);
 	close(dirfd);

@@ -161,4 +161,9 @@ LOCAL_HIDDEN const char *rlm_local_stage_name(int stage);
 LOCAL_HIDDEN bool rlm_local_sandbox_can_reach(const struct local_config *cfg, const char *path,
                                               bool want_exec, char *blocker, size_t blocker_size);
 
+/* The driver compiled for python (absolute path), from a host-only cache that is filled on
+ * first use; *out is host->alloc'ed. Non-zero when there is none (then run the source). */
+LOCAL_HIDDEN int rlm_local_driver_pyc(const rlm_host_api *host, const char *python, char **out,
+                                      size_t *len);
+
 #endif
