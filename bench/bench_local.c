@@ -102,47 +102,20 @@ static void bench_start(rlm_config *cfg, int n, double *ours, double *bare)
 	*bare = pct(b, n, 0.5);
 }
 
-/* (b): p50 and p99 of `x = 1` in one warm interpreter. */
-static void bench_roundtrip(rlm_config *cfg, int n, double *p50, double *p99)
-{
-	rlm_interp *in;
-	rlm_error err = RLM_ERROR_INIT;
-	if (rlm_interp_open(cfg, &in, &err))
-		die("open", &err);
-	double *v = malloc(sizeof(double) * (size_t)n);
-	for (int i = 0; i < n; i++) {
-		rlm_result *r;
-		double t0 = now_s();
-		if (rlm_interp_execute(in, "x = 1", NULL, &r, &err))
-			die("execute", &err);
-		v[i] = now_s() - t0;
-		rlm_result_free(r);
-	}
-	*p50 = pct(v, n, 0.5);
-	*p99 = pct(v, n, 0.99);
-	free(v);
-	rlm_interp_close(in);
-}
+/* The floor, (d): a persistent Python loop that execs each line read from a pipe and answers
+ * one line. */
+struct floor_loop {
+	pid_t pid;
+	int to, from;
+};
 
-/* (c): the stateless way: one fresh interpreter per statement; returns mean seconds. */
-static double bench_stateless(int n)
-{
-	char *argv[] = {python, "-c", "x = 1", NULL};
-	double total = 0;
-	for (int i = 0; i < n; i++)
-		total += run_process(argv);
-	return total / n;
-}
-
-/* (d): the floor: a persistent Python loop that execs each line read from a pipe and
- * answers one line. Returns p50 seconds. */
-static double bench_floor(int n)
+static void floor_start(struct floor_loop *f)
 {
 	int to[2], from[2];
 	if (pipe(to) || pipe(from))
 		die("pipe", NULL);
-	pid_t pid = fork();
-	if (pid == 0) {
+	f->pid = fork();
+	if (f->pid == 0) {
 		dup2(to[0], 0);
 		dup2(from[1], 1);
 		close(to[1]);
@@ -156,20 +129,64 @@ static double bench_floor(int n)
 	}
 	close(to[0]);
 	close(from[1]);
-	double *v = malloc(sizeof(double) * (size_t)n);
+	f->to = to[1];
+	f->from = from[0];
+}
+
+static double floor_once(struct floor_loop *f)
+{
 	char buf[16];
+	double t0 = now_s();
+	if (write(f->to, "x = 1\n", 6) != 6 || read(f->from, buf, sizeof(buf)) <= 0)
+		die("floor loop", NULL);
+	return now_s() - t0;
+}
+
+static void floor_stop(struct floor_loop *f)
+{
+	close(f->to);
+	close(f->from);
+	waitpid(f->pid, NULL, 0);
+}
+
+/* (b) and (d) sampled alternately, so both see the same machine load: p50/p99 of `x = 1`
+ * in one warm interpreter, and p50 of the floor loop. */
+static void bench_roundtrip(rlm_config *cfg, int n, double *p50, double *p99, double *floor_p50)
+{
+	rlm_interp *in;
+	rlm_error err = RLM_ERROR_INIT;
+	if (rlm_interp_open(cfg, &in, &err))
+		die("open", &err);
+	struct floor_loop f;
+	floor_start(&f);
+	double *v = malloc(sizeof(double) * (size_t)n);
+	double *w = malloc(sizeof(double) * (size_t)n);
 	for (int i = 0; i < n; i++) {
+		rlm_result *r;
 		double t0 = now_s();
-		if (write(to[1], "x = 1\n", 6) != 6 || read(from[0], buf, sizeof(buf)) <= 0)
-			die("floor loop", NULL);
+		if (rlm_interp_execute(in, "x = 1", NULL, &r, &err))
+			die("execute", &err);
 		v[i] = now_s() - t0;
+		rlm_result_free(r);
+		w[i] = floor_once(&f);
 	}
-	close(to[1]);
-	close(from[0]);
-	waitpid(pid, NULL, 0);
-	double p50 = pct(v, n, 0.5);
+	*p50 = pct(v, n, 0.5);
+	*p99 = pct(v, n, 0.99);
+	*floor_p50 = pct(w, n, 0.5);
 	free(v);
-	return p50;
+	free(w);
+	floor_stop(&f);
+	rlm_interp_close(in);
+}
+
+/* (c): the stateless way: one fresh interpreter per statement; returns mean seconds. */
+static double bench_stateless(int n)
+{
+	char *argv[] = {python, "-c", "x = 1", NULL};
+	double total = 0;
+	for (int i = 0; i < n; i++)
+		total += run_process(argv);
+	return total / n;
 }
 
 int main(int argc, char **argv)
@@ -185,9 +202,9 @@ int main(int argc, char **argv)
 	find_python(cfg);
 	double start_ours, start_bare, p50, p99;
 	bench_start(cfg, n_start, &start_ours, &start_bare);
-	bench_roundtrip(cfg, n_exec, &p50, &p99);
+	double floor_p50;
+	bench_roundtrip(cfg, n_exec, &p50, &p99, &floor_p50);
 	double stateless = bench_stateless(n_stateless);
-	double floor_p50 = bench_floor(n_exec);
 	printf("rlm local backend benchmark (%s), interpreter %s\n", quick ? "quick" : "full",
 	       python);
 	printf("(a) interpreter start      median %8.2f ms   bare python3 -c pass %8.2f ms   "

@@ -37,7 +37,7 @@ RESERVED = frozenset((
 ))
 DEFAULT_MAX_OUTPUT = 20000
 ERROR_TEXT_MIN_CAP = 2000      # error message/traceback are capped at max(max_output, this)
-READ_CHUNK = 1 << 20           # channel reads
+READ_CHUNK = 1 << 16           # channel reads (a 1 MiB buffer costs an mmap per read)
 PIPE_CHUNK = 1 << 16           # capture pipe reads
 PRIVATE_FD_MIN = 10            # the channel and capture fds live at or above this fd
 RESERVE_BYTES = 1 << 20        # memory released on MemoryError so the driver can answer
@@ -357,18 +357,21 @@ class Stream(object):
             if len(data) < PIPE_CHUNK:
                 return
 
-    def begin(self, max_output):
-        """Starts capturing for a cell; output left from between cells is dropped."""
+    def begin(self, max_output, pending=True):
+        """Starts capturing for a cell; output left from between cells is dropped.
+        pending=False says a poll just found the pipe empty, which saves a read."""
         cap = Capture(max_output)
         with self.lock:
-            self._drain(None)
+            if pending:
+                self._drain(None)
             self.current = cap
         return cap
 
-    def end(self, cap):
+    def end(self, cap, pending=True):
         """Stops capturing: everything written to the fd before this call is in cap."""
         with self.lock:
-            self._drain(cap)
+            if pending:
+                self._drain(cap)
             if self.current is cap:
                 self.current = None
         cap.finish()
@@ -529,10 +532,21 @@ class Driver(object):
         sys.stdin = sys.__stdin__ = self.stdin_obj
         builtins.print = self.print
 
-    def install_signals(self):
+    def pending_output(self):
+        """Whether the stdout and stderr pipes hold unread bytes, in one system call."""
         try:
-            signal.signal(signal.SIGINT, self._on_sigint)
-            signal.signal(signal.SIGALRM, self._on_alarm)
+            ready = self.out._select([self.out.rfd, self.err.rfd], [], [], 0)[0]
+        except (OSError, ValueError):
+            return True, True
+        return self.out.rfd in ready, self.err.rfd in ready
+
+    def install_signals(self):
+        # getsignal reads Python's own table: no system call when nothing changed.
+        try:
+            if signal.getsignal(signal.SIGINT) != self._on_sigint:
+                signal.signal(signal.SIGINT, self._on_sigint)
+            if signal.getsignal(signal.SIGALRM) != self._on_alarm:
+                signal.signal(signal.SIGALRM, self._on_alarm)
         except (ValueError, OSError):
             pass
 
@@ -900,8 +914,9 @@ class Driver(object):
         filename = "<cell-%d>" % self.cell
         self.register_source(filename, code)
         # Signals and stdio were restored at the end of the previous cell (and at start-up).
-        cap_out = self.out.begin(max_output)
-        cap_err = self.err.begin(max_output)
+        out_pending, err_pending = self.pending_output()
+        cap_out = self.out.begin(max_output, out_pending)
+        cap_err = self.err.begin(max_output, err_pending)
 
         self.ns.update(variables)
         variables = msg = None
@@ -944,8 +959,11 @@ class Driver(object):
         self.restore_namespace()
         self.install_signals()
         self.fix_stdio()
-        self.out.end(cap_out)
-        self.err.end(cap_err)
+        # Both locks first, then one poll: a byte the poll misses was not written yet.
+        with self.out.lock, self.err.lock:
+            out_pending, err_pending = self.pending_output()
+        self.out.end(cap_out, out_pending)
+        self.err.end(cap_err, err_pending)
         stdout, stdout_chars, t1 = cap_out.text()
         stderr, stderr_chars, t2 = cap_err.text()
         cap_out = cap_err = None
