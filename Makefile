@@ -37,7 +37,9 @@ test-asan: deps
 		UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 		ctest --output-on-failure -j $(JOBS) -E 'driver_unittest|header_'
 
-demo: build
+demo: deps $(BUILD)/CMakeCache.txt
+	@echo "building (log in $(BUILD)/build.log) ..."
+	@cmake --build $(BUILD) -j $(JOBS) > $(BUILD)/build.log 2>&1 || { tail -40 $(BUILD)/build.log; exit 1; }
 	@sh examples/demo.sh $(BUILD)
 
 bench: build

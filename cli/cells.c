@@ -11,17 +11,25 @@ static int is_marker(const char *line, size_t len)
 	return len >= 4 && !strncmp(line, "# %%", 4);
 }
 
-static int blank(const char *s, size_t len)
+/* A cell of only blank and comment lines does nothing: the text above the first marker is
+ * usually a file's header comment. */
+static int empty_cell(const char *s, size_t len)
 {
-	for (size_t i = 0; i < len; i++)
-		if (!isspace((unsigned char)s[i]))
+	int in_comment = 0;
+	for (size_t i = 0; i < len; i++) {
+		if (s[i] == '\n')
+			in_comment = 0;
+		else if (s[i] == '#')
+			in_comment = 1;
+		else if (!in_comment && !isspace((unsigned char)s[i]))
 			return 0;
+	}
 	return 1;
 }
 
 static int push(cell **cells, int *n, int *cap, const char *start, size_t len, int first_line)
 {
-	if (blank(start, len))
+	if (empty_cell(start, len))
 		return 0;
 	if (*n == *cap) {
 		int ncap = *cap ? *cap * 2 : 8;

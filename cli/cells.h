@@ -10,7 +10,8 @@ typedef struct cell {
 } cell;
 
 /* Splits src into cells; *out is malloc'ed (free with cells_free). A file without markers is
- * one cell; cells that hold only blank lines are dropped. Returns the count, -1 on ENOMEM. */
+ * one cell; cells that hold only blank and comment lines are dropped. Returns the count, -1 on
+ * ENOMEM. */
 int cells_split(const char *src, cell **out);
 void cells_free(cell *cells, int n);
 

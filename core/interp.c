@@ -322,9 +322,9 @@ static int recover_from_hang(rlm_interp *in, struct exchange_state *st, double t
 	}
 	char msg[256];
 	snprintf(msg, sizeof(msg),
-	         "the cell did not stop within %.1f s (its timeout plus %.1f s grace); the "
+	         "the cell ignored its %.1f s timeout and an interrupt for %.1f s more; the "
 	         "interpreter was restarted and its state was lost",
-	         timeout_s, in->grace_s);
+	         timeout_s, 2 * in->grace_s);
 	int rc = restart_after_failure(in, err);
 	if (rc)
 		return rc;

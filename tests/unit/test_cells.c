@@ -41,12 +41,23 @@ static void blank_cells_are_dropped(void **state)
 	cells_free(c, n);
 }
 
+static void comment_only_cells_are_dropped(void **state)
+{
+	(void)state;
+	cell *c;
+	int n = cells_split("# header comment\n# more\n\n# %%\nx = '#'\n# %%\n# just a note\n", &c);
+	assert_int_equal(n, 1);
+	assert_string_equal(c[0].code, "x = '#'\n");
+	cells_free(c, n);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	        cmocka_unit_test(file_without_markers_is_one_cell),
 	        cmocka_unit_test(markers_split_cells_and_keep_line_numbers),
 	        cmocka_unit_test(blank_cells_are_dropped),
+	        cmocka_unit_test(comment_only_cells_are_dropped),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
