@@ -135,30 +135,6 @@ void rlm_log(rlm_log_level level, const char *who, const char *fmt, ...)
 	free(clean);
 }
 
-static int host_error_set(rlm_error *err, int code, const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	rlm_error_setv(err, code, fmt, ap);
-	va_end(ap);
-	return code;
-}
-
-static int host_error_set_http(rlm_error *err, int code, long http_status, const char *request_id,
-                               const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	rlm_error_setv(err, code, fmt, ap);
-	va_end(ap);
-	if (err) {
-		err->http_status = http_status;
-		snprintf(err->request_id, sizeof(err->request_id), "%s",
-		         request_id ? request_id : "");
-	}
-	return code;
-}
-
 static const rlm_host_api host_table = {
         .abi_version = RLM_ABI_VERSION,
         .struct_size = sizeof(rlm_host_api),
@@ -166,8 +142,8 @@ static const rlm_host_api host_table = {
         .realloc = realloc,
         .free = free,
         .log = rlm_log,
-        .error_set = host_error_set,
-        .error_set_http = host_error_set_http,
+        .error_set = rlm_error_set,
+        .error_set_http = rlm_error_set_http,
         .now = rlm_now,
         .driver_script = rlm__driver_script,
         .driver_script_len = 0, /* patched in rlm__host(): a length is not a constant expression */
