@@ -125,6 +125,88 @@ class SmokeTest(unittest.TestCase):
         self.assertIn("FAIL", p.stdout)
 
 
+def exec_json(*args, env=None, code):
+    p = subprocess.run([RLM, "exec", "--json", *args, "-c", code], capture_output=True,
+                       text=True, timeout=120, env=env)
+    return p, [json.loads(line) for line in p.stdout.splitlines()]
+
+
+class LocalIsolationTest(unittest.TestCase):
+    """What the local backend promises about the process it runs the code in."""
+
+    def test_host_secrets_do_not_reach_the_sandbox(self):
+        env = dict(os.environ, FAKE_PROVIDER_API_KEY="sk-should-not-leak-123456")
+        p, cells = exec_json(env=env, code="import os\nprint(sorted(os.environ))")
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertNotIn("FAKE_PROVIDER_API_KEY", cells[0]["stdout"])
+        self.assertNotIn("sk-should-not-leak", p.stdout + p.stderr)
+
+    def test_pass_env_names_the_only_variables_passed(self):
+        env = dict(os.environ, FAKE_PROVIDER_API_KEY="passed-on-purpose")
+        p, cells = exec_json("--set", 'backends.local.pass_env=["FAKE_PROVIDER_API_KEY"]',
+                             env=env, code="import os\nprint(os.environ['FAKE_PROVIDER_API_KEY'])")
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertEqual(cells[0]["stdout"], "passed-on-purpose\n")
+
+    def test_root_runs_the_code_as_another_uid(self):
+        if os.geteuid() != 0:
+            self.skipTest("only as root")
+        p, cells = exec_json(code="import os\nprint(os.getuid(), os.getgid())")
+        self.assertEqual(p.returncode, 0, p.stderr)
+        uid, gid = map(int, cells[0]["stdout"].split())
+        self.assertNotEqual(uid, 0)
+        self.assertNotEqual(gid, 0)
+
+    def test_process_limit_stops_forks(self):
+        code = ("import os\nkids = []\ntry:\n    for _ in range(100):\n"
+                "        pid = os.fork()\n        if pid == 0:\n            import time\n"
+                "            time.sleep(5)\n            os._exit(0)\n        kids.append(pid)\n"
+                "except OSError as e:\n    print('stopped', type(e).__name__)\n"
+                "for k in kids:\n    os.kill(k, 9)\n    os.waitpid(k, 0)\nprint(len(kids))")
+        p, cells = exec_json("--set", "backends.local.max_processes=20", code=code)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        out = cells[0]["stdout"].split()
+        self.assertEqual(out[0], "stopped")
+        self.assertLess(int(out[-1]), 20)
+
+    def test_stdin_is_devnull_and_only_stdio_fds_are_open_to_user_code(self):
+        code = ("import os\nprint(os.readlink('/proc/self/fd/0'))\n"
+                "print(sorted(int(f) for f in os.listdir('/proc/self/fd') if int(f) < 10))")
+        p, cells = exec_json(code=code)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        lines = cells[0]["stdout"].splitlines()
+        self.assertEqual(lines[0], "/dev/null")
+        # 0-2, plus the fd listdir itself opens; the channel lives at fds >= 10.
+        self.assertLessEqual(set(json.loads(lines[1])), {0, 1, 2, 3})
+
+    def test_no_network_by_default_when_namespaces_work(self):
+        import socket
+        srv = socket.socket()
+        srv.bind(("127.0.0.1", 0))
+        srv.listen(1)
+        port = srv.getsockname()[1]
+        self.addCleanup(srv.close)
+        status = subprocess.run([RLM, "smoke", "--backend", "local"], capture_output=True,
+                                text=True, timeout=120).stdout
+        if '"isolation":"namespaces' not in status:
+            self.skipTest("no network namespace here")
+        code = ("import socket\ns = socket.socket()\ns.settimeout(2)\ntry:\n"
+                "    s.connect(('127.0.0.1', %d))\n    print('connected')\n"
+                "except OSError as e:\n    print('refused')" % port)
+        p, cells = exec_json(code=code)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertEqual(cells[0]["stdout"], "refused\n")
+
+    def test_workdir_and_processes_are_gone_after_exit(self):
+        code = "import os, subprocess\nprint(os.getcwd())\nsubprocess.Popen(['sleep', '60'])"
+        p, cells = exec_json(code=code)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        workdir = cells[0]["stdout"].strip()
+        self.assertFalse(os.path.exists(workdir), workdir)
+        ps = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
+        self.assertNotIn("sleep 60", ps)
+
+
 if __name__ == "__main__":
     RLM = os.path.abspath(sys.argv.pop(1))
     unittest.main(verbosity=2)
