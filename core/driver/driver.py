@@ -235,6 +235,26 @@ def write_all(fd, data):
 # per pipe.  A cell's share of a stream is what the pipe delivers between Stream.begin and
 # Stream.end; anything written between cells is dropped.
 
+_fd_identity = {}
+
+
+def repoint_fd(src, target):
+    """dup2(src, target) unless target already is src's file.  The check matters for speed:
+    dup2 over a pipe's write end closes it, which wakes the pipe's reader thread every cell.
+    src is one of the driver's private fds, so its identity is looked up once."""
+    try:
+        ident = _fd_identity.get(src)
+        if ident is None:
+            st = os.fstat(src)
+            ident = _fd_identity[src] = (st.st_ino, st.st_dev)
+        st = os.fstat(target)
+        if (st.st_ino, st.st_dev) == ident:
+            return
+    except OSError:
+        pass
+    os.dup2(src, target)
+
+
 _utf8_decoder = codecs.getincrementaldecoder("utf-8")
 
 
@@ -330,9 +350,11 @@ class Stream(object):
         _thread.start_new_thread(self._pump, ())
 
     def repoint(self):
+        """Points the target fd at the pipe again if user code closed or redirected it."""
         try:
-            os.dup2(self.wfd, self.target_fd)
-            os.set_blocking(self.wfd, True)  # user code may have set O_NONBLOCK on fd 1/2
+            repoint_fd(self.wfd, self.target_fd)
+            if not os.get_blocking(self.wfd):
+                os.set_blocking(self.wfd, True)  # user code may have set O_NONBLOCK on fd 1/2
         except OSError:
             pass
 
@@ -507,7 +529,7 @@ class Driver(object):
     def fix_stdio(self):
         """Re-point fds 0/1/2 and restore sys.std* (user code may close or replace them)."""
         try:
-            os.dup2(self.devnull_fd, 0)
+            repoint_fd(self.devnull_fd, 0)
         except OSError:
             pass
         self.out.repoint()
