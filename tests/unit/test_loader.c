@@ -13,8 +13,10 @@
 #include <string.h>
 
 #include <cmocka.h>
+#include <dlfcn.h>
 #include <json-c/json.h>
 
+#include "loader.h"
 #include "rlm/rlm.h"
 
 static const char *plugin_dir;
@@ -290,6 +292,32 @@ static void test_mock_upload_failure_is_an_error(void **state)
 	rlm_interp_close(interp);
 }
 
+/* Whether the mock's .so is mapped in this process right now (RTLD_NOLOAD loads nothing). */
+static int mock_is_loaded(void)
+{
+	char path[4096];
+	snprintf(path, sizeof(path), "%s/rlm-backend-mock.so", plugin_dir);
+	void *h = dlopen(path, RTLD_NOW | RTLD_NOLOAD);
+	if (h)
+		dlclose(h);
+	return h != NULL;
+}
+
+static void test_plugin_stays_loaded_while_an_interpreter_lives(void **state)
+{
+	(void)state;
+	rlm_interp *a = open_mock(NULL);
+	rlm_interp *b = open_mock(NULL);
+	assert_int_equal(rlm__plugin_refcount("mock"), 2);
+	rlm_interp_close(a);
+	assert_int_equal(rlm__plugin_refcount("mock"), 1);
+	assert_true(mock_is_loaded());
+	expect_print_works(b); /* its code is still mapped */
+	rlm_interp_close(b);
+	assert_int_equal(rlm__plugin_refcount("mock"), 0);
+	assert_false(mock_is_loaded());
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -306,6 +334,7 @@ int main(void)
 	        cmocka_unit_test(test_mock_dropped_channel_is_reported),
 	        cmocka_unit_test(test_mock_slow_replies_work),
 	        cmocka_unit_test(test_mock_upload_failure_is_an_error),
+	        cmocka_unit_test(test_plugin_stays_loaded_while_an_interpreter_lives),
 	};
 
 	plugin_dir = getenv("RLM_TEST_PLUGIN_DIR");
