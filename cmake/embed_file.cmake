@@ -5,9 +5,10 @@ string(LENGTH "${hex}" hexlen)
 math(EXPR len "${hexlen} / 2")
 string(REGEX REPLACE "([0-9a-f][0-9a-f])" "0x\\1," body "${hex}")
 string(REGEX REPLACE "((0x[0-9a-f][0-9a-f],){32})" "\\1\n" body "${body}")
-file(WRITE "${OUTPUT}.tmp"
+string(RANDOM LENGTH 8 tag)
+file(WRITE "${OUTPUT}.${tag}.tmp"
   "/* Generated from ${INPUT} at build time; do not edit. */\n"
   "#include <stddef.h>\n"
   "const char ${SYMBOL}[] = {\n${body}0x00};\n"
   "const size_t ${SYMBOL}_len = ${len};\n")
-file(RENAME "${OUTPUT}.tmp" "${OUTPUT}")
+file(RENAME "${OUTPUT}.${tag}.tmp" "${OUTPUT}")
