@@ -364,6 +364,9 @@ static int cmd_backends(struct options *o)
 		json_object *p = json_object_array_get_idx(list, i), *v;
 		const char *name =
 		        json_object_object_get_ex(p, "name", &v) ? json_object_get_string(v) : "";
+		if (!json_object_object_get_ex(p, "kind", &v) ||
+		    strcmp(json_object_get_string(v), "backend"))
+			continue; /* LLM plugins have their own listing */
 		if (!describe) {
 			print_backend_row(p);
 		} else if (!strcmp(name, o->positional[1])) {

@@ -80,6 +80,16 @@ static int check_desc(const rlm_plugin_desc *d, rlm_plugin_kind kind, const char
 		return rlm_error_set(err, RLM_EPLUGIN,
 		                     "plugin %s: calls itself \"%s\", expected \"%s\"", file,
 		                     d->name ? d->name : "(null)", name);
+	if (kind == RLM_PLUGIN_LLM) {
+		const rlm_llm_ops *ops = d->ops;
+		if (!ops || ops->struct_size < offsetof(rlm_llm_ops, destroy) + sizeof(void *) ||
+		    RLM_ABI_MAJOR_OF(ops->abi_version) != RLM_ABI_MAJOR || !ops->create ||
+		    !ops->complete || !ops->destroy)
+			return rlm_error_set(err, RLM_EPLUGIN,
+			                     "plugin %s: LLM ops table missing or incomplete "
+			                     "(create, complete and destroy are required)",
+			                     file);
+	}
 	if (kind == RLM_PLUGIN_BACKEND) {
 		const rlm_backend_ops *ops = d->ops;
 		if (!ops ||
@@ -352,6 +362,17 @@ const rlm_plugin_desc *rlm__plugin_desc(const rlm_plugin *p)
 const char *rlm__plugin_file(const rlm_plugin *p)
 {
 	return strncmp(p->file, "builtin:", 8) ? p->file : "builtin";
+}
+
+size_t rlm__builtin_count(void)
+{
+	return sizeof(builtins) / sizeof(builtins[0]);
+}
+
+const char *rlm__builtin_name(size_t i, rlm_plugin_kind *kind)
+{
+	*kind = builtins[i].kind;
+	return builtins[i].name;
 }
 
 int rlm__plugin_refcount(const char *name)

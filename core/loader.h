@@ -18,6 +18,10 @@ const rlm_plugin_desc *rlm__plugin_desc(const rlm_plugin *p);
 /* The file it came from, or "builtin". */
 const char *rlm__plugin_file(const rlm_plugin *p);
 
+/* The built-in plugins, for listings: count, and the name and kind of the i-th. */
+size_t rlm__builtin_count(void);
+const char *rlm__builtin_name(size_t i, rlm_plugin_kind *kind);
+
 /* Number of references held on the plugin loaded from path (0 when not loaded): for tests. */
 int rlm__plugin_refcount(const char *name);
 

@@ -54,33 +54,59 @@ static json_object *describe(const rlm_plugin *p)
 	return o;
 }
 
-static int seen(json_object *list, const char *name)
+static const char *kind_word(rlm_plugin_kind kind)
+{
+	return kind == RLM_PLUGIN_LLM ? "llm" : "backend";
+}
+
+static int seen(json_object *list, rlm_plugin_kind kind, const char *name)
 {
 	for (size_t i = 0; i < json_object_array_length(list); i++) {
-		json_object *n = NULL;
-		json_object_object_get_ex(json_object_array_get_idx(list, i), "name", &n);
-		if (n && !strcmp(json_object_get_string(n), name))
+		json_object *p = json_object_array_get_idx(list, i), *n = NULL, *k = NULL;
+		json_object_object_get_ex(p, "name", &n);
+		json_object_object_get_ex(p, "kind", &k);
+		if (n && k && !strcmp(json_object_get_string(n), name) &&
+		    !strcmp(json_object_get_string(k), kind_word(kind)))
 			return 1;
 	}
 	return 0;
 }
 
-static void add_named(const rlm_config *cfg, json_object *list, const char *name)
+static void add_named(const rlm_config *cfg, json_object *list, rlm_plugin_kind kind,
+                      const char *name)
 {
-	if (seen(list, name))
+	if (seen(list, kind, name))
 		return;
 	rlm_plugin *p = NULL;
 	rlm_error err = RLM_ERROR_INIT;
-	if (rlm__plugin_acquire(cfg, RLM_PLUGIN_BACKEND, name, &p, &err) == 0) {
+	if (rlm__plugin_acquire(cfg, kind, name, &p, &err) == 0) {
 		json_object_array_add(list, describe(p));
 		rlm__plugin_release(p);
 		return;
 	}
 	json_object *o = json_object_new_object();
 	json_object_object_add(o, "name", json_object_new_string(name));
-	json_object_object_add(o, "kind", json_object_new_string("backend"));
+	json_object_object_add(o, "kind", json_object_new_string(kind_word(kind)));
 	json_object_object_add(o, "error", json_object_new_string(err.message));
 	json_object_array_add(list, o);
+}
+
+/* Adds the plugin named by a file "rlm-<kind>-<name>.so", if entry names one. */
+static void add_file(const rlm_config *cfg, json_object *list, const char *file)
+{
+	static const struct {
+		const char *prefix;
+		rlm_plugin_kind kind;
+	} kinds[] = {{"rlm-backend-", RLM_PLUGIN_BACKEND}, {"rlm-llm-", RLM_PLUGIN_LLM}};
+	size_t n = strlen(file);
+	for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++) {
+		size_t p = strlen(kinds[i].prefix);
+		if (strncmp(file, kinds[i].prefix, p) || n < p + 4 || strcmp(file + n - 3, ".so"))
+			continue;
+		char name[128];
+		snprintf(name, sizeof(name), "%.*s", (int)(n - p - 3), file + p);
+		add_named(cfg, list, kinds[i].kind, name);
+	}
 }
 
 static void scan_dir(const rlm_config *cfg, json_object *list, const char *dir)
@@ -89,17 +115,8 @@ static void scan_dir(const rlm_config *cfg, json_object *list, const char *dir)
 	if (!d)
 		return;
 	struct dirent *e;
-	while ((e = readdir(d))) {
-		const char *prefix = "rlm-backend-";
-		size_t n = strlen(e->d_name);
-		if (strncmp(e->d_name, prefix, strlen(prefix)) || n < strlen(prefix) + 4 ||
-		    strcmp(e->d_name + n - 3, ".so"))
-			continue;
-		char name[128];
-		snprintf(name, sizeof(name), "%.*s", (int)(n - strlen(prefix) - 3),
-		         e->d_name + strlen(prefix));
-		add_named(cfg, list, name);
-	}
+	while ((e = readdir(d)))
+		add_file(cfg, list, e->d_name);
 	closedir(d);
 }
 
@@ -110,7 +127,11 @@ char *rlm_plugins_json(const rlm_config *cfg, rlm_error *err)
 		rlm_error_set(err, RLM_ENOMEM, "out of memory");
 		return NULL;
 	}
-	add_named(cfg, list, "local");
+	for (size_t i = 0; i < rlm__builtin_count(); i++) {
+		rlm_plugin_kind kind;
+		const char *name = rlm__builtin_name(i, &kind);
+		add_named(cfg, list, kind, name);
+	}
 	json_object *pp = cfg ? rlm__config_lookup(cfg, "plugin_path") : NULL;
 	for (size_t i = 0; pp && i < json_object_array_length(pp); i++)
 		scan_dir(cfg, list, json_object_get_string(json_object_array_get_idx(pp, i)));

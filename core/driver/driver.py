@@ -209,6 +209,19 @@ _Submit.__module__ = "builtins"
 # --------------------------------------------------------------------------------------------
 # fd helpers
 
+_log_fd = 2
+
+
+def fatal(message):
+    """Tells the backend's log why the driver is about to exit (best effort)."""
+    if _log_fd is None:
+        return
+    try:
+        write_all(_log_fd, ("rlm driver: %s\n" % (message,)).encode("utf-8", "replace"))
+    except Exception:
+        pass
+
+
 def dup_high(fd):
     """A non-inheritable duplicate of fd numbered >= PRIVATE_FD_MIN."""
     low = []
@@ -675,7 +688,8 @@ class Driver(object):
         data = encode_frame(obj)
         try:
             write_all(self.out_fd, data)
-        except OSError:
+        except OSError as e:
+            fatal("cannot write to the host: %s" % (e,))
             os._exit(1)  # the host is gone
 
     def protocol_error(self, rid, message):
@@ -738,7 +752,8 @@ class Driver(object):
                 try:
                     try:
                         write_all(self.out_fd, data)
-                    except OSError:
+                    except OSError as e:
+                        fatal("cannot write to the host: %s" % (e,))
                         os._exit(1)
                 finally:
                     self._leave_crit(main)
@@ -1181,6 +1196,14 @@ def main(argv=None):
             sys.stderr.write("driver.py: cannot chdir to %r: %s\n" % (opts["workdir"], e))
             return 2
 
+    # The driver's own stderr (the backend's log of it) is kept on a private fd: once fd 2 is a
+    # capture pipe, this is where the driver's own fatal errors can still be told.
+    global _log_fd
+    try:
+        _log_fd = dup_high(2)
+    except OSError:
+        _log_fd = None
+
     # fds 0, 1, 2: /dev/null first (so the pipes below never land on 0-2), then the pipes
     null = os.open(os.devnull, os.O_RDWR)
     for fd in (0, 1, 2):
@@ -1193,13 +1216,19 @@ def main(argv=None):
     sys.argv = [""]
     if sys.path and sys.path[0] == os.path.dirname(os.path.abspath(__file__)):
         sys.path[0] = ""
-    drv = Driver(in_fd, out_fd, opts["volume"], devnull_fd)
-    drv.fix_stdio()
-    drv.install_signals()
-    drv.out.start()
-    drv.err.start()
-    drv.ready()
-    drv.serve()
+    try:
+        drv = Driver(in_fd, out_fd, opts["volume"], devnull_fd)
+        drv.fix_stdio()
+        drv.install_signals()
+        drv.out.start()
+        drv.err.start()
+        drv.ready()
+        drv.serve()
+    except BaseException as e:
+        import traceback
+        fatal("driver failed: " + "".join(traceback.format_exception(type(e), e,
+                                                                     e.__traceback__)))
+        os._exit(1)
     return 0
 
 

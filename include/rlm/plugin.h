@@ -79,6 +79,72 @@ typedef enum rlm_log_level {
 	RLM_LOG_DEBUG = 3,
 } rlm_log_level;
 
+/* An HTTP request through the host's libcurl. Every request of the process shares one
+ * connection cache (libcurl's share interface), so many sandboxes or LLM calls to the same
+ * host do not each pay a TLS handshake. Zero-initialise, then set what you need. */
+typedef struct rlm_http_request {
+	uint32_t abi_version;
+	uint32_t struct_size;
+	const char *method;         /* "GET", "POST", "PUT", "DELETE", ...; NULL: GET */
+	const char *url;
+	const char *const *headers; /* "Name: value" lines, NULL-terminated, or NULL */
+	const void *body;           /* request body, or NULL (see read_body) */
+	size_t body_len;
+	double connect_timeout_s;   /* <= 0: 10 s */
+	double timeout_s;           /* one attempt, start to end; <= 0: 60 s */
+	double deadline;            /* host->now() after which no new attempt starts; 0: none */
+	int max_retries;            /* retries of 429, 5xx, empty replies and connection
+				       failures; < 0: 4; 401 and 403 are never retried */
+	double backoff_s;           /* first retry delay, doubled each time, jittered; <= 0:
+				       0.5 s. A Retry-After header overrides it. */
+	const char *const *secrets; /* strings masked in logs and error messages, NULL-term */
+	/* Streaming (optional). read_body supplies body_len bytes in pieces instead of body;
+	 * rewind_body restarts it for a retry (without it, a failure after the body was sent is
+	 * not retried). on_body receives the response body instead of resp->body; a non-zero
+	 * return aborts the transfer. */
+	size_t (*read_body)(void *ctx, char *buf, size_t max);
+	int (*rewind_body)(void *ctx);
+	int (*on_body)(void *ctx, const char *data, size_t len);
+	void *ctx;
+} rlm_http_request;
+
+typedef struct rlm_http_response {
+	uint32_t abi_version;
+	uint32_t struct_size;
+	long status;     /* HTTP status of the last attempt */
+	rlm_buf body;    /* host->alloc'ed, NUL-terminated (not counted); empty when streamed */
+	char *headers;   /* raw header block of the last attempt, host->alloc'ed */
+	char request_id[RLM_ERROR_REQUEST_ID_MAX]; /* x-request-id (or alike), "" if none */
+	int attempts;    /* how many attempts were made */
+} rlm_http_response;
+
+/* A chat message for an LLM plugin. */
+typedef struct rlm_llm_message {
+	const char *role;    /* "system", "user" or "assistant" */
+	const char *content;
+} rlm_llm_message;
+
+typedef struct rlm_llm_request {
+	uint32_t abi_version;
+	uint32_t struct_size;
+	const rlm_llm_message *messages;
+	size_t n_messages;
+	const char *model;   /* NULL: the plugin's configured model */
+	double timeout_s;    /* the whole call, retries included; <= 0: the plugin's default */
+	double temperature;  /* < 0: the plugin's configured value */
+	long max_tokens;     /* <= 0: the plugin's configured value */
+} rlm_llm_request;
+
+typedef struct rlm_llm_response {
+	uint32_t abi_version;
+	uint32_t struct_size;
+	rlm_buf text;             /* the answer, host->alloc'ed, NUL-terminated */
+	long prompt_tokens;       /* -1 when the provider did not say */
+	long completion_tokens;   /* -1 when the provider did not say */
+	char model[128];          /* the model that answered, "" if unknown */
+	char finish_reason[32];   /* "stop", "length", ..., "" if unknown */
+} rlm_llm_response;
+
 /* The host table: what plugins must not reimplement. Valid for the process's life. */
 typedef struct rlm_host_api {
 	uint32_t abi_version;
@@ -113,6 +179,17 @@ typedef struct rlm_host_api {
 	size_t driver_script_len;
 	/* Directory for durable local data ($XDG_DATA_HOME/rlm or ~/.local/share/rlm). Static. */
 	const char *(*data_dir)(void);
+	/* --- ABI 1.1 --- */
+	/* Makes an HTTP request, retrying as rlm_http_request says. Returns 0 when a response
+	 * arrived, whatever its status (the caller maps statuses to errors); RLM_ETIMEOUT or
+	 * RLM_ETRANSIENT when none did; RLM_EINVAL for a bad request. *resp must be freed with
+	 * http_response_free either way. */
+	int (*http_request)(const rlm_http_request *req, rlm_http_response *resp, rlm_error *err);
+	void (*http_response_free)(rlm_http_response *resp);
+	/* The value of a response header (case-insensitive name), copied into buf (NUL-ended);
+	 * returns buf, or NULL when the header is absent. */
+	const char *(*http_header)(const rlm_http_response *resp, const char *name, char *buf,
+				   size_t size);
 	/* Fields appended after this line exist when struct_size covers them. */
 } rlm_host_api;
 
@@ -208,6 +285,22 @@ typedef struct rlm_backend_ops {
 	/* Slots appended after this line exist when struct_size covers them. */
 } rlm_backend_ops;
 
+/* An LLM plugin: turns messages into an answer. complete() may be called from several threads
+ * at once on one instance (llm_query_batched), so it must be thread-safe. */
+typedef struct rlm_llm_ops {
+	uint32_t abi_version;
+	uint32_t struct_size;
+	/* Parses config_json (the llm or sub_llm section, validated against the plugin's option
+	 * specs, defaults filled in). Must not call the provider: no network here. */
+	int (*create)(const rlm_host_api *host, const char *config_json, void **instance,
+		      rlm_error *err);
+	/* One completion. On success fills resp (the core frees resp->text with host->free). */
+	int (*complete)(void *instance, const rlm_llm_request *req, rlm_llm_response *resp,
+			rlm_error *err);
+	void (*destroy)(void *instance);
+	/* Slots appended after this line exist when struct_size covers them. */
+} rlm_llm_ops;
+
 /* What rlm_plugin_entry hands back. Static storage, valid while the plugin is loaded. */
 typedef struct rlm_plugin_desc {
 	uint32_t abi_version;
@@ -218,7 +311,7 @@ typedef struct rlm_plugin_desc {
 	const char *version; /* the plugin's own version */
 	uint64_t capabilities;
 	const rlm_option_spec *options; /* NULL-name terminated; NULL for none */
-	const void *ops;                /* rlm_backend_ops * for RLM_PLUGIN_BACKEND */
+	const void *ops; /* rlm_backend_ops * for RLM_PLUGIN_BACKEND, rlm_llm_ops * for LLM */
 } rlm_plugin_desc;
 
 /* The one symbol a plugin exports. host_abi is RLM_ABI_VERSION of the host. Returns 0 and

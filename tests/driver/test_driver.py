@@ -261,6 +261,21 @@ class TestChannel(DriverTestCase):
         time.sleep(1.0)
         self.assertLessEqual(cpu_ticks() - before, 5)  # clock ticks, usually 1/100 s
 
+    def test_driver_says_why_it_exits_on_its_own_stderr(self):
+        # fd 2 becomes a capture pipe, but the driver keeps its original stderr (the backend's
+        # log) for its own last words.
+        d = DriverProcess(stderr=subprocess.PIPE)
+        os.close(d.out_r)  # the host stops listening
+        d.proc.stdout = None
+        try:
+            d.send_raw(b'\x1e{"type":"ping","id":"p1"}\n')
+        except OSError:
+            pass
+        self.assertEqual(d.proc.wait(10), 1)
+        self.assertIn(b"rlm driver: cannot write to the host", d.proc.stderr.read())
+        d.proc.stderr.close()
+        d.proc.stdin.close()
+
     def test_precompiled_driver_runs(self):
         # Hosts may run a .pyc of the driver (the local backend does, to skip compiling it on
         # every start); it must behave like the source.
