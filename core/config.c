@@ -68,6 +68,9 @@ static const struct key_spec llm_keys[] = {
         {"max_tokens", KEY_MAX_TOKENS, "null", NULL},
         {"headers", KEY_HEADERS, "{}", NULL},
         {"script", KEY_SCRIPT, "null", NULL},
+        {"match", KEY_STRING_OR_NULL, "null", NULL},
+        {"api_version", KEY_STRING_OR_NULL, "null", NULL},
+        {"max_retries", KEY_COUNT, "4", NULL},
         {NULL, KEY_SECTION, NULL, NULL},
 };
 

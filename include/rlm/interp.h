@@ -57,12 +57,15 @@ typedef struct rlm_exec_options {
 	const char *const *output_names; /* NULL-terminated names for positional SUBMIT */
 	double timeout_s;                /* <= 0: limits.execute_timeout_s */
 	long max_output_chars;           /* <= 0: limits.max_output_chars */
+	/* NULL: the interpreter's main namespace. Otherwise the name of a separate namespace,
+	 * made empty on first use, where a child RLM runs without seeing or touching the
+	 * parent's variables (buffers and VOLUME are shared). */
+	const char *scope;
 } rlm_exec_options;
 
-#define RLM_EXEC_OPTIONS_INIT                                                                      \
-	{                                                                                          \
-		NULL, NULL, 0, 0                                                                   \
-	}
+/* clang-format off */
+#define RLM_EXEC_OPTIONS_INIT {NULL, NULL, 0, 0, NULL}
+/* clang-format on */
 
 /* Opens an interpreter on the backend cfg names ("backend"), starting its sandbox. The config
  * is copied; cfg may be freed afterwards. On failure nothing is left running. */
