@@ -85,7 +85,7 @@ typedef enum rlm_log_level {
 typedef struct rlm_http_request {
 	uint32_t abi_version;
 	uint32_t struct_size;
-	const char *method;         /* "GET", "POST", "PUT", "DELETE", ...; NULL: GET */
+	const char *method; /* "GET", "POST", "PUT", "DELETE", ...; NULL: GET */
 	const char *url;
 	const char *const *headers; /* "Name: value" lines, NULL-terminated, or NULL */
 	const void *body;           /* request body, or NULL (see read_body) */
@@ -94,9 +94,9 @@ typedef struct rlm_http_request {
 	double timeout_s;           /* one attempt, start to end; <= 0: 60 s */
 	double deadline;            /* host->now() after which no new attempt starts; 0: none */
 	int max_retries;            /* retries of 429, 5xx, empty replies and connection
-				       failures; < 0: 4; 401 and 403 are never retried */
+	                               failures; < 0: 4; 401 and 403 are never retried */
 	double backoff_s;           /* first retry delay, doubled each time, jittered; <= 0:
-				       0.5 s. A Retry-After header overrides it. */
+	                               0.5 s. A Retry-After header overrides it. */
 	const char *const *secrets; /* strings masked in logs and error messages, NULL-term */
 	/* Streaming (optional). read_body supplies body_len bytes in pieces instead of body;
 	 * rewind_body restarts it for a retry (without it, a failure after the body was sent is
@@ -111,16 +111,16 @@ typedef struct rlm_http_request {
 typedef struct rlm_http_response {
 	uint32_t abi_version;
 	uint32_t struct_size;
-	long status;     /* HTTP status of the last attempt */
-	rlm_buf body;    /* host->alloc'ed, NUL-terminated (not counted); empty when streamed */
-	char *headers;   /* raw header block of the last attempt, host->alloc'ed */
+	long status;   /* HTTP status of the last attempt */
+	rlm_buf body;  /* host->alloc'ed, NUL-terminated (not counted); empty when streamed */
+	char *headers; /* raw header block of the last attempt, host->alloc'ed */
 	char request_id[RLM_ERROR_REQUEST_ID_MAX]; /* x-request-id (or alike), "" if none */
-	int attempts;    /* how many attempts were made */
+	int attempts;                              /* how many attempts were made */
 } rlm_http_response;
 
 /* A chat message for an LLM plugin. */
 typedef struct rlm_llm_message {
-	const char *role;    /* "system", "user" or "assistant" */
+	const char *role; /* "system", "user" or "assistant" */
 	const char *content;
 } rlm_llm_message;
 
@@ -129,20 +129,20 @@ typedef struct rlm_llm_request {
 	uint32_t struct_size;
 	const rlm_llm_message *messages;
 	size_t n_messages;
-	const char *model;   /* NULL: the plugin's configured model */
-	double timeout_s;    /* the whole call, retries included; <= 0: the plugin's default */
-	double temperature;  /* < 0: the plugin's configured value */
-	long max_tokens;     /* <= 0: the plugin's configured value */
+	const char *model;  /* NULL: the plugin's configured model */
+	double timeout_s;   /* the whole call, retries included; <= 0: the plugin's default */
+	double temperature; /* < 0: the plugin's configured value */
+	long max_tokens;    /* <= 0: the plugin's configured value */
 } rlm_llm_request;
 
 typedef struct rlm_llm_response {
 	uint32_t abi_version;
 	uint32_t struct_size;
-	rlm_buf text;             /* the answer, host->alloc'ed, NUL-terminated */
-	long prompt_tokens;       /* -1 when the provider did not say */
-	long completion_tokens;   /* -1 when the provider did not say */
-	char model[128];          /* the model that answered, "" if unknown */
-	char finish_reason[32];   /* "stop", "length", ..., "" if unknown */
+	rlm_buf text;           /* the answer, host->alloc'ed, NUL-terminated */
+	long prompt_tokens;     /* -1 when the provider did not say */
+	long completion_tokens; /* -1 when the provider did not say */
+	char model[128];        /* the model that answered, "" if unknown */
+	char finish_reason[32]; /* "stop", "length", ..., "" if unknown */
 } rlm_llm_response;
 
 /* The host table: what plugins must not reimplement. Valid for the process's life. */
@@ -189,7 +189,7 @@ typedef struct rlm_host_api {
 	/* The value of a response header (case-insensitive name), copied into buf (NUL-ended);
 	 * returns buf, or NULL when the header is absent. */
 	const char *(*http_header)(const rlm_http_response *resp, const char *name, char *buf,
-				   size_t size);
+	                           size_t size);
 	/* Fields appended after this line exist when struct_size covers them. */
 } rlm_host_api;
 
@@ -293,10 +293,10 @@ typedef struct rlm_llm_ops {
 	/* Parses config_json (the llm or sub_llm section, validated against the plugin's option
 	 * specs, defaults filled in). Must not call the provider: no network here. */
 	int (*create)(const rlm_host_api *host, const char *config_json, void **instance,
-		      rlm_error *err);
+	              rlm_error *err);
 	/* One completion. On success fills resp (the core frees resp->text with host->free). */
 	int (*complete)(void *instance, const rlm_llm_request *req, rlm_llm_response *resp,
-			rlm_error *err);
+	                rlm_error *err);
 	void (*destroy)(void *instance);
 	/* Slots appended after this line exist when struct_size covers them. */
 } rlm_llm_ops;
