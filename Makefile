@@ -63,6 +63,7 @@ demo: deps $(BUILD)/CMakeCache.txt
 
 bench: build
 	$(BUILD)/bench/bench_local
+	$(BUILD)/bench/bench_loop
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')

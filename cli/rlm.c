@@ -1,5 +1,6 @@
-/* rlm.c - the `rlm` command: exec (run Python cells in a sandbox), backends (list and
- * describe plugins), smoke (a timed end-to-end check of one backend). */
+/* rlm.c - the `rlm` command: exec (run Python cells in a sandbox), run (the RLM loop, in
+ * run.c), backends (list and describe plugins), smoke (a timed end-to-end check of one
+ * backend). */
 #include <errno.h>
 #include <json-c/json.h>
 #include <signal.h>
@@ -19,6 +20,7 @@ static const char usage_text[] =
         "\n"
         "commands:\n"
         "  exec [options] FILE | - | -c CODE   run Python cells in one sandbox interpreter\n"
+        "  run -q TEXT [--context FILE] ...    run an RLM on a task (`rlm run --help`)\n"
         "  backends                            list backend plugins (name, file, ABI, "
         "capabilities)\n"
         "  backends describe NAME              a backend's options: type, default, doc\n"
@@ -382,6 +384,7 @@ static int cmd_backends(struct options *o)
 }
 
 int rlm_cli_smoke(const struct options *o, rlm_config *cfg);
+int rlm_cli_run(int argc, char **argv); /* run.c */
 
 static double now_s(void)
 {
@@ -525,6 +528,8 @@ int main(int argc, char **argv)
 		printf("rlm %s (plugin ABI %d.%d)\n", rlm_version(), RLM_ABI_MAJOR, RLM_ABI_MINOR);
 		return EXIT_OK;
 	}
+	if (!strcmp(argv[1], "run"))
+		return rlm_cli_run(argc - 2, argv + 2);
 	struct options o = {0};
 	int rc = parse_options(argc - 2, argv + 2, &o);
 	if (!rc) {

@@ -1,5 +1,5 @@
 /* host.c - the host table the core hands to plugins: allocator, redacting logger, error
- * helpers, clock, driver script, data directory. */
+ * helpers, clock, driver script, data directory, HTTP helper (http.c). */
 #include "host.h"
 
 #include <ctype.h>
@@ -10,6 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "http.h"
 #include "util.h"
 
 extern char **environ;
@@ -148,6 +149,9 @@ static const rlm_host_api host_table = {
         .driver_script = rlm__driver_script,
         .driver_script_len = 0, /* patched in rlm__host(): a length is not a constant expression */
         .data_dir = host_data_dir,
+        .http_request = rlm_http_send,
+        .http_response_free = rlm_http_response_free,
+        .http_header = rlm_http_header,
 };
 
 static rlm_host_api host_copy;

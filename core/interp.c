@@ -1,7 +1,14 @@
 /* interp.c - the interpreter: a persistent Python REPL in a sandbox, whatever the backend.
  * It owns the plugin reference and the backend instance, runs the ready handshake, turns each
  * cell into one exchange with the driver (answering host calls mid-exchange), and enforces
- * the hard deadline: interrupt, then restart with state_lost. */
+ * the hard deadline: interrupt, then restart with state_lost.
+ *
+ * Exchanges nest: a call handler may run cells in a child scope on the same interpreter while
+ * the cell that made the call waits for its reply (rlm_query's child RLM). The nested exchange
+ * reads the same byte stream, so the stack of exchanges shares one decoder and a frame is
+ * handed to whichever exchange on the stack waits for it. A nested exchange never restarts
+ * the driver under the exchanges below it: it marks the interpreter broken, they all fail,
+ * and the outermost one restarts and reports state_lost. */
 #include <json-c/json.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,19 +37,32 @@ struct rlm_interp {
 	long max_output;
 	rlm_call_handler call_fn;
 	void *call_ctx;
-	json_object *ready; /* the driver's ready frame */
+	json_object *ready;         /* the driver's ready frame */
+	struct exchange_state *top; /* the innermost exchange in flight, NULL when idle */
+	/* A nested exchange left the channel in an unknown state: every exchange on the stack
+	 * fails and the outermost restarts the driver. What broke it, for that result: */
+	int broken;
+	char broken_type[32];
+	char broken_msg[RLM_ERROR_MESSAGE_MAX];
 };
 
 /* One exchange in flight: what we wait for, and what came. */
 struct exchange_state {
 	rlm_interp *in;
-	rlm_decoder dec;
+	struct exchange_state *outer; /* the exchange whose call handler runs this one, or NULL */
+	rlm_decoder own_dec;
+	rlm_decoder *dec; /* own_dec, or the outer exchange's: one stream, one decoder */
 	const char *want_type;
 	const char *want_id; /* NULL: any id */
 	json_object *answer;
 	rlm_sb reply;
 	unsigned host_calls;
+	int in_call;       /* a call handler runs: it may start nested exchanges */
+	int call_nestable; /* the driver serves nested cells while that call waits */
 };
+
+/* Scope names: what PROTOCOL.md allows. */
+#define SCOPE_MAX 64
 
 #define NO_LLM_MESSAGE                                                                             \
 	"no LLM configured: %s() needs an LLM provider (set llm.provider in the config, "          \
@@ -76,10 +96,16 @@ static int answer_call(struct exchange_state *st, json_object *call)
 	json_object *args = NULL, *kwargs = NULL;
 	json_object_object_get_ex(call, "args", &args);
 	json_object_object_get_ex(call, "kwargs", &kwargs);
+	json_object *nestable = NULL;
 	char *value = NULL, *message = NULL;
 	rlm_call_handler fn = in->call_fn ? in->call_fn : default_call_handler;
+	st->call_nestable = json_object_object_get_ex(call, "nestable", &nestable) &&
+	                    json_object_is_type(nestable, json_type_boolean) &&
+	                    json_object_get_boolean(nestable);
+	st->in_call = 1;
 	int rc = fn(in->call_ctx, name ? name : "", args ? json_text(args) : "[]",
 	            kwargs ? json_text(kwargs) : "{}", &value, &message);
+	st->in_call = 0;
 	st->host_calls++;
 	json_object *reply = json_object_new_object();
 	json_object_object_add(reply, "type", json_object_new_string("reply"));
@@ -104,9 +130,11 @@ static int answer_call(struct exchange_state *st, json_object *call)
 	return rc;
 }
 
+/* The wanted frame, or (for a control request) the driver's error result with its id. */
 static int frame_matches(struct exchange_state *st, json_object *f)
 {
-	if (strcmp(rlm_frame_type(f), st->want_type))
+	const char *type = rlm_frame_type(f);
+	if (strcmp(type, st->want_type) && !(st->want_id && !strcmp(type, "result")))
 		return 0;
 	if (!st->want_id)
 		return 1;
@@ -114,22 +142,35 @@ static int frame_matches(struct exchange_state *st, json_object *f)
 	return id && !strcmp(id, st->want_id);
 }
 
+/* Hands f to the exchange on the stack that waits for it (e.g. the waiting cell's own result
+ * when it timed out while a child ran). Returns 1 when one took it. */
+static int route_frame(struct exchange_state *st, json_object *f)
+{
+	for (struct exchange_state *x = st; x; x = x->outer) {
+		if (!x->answer && frame_matches(x, f)) {
+			x->answer = f;
+			return 1;
+		}
+	}
+	return 0;
+}
+
 static int on_data(void *ctx, const char *chunk, size_t len, const char **reply, size_t *reply_len)
 {
 	struct exchange_state *st = ctx;
+	rlm_interp *in = st->in;
 	rlm_error err = RLM_ERROR_INIT;
 	st->reply.len = 0;
-	int rc = rlm_decoder_feed(&st->dec, chunk, len, &err);
+	int rc = rlm_decoder_feed(st->dec, chunk, len, &err);
 	if (rc) {
 		rlm_log(RLM_LOG_ERROR, "interp", "%s", err.message);
 		return rc;
 	}
 	json_object *f;
-	while (rlm_decoder_next(&st->dec, &f) == 1) {
-		if (frame_matches(st, f)) {
-			st->answer = f;
-			return RLM_EXCHANGE_DONE;
-		}
+	/* Stops at this exchange's answer: what follows is for the exchanges below. */
+	while (!st->answer && !in->broken && rlm_decoder_next(st->dec, &f) == 1) {
+		if (route_frame(st, f))
+			continue;
 		if (!strcmp(rlm_frame_type(f), "call")) {
 			rc = answer_call(st, f);
 			json_object_put(f);
@@ -140,6 +181,10 @@ static int on_data(void *ctx, const char *chunk, size_t len, const char **reply,
 		rlm_log(RLM_LOG_DEBUG, "interp", "dropping unexpected %s frame", rlm_frame_type(f));
 		json_object_put(f);
 	}
+	if (in->broken)
+		return RLM_ESTATE_LOST;
+	if (st->answer)
+		return RLM_EXCHANGE_DONE;
 	if (st->reply.len) {
 		*reply = st->reply.data;
 		*reply_len = st->reply.len;
@@ -152,14 +197,16 @@ static void exchange_init(struct exchange_state *st, rlm_interp *in, const char 
 {
 	memset(st, 0, sizeof(*st));
 	st->in = in;
+	st->outer = in->top;
 	st->want_type = want_type;
 	st->want_id = want_id;
-	rlm_decoder_init(&st->dec, 0);
+	rlm_decoder_init(&st->own_dec, 0);
+	st->dec = st->outer ? st->outer->dec : &st->own_dec;
 }
 
 static void exchange_free(struct exchange_state *st)
 {
-	rlm_decoder_free(&st->dec);
+	rlm_decoder_free(&st->own_dec);
 	rlm_sb_free(&st->reply);
 	json_object_put(st->answer);
 	st->answer = NULL;
@@ -178,7 +225,89 @@ static int run_exchange(rlm_interp *in, struct exchange_state *st, const char *r
 	        .on_data = on_data,
 	        .ctx = st,
 	};
-	return in->ops->execute(in->inst, &ex, err);
+	struct exchange_state *below = in->top;
+	in->top = st;
+	int rc = in->ops->execute(in->inst, &ex, err);
+	in->top = below;
+	return rc;
+}
+
+/* A nested exchange failed in a way only a restart can fix. It must not restart the driver
+ * under the exchanges below it, so it records why and leaves that to the outermost one. */
+static int mark_broken(rlm_interp *in, const char *type, const char *why, rlm_error *err)
+{
+	in->broken = 1;
+	in->running = 0;
+	in->state_lost_owed = 1;
+	snprintf(in->broken_type, sizeof(in->broken_type), "%s", type);
+	snprintf(in->broken_msg, sizeof(in->broken_msg), "%s", why);
+	return rlm_error_set(err, RLM_ESTATE_LOST,
+	                     "%s; the sandbox driver must be restarted, so the cell that made this "
+	                     "host call ends with state_lost",
+	                     why);
+}
+
+/* The error a nested exchange returns when one nested deeper broke the channel. */
+static int broken_error(rlm_interp *in, rlm_error *err)
+{
+	return rlm_error_set(err, RLM_ESTATE_LOST,
+	                     "%s; the sandbox driver must be restarted, so the cell that made this "
+	                     "host call ends with state_lost",
+	                     in->broken_msg);
+}
+
+/* Whether the call handler running now may use the interpreter for a nested exchange (what
+ * names it, for messages). 0 when nothing is in flight, too. */
+static int check_nested(rlm_interp *in, const char *what, int is_exec, rlm_error *err)
+{
+	struct exchange_state *top = in->top;
+	if (!top)
+		return 0;
+	if (!(in->desc->capabilities & RLM_CAP_NESTED_EXECUTE))
+		return rlm_error_set(
+		        err, RLM_ENOTSUP,
+		        "%s from inside a host call handler needs a backend that can nest "
+		        "exchanges; backend %s cannot (no nested_execute capability)",
+		        what, in->desc->name);
+	if (!top->in_call)
+		return rlm_error_set(
+		        err, RLM_EINVAL,
+		        "%s: the interpreter is in the middle of an exchange; only a host "
+		        "call handler may use it then",
+		        what);
+	if (in->broken || !in->running)
+		return broken_error(in, err);
+	if (!is_exec)
+		return 0;
+	if (!top->call_nestable)
+		return rlm_error_set(
+		        err, RLM_ENOTSUP,
+		        "%s: the host call came from a thread other than the cell's main "
+		        "thread, and the driver runs nested cells only while a cell's "
+		        "main thread waits",
+		        what);
+	for (struct exchange_state *x = top; x; x = x->outer)
+		if (x->answer)
+			return rlm_error_set(
+			        err, RLM_ETIMEOUT,
+			        "%s: the cell that made this host call has already ended "
+			        "(it timed out or was interrupted)",
+			        what);
+	return 0;
+}
+
+static int validate_scope(const char *scope, rlm_error *err)
+{
+	size_t n = strlen(scope);
+	int ok = n > 0 && n <= SCOPE_MAX;
+	for (const char *p = scope; ok && *p; p++)
+		ok = (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+		     (*p >= '0' && *p <= '9') || *p == '_' || *p == '.' || *p == '-';
+	if (!ok)
+		return rlm_error_set(err, RLM_EINVAL,
+		                     "scope must be 1 to %d characters of [A-Za-z0-9_.-]",
+		                     SCOPE_MAX);
+	return 0;
 }
 
 /* Starts (or restarts) the driver and waits for its ready frame. */
@@ -305,12 +434,15 @@ static json_object *build_exec_frame(rlm_interp *in, const char *id, const char 
 	json_object_object_add(f, "timeout_s", json_object_new_double(timeout_s));
 	long max_output = o->max_output_chars > 0 ? o->max_output_chars : in->max_output;
 	json_object_object_add(f, "max_output", json_object_new_int64(max_output));
+	if (o->scope)
+		json_object_object_add(f, "scope", json_object_new_string(o->scope));
 	return f;
 }
 
-/* The cell ran past its hard deadline: interrupt, wait a grace period, else restart. */
+/* The cell ran past its hard deadline: interrupt, wait a grace period, else restart (or,
+ * nested, leave the restart to the outermost exchange). */
 static int recover_from_hang(rlm_interp *in, struct exchange_state *st, double timeout_s,
-                             rlm_result **out, rlm_error *err)
+                             int nested, rlm_result **out, rlm_error *err)
 {
 	rlm_error ierr = RLM_ERROR_INIT;
 	if (in->ops->interrupt && in->ops->interrupt(in->inst, &ierr) == 0 &&
@@ -325,6 +457,13 @@ static int recover_from_hang(rlm_interp *in, struct exchange_state *st, double t
 	         "the cell ignored its %.1f s timeout and an interrupt for %.1f s more; the "
 	         "interpreter was restarted and its state was lost",
 	         timeout_s, 2 * in->grace_s);
+	if (nested) {
+		snprintf(
+		        msg, sizeof(msg),
+		        "a nested cell ignored its %.1f s timeout and an interrupt for %.1f s more",
+		        timeout_s, 2 * in->grace_s);
+		return mark_broken(in, "TimeoutError", msg, err);
+	}
 	int rc = restart_after_failure(in, err);
 	if (rc)
 		return rc;
@@ -333,10 +472,12 @@ static int recover_from_hang(rlm_interp *in, struct exchange_state *st, double t
 }
 
 /* The channel closed mid-cell (the driver exited or was killed): restart and say so. */
-static int recover_from_death(rlm_interp *in, const rlm_error *why, rlm_result **out,
+static int recover_from_death(rlm_interp *in, const rlm_error *why, int nested, rlm_result **out,
                               rlm_error *err)
 {
 	char msg[RLM_ERROR_MESSAGE_MAX + 128];
+	if (nested)
+		return mark_broken(in, "SandboxDriverExited", why->message, err);
 	snprintf(msg, sizeof(msg), "%s; the interpreter was restarted and its state was lost",
 	         why->message);
 	int rc = restart_after_failure(in, err);
@@ -346,8 +487,29 @@ static int recover_from_death(rlm_interp *in, const rlm_error *why, rlm_result *
 	return *out ? 0 : rlm_error_set(err, RLM_ENOMEM, "out of memory");
 }
 
+/* A nested exchange broke the channel: the outermost restarts the driver and its cell's
+ * result says why and that the state was lost. */
+static int recover_from_broken(rlm_interp *in, rlm_result **out, rlm_error *err)
+{
+	char msg[RLM_ERROR_MESSAGE_MAX + 128];
+	char type[sizeof(in->broken_type)];
+	snprintf(msg, sizeof(msg), "%s; the interpreter was restarted and its state was lost",
+	         in->broken_msg);
+	snprintf(type, sizeof(type), "%s", in->broken_type);
+	in->broken = 0;
+	int rc = restart_after_failure(in, err);
+	if (rc)
+		return rc;
+	in->state_lost_owed = 0; /* this result says it */
+	*out = rlm__result_synthetic(type, msg, 0, 1);
+	return *out ? 0 : rlm_error_set(err, RLM_ENOMEM, "out of memory");
+}
+
+/* Outside any exchange: a broken mark left behind has done its work (running is 0 and the
+ * state loss is owed), so the next exchange starts clean. */
 static int ensure_running(rlm_interp *in, int *state_lost, rlm_error *err)
 {
+	in->broken = 0;
 	if (in->running)
 		return 0;
 	int rc = start_driver(in, err);
@@ -366,8 +528,17 @@ int rlm_interp_execute_ex(rlm_interp *in, const char *code, const rlm_exec_optio
 		return rlm_error_set(err, RLM_EINVAL, "rlm_interp_execute: no interpreter or code");
 	rlm_exec_options none = RLM_EXEC_OPTIONS_INIT;
 	const rlm_exec_options *o = opts ? opts : &none;
-	int state_lost = 0;
-	int rc = ensure_running(in, &state_lost, err);
+	int state_lost = 0, rc;
+	int nested = in->top != NULL;
+	if (o->scope && (rc = validate_scope(o->scope, err)))
+		return rc;
+	if (nested && !o->scope)
+		return rlm_error_set(
+		        err, RLM_EINVAL,
+		        "a cell run from inside a host call handler needs a scope: the "
+		        "main namespace is running the cell that made the call");
+	rc = nested ? check_nested(in, "a nested cell", 1, err)
+	            : ensure_running(in, &state_lost, err);
 	if (rc)
 		return rc;
 	double timeout_s = o->timeout_s > 0 ? o->timeout_s : in->exec_timeout_s;
@@ -391,10 +562,14 @@ int rlm_interp_execute_ex(rlm_interp *in, const char *code, const rlm_exec_optio
 	if (rc == 0) {
 		*out = rlm__result_from_frame(st.answer);
 		rc = *out ? 0 : rlm_error_set(err, RLM_ENOMEM, "out of memory");
+	} else if (in->broken) {
+		rc = nested ? broken_error(in, err) : recover_from_broken(in, out, err);
 	} else if (rc == RLM_ETIMEOUT) {
-		rc = recover_from_hang(in, &st, timeout_s, out, err);
+		rc = recover_from_hang(in, &st, timeout_s, nested, out, err);
 	} else if (rc == RLM_EBACKEND) {
-		rc = recover_from_death(in, &xerr, out, err);
+		rc = recover_from_death(in, &xerr, nested, out, err);
+	} else if (nested) {
+		rc = mark_broken(in, "ProtocolError", xerr.message, err);
 	} else {
 		/* A protocol or callback failure: the channel's position is unknown, so the
 		 * driver is restarted before the next cell. */
@@ -420,15 +595,18 @@ int rlm_interp_execute(rlm_interp *in, const char *code, const char *vars_json, 
 	return rlm_interp_execute_ex(in, code, &o, out, err);
 }
 
-/* Sends a simple control frame (reset, ping, shutdown) and waits for its answer. */
-static int simple_request(rlm_interp *in, const char *type, const char *answer_type,
-                          double timeout_s, rlm_error *err)
+/* Sends a simple control frame (reset, drop_scope, ping, shutdown; scope may be NULL) and
+ * waits for its answer. A driver that refuses it answers an error result: RLM_EPROTO. */
+static int simple_request(rlm_interp *in, const char *type, const char *scope,
+                          const char *answer_type, double timeout_s, rlm_error *err)
 {
 	char id[32];
 	snprintf(id, sizeof(id), "%c%lu", type[0], ++in->seq);
 	json_object *f = json_object_new_object();
 	json_object_object_add(f, "type", json_object_new_string(type));
 	json_object_object_add(f, "id", json_object_new_string(id));
+	if (scope)
+		json_object_object_add(f, "scope", json_object_new_string(scope));
 	rlm_sb req = {0};
 	int rc = rlm_frame_encode(f, &req);
 	json_object_put(f);
@@ -437,21 +615,69 @@ static int simple_request(rlm_interp *in, const char *type, const char *answer_t
 	struct exchange_state st;
 	exchange_init(&st, in, answer_type, id);
 	rc = run_exchange(in, &st, req.data, req.len, timeout_s, err);
+	if (rc == 0 && strcmp(rlm_frame_type(st.answer), answer_type)) {
+		json_object *error = NULL, *message = NULL;
+		json_object_object_get_ex(st.answer, "error", &error);
+		json_object_object_get_ex(error, "message", &message);
+		rc = rlm_error_set(err, RLM_EPROTO, "the driver refused %s: %s", type,
+		                   message ? json_object_get_string(message) : "no reason given");
+	}
 	rlm_sb_free(&req);
 	exchange_free(&st);
+	return rc;
+}
+
+/* After a failed control request: the channel's position is unknown. Nested, the restart is
+ * left to the outermost exchange. A refusal (RLM_EPROTO) leaves the channel in order. */
+static int control_failed(rlm_interp *in, int nested, int rc, rlm_error *err)
+{
+	if (rc == RLM_EPROTO || rc == RLM_ESTATE_LOST)
+		return rc;
+	if (in->broken)
+		return broken_error(in, err);
+	if (nested) {
+		char why[RLM_ERROR_MESSAGE_MAX];
+		snprintf(why, sizeof(why), "%s", err ? err->message : rlm_strerror(rc));
+		mark_broken(in, "ProtocolError", why, NULL);
+		return rc;
+	}
+	in->running = 0;
 	return rc;
 }
 
 int rlm_interp_reset(rlm_interp *in, rlm_error *err)
 {
 	int lost = 0;
+	if (in->top)
+		return rlm_error_set(err, RLM_EINVAL,
+		                     "rlm_interp_reset from inside a host call handler: the main "
+		                     "namespace is running the cell that made the call");
 	int rc = ensure_running(in, &lost, err);
 	if (rc)
 		return rc;
-	rc = simple_request(in, "reset", "reset_done", in->grace_s + 5, err);
+	rc = simple_request(in, "reset", NULL, "reset_done", in->grace_s + 5, err);
+	return rc ? control_failed(in, 0, rc, err) : 0;
+}
+
+int rlm_interp_drop_scope(rlm_interp *in, const char *scope, rlm_error *err)
+{
+	if (!in || !scope)
+		return rlm_error_set(err, RLM_EINVAL,
+		                     "rlm_interp_drop_scope: no interpreter or scope");
+	int rc = validate_scope(scope, err);
 	if (rc)
-		in->running = 0;
-	return rc;
+		return rc;
+	int nested = in->top != NULL;
+	if (nested) {
+		if ((rc = check_nested(in, "rlm_interp_drop_scope", 0, err)))
+			return rc;
+	} else {
+		in->broken = 0;
+		if (!in->running)
+			return 0; /* the restart that comes next drops every scope */
+	}
+	rc = simple_request(in, "drop_scope", scope, "scope_dropped", in->grace_s + 5, err);
+	return rc ? control_failed(in, nested, rc, err) : 0;
 }
 
 int rlm_interp_interrupt(rlm_interp *in, rlm_error *err)
@@ -596,7 +822,7 @@ void rlm_interp_close(rlm_interp *in)
 	if (in->inst) {
 		if (in->running) {
 			rlm_error ignored = RLM_ERROR_INIT;
-			simple_request(in, "shutdown", "bye", 2.0, &ignored);
+			simple_request(in, "shutdown", NULL, "bye", 2.0, &ignored);
 		}
 		in->ops->shutdown(in->inst);
 	}

@@ -39,6 +39,8 @@ struct rlm_plugin {
 /* The built-in table: plugins linked into librlm, usable without dlopen. */
 int rlm_builtin_local_entry(const rlm_host_api *host, uint32_t host_abi,
                             const rlm_plugin_desc **out);
+int rlm_builtin_replay_entry(const rlm_host_api *host, uint32_t host_abi,
+                             const rlm_plugin_desc **out);
 
 static const struct builtin {
 	rlm_plugin_kind kind;
@@ -46,6 +48,7 @@ static const struct builtin {
 	rlm_plugin_entry_fn entry;
 } builtins[] = {
         {RLM_PLUGIN_BACKEND, "local", rlm_builtin_local_entry},
+        {RLM_PLUGIN_LLM, "replay", rlm_builtin_replay_entry},
 };
 
 static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;

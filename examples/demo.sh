@@ -1,21 +1,44 @@
 #!/bin/sh
-# `make demo`: stateful Python execution with SUBMIT on the local backend.
+# `make demo`: a real RLM loop, offline. A deterministic 5 MB server log is the context; the
+# "model" is the replay LLM answering from examples/rlm_demo.jsonl, whose code really runs in
+# the local sandbox against the log (the counts are computed, not scripted). Then a short
+# look at `rlm exec`, and how to put a real model in the replay's place.
 set -e
 BUILD=${1:-build}
 RLM="$BUILD/rlm"
-export RLM_PLUGIN_PATH="$BUILD/plugins"
-echo "== rlm backends"
-"$RLM" backends
+DEMO="$BUILD/demo"
+QUESTION="How many errors are in this server log? Break them down by kind and service, and say when they peaked."
+mkdir -p "$DEMO"
+
+echo "== a 5 MB server log, generated from a fixed seed: $DEMO/server.log"
+python3 examples/make_log.py "$DEMO/server.log"
+ls -l "$DEMO/server.log" | awk '{print "   " $5 " bytes"}'
 echo
-echo "== rlm exec examples/demo.py (4 cells, one interpreter)"
+echo "== rlm run: local sandbox, replay LLM (examples/rlm_demo.jsonl)"
+echo "   task: $QUESTION"
+echo
+"$RLM" run -q "$QUESTION" --context "$DEMO/server.log" \
+	--llm replay --script examples/rlm_demo.jsonl --trajectory "$DEMO/trajectory.jsonl"
+echo
+echo "The log was never in a prompt: it was the REPL variable \`context\`, and the answer above"
+echo "was computed by the scripted turns' Python in the sandbox. Every turn (prompt, response,"
+echo "code, output, timings, usage) is in $DEMO/trajectory.jsonl, in the JSONL format that"
+echo "alexzhang13/rlm's visualizer reads."
+echo
+echo "== rlm exec: stateful cells, no LLM (examples/demo.py)"
 "$RLM" exec examples/demo.py \
 	--var 'log_lines=["ok", "error: disk full", "ok", "error: timeout", "error: disk full"]'
 echo
-echo "== the same cells as JSON, one object per cell"
-"$RLM" exec --json examples/demo.py --var 'log_lines=["error: x"]' | cut -c1-160
-echo
-echo "== a cell that raises keeps the session alive; exit status 1"
-"$RLM" exec -c 'x = 1/0' || echo "(exit status $?)"
-echo
-echo "== rlm smoke --backend local"
-"$RLM" smoke --backend local
+cat <<TXT
+== the same run with a real model writing the code
+  OpenAI (or any OpenAI-compatible server):
+    OPENAI_API_KEY=... $RLM run --llm openai --model gpt-4o-mini \\
+        -q "$QUESTION" --context $DEMO/server.log --trajectory $DEMO/
+  a local vLLM / Ollama / llama.cpp server (no key needed):
+    $RLM run --llm openai --model qwen2.5-coder:7b --set llm.base_url=http://localhost:11434/v1 \\
+        -q "..." --context $DEMO/server.log
+  Anthropic:
+    ANTHROPIC_API_KEY=... $RLM run --llm anthropic --model claude-sonnet-4-5 -q "..." --context ...
+  replay a recorded run offline:
+    $RLM run --script $DEMO/trajectory.jsonl -q "$QUESTION" --context $DEMO/server.log
+TXT

@@ -41,6 +41,8 @@ READ_CHUNK = 1 << 16           # channel reads (a 1 MiB buffer costs an mmap per
 PIPE_CHUNK = 1 << 16           # capture pipe reads
 PRIVATE_FD_MIN = 10            # the channel and capture fds live at or above this fd
 RESERVE_BYTES = 1 << 20        # memory released on MemoryError so the driver can answer
+SCOPE_MAX = 64                 # longest scope name (child namespaces, see PROTOCOL.md)
+SCOPE_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-")
 
 RS = b"\x1e"
 LF = b"\n"
@@ -393,22 +395,24 @@ class Stream(object):
                 return
 
     def begin(self, max_output, pending=True):
-        """Starts capturing for a cell; output left from between cells is dropped.
+        """Starts capturing for a cell.  What the pipe holds goes to the capture being paused:
+        none between cells (that output is dropped), the waiting cell's for a nested cell.
         pending=False says a poll just found the pipe empty, which saves a read."""
         cap = Capture(max_output)
         with self.lock:
             if pending:
-                self._drain(None)
+                self._drain(self.current)
             self.current = cap
         return cap
 
-    def end(self, cap, pending=True):
-        """Stops capturing: everything written to the fd before this call is in cap."""
+    def end(self, cap, pending=True, resume=None):
+        """Stops capturing: everything written to the fd before this call is in cap.  resume
+        is the capture paused by begin (a nested cell's parent), None at top level."""
         with self.lock:
             if pending:
                 self._drain(cap)
             if self.current is cap:
-                self.current = None
+                self.current = resume
         cap.finish()
 
     def _pump(self):
@@ -501,6 +505,9 @@ def _is_number(x):
     return isinstance(x, (int, float)) and not isinstance(x, bool)
 
 
+_BAD_SCOPE = object()  # parse_scope's "already answered with an error"
+
+
 class Driver(object):
     def __init__(self, in_fd, out_fd, volume, devnull_fd):
         self.in_fd = in_fd
@@ -518,7 +525,7 @@ class Driver(object):
         self.submitted = None
         self.user_running = False
         self.timed_out = False
-        self.timeout_text = ""
+        self.timeout_message = ""
         self.crit = 0
         self.pending = None
         self.cell = 0
@@ -536,6 +543,8 @@ class Driver(object):
         self.driver_module = sys.modules.get(__name__)  # keep alive once __main__ is replaced
         self.ns = None
         self.new_namespace()
+        self.scopes = {}    # scope name -> module whose dict is that child namespace
+        self.active = []    # scopes of the cells running now, outermost first (None: main)
 
     # ---------------------------------------------------------------- stdio and namespace
 
@@ -592,8 +601,22 @@ class Driver(object):
         sys.modules["__main__"] = self.ns_module
         self.ns.update(self.reserved)
 
-    def restore_namespace(self):
-        ns = self.ns
+    def scope_namespace(self, scope):
+        """The namespace of a scope (None: the main one), made empty on first use.  A scope's
+        module says __name__ == "__main__" (so `if __name__ == "__main__":` runs as it does in
+        the main namespace) but is not sys.modules["__main__"]: that stays the main one."""
+        if scope is None:
+            return self.ns
+        mod = self.scopes.get(scope)
+        if mod is None:
+            mod = self.scopes[scope] = type(sys)("__main__")
+            mod.__dict__["__builtins__"] = builtins
+            mod.__dict__.update(self.reserved)
+        return mod.__dict__
+
+    def restore_namespace(self, ns=None):
+        if ns is None:
+            ns = self.ns
         ns.update(self.reserved)
         ns.pop("print", None)
         builtins.print = self.print
@@ -661,7 +684,7 @@ class Driver(object):
     def _on_alarm(self, signum, frame):
         if self.user_running:
             self.timed_out = True
-            self._raise_or_defer(_Timeout("execution exceeded %s s" % self.timeout_text))
+            self._raise_or_defer(_Timeout(self.timeout_message))
 
     def _raise_or_defer(self, exc):
         if self.crit:
@@ -695,9 +718,25 @@ class Driver(object):
     def protocol_error(self, rid, message):
         self.send(self.result_frame(rid, error=_error_dict("ProtocolError", message)))
 
-    def next_frame(self, interruptible):
+    def next_frame(self):
+        """The next item from the channel (blocking): ("frame", dict), ("bad", id, message)
+        or ("eof",)."""
         reader = self.reader
-        main = interruptible and _thread.get_ident() == self.main_ident
+        while True:
+            item = reader.parse()
+            if item is not None:
+                return item
+            data = os.read(self.in_fd, READ_CHUNK)
+            reader.feed(data)
+            if not data:
+                return ("eof",)
+
+    def next_frame_waiting(self, main):
+        """next_frame for a host call, called inside the call's critical section.  On the main
+        thread the section is left only while select() waits for bytes, so a timeout or
+        SIGINT lands there (or is deferred to that point), never between reading bytes and
+        handling the frame they hold."""
+        reader = self.reader
         while True:
             item = reader.parse()
             if item is not None:
@@ -706,16 +745,17 @@ class Driver(object):
                 if self._select is None:
                     import select
                     self._select = select.select
-                self._select([self.in_fd], [], [])
-                self._enter_crit(True)
+                self.crit -= 1
                 try:
-                    data = os.read(self.in_fd, READ_CHUNK)
-                    reader.feed(data)
+                    if not self.crit and self.pending is not None:
+                        exc, self.pending = self.pending, None
+                        if self.user_running:
+                            raise exc
+                    self._select([self.in_fd], [], [])
                 finally:
-                    self._leave_crit(True)
-            else:
-                data = os.read(self.in_fd, READ_CHUNK)
-                reader.feed(data)
+                    self.crit += 1
+            data = os.read(self.in_fd, READ_CHUNK)
+            reader.feed(data)
             if not data:
                 return ("eof",)
 
@@ -739,7 +779,7 @@ class Driver(object):
             self.call_seq += 1
             cid = "c%d" % self.call_seq
             frame = {"type": "call", "id": cid, "exec_id": self.exec_id, "name": name,
-                     "args": args, "kwargs": kwargs}
+                     "args": args, "kwargs": kwargs, "nestable": main}
             try:
                 text = json_dumps(frame)
             except (TypeError, ValueError, RecursionError) as e:
@@ -747,18 +787,16 @@ class Driver(object):
                 raise TypeError(msg) from None
             data = RS + _encode_text(text) + LF
             answered = False
+            self._enter_crit(main)
             try:
-                self._enter_crit(main)
                 try:
-                    try:
-                        write_all(self.out_fd, data)
-                    except OSError as e:
-                        fatal("cannot write to the host: %s" % (e,))
-                        os._exit(1)
-                finally:
-                    self._leave_crit(main)
+                    write_all(self.out_fd, data)
+                except OSError as e:
+                    fatal("cannot write to the host: %s" % (e,))
+                    os._exit(1)
+                data = frame = None
                 while True:
-                    item = self.next_frame(interruptible=True)
+                    item = self.next_frame_waiting(main)
                     if item[0] == "eof":
                         os._exit(0)
                     if item[0] == "bad":
@@ -766,14 +804,19 @@ class Driver(object):
                                             % cid)
                         continue
                     msg = item[1]
+                    item = None
+                    if msg["type"] != "reply":
+                        self.serve_while_waiting(msg, cid, main)
+                        msg = None
+                        continue
                     rid = msg.get("id")
                     rid = rid if isinstance(rid, str) else None
-                    if msg["type"] == "reply" and rid in self.abandoned_calls:
+                    if rid in self.abandoned_calls:
                         self.abandoned_calls.discard(rid)   # late answer to an interrupted call
                         continue
-                    if msg["type"] != "reply" or rid != cid:
-                        self.protocol_error(rid, "unexpected %r frame (id %r) while waiting for "
-                                                 "reply %s" % (msg["type"], rid, cid))
+                    if rid != cid:
+                        self.protocol_error(rid, "unexpected 'reply' frame (id %r) while waiting "
+                                                 "for reply %s" % (rid, cid))
                         continue
                     answered = True
                     ok = msg.get("ok")
@@ -789,6 +832,150 @@ class Driver(object):
             finally:
                 if not answered:
                     self.abandoned_calls.add(cid)
+                self._leave_crit(main)
+
+    # ---------------------------------------------------------------- nested cells
+
+    def serve_while_waiting(self, msg, cid, main):
+        """A frame other than a reply arrived while host call cid waits (the host answers a
+        call by running child cells first, see PROTOCOL.md "Nested cells")."""
+        kind = msg["type"]
+        rid = msg.get("id")
+        if not isinstance(rid, str):
+            return self.protocol_error(None, "%s: missing or non-string field 'id'" % (kind,))
+        if kind == "ping":
+            return self.send({"type": "pong", "id": rid})
+        if kind not in ("exec", "reset", "drop_scope"):
+            return self.protocol_error(rid, "unexpected %r frame (id %r) while waiting for "
+                                            "reply %s" % (kind, rid, cid))
+        scope = self.parse_scope(msg, rid)
+        if scope is _BAD_SCOPE:
+            return None
+        if scope is None:
+            return self.protocol_error(rid, "%s without a scope while waiting for reply %s: "
+                                            "the main namespace is busy" % (kind, cid))
+        if scope in self.active:
+            return self.protocol_error(rid, "%s: scope %r is running a cell further up the "
+                                            "stack" % (kind, scope))
+        if kind != "exec":
+            return self.scope_request(kind, rid, scope)
+        if not main:
+            return self.protocol_error(rid, "exec: a nested cell can only run while a cell's "
+                                            "main thread waits in a host call (call %s came "
+                                            "from another thread)" % (cid,))
+        return self.serve_nested(msg)
+
+    def parse_scope(self, msg, rid):
+        """msg's scope (None: the main namespace), or _BAD_SCOPE after answering an error."""
+        scope = msg.get("scope")
+        if scope is None:
+            return None
+        if (not isinstance(scope, str) or not 0 < len(scope) <= SCOPE_MAX
+                or not SCOPE_CHARS.issuperset(scope)):
+            self.protocol_error(rid, "%s: field 'scope' must be null or 1 to %d characters of "
+                                     "[A-Za-z0-9_.-]" % (msg["type"], SCOPE_MAX))
+            return _BAD_SCOPE
+        return scope
+
+    def scope_request(self, kind, rid, scope):
+        """reset or drop_scope of one scope (not running)."""
+        if kind == "reset":
+            self.scopes.pop(scope, None)
+            self.scope_namespace(scope)
+            self.send({"type": "reset_done", "id": rid})
+        else:
+            self.scopes.pop(scope, None)
+            self.send({"type": "scope_dropped", "id": rid})
+
+    def serve_nested(self, msg):
+        """Runs a child cell while the current cell's main thread waits in a host call.
+
+        Called from host_call on the main thread, holding call_lock, inside the call's
+        critical section.  The waiting cell is paused: its per-cell state, its interval timer,
+        its stdio objects and fds 1/2, its signal handlers and its output capture are set
+        aside for the child and put back afterwards.  The child runs with its own timeout,
+        capped at the time the waiting cell has left; if that time ran out meanwhile, the timer
+        fires again at once, so the waiting cell times out as soon as the child is done."""
+        left, interval = signal.setitimer(signal.ITIMER_REAL, 0, 0)
+        t0 = time.monotonic()
+        saved = (self.exec_id, self.output_names, self.submitted, self.timed_out,
+                 self.timeout_message, self.pending, self.crit, self.user_running)
+        stdio = (sys.stdout, sys.stderr, sys.stdin, builtins.print)
+        captures = (self.out.current, self.err.current)
+        handlers = self.save_handlers()
+        fds = self.save_std_fds()
+        self.user_running = False
+        self.timed_out = False
+        self.pending = None
+        self.crit = 0
+        try:
+            for s in (sys.stdout, sys.stderr):  # the waiting cell's buffered text is its own
+                try:
+                    s.flush()
+                except BaseException:
+                    pass
+            self.fix_stdio()
+            self.install_signals()
+            try:
+                self.do_exec(msg, True, left if left > 0 else None)
+            except BaseException as e:
+                self.internal_error(msg, e)
+        finally:
+            msg = None
+            for stream, cap in zip((self.out, self.err), captures):
+                if stream.current is not cap:  # the child failed before ending its capture
+                    with stream.lock:
+                        stream.current = cap
+            self.restore_std_fds(fds)
+            sys.stdout, sys.stderr, sys.stdin, builtins.print = stdio
+            self.restore_handlers(handlers)
+            (self.exec_id, self.output_names, self.submitted, self.timed_out,
+             self.timeout_message, self.pending, self.crit, self.user_running) = saved
+            if left > 0:
+                rest = left - (time.monotonic() - t0)
+                signal.setitimer(signal.ITIMER_REAL, rest if rest > 1e-6 else 1e-6, interval)
+
+    @staticmethod
+    def save_handlers():
+        try:
+            return (signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGALRM))
+        except (ValueError, OSError):
+            return (None, None)
+
+    @staticmethod
+    def restore_handlers(handlers):
+        for signum, handler in zip((signal.SIGINT, signal.SIGALRM), handlers):
+            try:
+                if handler is not None and signal.getsignal(signum) != handler:
+                    signal.signal(signum, handler)
+            except (ValueError, OSError, TypeError):
+                pass
+
+    def save_std_fds(self):
+        """Copies of fds 1/2 where the waiting cell pointed them elsewhere than the capture
+        pipes (a child's output must reach the child's capture)."""
+        saved = []
+        for stream in (self.out, self.err):
+            try:
+                st = os.fstat(stream.target_fd)
+                mine = os.fstat(stream.wfd)
+                if (st.st_ino, st.st_dev) != (mine.st_ino, mine.st_dev):
+                    saved.append((stream.target_fd, dup_high(stream.target_fd)))
+            except OSError:
+                pass
+        return saved
+
+    @staticmethod
+    def restore_std_fds(saved):
+        for target, copy in saved:
+            try:
+                os.dup2(copy, target)
+            except OSError:
+                pass
+            try:
+                os.close(copy)
+            except OSError:
+                pass
 
     # ---------------------------------------------------------------- SUBMIT
 
@@ -916,8 +1103,13 @@ class Driver(object):
             return "invalid variable name %r: reserved" % (name,)
         return None
 
-    def do_exec(self, msg):
+    def do_exec(self, msg, nested=False, time_left=None):
+        """Serves an exec frame.  nested: a child cell run by serve_nested; time_left: the
+        seconds the waiting cell's timer had left (None: it has none)."""
         rid = msg["id"]
+        scope = self.parse_scope(msg, rid)
+        if scope is _BAD_SCOPE:
+            return None
         code = msg.get("code")
         if not isinstance(code, str):
             return self.protocol_error(rid, "exec: field 'code' must be a string")
@@ -950,12 +1142,16 @@ class Driver(object):
         self.cell += 1
         filename = "<cell-%d>" % self.cell
         self.register_source(filename, code)
-        # Signals and stdio were restored at the end of the previous cell (and at start-up).
+        ns = self.scope_namespace(scope)
+        # Signals and stdio were restored at the end of the previous cell (and at start-up),
+        # or by serve_nested.
         out_pending, err_pending = self.pending_output()
+        resume_out = self.out.current if nested else None
+        resume_err = self.err.current if nested else None
         cap_out = self.out.begin(max_output, out_pending)
         cap_err = self.err.begin(max_output, err_pending)
 
-        self.ns.update(variables)
+        ns.update(variables)
         variables = msg = None
         self.output_names = names or None
         self.submitted = None
@@ -963,17 +1159,23 @@ class Driver(object):
         self.pending = None
         self.crit = 0
         if timeout is not None:
-            self.timeout_text = "%g" % timeout
+            self.timeout_message = "execution exceeded %g s" % timeout
+        if time_left is not None and (timeout is None or time_left < timeout):
+            timeout = time_left
+            self.timeout_message = ("execution exceeded %g s: the time its calling cell had "
+                                    "left" % timeout)
         error = None
         value = None
         self.exec_id = rid
         self.call_lock.release()
+        self.active.append(scope)
         try:
-            error, value = self.run_cell(code, filename, timeout)
+            error, value = self.run_cell(code, filename, timeout, ns)
         except BaseException as e:  # a signal landing in the driver's own epilogue
             error, value = e, None
         finally:
             self.user_running = False
+            del self.active[-1]
             if os.getpid() != self.pid:  # a forked child finished the cell: it must never
                 for s in (sys.stdout, sys.stderr):  # talk to the host
                     try:
@@ -989,18 +1191,19 @@ class Driver(object):
             self.reserve = None
         timed_out = self.timed_out
         if timed_out and error is None:
-            error = _Timeout("execution exceeded %s s" % self.timeout_text)
+            error = _Timeout(self.timeout_message)
         self.user_running = False
         self.pending = None
 
-        self.restore_namespace()
+        self.restore_namespace(ns)
+        ns = None
         self.install_signals()
         self.fix_stdio()
         # Both locks first, then one poll: a byte the poll misses was not written yet.
         with self.out.lock, self.err.lock:
             out_pending, err_pending = self.pending_output()
-        self.out.end(cap_out, out_pending)
-        self.err.end(cap_err, err_pending)
+        self.out.end(cap_out, out_pending, resume_out)
+        self.err.end(cap_err, err_pending, resume_err)
         stdout, stdout_chars, t1 = cap_out.text()
         stderr, stderr_chars, t2 = cap_err.text()
         cap_out = cap_err = None
@@ -1022,8 +1225,9 @@ class Driver(object):
             except MemoryError:
                 pass
 
-    def run_cell(self, code, filename, timeout):
-        """Compile and run one cell.  Returns (exception or None, repr of the value or None)."""
+    def run_cell(self, code, filename, timeout, ns):
+        """Compile and run one cell in namespace ns.  Returns (exception or None, repr of the
+        value or None)."""
         try:
             mod, expr = self.compile_cell(code, filename)
         except BaseException as e:
@@ -1033,7 +1237,6 @@ class Driver(object):
                 except Exception:
                     pass
             return e, None
-        ns = self.ns
         value = None
         try:
             self.user_running = True
@@ -1070,7 +1273,7 @@ class Driver(object):
     def serve(self):
         self.call_lock.acquire()
         while True:
-            item = self.next_frame(interruptible=False)
+            item = self.next_frame()
             if item[0] == "eof":
                 os._exit(0)
             if item[0] == "bad":
@@ -1081,6 +1284,7 @@ class Driver(object):
             try:
                 self.dispatch(msg)
             except BaseException as e:
+                del self.active[:]
                 self.internal_error(msg, e)
             msg = None
 
@@ -1116,11 +1320,20 @@ class Driver(object):
             self.do_exec(msg)
         elif kind == "ping":
             self.send({"type": "pong", "id": rid})
-        elif kind == "reset":
-            self.new_namespace()
-            self.restore_namespace()
-            self.fix_stdio()
-            self.send({"type": "reset_done", "id": rid})
+        elif kind in ("reset", "drop_scope"):
+            scope = self.parse_scope(msg, rid)
+            if scope is _BAD_SCOPE:
+                return
+            if scope is not None:
+                self.scope_request(kind, rid, scope)
+            elif kind == "drop_scope":
+                self.protocol_error(rid, "drop_scope: field 'scope' must be a string (the main "
+                                         "namespace cannot be dropped)")
+            else:
+                self.new_namespace()
+                self.restore_namespace()
+                self.fix_stdio()
+                self.send({"type": "reset_done", "id": rid})
         elif kind == "shutdown":
             self.send({"type": "bye", "id": rid})
             os._exit(0)

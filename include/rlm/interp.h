@@ -109,6 +109,22 @@ int rlm_interp_interrupt(rlm_interp *interp, rlm_error *err);
 /* Replaces the user namespace with a fresh one (buffers are kept). */
 int rlm_interp_reset(rlm_interp *interp, rlm_error *err);
 
+/* Frees the namespace of a scope (rlm_exec_options.scope) once its child is done; the next
+ * cell in that scope starts empty. Dropping a scope that does not exist succeeds. RLM_EINVAL
+ * for a bad name (1 to 64 characters of [A-Za-z0-9_.-]).
+ *
+ * Nested use: while a cell waits in a host call, the call handler may run cells in a scope on
+ * the same interpreter (rlm_interp_execute_ex with opts->scope set), drop scopes, and nest
+ * again from calls those cells make: rlm_query's child RLM runs this way. Then:
+ * - a cell without a scope, or rlm_interp_reset, is RLM_EINVAL (the main namespace is busy);
+ * - RLM_ENOTSUP when the backend lacks RLM_CAP_NESTED_EXECUTE, or the call came from a thread
+ *   of the cell other than its main thread (the driver cannot run a child cell then);
+ * - RLM_ETIMEOUT when the waiting cell has already ended (its own timeout ran out);
+ * - a failure that needs the driver restarted (a child that ignores its timeout and an
+ *   interrupt, a dead driver) returns RLM_ESTATE_LOST; the cell that made the call then ends
+ *   with state_lost set, and the interpreter is restarted before the next cell. */
+int rlm_interp_drop_scope(rlm_interp *interp, const char *scope, rlm_error *err);
+
 /* Sets the handler for host calls; without one, calls fail with "no LLM configured". */
 void rlm_interp_set_call_handler(rlm_interp *interp, rlm_call_handler fn, void *ctx);
 

@@ -20,7 +20,7 @@ extern "C" {
 
 /* Major changes break compatibility; minor ones only append fields or slots. */
 #define RLM_ABI_MAJOR       1
-#define RLM_ABI_MINOR       0
+#define RLM_ABI_MINOR       1
 #define RLM_ABI_VERSION     ((uint32_t)((RLM_ABI_MAJOR << 16) | RLM_ABI_MINOR))
 #define RLM_ABI_MAJOR_OF(v) ((uint32_t)(v) >> 16)
 #define RLM_ABI_MINOR_OF(v) ((uint32_t)(v)&0xffffu)
@@ -79,9 +79,13 @@ typedef enum rlm_log_level {
 	RLM_LOG_DEBUG = 3,
 } rlm_log_level;
 
-/* An HTTP request through the host's libcurl. Every request of the process shares one
- * connection cache (libcurl's share interface), so many sandboxes or LLM calls to the same
- * host do not each pay a TLS handshake. Zero-initialise, then set what you need. */
+/* An HTTP request through the host's libcurl. Requests of the process share DNS and TLS
+ * session caches (libcurl's share interface) and a pool of easy handles that keep their
+ * connections open, so many sandboxes or LLM calls to the same host do not each pay a TLS
+ * handshake. Zero-initialise, then set what you need; note that max_retries 0 then means
+ * "no retries". Retries resend the request: a POST whose duplicate would matter (creating
+ * a sandbox) must be made safe to repeat by the caller or sent with max_retries 0.
+ * The deadline only stops new attempts; one already running may last its timeout_s. */
 typedef struct rlm_http_request {
 	uint32_t abi_version;
 	uint32_t struct_size;
@@ -98,10 +102,11 @@ typedef struct rlm_http_request {
 	double backoff_s;           /* first retry delay, doubled each time, jittered; <= 0:
 	                               0.5 s. A Retry-After header overrides it. */
 	const char *const *secrets; /* strings masked in logs and error messages, NULL-term */
-	/* Streaming (optional). read_body supplies body_len bytes in pieces instead of body;
-	 * rewind_body restarts it for a retry (without it, a failure after the body was sent is
-	 * not retried). on_body receives the response body instead of resp->body; a non-zero
-	 * return aborts the transfer. */
+	/* Streaming (optional). read_body supplies body_len bytes in pieces instead of body
+	 * (returning (size_t)-1 aborts with RLM_EIO); rewind_body restarts it for a retry
+	 * (without it, a failure after the body was sent is not retried). on_body receives a
+	 * 2xx response's body instead of resp->body (other statuses keep theirs in resp->body);
+	 * a non-zero return aborts the transfer. Bodies kept in memory are capped at 256 MiB. */
 	size_t (*read_body)(void *ctx, char *buf, size_t max);
 	int (*rewind_body)(void *ctx);
 	int (*on_body)(void *ctx, const char *data, size_t len);

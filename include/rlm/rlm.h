@@ -7,6 +7,7 @@
 #include "error.h"
 #include "interp.h"
 #include "plugin.h"
+#include "run.h"
 #include "tool_output.h"
 
 #define RLM_VERSION "0.1.0"

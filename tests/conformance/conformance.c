@@ -767,6 +767,449 @@ static void test_tool_output_without_error_has_no_error_line(void **state)
 	rlm_result_free(res);
 }
 
+/* ---- nested cells: rlm_query's child RLM in a scope of the same interpreter ------------ */
+
+/* What the nesting call handler does: on rlm_query(prompt) it runs cells in scope
+ * "child-<depth>" of the same interpreter (the first with prompt and depth as vars) and answers
+ * with the last cell's SUBMIT (its "answer" field). */
+struct nest {
+	rlm_interp *interp;
+	const char *const *cells; /* NULL-terminated */
+	double child_timeout_s;   /* 0: the default */
+	int depth;
+	char child_stdout[1024]; /* what the children printed, all depths */
+	int child_rc;            /* the last failing execute's status, 0 if none */
+	char child_error[RLM_ERROR_MESSAGE_MAX];
+	unsigned calls;
+};
+
+static void nest_init(struct nest *n, rlm_interp *interp, const char *const *cells)
+{
+	memset(n, 0, sizeof(*n));
+	n->interp = interp;
+	n->cells = cells;
+}
+
+static char *json_string_value(const char *s)
+{
+	json_object *o = json_object_new_string(s);
+	char *text = strdup(json_object_to_json_string(o));
+
+	json_object_put(o);
+	return text;
+}
+
+/* The value the handler answers with: submit["answer"], or the whole submit. */
+static char *submitted_answer(const char *submit_json)
+{
+	json_object *doc = json_tokener_parse(submit_json), *answer;
+	char *text;
+
+	if (doc && json_object_object_get_ex(doc, "answer", &answer))
+		text = strdup(json_object_to_json_string(answer));
+	else
+		text = strdup(submit_json);
+	json_object_put(doc);
+	return text;
+}
+
+/* Runs n->cells in the child's scope; on the first failure sets *error_message. */
+static int run_child(struct nest *n, const char *prompt, char **value_json, char **error_message)
+{
+	char scope[32], *vars;
+	rlm_result *res = NULL;
+	int rc = 0;
+	json_object *v = json_object_new_object();
+
+	snprintf(scope, sizeof(scope), "child-%d", n->depth);
+	json_object_object_add(v, "prompt", json_object_new_string(prompt));
+	json_object_object_add(v, "depth", json_object_new_int(n->depth));
+	vars = strdup(json_object_to_json_string(v));
+	json_object_put(v);
+	for (int i = 0; n->cells[i] && rc == 0; i++) {
+		rlm_exec_options opts = RLM_EXEC_OPTIONS_INIT;
+		rlm_error err = RLM_ERROR_INIT;
+
+		opts.scope = scope;
+		opts.vars_json = i == 0 ? vars : NULL;
+		opts.timeout_s = n->child_timeout_s;
+		rlm_result_free(res);
+		res = NULL;
+		rc = rlm_interp_execute_ex(n->interp, n->cells[i], &opts, &res, &err);
+		if (rc != 0) {
+			n->child_rc = rc;
+			snprintf(n->child_error, sizeof(n->child_error), "%s", err.message);
+			*error_message = strdup(err.message);
+			break;
+		}
+		strncat(n->child_stdout, res->stdout_text,
+		        sizeof(n->child_stdout) - strlen(n->child_stdout) - 1);
+		if (res->error) {
+			*error_message = strdup(res->error->line);
+			rc = RLM_EINVAL;
+		}
+	}
+	if (rc == 0)
+		*value_json =
+		        res->submit_json ? submitted_answer(res->submit_json) : strdup("null");
+	rlm_result_free(res);
+	free(vars);
+	return rc;
+}
+
+static int nest_handler(void *ctx, const char *name, const char *args_json, const char *kwargs_json,
+                        char **value_json, char **error_message)
+{
+	struct nest *n = ctx;
+	json_object *args = json_tokener_parse(args_json);
+	json_object *first = args ? json_object_array_get_idx(args, 0) : NULL;
+	int rc;
+
+	(void)kwargs_json;
+	n->calls++;
+	if (strcmp(name, "rlm_query") != 0 || !first) {
+		json_object_put(args);
+		*value_json = json_string_value("not an rlm_query");
+		return 0;
+	}
+	n->depth++;
+	rc = run_child(n, json_object_get_string(first), value_json, error_message);
+	n->depth--;
+	json_object_put(args);
+	return rc;
+}
+
+static int has_capability(rlm_interp *interp, const char *cap)
+{
+	char *status = rlm_interp_status_json(interp);
+	json_object *doc = status ? json_tokener_parse(status) : NULL, *caps;
+	int found = 0;
+
+	if (doc && json_object_object_get_ex(doc, "capabilities", &caps)) {
+		for (size_t i = 0; i < json_object_array_length(caps); i++)
+			if (!strcmp(json_object_get_string(json_object_array_get_idx(caps, i)),
+			            cap))
+				found = 1;
+	}
+	json_object_put(doc);
+	rlm_free(status);
+	return found;
+}
+
+static void require_nested(rlm_interp *interp)
+{
+	if (!has_capability(interp, "nested_execute")) {
+		printf("conformance: %s cannot nest exchanges\n", suite.backend);
+		skip();
+	}
+}
+
+/* Runs code in the main namespace with the nesting handler installed. */
+static rlm_result *run_nested(struct nest *n, const char *code)
+{
+	rlm_result *res;
+
+	rlm_interp_set_call_handler(n->interp, nest_handler, n);
+	res = run_timeout(n->interp, code, 30);
+	rlm_interp_set_call_handler(n->interp, NULL, NULL);
+	return res;
+}
+
+static void test_nested_rlm_query_returns_child_submit(void **state)
+{
+	static const char *const cells[] = {"words = prompt.split()", "SUBMIT(answer=len(words))",
+	                                    NULL};
+	struct nest n;
+	rlm_result *res;
+
+	require_nested(*state);
+	nest_init(&n, *state, cells);
+	res = run_nested(&n, "n_words = rlm_query('three little words')\nn_words");
+	assert_no_error(res);
+	assert_string_equal(res->value, "3");
+	assert_int_equal(res->host_calls, 1);
+	assert_int_equal(n.child_rc, 0);
+	rlm_result_free(res);
+}
+
+static void test_nested_child_and_parent_namespaces_are_separate(void **state)
+{
+	static const char *const cells[] = {"leak = 'from child'",
+	                                    "SUBMIT(answer='secret' in globals())", NULL};
+	struct nest n;
+	rlm_result *res;
+
+	require_nested(*state);
+	nest_init(&n, *state, cells);
+	rlm_result_free(run(*state, "secret = 'parent'"));
+	res = run_nested(&n, "r = rlm_query('x')\n(r, 'leak' in globals(), secret)");
+	assert_no_error(res);
+	assert_string_equal(res->value, "(False, False, 'parent')");
+	rlm_result_free(res);
+	expect_repr(*state, "'leak' in globals()", "False");
+}
+
+static void test_nested_child_prints_stay_out_of_parent_stdout(void **state)
+{
+	static const char *const cells[] = {"print('child line')", "SUBMIT(answer='ok')", NULL};
+	struct nest n;
+	rlm_result *res;
+
+	require_nested(*state);
+	nest_init(&n, *state, cells);
+	res = run_nested(&n, "print('before')\nrlm_query('x')\nprint('after')");
+	assert_no_error(res);
+	assert_string_equal(res->stdout_text, "before\nafter\n");
+	assert_string_equal(n.child_stdout, "child line\n");
+	rlm_result_free(res);
+}
+
+static void test_nested_child_error_reaches_handler_not_parent(void **state)
+{
+	static const char *const cells[] = {"x = 1 / 0", NULL};
+	struct nest n;
+	rlm_result *res;
+
+	require_nested(*state);
+	nest_init(&n, *state, cells);
+	res = run_nested(&n, "try:\n"
+	                     "    rlm_query('x')\n"
+	                     "except RuntimeError as e:\n"
+	                     "    print('caught:', e)\n"
+	                     "'parent alive'");
+	assert_no_error(res);
+	assert_int_equal(n.child_rc, 0); /* an exception is a result, not an execute failure */
+	assert_string_equal(res->stdout_text, "caught: ZeroDivisionError: division by zero\n");
+	assert_string_equal(res->value, "'parent alive'");
+	assert_int_equal(res->state_lost, 0);
+	rlm_result_free(res);
+	expect_repr(*state, "'next cell'", "'next cell'");
+}
+
+static void test_nested_two_levels_deep(void **state)
+{
+	static const char *const cells[] = {
+	        "r = rlm_query('deeper') if depth < 2 else 'leaf'\nprint('depth', depth)",
+	        "SUBMIT(answer=r + '@' + str(depth))", NULL};
+	struct nest n;
+	rlm_result *res;
+
+	require_nested(*state);
+	nest_init(&n, *state, cells);
+	res = run_nested(&n, "rlm_query('top')");
+	assert_no_error(res);
+	assert_string_equal(res->value, "'leaf@2@1'");
+	assert_string_equal(n.child_stdout, "depth 2\ndepth 1\n");
+	assert_string_equal(res->stdout_text, "");
+	rlm_result_free(res);
+}
+
+static void test_nested_parent_state_intact_afterwards(void **state)
+{
+	static const char *const cells[] = {"x = 'child'\nprint = None\nSUBMIT = None",
+	                                    "import sys\nSUBMIT(answer=sys.modules['__main__']."
+	                                    "__dict__ is globals())",
+	                                    NULL};
+	struct nest n;
+	rlm_result *res;
+
+	require_nested(*state);
+	nest_init(&n, *state, cells);
+	rlm_result_free(run(*state, "x = 'parent'\ndef f():\n    return x"));
+	res = run_nested(&n, "r = rlm_query('x')\nr");
+	assert_no_error(res);
+	assert_non_null(res->value);
+	assert_string_equal(res->value, "False");
+	rlm_result_free(res);
+	res = run(*state, "import sys\n"
+	                  "print('printing works')\n"
+	                  "(x, f(), sys.modules['__main__'].__dict__ is globals())");
+	assert_no_error(res);
+	assert_string_equal(res->stdout_text, "printing works\n");
+	assert_string_equal(res->value, "('parent', 'parent', True)");
+	rlm_result_free(res);
+	res = run(*state, "SUBMIT(done=True)");
+	assert_json_equal(res->submit_json, "{\"done\": true}");
+	rlm_result_free(res);
+}
+
+static void test_nested_scope_persists_and_drop_scope_empties_it(void **state)
+{
+	rlm_exec_options opts = RLM_EXEC_OPTIONS_INIT;
+	rlm_error err = RLM_ERROR_INIT;
+	rlm_result *res;
+	int rc;
+
+	opts.scope = "side-scope";
+	rlm_result_free(run_ex(*state, "kept = 'in scope'", &opts));
+	res = run_ex(*state, "kept", &opts);
+	assert_no_error(res);
+	assert_string_equal(res->value, "'in scope'");
+	rlm_result_free(res);
+	expect_repr(*state, "'kept' in globals()", "False");
+	rc = rlm_interp_drop_scope(*state, "side-scope", &err);
+	if (rc != 0)
+		fail_msg("drop_scope: %s: %s", rlm_status_name(rc), err.message);
+	res = run_ex(*state, "kept", &opts);
+	assert_error_type(res, "NameError");
+	rlm_result_free(res);
+	assert_int_equal(rlm_interp_drop_scope(*state, "never-used", &err), 0);
+}
+
+static void test_bad_scope_name_is_einval(void **state)
+{
+	static const char *const bad[] = {"", "has space", "caf\xc3\xa9", "slash/no", NULL};
+	char too_long[80];
+	rlm_exec_options opts = RLM_EXEC_OPTIONS_INIT;
+	rlm_error err = RLM_ERROR_INIT;
+	rlm_result *res = NULL;
+
+	for (int i = 0; bad[i]; i++) {
+		opts.scope = bad[i];
+		assert_int_equal(rlm_interp_execute_ex(*state, "1", &opts, &res, &err), RLM_EINVAL);
+		assert_null(res);
+		assert_int_equal(rlm_interp_drop_scope(*state, bad[i], &err), RLM_EINVAL);
+	}
+	memset(too_long, 'a', 65);
+	too_long[65] = '\0';
+	opts.scope = too_long;
+	assert_int_equal(rlm_interp_execute_ex(*state, "1", &opts, &res, &err), RLM_EINVAL);
+	too_long[64] = '\0';
+	res = run_ex(*state, "'ok'", &opts);
+	assert_string_equal(res->value, "'ok'");
+	rlm_result_free(res);
+	assert_int_equal(rlm_interp_drop_scope(*state, too_long, &err), 0);
+}
+
+/* Tries what a handler must not do while the main namespace waits. */
+static int misuse_handler(void *ctx, const char *name, const char *args_json,
+                          const char *kwargs_json, char **value_json, char **error_message)
+{
+	rlm_interp *interp = ctx;
+	rlm_exec_options opts = RLM_EXEC_OPTIONS_INIT;
+	rlm_error err = RLM_ERROR_INIT;
+	rlm_result *res = NULL;
+	char text[128];
+	int no_scope = rlm_interp_execute_ex(interp, "main_ran = True", &opts, &res, &err);
+	int reset = rlm_interp_reset(interp, &err);
+
+	(void)name;
+	(void)args_json;
+	(void)kwargs_json;
+	(void)error_message;
+	rlm_result_free(res);
+	snprintf(text, sizeof(text), "\"%s %s\"", rlm_status_name(no_scope),
+	         rlm_status_name(reset));
+	*value_json = strdup(text);
+	return 0;
+}
+
+static void test_nested_main_namespace_is_busy(void **state)
+{
+	rlm_result *res;
+
+	require_nested(*state);
+	rlm_interp_set_call_handler(*state, misuse_handler, *state);
+	res = run(*state, "kept_busy = 1\nrlm_query('x')");
+	rlm_interp_set_call_handler(*state, NULL, NULL);
+	assert_no_error(res);
+	assert_string_equal(res->value, "'RLM_EINVAL RLM_EINVAL'");
+	rlm_result_free(res);
+	expect_repr(*state, "(kept_busy, 'main_ran' in globals())", "(1, False)");
+}
+
+static void test_nested_call_from_thread_is_refused(void **state)
+{
+	static const char *const cells[] = {"SUBMIT(answer='ran')", NULL};
+	struct nest n;
+	rlm_result *res;
+
+	require_nested(*state);
+	nest_init(&n, *state, cells);
+	res = run_nested(&n, "import threading\n"
+	                     "out = []\n"
+	                     "def ask():\n"
+	                     "    try:\n"
+	                     "        out.append(rlm_query('x'))\n"
+	                     "    except RuntimeError as e:\n"
+	                     "        out.append(str(e))\n"
+	                     "t = threading.Thread(target=ask)\n"
+	                     "t.start(); t.join(20)\n"
+	                     "print(out[0])");
+	assert_no_error(res);
+	assert_int_equal(n.child_rc, RLM_ENOTSUP);
+	assert_contains(res->stdout_text, "main thread");
+	rlm_result_free(res);
+	expect_repr(*state, "'alive'", "'alive'");
+}
+
+/* Runs a child cell that outlives the parent's time, then more cells until refused. */
+struct late_child {
+	rlm_interp *interp;
+	rlm_result *first;
+	int refused_rc;
+	char refused[RLM_ERROR_MESSAGE_MAX];
+};
+
+static int late_child_handler(void *ctx, const char *name, const char *args_json,
+                              const char *kwargs_json, char **value_json, char **error_message)
+{
+	struct late_child *lc = ctx;
+	rlm_exec_options opts = RLM_EXEC_OPTIONS_INIT;
+	rlm_error err = RLM_ERROR_INIT;
+	rlm_result *res = NULL;
+	int rc;
+
+	(void)name;
+	(void)args_json;
+	(void)kwargs_json;
+	(void)error_message;
+	opts.scope = "late";
+	opts.timeout_s = 20;
+	rc = rlm_interp_execute_ex(lc->interp, "import time\ntime.sleep(10)", &opts, &lc->first,
+	                           &err);
+	for (int i = 0; rc == 0 && i < 5; i++) {
+		rlm_result_free(res);
+		res = NULL;
+		rc = rlm_interp_execute_ex(lc->interp, "1", &opts, &res, &err);
+	}
+	rlm_result_free(res);
+	lc->refused_rc = rc;
+	snprintf(lc->refused, sizeof(lc->refused), "%s", err.message);
+	*value_json = strdup("\"too late\"");
+	return 0;
+}
+
+/* The parent's own timeout covers the whole time it waits in rlm_query: a child cell is cut
+ * at what the parent has left, the parent then times out (state kept), and the handler's
+ * further nested cells are refused. */
+static void test_nested_child_is_cut_at_parent_timeout(void **state)
+{
+	struct late_child lc = {*state, NULL, 0, {0}};
+	double start = now_s();
+	rlm_result *res;
+
+	require_nested(*state);
+	rlm_result_free(run(*state, "kept_late = 1"));
+	rlm_interp_set_call_handler(*state, late_child_handler, &lc);
+	res = run_timeout(*state, "rlm_query('x')\nprint('not reached')", 1);
+	rlm_interp_set_call_handler(*state, NULL, NULL);
+	assert_true(now_s() - start < 8);
+	assert_non_null(lc.first);
+	assert_int_equal(lc.first->timed_out, 1);
+	assert_contains(lc.first->error->message, "calling cell");
+	rlm_result_free(lc.first);
+	if (lc.refused_rc != RLM_ETIMEOUT)
+		fail_msg("expected RLM_ETIMEOUT for a cell after the parent ended, got %s: %s",
+		         rlm_status_name(lc.refused_rc), lc.refused);
+	assert_int_equal(res->timed_out, 1);
+	assert_int_equal(res->state_lost, 0);
+	assert_error_type(res, "TimeoutError");
+	assert_string_equal(res->stdout_text, "");
+	rlm_result_free(res);
+	expect_repr(*state, "kept_late", "1");
+}
+
 /* ---- faults (each on a fresh interpreter) ---------------------------------------------- */
 
 static void test_memory_bomb_is_memory_error_or_state_lost(void **state)
@@ -850,6 +1293,61 @@ static void test_stuck_cell_hits_hard_deadline(void **state)
 	assert_int_equal(res->state_lost, 1);
 	assert_non_null(res->error);
 	assert_true(now_s() - start < 1 + grace + 15);
+	rlm_result_free(res);
+	expect_repr(*state, "1 + 1", "2");
+}
+
+/* A child that ignores its timeout and the interrupt: the nested execute cannot restart the
+ * driver under the waiting parent, so it fails; the parent's cell then ends with state_lost
+ * and the interpreter works again afterwards. */
+static void test_nested_stuck_child_ends_parent_with_state_lost(void **state)
+{
+	static const char *const cells[] = {"import signal\n"
+	                                    "signal.signal(signal.SIGALRM, signal.SIG_IGN)\n"
+	                                    "signal.signal(signal.SIGINT, signal.SIG_IGN)\n"
+	                                    "while True:\n"
+	                                    "    pass\n",
+	                                    NULL};
+	double grace = rlm_config_get_number(suite.cfg, "limits.hard_deadline_grace_s", 2);
+	double start = now_s();
+	struct nest n;
+	rlm_result *res;
+
+	require_nested(*state);
+	nest_init(&n, *state, cells);
+	n.child_timeout_s = 1;
+	rlm_result_free(run(*state, "x = 'parent'"));
+	res = run_nested(&n, "rlm_query('x')\nprint('not reached')");
+	assert_int_equal(n.child_rc, RLM_ESTATE_LOST);
+	assert_int_equal(res->state_lost, 1);
+	assert_non_null(res->error);
+	assert_contains(res->error->message, "nested cell");
+	assert_null(strstr(res->stdout_text ? res->stdout_text : "", "not reached"));
+	assert_true(now_s() - start < 1 + 2 * grace + 15);
+	rlm_result_free(res);
+	res = run(*state, "x");
+	assert_error_type(res, "NameError");
+	assert_int_equal(res->state_lost, 0);
+	rlm_result_free(res);
+	expect_repr(*state, "1 + 1", "2");
+}
+
+static void test_nested_child_killing_the_driver_ends_parent_with_state_lost(void **state)
+{
+	static const char *const cells[] = {"import os\nos._exit(3)", NULL};
+	struct nest n;
+	rlm_result *res;
+
+	require_nested(*state);
+	nest_init(&n, *state, cells);
+	rlm_result_free(run(*state, "x = 'parent'"));
+	res = run_nested(&n, "rlm_query('x')");
+	assert_int_equal(n.child_rc, RLM_ESTATE_LOST);
+	assert_int_equal(res->state_lost, 1);
+	assert_non_null(res->error);
+	rlm_result_free(res);
+	res = run(*state, "x");
+	assert_error_type(res, "NameError");
 	rlm_result_free(res);
 	expect_repr(*state, "1 + 1", "2");
 }
@@ -1062,6 +1560,17 @@ int main(int argc, char **argv)
 	        cmocka_unit_test(test_result_to_json_has_every_key),
 	        cmocka_unit_test(test_tool_output_maps_result),
 	        cmocka_unit_test(test_tool_output_without_error_has_no_error_line),
+	        cmocka_unit_test(test_nested_rlm_query_returns_child_submit),
+	        cmocka_unit_test(test_nested_child_and_parent_namespaces_are_separate),
+	        cmocka_unit_test(test_nested_child_prints_stay_out_of_parent_stdout),
+	        cmocka_unit_test(test_nested_child_error_reaches_handler_not_parent),
+	        cmocka_unit_test(test_nested_two_levels_deep),
+	        cmocka_unit_test(test_nested_parent_state_intact_afterwards),
+	        cmocka_unit_test(test_nested_scope_persists_and_drop_scope_empties_it),
+	        cmocka_unit_test(test_bad_scope_name_is_einval),
+	        cmocka_unit_test(test_nested_main_namespace_is_busy),
+	        cmocka_unit_test(test_nested_call_from_thread_is_refused),
+	        cmocka_unit_test(test_nested_child_is_cut_at_parent_timeout),
 	};
 	const struct CMUnitTest fresh[] = {
 	        cmocka_unit_test_setup_teardown(test_memory_bomb_is_memory_error_or_state_lost,
@@ -1074,6 +1583,11 @@ int main(int argc, char **argv)
 	                                        close_interp),
 	        cmocka_unit_test_setup_teardown(test_stuck_cell_hits_hard_deadline, open_fresh,
 	                                        close_interp),
+	        cmocka_unit_test_setup_teardown(test_nested_stuck_child_ends_parent_with_state_lost,
+	                                        open_fresh, close_interp),
+	        cmocka_unit_test_setup_teardown(
+	                test_nested_child_killing_the_driver_ends_parent_with_state_lost,
+	                open_fresh, close_interp),
 	        cmocka_unit_test_setup_teardown(test_state_persists_again_after_state_lost,
 	                                        open_fresh, close_interp),
 	        cmocka_unit_test_setup_teardown(test_thread_left_running_does_not_break_next_cell,

@@ -740,8 +740,10 @@ class TestHostCalls(DriverTestCase):
         self.assertEqual(res["value"], "'world'")
         self.assertEqual(len(calls), 1)
         call = calls[0]
-        self.assertEqual(set(call), {"type", "id", "exec_id", "name", "args", "kwargs"})
+        self.assertEqual(set(call), {"type", "id", "exec_id", "name", "args", "kwargs",
+                                     "nestable"})
         self.assertEqual(call["exec_id"], res["id"])
+        self.assertIs(call["nestable"], True)
         self.assertEqual(call["name"], "llm_query")
         self.assertEqual(call["args"], ["hello"])
         self.assertEqual(call["kwargs"], {"model": "small"})
@@ -797,10 +799,14 @@ class TestHostCalls(DriverTestCase):
         self.d.send({"type": "exec", "id": rid, "code": "llm_query('q')"})
         call = self.d.read_frame()
         self.assertEqual(call["type"], "call")
-        self.d.send({"type": "ping", "id": "p-wait"})
+        self.d.send({"type": "shutdown", "id": "s-wait"})
         frame = self.d.read_frame()
         self.assertEqual((frame["type"], frame["id"], frame["error"]["type"]),
-                         ("result", "p-wait", "ProtocolError"))
+                         ("result", "s-wait", "ProtocolError"))
+        self.d.send({"type": "reply", "id": "c-other", "ok": True, "value": 1})
+        frame = self.d.read_frame()
+        self.assertEqual((frame["type"], frame["id"], frame["error"]["type"]),
+                         ("result", "c-other", "ProtocolError"))
         self.d.send({"type": "reply", "id": call["id"], "ok": True, "value": "late"})
         res = self.d.wait_result(rid)
         self.assertEqual(res["value"], "'late'")
@@ -816,6 +822,17 @@ class TestHostCalls(DriverTestCase):
         self.d.send({"type": "reply", "id": call["id"], "ok": True, "value": "too late"})
         self.assertAlive()  # the late reply is dropped silently: the next frame is the pong
 
+    def test_call_from_a_user_thread_is_not_nestable(self):
+        calls = []
+
+        def on_call(frame):
+            calls.append(frame)
+            return {"ok": True, "value": 1}
+        self.run_ok("import threading\n"
+                    "t = threading.Thread(target=lambda: llm_query('q'))\n"
+                    "t.start(); t.join(10)", on_call=on_call)
+        self.assertIs(calls[0]["nestable"], False)
+
     def test_buffers_add_get_clear(self):
         self.run_ok("add_buffer('notes', 'a')\nadd_buffer('notes', {'b': 2})\nadd_buffer('x', 1)")
         self.assertEqual(self.run_ok("get_buffer('notes')")["value"], "['a', {'b': 2}]")
@@ -830,6 +847,344 @@ class TestHostCalls(DriverTestCase):
         self.run_ok("add_buffer('keep', 42)")
         self.d.request("reset")
         self.assertEqual(self.run_ok("get_buffer('keep')")["value"], "[42]")
+
+
+# ------------------------------------------------------------------------------------------
+# nested cells: a child namespace served while a host call waits
+
+class TestNestedCells(DriverTestCase):
+    def child(self, code, scope="child-1", on_call=None, **fields):
+        """Runs code as a child cell (from inside an on_call handler); returns its result."""
+        return self.d.exec(code, on_call=on_call, scope=scope, **fields)
+
+    def run_parent(self, code, on_rlm_query, **fields):
+        """Runs a parent cell whose rlm_query calls are answered by on_rlm_query(frame)."""
+        def on_call(frame):
+            return on_rlm_query(frame)
+        return self.d.exec(code, on_call=on_call, **fields)
+
+    def test_child_runs_in_its_own_namespace(self):
+        self.run_ok("secret = 'parent'")
+        seen = {}
+
+        def on_call(frame):
+            res = self.child("child_only = 7\n'secret' in globals()")
+            seen["child"] = res
+            return {"ok": True, "value": res["value"]}
+        res = self.run_parent("r = rlm_query('go')\n(r, secret, 'child_only' in globals())",
+                              on_call)
+        self.assertIsNone(res["error"])
+        self.assertEqual(res["value"], "('False', 'parent', False)")
+        self.assertIsNone(seen["child"]["error"])
+        self.assertEqual(self.run_ok("'child_only' in globals()")["value"], "False")
+
+    def test_child_vars_and_reserved_names(self):
+        def on_call(frame):
+            res = self.child("(prompt, __name__, callable(SUBMIT), callable(rlm_query))",
+                             vars={"prompt": frame["args"][0]})
+            return {"ok": True, "value": res["value"]}
+        res = self.run_parent("rlm_query('task')", on_call)
+        self.assertEqual(res["value"], repr("('task', '__main__', True, True)"))
+
+    def test_main_module_stays_the_parents(self):
+        def on_call(frame):
+            res = self.child("import sys\nsys.modules['__main__'].__dict__ is globals()")
+            return {"ok": True, "value": res["value"]}
+        res = self.run_parent("import sys\nr = rlm_query('x')\n"
+                              "(r, sys.modules['__main__'].__dict__ is globals())", on_call)
+        self.assertEqual(res["value"], "('False', True)")
+
+    def test_child_output_is_not_in_the_parent_stdout(self):
+        seen = {}
+
+        def on_call(frame):
+            seen["child"] = self.child("import os, sys\nprint('child out')\n"
+                                       "print('child err', file=sys.stderr)\n"
+                                       "os.system('echo child sub')")
+            return {"ok": True, "value": None}
+        res = self.run_parent("import sys\nprint('before', end='')\n"
+                              "print('parent err', file=sys.stderr)\n"
+                              "rlm_query('x')\nprint(' after')", on_call)
+        self.assertIsNone(res["error"])
+        self.assertEqual(res["stdout"], "before after\n")
+        self.assertEqual(res["stderr"], "parent err\n")
+        self.assertEqual(seen["child"]["stdout"], "child out\nchild sub\n")
+        self.assertEqual(seen["child"]["stderr"], "child err\n")
+
+    def test_parent_stdout_redirection_survives_the_child(self):
+        seen = {}
+
+        def on_call(frame):
+            seen["child"] = self.child("print('child')")
+            return {"ok": True, "value": None}
+        res = self.run_parent("import contextlib, io\nbuf = io.StringIO()\n"
+                              "with contextlib.redirect_stdout(buf):\n"
+                              "    print('in buf')\n"
+                              "    rlm_query('x')\n"
+                              "    print('also in buf')\n"
+                              "print('out')\nbuf.getvalue()", on_call)
+        self.assertIsNone(res["error"])
+        self.assertEqual(res["value"], repr("in buf\nalso in buf\n"))
+        self.assertEqual(res["stdout"], "out\n")
+        self.assertEqual(seen["child"]["stdout"], "child\n")
+
+    def test_child_submit_ends_only_the_child_cell(self):
+        seen = {}
+
+        def on_call(frame):
+            res = self.child("print('a')\nSUBMIT(1, 'two')\nprint('never')",
+                             output_names=["x", "y"])
+            seen["child"] = res
+            return {"ok": True, "value": res["submit"]}
+        res = self.run_parent("r = rlm_query('x')\nprint('parent goes on')\nr", on_call)
+        self.assertIsNone(res["error"])
+        self.assertIsNone(res["submit"])
+        self.assertEqual(res["value"], "{'x': 1, 'y': 'two'}")
+        self.assertEqual(res["stdout"], "parent goes on\n")
+        self.assertEqual(seen["child"]["submit"], {"x": 1, "y": "two"})
+        self.assertEqual(seen["child"]["stdout"], "a\n")
+        res = self.d.exec("SUBMIT(done=True)")  # the parent's own SUBMIT still works
+        self.assertEqual(res["submit"], {"done": True})
+
+    def test_child_error_is_the_childs_result(self):
+        seen = {}
+
+        def on_call(frame):
+            res = self.child("1 / 0")
+            seen["child"] = res
+            return {"ok": False, "error": res["error"]["line"]}
+        res = self.run_parent("try:\n    rlm_query('x')\nexcept RuntimeError as e:\n"
+                              "    print('caught', e)\n'alive'", on_call)
+        self.assertIsNone(res["error"])
+        self.assertEqual(res["stdout"], "caught ZeroDivisionError: division by zero\n")
+        self.assertEqual(seen["child"]["error"]["type"], "ZeroDivisionError")
+        self.assertNotIn("rlm_query", seen["child"]["error"]["traceback"])
+
+    def test_child_calls_carry_the_child_exec_id(self):
+        calls = []
+
+        def on_child_call(frame):
+            calls.append(frame)
+            return {"ok": True, "value": "sub"}
+
+        def on_call(frame):
+            calls.append(frame)
+            if frame["name"] != "rlm_query":
+                return {"ok": True, "value": "?"}
+            res = self.child("llm_query('q')", on_call=on_child_call)
+            return {"ok": True, "value": res["value"]}
+        res = self.run_parent("rlm_query('x')", on_call)
+        self.assertEqual(res["value"], repr("'sub'"))
+        self.assertEqual(calls[0]["exec_id"], res["id"])
+        self.assertNotEqual(calls[1]["exec_id"], res["id"])
+        self.assertEqual(calls[1]["name"], "llm_query")
+
+    def test_two_levels_of_nesting(self):
+        def on_call(frame):
+            depth = frame["args"][0]
+            if depth == "leaf":
+                res = self.child("level = 2\nSUBMIT(answer='leaf says hi')", scope="child-2")
+            else:
+                res = self.child("level = 1\nr = rlm_query('leaf')\n"
+                                 "SUBMIT(answer=r['answer'] + ' via child', level=level)",
+                                 on_call=on_call)
+            self.assertIsNone(res["error"], res["error"])
+            return {"ok": True, "value": res["submit"]}
+        res = self.run_parent("level = 0\nr = rlm_query('mid')\n(r, level)", on_call)
+        self.assertIsNone(res["error"])
+        self.assertEqual(res["value"],
+                         "({'answer': 'leaf says hi via child', 'level': 1}, 0)")
+
+    def test_ping_while_waiting_answers_pong(self):
+        rid = self.d.next_id()
+        self.d.send({"type": "exec", "id": rid, "code": "llm_query('q')"})
+        call = self.d.read_frame()
+        self.assertEqual(call["type"], "call")
+        self.d.send({"type": "ping", "id": "p-wait"})
+        self.assertEqual(self.d.read_frame(), {"type": "pong", "id": "p-wait"})
+        self.d.send({"type": "reply", "id": call["id"], "ok": True, "value": "v"})
+        self.assertEqual(self.d.wait_result(rid)["value"], "'v'")
+
+    def test_exec_without_scope_while_waiting_is_a_protocol_error(self):
+        def on_call(frame):
+            res = self.d.exec("ran = True")
+            self.assertEqual(res["error"]["type"], "ProtocolError")
+            self.assertIn("main namespace is busy", res["error"]["message"])
+            return {"ok": True, "value": "fine"}
+        res = self.run_parent("llm_query('q')", on_call)
+        self.assertEqual(res["value"], "'fine'")
+        self.assertEqual(self.run_ok("'ran' in globals()")["value"], "False")
+
+    def test_exec_in_a_scope_running_further_up_is_a_protocol_error(self):
+        def on_call(frame):
+            if frame["args"][0] == "inner":
+                res = self.child("1", scope="busy")
+                self.assertEqual(res["error"]["type"], "ProtocolError")
+                return {"ok": True, "value": res["error"]["message"]}
+            res = self.child("rlm_query('inner')", scope="busy", on_call=on_call)
+            return {"ok": True, "value": res["value"]}
+        res = self.run_parent("rlm_query('outer')", on_call)
+        self.assertIn("running a cell further up the stack", res["value"])
+
+    def test_bad_scope_is_a_protocol_error(self):
+        for scope in ("", "x" * 65, "a b", 5, "caf\u00e9"):
+            res = self.d.exec("1", scope=scope)
+            self.assertEqual(res["error"]["type"], "ProtocolError", scope)
+        self.assertEqual(self.d.exec("1", scope="A-z_0.9")["value"], "1")
+
+    def test_scope_exec_at_top_level(self):
+        self.run_ok("where = 'main'")
+        self.run_ok("where = 'scope'", scope="side")
+        self.assertEqual(self.run_ok("where", scope="side")["value"], "'scope'")
+        self.assertEqual(self.run_ok("where")["value"], "'main'")
+
+    def test_scope_persists_across_child_cells(self):
+        def on_call(frame):
+            self.child("count = 1")
+            res = self.child("count += 1\ncount")
+            return {"ok": True, "value": res["value"]}
+        self.assertEqual(self.run_parent("rlm_query('x')", on_call)["value"], "'2'")
+
+        def again(frame):
+            return {"ok": True, "value": self.child("count")["value"]}
+        self.assertEqual(self.run_parent("rlm_query('x')", again)["value"], "'2'")
+
+    def test_drop_scope_frees_the_namespace(self):
+        self.run_ok("kept = 1", scope="gone")
+        self.d.send({"type": "drop_scope", "id": "d1", "scope": "gone"})
+        self.assertEqual(self.d.read_frame(), {"type": "scope_dropped", "id": "d1"})
+        res = self.d.exec("kept", scope="gone")
+        self.assertEqual(res["error"]["type"], "NameError")
+        self.d.send({"type": "drop_scope", "id": "d2", "scope": "never-made"})
+        self.assertEqual(self.d.read_frame(), {"type": "scope_dropped", "id": "d2"})
+        self.d.send({"type": "drop_scope", "id": "d3"})
+        self.assertEqual(self.d.read_frame()["error"]["type"], "ProtocolError")
+
+    def test_drop_scope_while_waiting(self):
+        self.run_ok("x = 1", scope="old")
+
+        def on_call(frame):
+            self.d.send({"type": "drop_scope", "id": "dw", "scope": "old"})
+            self.assertEqual(self.d.read_frame(), {"type": "scope_dropped", "id": "dw"})
+            self.d.send({"type": "drop_scope", "id": "dm"})
+            self.assertEqual(self.d.read_frame()["error"]["type"], "ProtocolError")
+            return {"ok": True, "value": self.child("'x' in globals()", scope="old")["value"]}
+        self.assertEqual(self.run_parent("rlm_query('x')", on_call)["value"], "'False'")
+
+    def test_reset_of_one_scope(self):
+        self.run_ok("a = 1", scope="s1")
+        self.run_ok("b = 2", scope="s2")
+        self.run_ok("m = 3")
+        self.d.send({"type": "reset", "id": "r1", "scope": "s1"})
+        self.assertEqual(self.d.read_frame(), {"type": "reset_done", "id": "r1"})
+        self.assertEqual(self.d.exec("a", scope="s1")["error"]["type"], "NameError")
+        self.assertEqual(self.run_ok("b", scope="s2")["value"], "2")
+        self.assertEqual(self.run_ok("m")["value"], "3")
+
+        def on_call(frame):
+            self.d.send({"type": "reset", "id": "r2", "scope": "s2"})
+            self.assertEqual(self.d.read_frame(), {"type": "reset_done", "id": "r2"})
+            self.d.send({"type": "reset", "id": "r3"})
+            self.assertEqual(self.d.read_frame()["error"]["type"], "ProtocolError")
+            return {"ok": True, "value": self.child("'b' in globals()", scope="s2")["value"]}
+        self.assertEqual(self.run_parent("rlm_query('x')", on_call)["value"], "'False'")
+        self.assertEqual(self.run_ok("m")["value"], "3")
+
+    def test_child_timeout_while_parent_waits(self):
+        seen = {}
+
+        def on_call(frame):
+            t0 = time.monotonic()
+            seen["child"] = self.child("x = 1\nwhile True:\n    pass", timeout_s=0.3)
+            seen["elapsed"] = time.monotonic() - t0
+            return {"ok": True, "value": "after child"}
+        res = self.run_parent("rlm_query('x')", on_call, timeout_s=30)
+        self.assertIsNone(res["error"])
+        self.assertEqual(res["value"], "'after child'")
+        child = seen["child"]
+        self.assertTrue(child["timed_out"])
+        self.assertEqual(child["error"]["line"], "TimeoutError: execution exceeded 0.3 s")
+        self.assertLess(seen["elapsed"], 5)
+        self.assertEqual(self.run_ok("x", scope="child-1")["value"], "1")
+
+    def test_parent_timer_keeps_running_and_caps_the_child(self):
+        seen = {}
+
+        def on_call(frame):
+            seen["child"] = self.child("while True:\n    pass", timeout_s=60)
+            return {"ok": True, "value": "too late"}
+        t0 = time.monotonic()
+        res = self.run_parent("r = rlm_query('x')\nprint('not reached')", on_call,
+                              timeout_s=0.5)
+        self.assertLess(time.monotonic() - t0, 5)
+        child = seen["child"]
+        self.assertTrue(child["timed_out"])
+        self.assertIn("the time its calling cell had left", child["error"]["message"])
+        self.assertTrue(res["timed_out"])
+        self.assertEqual(res["error"]["line"], "TimeoutError: execution exceeded 0.5 s")
+        self.assertEqual(res["stdout"], "")
+        self.assertAlive()
+        self.assertEqual(self.run_ok("'ok'")["value"], "'ok'")
+
+    def test_parent_timer_resumes_after_a_quick_child(self):
+        def on_call(frame):
+            self.child("1", timeout_s=10)
+            return {"ok": True, "value": None}
+        t0 = time.monotonic()
+        res = self.run_parent("rlm_query('x')\nwhile True:\n    pass", on_call, timeout_s=0.5)
+        self.assertLess(time.monotonic() - t0, 5)
+        self.assertTrue(res["timed_out"])
+        self.assertFalse(self.run_ok("import time\ntime.sleep(0.7)\n1")["timed_out"])
+
+    def test_sigint_during_a_child_interrupts_the_child_only(self):
+        seen = {}
+
+        def on_call(frame):
+            rid = self.d.next_id()
+            self.d.send({"type": "exec", "id": rid, "scope": "c",
+                         "code": "llm_query('started')\nimport time\ntime.sleep(30)"})
+            started = self.d.read_frame()
+            self.assertEqual((started["type"], started["exec_id"]), ("call", rid))
+            self.d.send({"type": "reply", "id": started["id"], "ok": True, "value": None})
+            res = None
+            while res is None:
+                self.d.proc.send_signal(signal.SIGINT)
+                res = self.d.poll_frame(0.2)
+            seen["child"] = res
+            return {"ok": True, "value": "parent lives"}
+        res = self.run_parent("rlm_query('x')", on_call)
+        self.assertEqual(seen["child"]["error"]["type"], "KeyboardInterrupt")
+        self.assertIsNone(res["error"])
+        self.assertEqual(res["value"], "'parent lives'")
+
+    def test_exec_from_a_thread_waiting_is_refused(self):
+        def on_call(frame):
+            res = self.child("1")
+            return {"ok": True, "value": res["error"]["type"] if res["error"] else "ran"}
+        res = self.run_ok("import threading\nout = []\n"
+                          "t = threading.Thread(target=lambda: out.append(rlm_query('q')))\n"
+                          "t.start(); t.join(10)\nout", on_call=on_call)
+        self.assertEqual(res["value"], "['ProtocolError']")
+
+    def test_buffers_are_shared_with_children(self):
+        def on_call(frame):
+            res = self.child("add_buffer('shared', 'from child')\nget_buffer('shared')")
+            return {"ok": True, "value": res["value"]}
+        res = self.run_parent("add_buffer('shared', 'from parent')\nr = rlm_query('x')\n"
+                              "(r, get_buffer('shared'))", on_call)
+        self.assertEqual(res["value"], "(\"['from parent', 'from child']\", "
+                                       "['from parent', 'from child'])")
+
+    def test_parent_state_intact_after_children(self):
+        def on_call(frame):
+            self.child("import sys\nx = 'child'\nprint = None\nSUBMIT = None")
+            return {"ok": True, "value": None}
+        self.run_ok("x = 'parent'\ndef f():\n    return x")
+        self.run_parent("rlm_query('x')", on_call)
+        res = self.run_ok("print('still printing')\n(x, f())")
+        self.assertEqual(res["value"], "('parent', 'parent')")
+        self.assertEqual(res["stdout"], "still printing\n")
+        self.assertEqual(self.d.exec("SUBMIT(ok=1)")["submit"], {"ok": 1})
 
 
 if __name__ == "__main__":

@@ -7,7 +7,10 @@
  * junk and malformed frames between real ones, slow replies, failing uploads.
  * No isolation: user code runs as the caller, with only an address-space cap so that the
  * conformance suite's memory test cannot exhaust the host. Only host->*, libc and json-c are
- * used. */
+ * used.
+ *
+ * execute() may be re-entered from its own on_data callback (RLM_CAP_NESTED_EXECUTE): what
+ * one exchange still has to write lives in that call's frame, never in the instance. */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE /* closefrom, mkdtemp */
 #endif
@@ -48,11 +51,16 @@ typedef struct mock {
 	char dir[PATH_MAX];      /* "" until start() made it */
 	pid_t pid;               /* driver (and process group leader), -1 when none */
 	int fd;                  /* our end of the channel socket, -1 when none */
-	bool at_boundary;        /* the last byte handed to on_data ended a frame */
-	char *out;               /* bytes still to write to the driver */
+	bool at_boundary;        /* the last byte handed to on_data ended a frame (a property of
+	                            the channel, shared by nested exchanges) */
+} mock;
+
+/* One execute() call's bytes still to write to the driver. */
+typedef struct mock_xfer {
+	char *out;
 	size_t out_len;
 	size_t out_cap;
-} mock;
+} mock_xfer;
 
 static const rlm_option_spec mock_options[] = {
         {"fail_start", RLM_OPT_BOOL, "false", "start() fails with RLM_EBACKEND"},
@@ -129,7 +137,6 @@ static void stop_driver(mock *m)
 		close(m->fd);
 		m->fd = -1;
 	}
-	m->out_len = 0;
 	m->at_boundary = true;
 }
 
@@ -223,24 +230,25 @@ static int mock_start(void *instance, const rlm_launch *launch, rlm_error *err)
 
 /* Queues bytes for the driver; the core's reply buffer is only valid until the next on_data
  * call, so it is copied. */
-static int queue_out(mock *m, const char *data, size_t len)
+static int queue_out(mock *m, mock_xfer *x, const char *data, size_t len)
 {
-	if (m->out_len + len > m->out_cap) {
-		size_t cap = (m->out_len + len) * 2 + 256;
-		char *p = m->host->realloc(m->out, cap);
+	if (x->out_len + len > x->out_cap) {
+		size_t cap = (x->out_len + len) * 2 + 256;
+		char *p = m->host->realloc(x->out, cap);
 
 		if (!p)
 			return -1;
-		m->out = p;
-		m->out_cap = cap;
+		x->out = p;
+		x->out_cap = cap;
 	}
-	memcpy(m->out + m->out_len, data, len);
-	m->out_len += len;
+	memcpy(x->out + x->out_len, data, len);
+	x->out_len += len;
 	return 0;
 }
 
 /* Hands one piece to the core: <0 an error, 1 done, 0 more. */
-static int feed(mock *m, const rlm_exchange *ex, const char *data, size_t len, rlm_error *err)
+static int feed(mock *m, mock_xfer *x, const rlm_exchange *ex, const char *data, size_t len,
+                rlm_error *err)
 {
 	const char *reply = NULL;
 	size_t reply_len = 0;
@@ -248,14 +256,15 @@ static int feed(mock *m, const rlm_exchange *ex, const char *data, size_t len, r
 
 	if (rc < 0)
 		return m->host->error_set(err, rc, "mock: exchange aborted by the core (%d)", rc);
-	if (reply && reply_len && queue_out(m, reply, reply_len) < 0)
+	if (reply && reply_len && queue_out(m, x, reply, reply_len) < 0)
 		return m->host->error_set(err, RLM_ENOMEM, "mock: out of memory");
 	return rc == RLM_EXCHANGE_DONE;
 }
 
 /* Passes a real chunk on, with the configured delay and garbage. Junk only goes in at frame
  * boundaries (frames never hold a raw LF), where a reader must skip it. */
-static int feed_chunk(mock *m, const rlm_exchange *ex, const char *data, size_t len, rlm_error *err)
+static int feed_chunk(mock *m, mock_xfer *x, const rlm_exchange *ex, const char *data, size_t len,
+                      rlm_error *err)
 {
 	size_t half = len / 2;
 	int rc;
@@ -267,18 +276,18 @@ static int feed_chunk(mock *m, const rlm_exchange *ex, const char *data, size_t 
 			;
 	}
 	if (m->garbage && m->at_boundary) {
-		if ((rc = feed(m, ex, MOCK_JUNK, strlen(MOCK_JUNK), err)) != 0)
+		if ((rc = feed(m, x, ex, MOCK_JUNK, strlen(MOCK_JUNK), err)) != 0)
 			return rc;
-		if ((rc = feed(m, ex, MOCK_BAD_FRAME, strlen(MOCK_BAD_FRAME), err)) != 0)
+		if ((rc = feed(m, x, ex, MOCK_BAD_FRAME, strlen(MOCK_BAD_FRAME), err)) != 0)
 			return rc;
 	}
 	m->at_boundary = len > 0 && data[len - 1] == '\n';
 	if (m->garbage && half > 0) {
-		if ((rc = feed(m, ex, data, half, err)) != 0)
+		if ((rc = feed(m, x, ex, data, half, err)) != 0)
 			return rc;
-		return feed(m, ex, data + half, len - half, err);
+		return feed(m, x, ex, data + half, len - half, err);
 	}
-	return feed(m, ex, data, len, err);
+	return feed(m, x, ex, data, len, err);
 }
 
 /* The channel closed: reap the driver (briefly: it may still be exiting) and report how. */
@@ -306,21 +315,21 @@ static int channel_closed(mock *m, const char *why, rlm_error *err)
 	return m->host->error_set(err, RLM_EBACKEND, "mock: %s: driver still running, killed", why);
 }
 
-static int flush_out(mock *m, rlm_error *err)
+static int flush_out(mock *m, mock_xfer *x, rlm_error *err)
 {
-	ssize_t n = send(m->fd, m->out, m->out_len, MSG_NOSIGNAL | MSG_DONTWAIT);
+	ssize_t n = send(m->fd, x->out, x->out_len, MSG_NOSIGNAL | MSG_DONTWAIT);
 
 	if (n < 0 && (errno == EAGAIN || errno == EINTR))
 		return 0;
 	if (n < 0)
 		return channel_closed(m, "write failed", err);
-	memmove(m->out, m->out + n, m->out_len - (size_t)n);
-	m->out_len -= (size_t)n;
+	memmove(x->out, x->out + n, x->out_len - (size_t)n);
+	x->out_len -= (size_t)n;
 	return 0;
 }
 
 /* Reads what the driver wrote and hands it on, dropping the channel when asked to. */
-static int read_in(mock *m, const rlm_exchange *ex, long long *seen, rlm_error *err)
+static int read_in(mock *m, mock_xfer *x, const rlm_exchange *ex, long long *seen, rlm_error *err)
 {
 	char buf[65536];
 	ssize_t n = read(m->fd, buf, sizeof(buf));
@@ -332,7 +341,7 @@ static int read_in(mock *m, const rlm_exchange *ex, long long *seen, rlm_error *
 	if (n == 0)
 		return channel_closed(m, "channel closed", err);
 	if (ex->request_len > 0 && m->drop_after_bytes > 0 && *seen + n >= m->drop_after_bytes) {
-		int rc = feed_chunk(m, ex, buf, (size_t)(m->drop_after_bytes - *seen), err);
+		int rc = feed_chunk(m, x, ex, buf, (size_t)(m->drop_after_bytes - *seen), err);
 
 		if (rc < 0)
 			return rc;
@@ -342,40 +351,51 @@ static int read_in(mock *m, const rlm_exchange *ex, long long *seen, rlm_error *
 		                          m->drop_after_bytes);
 	}
 	*seen += n;
-	return feed_chunk(m, ex, buf, (size_t)n, err);
+	return feed_chunk(m, x, ex, buf, (size_t)n, err);
 }
 
 /* One exchange: write the request while reading, until the core says done. Drops are only
  * injected into exchanges with a request, so the ready handshake (and open) still works. */
-static int mock_execute(void *instance, const rlm_exchange *ex, rlm_error *err)
+static int exchange_loop(mock *m, mock_xfer *x, const rlm_exchange *ex, rlm_error *err)
 {
-	mock *m = instance;
 	long long seen = 0;
 	int rc;
 
-	if (m->fd < 0)
-		return m->host->error_set(err, RLM_EBACKEND, "mock: the driver is not running");
-	m->out_len = 0;
-	if (ex->request_len && queue_out(m, ex->request, ex->request_len) < 0)
-		return m->host->error_set(err, RLM_ENOMEM, "mock: out of memory");
 	for (;;) {
 		double left = ex->deadline - m->host->now();
 		struct pollfd p = {m->fd, POLLIN, 0};
 
+		if (m->fd < 0) /* a nested exchange found the channel closed */
+			return m->host->error_set(err, RLM_EBACKEND, "mock: the driver is gone");
 		if (left <= 0)
 			return m->host->error_set(err, RLM_ETIMEOUT, "mock: deadline passed");
-		if (m->out_len)
+		if (x->out_len)
 			p.events |= POLLOUT;
 		if (poll(&p, 1, left > 1.0 ? 1000 : (int)(left * 1000) + 1) <= 0)
 			continue;
-		if ((p.revents & POLLOUT) && (rc = flush_out(m, err)) < 0)
+		if ((p.revents & POLLOUT) && (rc = flush_out(m, x, err)) < 0)
 			return rc;
 		if (p.revents & (POLLIN | POLLHUP | POLLERR)) {
-			rc = read_in(m, ex, &seen, err);
+			rc = read_in(m, x, ex, &seen, err);
 			if (rc != 0)
 				return rc < 0 ? rc : 0;
 		}
 	}
+}
+
+static int mock_execute(void *instance, const rlm_exchange *ex, rlm_error *err)
+{
+	mock *m = instance;
+	mock_xfer x = {NULL, 0, 0};
+	int rc;
+
+	if (m->fd < 0)
+		return m->host->error_set(err, RLM_EBACKEND, "mock: the driver is not running");
+	if (ex->request_len && queue_out(m, &x, ex->request, ex->request_len) < 0)
+		return m->host->error_set(err, RLM_ENOMEM, "mock: out of memory");
+	rc = exchange_loop(m, &x, ex, err);
+	m->host->free(x.out);
+	return rc;
 }
 
 /* Relative paths are under the sandbox's work directory, the temp dir. */
@@ -463,7 +483,6 @@ static void mock_shutdown(void *instance)
 	stop_driver(m);
 	if (m->dir[0])
 		nftw(m->dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
-	m->host->free(m->out);
 	m->host->free(m);
 }
 
@@ -518,7 +537,7 @@ static const rlm_plugin_desc mock_desc = {
         .name = MOCK_NAME,
         .summary = "test backend: the driver as a plain child process, with injectable faults",
         .version = "0.1.0",
-        .capabilities = RLM_CAP_INTERRUPT,
+        .capabilities = RLM_CAP_INTERRUPT | RLM_CAP_NESTED_EXECUTE,
         .options = mock_options,
         .ops = &mock_ops,
 };

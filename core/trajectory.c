@@ -1,0 +1,215 @@
+/* trajectory.c - the JSONL record of a run (see trajectory.h): one object per line, every
+ * string redacted (once: masked strings are marked), flushed line by line. */
+#include "trajectory.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "host.h"
+#include "util.h"
+
+#define SECRETS_MAX 8
+
+struct rlm_trajectory {
+	FILE *f;
+	char *path;
+	char *secrets[SECRETS_MAX + 1];
+};
+
+void rlm__iso_timestamp(char *buf, size_t size)
+{
+	struct timeval tv;
+	struct tm tm;
+	gettimeofday(&tv, NULL);
+	localtime_r(&tv.tv_sec, &tm);
+	char base[32];
+	strftime(base, sizeof(base), "%Y-%m-%dT%H:%M:%S", &tm);
+	snprintf(buf, size, "%s.%06ld", base, (long)tv.tv_usec);
+}
+
+/* Masks every occurrence of needle in buf in place. */
+static void mask_all(char *buf, const char *needle)
+{
+	size_t n = strlen(needle);
+	if (n < 4) /* shorter "secrets" would mask ordinary words */
+		return;
+	for (char *p = strstr(buf, needle); p; p = strstr(p + n, needle))
+		memset(p, '*', n);
+}
+
+char *rlm__redact_with(const char *text, const char *const *secrets)
+{
+	char *out = rlm_redact(text);
+	for (size_t i = 0; out && secrets && secrets[i]; i++) {
+		mask_all(out, secrets[i]);
+		/* The same secret as it reads inside a JSON string, if escaping changes it. */
+		json_object *s = json_object_new_string(secrets[i]);
+		const char *q =
+		        s ? json_object_to_json_string_ext(
+		                    s, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE)
+		          : NULL;
+		size_t len = q ? strlen(q) : 0;
+		if (len > 2 &&
+		    (len - 2 != strlen(secrets[i]) || strncmp(q + 1, secrets[i], len - 2))) {
+			char *inner = strndup(q + 1, len - 2);
+			if (inner)
+				mask_all(out, inner);
+			free(inner);
+		}
+		json_object_put(s);
+	}
+	return out;
+}
+
+static int is_directory(const char *path)
+{
+	struct stat st;
+	return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+/* rlm_<date>_<time>_<8 hex>.jsonl in dir, as alexzhang13/rlm's logger names its files. */
+static char *fresh_name(const char *dir)
+{
+	time_t now = time(NULL);
+	struct tm tm;
+	localtime_r(&now, &tm);
+	char stamp[32];
+	strftime(stamp, sizeof(stamp), "%Y-%m-%d_%H-%M-%S", &tm);
+	unsigned rnd = 0;
+	int fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
+	if (fd < 0 || read(fd, &rnd, sizeof(rnd)) != (ssize_t)sizeof(rnd))
+		rnd = (unsigned)getpid() ^ (unsigned)now;
+	if (fd >= 0)
+		close(fd);
+	rlm_sb sb = {0};
+	size_t dl = strlen(dir);
+	rlm_sb_printf(&sb, "%s%srlm_%s_%08x.jsonl", dir, dl && dir[dl - 1] == '/' ? "" : "/", stamp,
+	              rnd);
+	return rlm_sb_take(&sb);
+}
+
+int rlm__trajectory_open(const char *path, const char *const *secrets, rlm_trajectory **out,
+                         rlm_error *err)
+{
+	*out = NULL;
+	if (!path || !*path)
+		return rlm_error_set(err, RLM_EINVAL, "trajectory: empty path");
+	rlm_trajectory *t = calloc(1, sizeof(*t));
+	if (!t)
+		return rlm_error_set(err, RLM_ENOMEM, "out of memory");
+	size_t len = strlen(path);
+	int dir = path[len - 1] == '/' || is_directory(path);
+	if (dir && path[len - 1] == '/' && !is_directory(path) && mkdir(path, 0777) != 0) {
+		int e = errno;
+		free(t);
+		return rlm_error_set(err, RLM_EIO, "trajectory: cannot create directory %s: %s",
+		                     path, strerror(e));
+	}
+	t->path = dir ? fresh_name(path) : strdup(path);
+	for (size_t i = 0, n = 0; secrets && secrets[i] && n < SECRETS_MAX; i++)
+		if (*secrets[i])
+			t->secrets[n++] = strdup(secrets[i]);
+	t->f = t->path ? fopen(t->path, "w") : NULL;
+	if (!t->f) {
+		int e = errno;
+		int rc = t->path ? rlm_error_set(err, RLM_EIO, "trajectory: cannot write %s: %s",
+		                                 t->path, strerror(e))
+		                 : rlm_error_set(err, RLM_ENOMEM, "out of memory");
+		rlm__trajectory_close(t);
+		return rc;
+	}
+	*out = t;
+	return 0;
+}
+
+const char *rlm__trajectory_path(const rlm_trajectory *t)
+{
+	return t->path;
+}
+
+/* The userdata of a string already masked. Only its address matters. */
+static char masked_mark;
+
+static int mark_masked(json_object *s)
+{
+	json_object_set_userdata(s, &masked_mark, NULL);
+	return 0;
+}
+
+json_object *rlm__trajectory_string(const rlm_trajectory *t, const char *text)
+{
+	char *clean = rlm__redact_with(text ? text : "", (const char *const *)t->secrets);
+	json_object *s = clean ? json_object_new_string(clean) : NULL;
+	free(clean);
+	if (s)
+		mark_masked(s);
+	return s;
+}
+
+/* Masks every string of the tree that is not marked yet. */
+static int mask_tree(const rlm_trajectory *t, json_object *o)
+{
+	switch (json_object_get_type(o)) {
+	case json_type_string: {
+		if (json_object_get_userdata(o) == &masked_mark)
+			return 0;
+		char *clean = rlm__redact_with(json_object_get_string(o),
+		                               (const char *const *)t->secrets);
+		if (!clean || !json_object_set_string(o, clean)) {
+			free(clean);
+			return RLM_ENOMEM;
+		}
+		free(clean);
+		return mark_masked(o);
+	}
+	case json_type_array:
+		for (size_t i = 0; i < json_object_array_length(o); i++)
+			if (mask_tree(t, json_object_array_get_idx(o, i)))
+				return RLM_ENOMEM;
+		return 0;
+	case json_type_object: {
+		json_object_object_foreach(o, key, v)
+		{
+			(void)key;
+			if (mask_tree(t, v))
+				return RLM_ENOMEM;
+		}
+		return 0;
+	}
+	default: return 0;
+	}
+}
+
+int rlm__trajectory_write(rlm_trajectory *t, json_object *obj, rlm_error *err)
+{
+	if (mask_tree(t, obj))
+		return rlm_error_set(err, RLM_ENOMEM, "out of memory writing the trajectory");
+	const char *text = json_object_to_json_string_ext(
+	        obj, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
+	if (!text)
+		return rlm_error_set(err, RLM_ENOMEM, "out of memory writing the trajectory");
+	int ok = fputs(text, t->f) >= 0 && fputc('\n', t->f) != EOF && fflush(t->f) == 0;
+	if (!ok)
+		return rlm_error_set(err, RLM_EIO, "trajectory: cannot write %s: %s", t->path,
+		                     strerror(errno));
+	return 0;
+}
+
+void rlm__trajectory_close(rlm_trajectory *t)
+{
+	if (!t)
+		return;
+	if (t->f)
+		fclose(t->f);
+	for (size_t i = 0; i < SECRETS_MAX; i++)
+		free(t->secrets[i]);
+	free(t->path);
+	free(t);
+}

@@ -1,0 +1,115 @@
+/* rlm/run.h - the RLM loop: a model answers a task by writing Python into a sandboxed REPL.
+ *
+ * rlm_run opens an interpreter on the configured backend, puts the task's context in it as the
+ * variable `context` (never in the prompt), then turns: ask the LLM (config section `llm`),
+ * run the ```repl / ```python blocks of its answer in order, show it their output, until a
+ * block calls SUBMIT or limits.max_iterations runs out (then one last call asks for the
+ * answer, and the result says fallback). Code in the sandbox can call llm_query,
+ * llm_query_batched (answered by the `sub_llm` section, else by `llm`) and rlm_query (a child
+ * RLM in the same sandbox, in a namespace of its own); those calls share one budget,
+ * limits.max_llm_calls. The README's "The RLM loop" section documents every policy. */
+#ifndef RLM_RUN_H
+#define RLM_RUN_H
+
+#include <stddef.h>
+
+#include "config.h"
+#include "error.h"
+#include "interp.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Depths reported one by one in rlm_run_usage.calls_by_depth; deeper calls are added to the
+ * last slot. */
+#define RLM_RUN_DEPTHS 8
+
+/* What one finished turn reports to the progress callback. Times are wall-clock seconds. */
+typedef struct rlm_run_iteration {
+	int depth;     /* 0: the root RLM; n: a child started by rlm_query at depth n-1 */
+	int iteration; /* 1-based */
+	int max_iterations;
+	int blocks;             /* code blocks executed this turn (0: the model got a nudge) */
+	int submitted;          /* a block called SUBMIT */
+	int fallback;           /* this was the last call after max_iterations ran out */
+	double iteration_s;     /* the whole turn */
+	double llm_s;           /* inside the LLM plugin's complete() for the turn's own call */
+	double exec_s;          /* inside rlm_interp_execute for its blocks (host calls included) */
+	long prompt_tokens;     /* of the turn's own call; -1 when the provider did not say */
+	long completion_tokens; /* idem */
+	long llm_calls_used;    /* budget (limits.max_llm_calls) used so far by the whole run */
+	long llm_calls_max;
+} rlm_run_iteration;
+
+typedef void (*rlm_run_progress_fn)(void *ctx, const rlm_run_iteration *it);
+
+/* Options of one run; start from RLM_RUN_OPTIONS_INIT. Every limit left at its INIT value
+ * comes from cfg's `limits` section. */
+typedef struct rlm_run_options {
+	const char *task;         /* required: what the model must do */
+	const char *context;      /* the context as text (UTF-8), or NULL */
+	size_t context_len;       /* bytes of context; 0: strlen(context) */
+	const char *context_file; /* or: a host file whose bytes are the context */
+	/* JSONL trajectory written as the run goes; NULL: none. A path ending in '/' (or an
+	 * existing directory) gets a file named rlm_<date>_<time>_<8 hex>.jsonl in it. */
+	const char *trajectory_path;
+	long max_iterations;       /* > 0: overrides limits.max_iterations */
+	long max_llm_calls;        /* > 0: overrides limits.max_llm_calls */
+	long max_depth;            /* >= 0: overrides limits.max_depth (INIT sets -1) */
+	long max_output_chars;     /* > 0: overrides limits.max_output_chars */
+	double execute_timeout_s;  /* > 0: overrides limits.execute_timeout_s */
+	double llm_call_timeout_s; /* > 0: overrides limits.llm_call_timeout_s */
+	/* An open interpreter to run in (the caller keeps it; its call handler is replaced for
+	 * the run and cleared after), or NULL: rlm_run opens one from cfg and closes it. */
+	rlm_interp *interp;
+	rlm_run_progress_fn on_iteration; /* called after every turn, children's included */
+	void *progress_ctx;
+} rlm_run_options;
+
+/* clang-format off */
+#define RLM_RUN_OPTIONS_INIT {NULL, NULL, 0, NULL, NULL, 0, 0, -1, 0, 0, 0, NULL, NULL, NULL}
+/* clang-format on */
+
+/* LLM usage of a whole run, children included. */
+typedef struct rlm_run_usage {
+	long llm_calls;     /* every completion asked for (failed ones included) */
+	long budget_calls;  /* those counted against limits.max_llm_calls */
+	long budget_max;    /* limits.max_llm_calls of the run */
+	long prompt_tokens; /* sums of what providers reported */
+	long completion_tokens;
+	long calls_by_depth[RLM_RUN_DEPTHS]; /* completions made at each depth (root turns: 0) */
+} rlm_run_usage;
+
+/* The outcome of a run. Strings are UTF-8, owned by the result. */
+typedef struct rlm_run_result {
+	char *answer;      /* the answer text, NULL when the run ended without one */
+	char *submit_json; /* the SUBMITted object as JSON, NULL when the answer is a fallback */
+	int fallback;      /* 1: max_iterations ran out and a last call produced the answer */
+	int iterations;    /* turns of the root RLM (the fallback call not counted) */
+	double duration_s;
+	rlm_run_usage usage;
+	char *trajectory_path; /* where the trajectory went, NULL when none */
+} rlm_run_result;
+
+/* Runs the loop to an answer. On success *out is set (free it with rlm_run_result_free),
+ * also when the answer is a fallback or missing. Errors are infrastructure and provider
+ * faults: no LLM configured or a bad `llm` section (RLM_ECONFIG), the root LLM call failing
+ * (the plugin's code, e.g. RLM_EAUTH, RLM_ETIMEOUT, RLM_EBUDGET for a replay script that ran
+ * out), the sandbox failing (RLM_EBACKEND, ...). What went wrong in user code never is: the
+ * model sees it and the loop goes on. The trajectory, if any, keeps every finished turn and a
+ * last line saying what happened. */
+int rlm_run(const rlm_config *cfg, const rlm_run_options *opts, rlm_run_result **out,
+            rlm_error *err);
+
+void rlm_run_result_free(rlm_run_result *result);
+
+/* {"answer", "fallback", "submit", "iterations", "duration_s", "usage": {"llm_calls",
+ * "budget_calls", "budget_max", "prompt_tokens", "completion_tokens", "calls_by_depth": []},
+ * "trajectory"}. Caller frees with rlm_free. */
+char *rlm_run_result_to_json(const rlm_run_result *result);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* RLM_RUN_H */

@@ -1,0 +1,855 @@
+/* test_loop.c - the RLM loop (rlm_run) end to end on the local backend with the replay LLM:
+ * how turns end, what the model is told, host calls and their budget, child RLMs, the
+ * trajectory and its redaction; plus the pure parts (code-block extraction, the output
+ * policy, the LLM section check). */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+#include <json-c/json.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "interp_internal.h"
+#include "prompt.h"
+#include "rlm/rlm.h"
+
+/* One scripted answer: match (key mode) or NULL, response text, or an error to fail with. */
+struct scripted {
+	const char *match;
+	const char *response;
+	const char *error;
+};
+
+static char scratch[256];
+
+static int make_scratch(void **state)
+{
+	(void)state;
+	const char *tmp = getenv("TMPDIR");
+	snprintf(scratch, sizeof(scratch), "%s/rlm-test-loop-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+	return mkdtemp(scratch) ? 0 : -1;
+}
+
+static int remove_scratch(void **state)
+{
+	(void)state;
+	char cmd[320];
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", scratch);
+	return system(cmd) == 0 ? 0 : -1;
+}
+
+static void scratch_path(char *buf, size_t size, const char *name)
+{
+	snprintf(buf, size, "%s/%s", scratch, name);
+}
+
+/* Writes a JSONL script (built with json-c, so the code in responses needs no escaping). */
+static void write_script(const char *path, const struct scripted *s, size_t n)
+{
+	FILE *f = fopen(path, "w");
+	assert_non_null(f);
+	for (size_t i = 0; i < n; i++) {
+		json_object *o = json_object_new_object();
+		if (s[i].match)
+			json_object_object_add(o, "match", json_object_new_string(s[i].match));
+		if (s[i].response)
+			json_object_object_add(o, "response",
+			                       json_object_new_string(s[i].response));
+		if (s[i].error)
+			json_object_object_add(o, "error", json_object_new_string(s[i].error));
+		fprintf(f, "%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
+		json_object_put(o);
+	}
+	fclose(f);
+}
+
+static void set(rlm_config *cfg, const char *key, const char *value)
+{
+	rlm_error err = RLM_ERROR_INIT;
+	if (rlm_config_set(cfg, key, value, &err))
+		fail_msg("set %s=%s: %s", key, value, err.message);
+}
+
+/* A config for the local backend and the replay LLM answering from script (key mode when
+ * by_key). */
+static rlm_config *replay_config(const char *name, const struct scripted *s, size_t n, int by_key)
+{
+	char path[512], quoted[600];
+	scratch_path(path, sizeof(path), name);
+	write_script(path, s, n);
+	rlm_config *cfg = NULL;
+	rlm_error err = RLM_ERROR_INIT;
+	assert_int_equal(rlm_config_new(&cfg, &err), 0);
+	assert_int_equal(rlm_config_apply_env(cfg, &err), 0);
+	set(cfg, "backend", "local");
+	set(cfg, "llm.provider", "replay");
+	snprintf(quoted, sizeof(quoted), "\"%s\"", path);
+	set(cfg, "llm.script", quoted);
+	if (by_key)
+		set(cfg, "llm.match", "key");
+	set(cfg, "limits.execute_timeout_s", "60");
+	return cfg;
+}
+
+static rlm_run_result *run_ok(rlm_config *cfg, rlm_run_options *o)
+{
+	rlm_run_result *res = NULL;
+	rlm_error err = RLM_ERROR_INIT;
+	if (rlm_run(cfg, o, &res, &err))
+		fail_msg("rlm_run: %s (%s)", err.message, rlm_status_name(err.code));
+	assert_non_null(res);
+	return res;
+}
+
+/* The trajectory's lines, parsed (every line must parse). */
+static json_object *read_lines(const char *path)
+{
+	FILE *f = fopen(path, "r");
+	assert_non_null(f);
+	json_object *lines = json_object_new_array();
+	char *line = NULL;
+	size_t cap = 0;
+	ssize_t len;
+	while ((len = getline(&line, &cap, f)) > 0) {
+		json_object *o = json_tokener_parse(line);
+		if (!o || !json_object_is_type(o, json_type_object))
+			fail_msg("trajectory line does not parse: %.200s", line);
+		json_object_array_add(lines, o);
+	}
+	free(line);
+	fclose(f);
+	return lines;
+}
+
+static char *read_text(const char *path)
+{
+	FILE *f = fopen(path, "rb");
+	assert_non_null(f);
+	fseek(f, 0, SEEK_END);
+	long n = ftell(f);
+	fseek(f, 0, SEEK_SET);
+	char *buf = calloc(1, (size_t)n + 1);
+	assert_int_equal(fread(buf, 1, (size_t)n, f), (size_t)n);
+	fclose(f);
+	return buf;
+}
+
+static json_object *get(json_object *o, const char *key)
+{
+	json_object *v = NULL;
+	if (!json_object_object_get_ex(o, key, &v))
+		fail_msg("missing field \"%s\" in %.300s", key,
+		         json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
+	return v;
+}
+
+static void assert_type(json_object *o, const char *key, json_type t)
+{
+	json_object *v = get(o, key);
+	if (!json_object_is_type(v, t))
+		fail_msg("field \"%s\" is %s, expected %s", key,
+		         json_type_to_name(json_object_get_type(v)), json_type_to_name(t));
+}
+
+static void assert_number(json_object *o, const char *key)
+{
+	json_object *v = get(o, key);
+	assert_true(json_object_is_type(v, json_type_double) ||
+	            json_object_is_type(v, json_type_int));
+}
+
+#define CODE(text) "```repl\n" text "\n```"
+
+/* ---- how a run ends ---- */
+
+static void loop_ends_on_submit(void **state)
+{
+	(void)state;
+	const struct scripted s[] = {
+	        {NULL, "Let me answer.\n" CODE("x = 6 * 7\nSUBMIT(answer=str(x))"), NULL},
+	        {NULL, CODE("SUBMIT(answer='never asked')"), NULL},
+	};
+	rlm_config *cfg = replay_config("submit.jsonl", s, 2, 0);
+	rlm_run_options o = RLM_RUN_OPTIONS_INIT;
+	o.task = "What is six times seven?";
+	rlm_run_result *res = run_ok(cfg, &o);
+	assert_string_equal(res->answer, "42");
+	assert_string_equal(res->submit_json, "{\"answer\":\"42\"}");
+	assert_int_equal(res->iterations, 1);
+	assert_int_equal(res->fallback, 0);
+	assert_int_equal(res->usage.llm_calls, 1);
+	assert_int_equal(res->usage.calls_by_depth[0], 1);
+	rlm_run_result_free(res);
+	rlm_config_free(cfg);
+}
+
+static void submit_with_several_fields_answers_json(void **state)
+{
+	(void)state;
+	const struct scripted s[] = {{NULL, CODE("SUBMIT(count=3, kind='disk')"), NULL}};
+	rlm_config *cfg = replay_config("fields.jsonl", s, 1, 0);
+	rlm_run_options o = RLM_RUN_OPTIONS_INIT;
+	o.task = "count";
+	rlm_run_result *res = run_ok(cfg, &o);
+	json_object *a = json_tokener_parse(res->answer);
+	assert_non_null(a);
+	assert_int_equal(json_object_get_int(get(a, "count")), 3);
+	assert_string_equal(json_object_get_string(get(a, "kind")), "disk");
+	json_object_put(a);
+	rlm_run_result_free(res);
+	rlm_config_free(cfg);
+}
+
+static void answer_without_code_gets_a_nudge_and_counts(void **state)
+{
+	(void)state;
+	/* Key mode: the second answer is only given if the nudge reached the model. */
+	const struct scripted s[] = {
+	        {"TASK:", "I think the answer is probably 4.", NULL},
+	        {"nothing ran", CODE("SUBMIT(answer=str(2 + 2))"), NULL},
+	};
+	rlm_config *cfg = replay_config("nudge.jsonl", s, 2, 1);
+	rlm_run_options o = RLM_RUN_OPTIONS_INIT;
+	o.task = "Add two and two.";
+	rlm_run_result *res = run_ok(cfg, &o);
+	assert_string_equal(res->answer, "4");
+	assert_int_equal(res->iterations, 2);
+	rlm_run_result_free(res);
+	rlm_config_free(cfg);
+}
+
+static void several_blocks_run_in_order(void **state)
+{
+	(void)state;
+	const struct scripted s[] = {
+	        {NULL,
+	         "First:\n```python\nx = 1\n```\nthen:\n```py\nx = x * 10 + 2\n```\nand:\n" CODE(
+	                 "SUBMIT(answer=str(x * 10 + 3))") "\n```repl\nx = 'not run'\n```",
+	         NULL},
+	};
+	rlm_config *cfg = replay_config("order.jsonl", s, 1, 0);
+	rlm_run_options o = RLM_RUN_OPTIONS_INIT;
+	o.task = "ordered";
+	rlm_run_result *res = run_ok(cfg, &o);
+	assert_string_equal(res->answer, "123");
+	rlm_run_result_free(res);
+	rlm_config_free(cfg);
+}
+
+static void nested_fences_in_a_string_are_not_split(void **state)
+{
+	(void)state;
+	const struct scripted s[] = {
+	        {NULL,
+	         "Here:\n```python\ndoc = "
+	         "\"\"\"Example:\n```python\nprint('inner')\n```\ndone\"\"\"\n"
+	         "SUBMIT(answer=doc)\n```\n",
+	         NULL},
+	};
+	rlm_config *cfg = replay_config("nested.jsonl", s, 1, 0);
+	rlm_run_options o = RLM_RUN_OPTIONS_INIT;
+	o.task = "nested";
+	rlm_run_result *res = run_ok(cfg, &o);
+	assert_string_equal(res->answer, "Example:\n```python\nprint('inner')\n```\ndone");
+	rlm_run_result_free(res);
+	rlm_config_free(cfg);
+}
+
+static void max_iterations_ends_with_a_marked_fallback(void **state)
+{
+	(void)state;
+	const struct scripted s[] = {
+	        {"TASK:", CODE("x = 1\nprint(x)"), NULL},
+	        {"turn 1 of 2", CODE("x += 1\nprint(x)"), NULL},
+	        {"used all 2 turns", "The answer is 2.\n", NULL},
+	};
+	rlm_config *cfg = replay_config("fallback.jsonl", s, 3, 1);
+	rlm_run_options o = RLM_RUN_OPTIONS_INIT;
+	o.task = "count to two";
+	o.max_iterations = 2;
+	rlm_run_result *res = run_ok(cfg, &o);
+	assert_string_equal(res->answer, "The answer is 2.");
+	assert_int_equal(res->fallback, 1);
+	assert_null(res->submit_json);
+	assert_int_equal(res->iterations, 2);
+	assert_int_equal(res->usage.llm_calls, 3);
+	rlm_run_result_free(res);
+	rlm_config_free(cfg);
+}
+
+static void replay_script_exhaustion_is_a_clear_error(void **state)
+{
+	(void)state;
+	const struct scripted s[] = {{NULL, CODE("print('no submit')"), NULL}};
+	rlm_config *cfg = replay_config("short.jsonl", s, 1, 0);
+	rlm_run_options o = RLM_RUN_OPTIONS_INIT;
+	o.task = "never ends";
+	o.max_iterations = 3;
+	rlm_run_result *res = NULL;
+	rlm_error err = RLM_ERROR_INIT;
+	assert_int_equal(rlm_run(cfg, &o, &res, &err), RLM_EBUDGET);
+	assert_null(res);
+	char want[512];
+	snprintf(want, sizeof(want), "replay script exhausted after 1 responses (%s/short.jsonl)",
+	         scratch);
+	assert_string_equal(err.message, want);
+	rlm_config_free(cfg);
+}
+
+/* ---- host calls ---- */
+
+static void budget_exhaustion_raises_in_code_and_the_loop_goes_on(void **state)
+{
+	(void)state;
+	char traj[512];
+	scratch_path(traj, sizeof(traj), "budget-trajectory.jsonl");
+	const struct scripted s[] = {
+	        {NULL, CODE("r = llm_query('first')\nr2 = llm_query('second')"), NULL},
+	        {NULL, "sub answer", NULL},
+	        {NULL, CODE("SUBMIT(answer=r)"), NULL},
+	};
+	rlm_config *cfg = replay_config("budget.jsonl", s, 3, 0);
+	set(cfg, "limits.max_llm_calls", "1");
+	rlm_run_options o = RLM_RUN_OPTIONS_INIT;
+	o.task = "use the budget";
+	o.trajectory_path = traj;
+	rlm_run_result *res = run_ok(cfg, &o);
+	assert_string_equal(res->answer, "sub answer");
+	assert_int_equal(res->iterations, 2);
+	assert_int_equal(res->usage.budget_calls, 1);
+	assert_int_equal(res->usage.calls_by_depth[1], 1);
+	rlm_run_result_free(res);
+	/* The second call raised RuntimeError in the code, with the budget message. */
+	json_object *lines = read_lines(traj);
+	json_object *it1 = json_object_array_get_idx(lines, 1);
+	json_object *block = json_object_array_get_idx(get(it1, "code_blocks"), 0);
+	const char *err = json_object_get_string(get(get(block, "result"), "stderr"));
+	assert_non_null(strstr(err, "RuntimeError: LLM call budget exhausted: 1 of 1 calls used"));
+	json_object_put(lines);
+	rlm_config_free(cfg);
+}
+
+static void depth_limit_degrades_rlm_query_to_llm_query(void **state)
+{
+	(void)state;
+	const struct scripted s[] = {
+	        {"TASK:", CODE("SUBMIT(answer=rlm_query('what is up', context='ctx-text'))"), NULL},
+	        {"what is up\n\nContext:\nctx-text", "plain answer", NULL},
+	};
+	rlm_config *cfg = replay_config("depth.jsonl", s, 2, 1);
+	rlm_run_options o = RLM_RUN_OPTIONS_INIT;
+	o.task = "ask a child";
+	o.max_depth = 0;
+	rlm_run_result *res = run_ok(cfg, &o);
+	assert_string_equal(res->answer, "plain answer");
+	assert_int_equal(res->iterations, 1);
+	assert_int_equal(res->usage.llm_calls, 2);
+	assert_int_equal(res->usage.calls_by_depth[1], 1);
+	rlm_run_result_free(res);
+	rlm_config_free(cfg);
+}
+
+static void batched_partial_failure_gives_error_items(void **state)
+{
+	(void)state;
+	const struct scripted s[] = {
+	        {"TASK:",
+	         CODE("import json\nr = llm_query_batched(['p-one', 'p-bad', 'p-two'])\n"
+	              "SUBMIT(answer=json.dumps(r))"),
+	         NULL},
+	        {"p-one", "one", NULL},
+	        {"p-bad", NULL, "provider exploded"},
+	        {"p-two", "two", NULL},
+	};
+	rlm_config *cfg = replay_config("batched.jsonl", s, 4, 1);
+	rlm_run_options o = RLM_RUN_OPTIONS_INIT;
+	o.task = "fan out";
+	rlm_run_result *res = run_ok(cfg, &o);
+	json_object *a = json_tokener_parse(res->answer);
+	assert_true(json_object_is_type(a, json_type_array));
+	assert_int_equal(json_object_array_length(a), 3);
+	assert_string_equal(json_object_get_string(json_object_array_get_idx(a, 0)), "one");
+	assert_string_equal(json_object_get_string(json_object_array_get_idx(a, 1)),
+	                    "[ERROR] provider exploded");
+	assert_string_equal(json_object_get_string(json_object_array_get_idx(a, 2)), "two");
+	assert_int_equal(res->usage.calls_by_depth[1], 3);
+	json_object_put(a);
+	rlm_run_result_free(res);
+	rlm_config_free(cfg);
+}
+
+static void batched_over_budget_raises_before_any_call(void **state)
+{
+	(void)state;
+	const struct scripted s[] = {
+	        {NULL,
+	         CODE("try:\n    llm_query_batched(['a', 'b', 'c'])\nexcept RuntimeError as e:\n"
+	              "    SUBMIT(answer=str(e))"),
+	         NULL},
+	};
+	rlm_config *cfg = replay_config("batched-budget.jsonl", s, 1, 0);
+	set(cfg, "limits.max_llm_calls", "2");
+	rlm_run_options o = RLM_RUN_OPTIONS_INIT;
+	o.task = "too many";
+	rlm_run_result *res = run_ok(cfg, &o);
+	assert_string_equal(res->answer, "LLM call budget exhausted: 0 of 2 calls used, and "
+	                                 "llm_query_batched needs 3");
+	assert_int_equal(res->usage.llm_calls, 1); /* the root's turn only */
+	rlm_run_result_free(res);
+	rlm_config_free(cfg);
+}
+
+static void child_rlm_shares_the_sandbox_but_not_the_namespace(void **state)
+{
+	(void)state;
+	const struct scripted s[] = {
+	        {"TASK:",
+	         CODE("parent_only = 41\nr = rlm_query('child job', context='abc')\n"
+	              "leak = 'child_var' in globals()\nSUBMIT(answer=r + '|' + str(leak) + '|' + "
+	              "str(parent_only) + '|' + str(context))"),
+	         NULL},
+	        {"child job",
+	         CODE("child_var = 1\nSUBMIT(answer=context + ':' + str('parent_only' in "
+	              "globals()))"),
+	         NULL},
+	};
+	rlm_config *cfg = replay_config("child.jsonl", s, 2, 1);
+	char traj[512];
+	scratch_path(traj, sizeof(traj), "child-trajectory.jsonl");
+	rlm_run_options o = RLM_RUN_OPTIONS_INIT;
+	o.task = "delegate";
+	o.max_depth = 1;
+	o.trajectory_path = traj;
+	rlm_run_result *res = run_ok(cfg, &o);
+	assert_string_equal(res->answer, "abc:False|False|41|None");
+	assert_int_equal(res->usage.calls_by_depth[1], 1); /* the child's turn */
+	assert_int_equal(res->usage.budget_calls, 1);
+	rlm_run_result_free(res);
+	/* The child's turns are recorded inside the parent's block, as an rlm_query call. */
+	json_object *lines = read_lines(traj);
+	json_object *block = json_object_array_get_idx(
+	        get(json_object_array_get_idx(lines, 1), "code_blocks"), 0);
+	json_object *call = json_object_array_get_idx(get(get(block, "result"), "rlm_calls"), 0);
+	assert_string_equal(json_object_get_string(get(call, "type")), "rlm_query");
+	assert_int_equal(json_object_get_int(get(call, "depth")), 1);
+	assert_string_equal(json_object_get_string(get(call, "response")), "abc:False");
+	json_object *child = get(call, "trajectory");
+	assert_int_equal(json_object_array_length(child), 1);
+	assert_string_equal(
+	        json_object_get_string(get(json_object_array_get_idx(child, 0), "final_answer")),
+	        "abc:False");
+	json_object_put(lines);
+	rlm_config_free(cfg);
+}
+
+/* ---- context ---- */
+
+static void context_of_several_megabytes_reaches_the_repl(void **state)
+{
+	(void)state;
+	size_t size = 6u << 20;
+	char *ctx = malloc(size + 1);
+	assert_non_null(ctx);
+	for (size_t i = 0; i < size; i++)
+		ctx[i] = (i % 64 == 63) ? '\n' : (char)('a' + i % 26);
+	memcpy(ctx + size - 12, "END-SENTINEL", 12);
+	ctx[size] = '\0';
+	char traj[512];
+	scratch_path(traj, sizeof(traj), "big-trajectory.jsonl");
+	const struct scripted s[] = {
+	        {NULL,
+	         CODE("SUBMIT(answer=f'{type(context).__name__}:{len(context)}:{context[-12:]}')"),
+	         NULL},
+	};
+	rlm_config *cfg = replay_config("big.jsonl", s, 1, 0);
+	rlm_run_options o = RLM_RUN_OPTIONS_INIT;
+	o.task = "measure";
+	o.context = ctx;
+	o.trajectory_path = traj;
+	rlm_run_result *res = run_ok(cfg, &o);
+	char want[64];
+	snprintf(want, sizeof(want), "str:%zu:END-SENTINEL", size);
+	assert_string_equal(res->answer, want);
+	rlm_run_result_free(res);
+	/* Only a preview reached the prompt. */
+	char *text = read_text(traj);
+	assert_true(strlen(text) < 64 * 1024);
+	free(text);
+	free(ctx);
+	rlm_config_free(cfg);
+}
+
+static void context_file_becomes_context(void **state)
+{
+	(void)state;
+	char path[512];
+	scratch_path(path, sizeof(path), "ctx.txt");
+	FILE *f = fopen(path, "w");
+	fputs("alpha\nbeta\n", f);
+	fclose(f);
+	const struct scripted s[] = {{NULL, CODE("SUBMIT(answer=context.split()[1])"), NULL}};
+	rlm_config *cfg = replay_config("ctxfile.jsonl", s, 1, 0);
+	rlm_run_options o = RLM_RUN_OPTIONS_INIT;
+	o.task = "second word";
+	o.context_file = path;
+	rlm_run_result *res = run_ok(cfg, &o);
+	assert_string_equal(res->answer, "beta");
+	rlm_run_result_free(res);
+	rlm_config_free(cfg);
+}
+
+/* ---- the trajectory ---- */
+
+static void check_block(json_object *b)
+{
+	assert_type(b, "code", json_type_string);
+	json_object *r = get(b, "result");
+	assert_type(r, "stdout", json_type_string);
+	assert_type(r, "stderr", json_type_string);
+	assert_type(r, "locals", json_type_object);
+	assert_number(r, "execution_time");
+	assert_type(r, "rlm_calls", json_type_array);
+	json_object *calls = get(r, "rlm_calls");
+	for (size_t i = 0; i < json_object_array_length(calls); i++) {
+		json_object *c = json_object_array_get_idx(calls, i);
+		assert_true(json_object_is_type(get(c, "prompt"), json_type_string));
+		assert_true(json_object_is_type(get(c, "response"), json_type_string));
+		assert_number(c, "execution_time");
+		get(c, "prompt_tokens");
+		get(c, "completion_tokens");
+	}
+}
+
+static void trajectory_has_the_visualizer_schema(void **state)
+{
+	(void)state;
+	char traj[512];
+	scratch_path(traj, sizeof(traj), "schema.jsonl");
+	const struct scripted s[] = {
+	        {NULL, "Look first.\n" CODE("print(len(context))"), NULL},
+	        {NULL, "No code this time.", NULL},
+	        {NULL,
+	         CODE("s = llm_query('summarise: ' + context)\nprint(s)") "\n" CODE(
+	                 "SUBMIT(answer=s)"),
+	         NULL},
+	        {NULL, "a summary", NULL},
+	};
+	rlm_config *cfg = replay_config("schema-script.jsonl", s, 4, 0);
+	rlm_run_options o = RLM_RUN_OPTIONS_INIT;
+	o.task = "Summarise the context.";
+	o.context = "some context";
+	o.trajectory_path = traj;
+	rlm_run_result *res = run_ok(cfg, &o);
+	assert_string_equal(res->answer, "a summary");
+	assert_string_equal(res->trajectory_path, traj);
+	rlm_run_result_free(res);
+
+	json_object *lines = read_lines(traj);
+	assert_int_equal(json_object_array_length(lines), 5); /* metadata, 3 turns, summary */
+	json_object *meta = json_object_array_get_idx(lines, 0);
+	assert_string_equal(json_object_get_string(get(meta, "type")), "metadata");
+	assert_type(meta, "timestamp", json_type_string);
+	assert_type(meta, "root_model", json_type_string);
+	assert_type(meta, "max_depth", json_type_int);
+	assert_type(meta, "max_iterations", json_type_int);
+	assert_string_equal(json_object_get_string(get(meta, "backend")), "replay");
+	assert_type(meta, "backend_kwargs", json_type_object);
+	assert_string_equal(json_object_get_string(get(meta, "environment_type")), "local");
+	assert_type(meta, "environment_kwargs", json_type_object);
+	get(meta, "other_backends");
+	for (int i = 1; i <= 3; i++) {
+		json_object *it = json_object_array_get_idx(lines, (size_t)i);
+		assert_string_equal(json_object_get_string(get(it, "type")), "iteration");
+		assert_int_equal(json_object_get_int(get(it, "iteration")), i);
+		assert_type(it, "timestamp", json_type_string);
+		assert_type(it, "prompt", json_type_array);
+		json_object *p = get(it, "prompt");
+		assert_true(json_object_array_length(p) >= 2);
+		for (size_t k = 0; k < json_object_array_length(p); k++) {
+			assert_type(json_object_array_get_idx(p, k), "role", json_type_string);
+			assert_type(json_object_array_get_idx(p, k), "content", json_type_string);
+		}
+		assert_string_equal(
+		        json_object_get_string(get(json_object_array_get_idx(p, 0), "role")),
+		        "system");
+		assert_type(it, "response", json_type_string);
+		assert_type(it, "code_blocks", json_type_array);
+		json_object *blocks = get(it, "code_blocks");
+		for (size_t k = 0; k < json_object_array_length(blocks); k++)
+			check_block(json_object_array_get_idx(blocks, k));
+		assert_number(it, "iteration_time");
+		json_object *fa = get(it, "final_answer");
+		assert_true(i == 3 ? json_object_is_type(fa, json_type_string) : fa == NULL);
+	}
+	/* The nudged turn ran nothing; the last one ran two blocks and one sub-call. */
+	assert_int_equal(
+	        json_object_array_length(get(json_object_array_get_idx(lines, 2), "code_blocks")),
+	        0);
+	json_object *last = get(json_object_array_get_idx(lines, 3), "code_blocks");
+	assert_int_equal(json_object_array_length(last), 2);
+	json_object *calls = get(get(json_object_array_get_idx(last, 0), "result"), "rlm_calls");
+	assert_int_equal(json_object_array_length(calls), 1);
+	assert_string_equal(
+	        json_object_get_string(get(json_object_array_get_idx(calls, 0), "response")),
+	        "a summary");
+	json_object *sum = json_object_array_get_idx(lines, 4);
+	assert_string_equal(json_object_get_string(get(sum, "type")), "summary");
+	assert_string_equal(json_object_get_string(get(sum, "answer")), "a summary");
+	json_object *usage = get(sum, "usage");
+	assert_int_equal(json_object_get_int(get(usage, "llm_calls")), 4);
+	json_object *by_depth = get(usage, "calls_by_depth");
+	assert_int_equal(json_object_get_int(json_object_array_get_idx(by_depth, 0)), 3);
+	assert_int_equal(json_object_get_int(json_object_array_get_idx(by_depth, 1)), 1);
+	json_object_put(lines);
+	rlm_config_free(cfg);
+}
+
+static void secrets_never_reach_the_trajectory(void **state)
+{
+	(void)state;
+	const char *secret = "zq7-f3a9c1e5b2d4f60x";
+	setenv("RLM_TEST_LLM_CRED", secret, 1);
+	char traj[512];
+	scratch_path(traj, sizeof(traj), "secret.jsonl");
+	const struct scripted s[] = {
+	        {NULL,
+	         "My key is zq7-f3a9c1e5b2d4f60x, header Authorization: Bearer "
+	         "abcdef1234567890.\n" CODE("print('zq7-f3a9c1e5b2d4f60x')\nSUBMIT(answer='used "
+	                                    "zq7-f3a9c1e5b2d4f60x')"),
+	         NULL},
+	};
+	rlm_config *cfg = replay_config("secret-script.jsonl", s, 1, 0);
+	set(cfg, "llm.api_key_env", "RLM_TEST_LLM_CRED");
+	rlm_run_options o = RLM_RUN_OPTIONS_INIT;
+	o.task = "echo the key";
+	o.trajectory_path = traj;
+	rlm_run_result *res = run_ok(cfg, &o);
+	rlm_run_result_free(res);
+	char *text = read_text(traj);
+	assert_null(strstr(text, secret));
+	assert_null(strstr(text, "abcdef1234567890"));
+	assert_non_null(strstr(text, "Bearer ****"));
+	json_object_put(read_lines(traj)); /* masking kept every line valid JSON */
+	free(text);
+	unsetenv("RLM_TEST_LLM_CRED");
+	rlm_config_free(cfg);
+}
+
+/* ---- configuration of the LLM ---- */
+
+static void missing_provider_says_how_to_configure_one(void **state)
+{
+	(void)state;
+	rlm_config *cfg = NULL;
+	rlm_error err = RLM_ERROR_INIT;
+	assert_int_equal(rlm_config_new(&cfg, &err), 0);
+	rlm_run_options o = RLM_RUN_OPTIONS_INIT;
+	o.task = "anything";
+	rlm_run_result *res = NULL;
+	assert_int_equal(rlm_run(cfg, &o, &res, &err), RLM_ECONFIG);
+	assert_non_null(strstr(err.message, "no LLM configured: set llm.provider"));
+	rlm_config_free(cfg);
+}
+
+static void key_the_provider_does_not_take_is_refused(void **state)
+{
+	(void)state;
+	const struct scripted s[] = {{NULL, CODE("SUBMIT(answer='x')"), NULL}};
+	rlm_config *cfg = replay_config("strict.jsonl", s, 1, 0);
+	set(cfg, "llm.base_url", "\"http://localhost:1/v1\"");
+	rlm_run_options o = RLM_RUN_OPTIONS_INIT;
+	o.task = "anything";
+	rlm_run_result *res = NULL;
+	rlm_error err = RLM_ERROR_INIT;
+	assert_int_equal(rlm_run(cfg, &o, &res, &err), RLM_ECONFIG);
+	assert_non_null(strstr(err.message, "llm.base_url"));
+	assert_non_null(strstr(err.message, "replay"));
+	/* A key left at its default is fine: max_retries is 4 by default. */
+	set(cfg, "llm.base_url", "null");
+	set(cfg, "llm.max_retries", "4");
+	res = run_ok(cfg, &o);
+	assert_string_equal(res->answer, "x");
+	rlm_run_result_free(res);
+	rlm_config_free(cfg);
+}
+
+static void inline_script_array_answers(void **state)
+{
+	(void)state;
+	rlm_config *cfg = NULL;
+	rlm_error err = RLM_ERROR_INIT;
+	assert_int_equal(rlm_config_new(&cfg, &err), 0);
+	assert_int_equal(rlm_config_apply_env(cfg, &err), 0);
+	set(cfg, "llm.provider", "replay");
+	set(cfg, "llm.script", "[{\"response\": \"```repl\\nSUBMIT(answer='inline')\\n```\"}]");
+	rlm_run_options o = RLM_RUN_OPTIONS_INIT;
+	o.task = "inline";
+	rlm_run_result *res = run_ok(cfg, &o);
+	assert_string_equal(res->answer, "inline");
+	rlm_run_result_free(res);
+	rlm_config_free(cfg);
+}
+
+static void recorded_trajectory_replays_the_same_run(void **state)
+{
+	(void)state;
+	char traj[512], again[512], quoted[600];
+	scratch_path(traj, sizeof(traj), "record.jsonl");
+	scratch_path(again, sizeof(again), "record-again.jsonl");
+	const struct scripted s[] = {
+	        {NULL, CODE("h = llm_query('help')"), NULL},
+	        {NULL, "helped", NULL},
+	        {NULL, CODE("SUBMIT(answer=h + '!')"), NULL},
+	};
+	rlm_config *cfg = replay_config("record-script.jsonl", s, 3, 0);
+	rlm_run_options o = RLM_RUN_OPTIONS_INIT;
+	o.task = "record me";
+	o.trajectory_path = traj;
+	rlm_run_result *res = run_ok(cfg, &o);
+	assert_string_equal(res->answer, "helped!");
+	rlm_run_result_free(res);
+	snprintf(quoted, sizeof(quoted), "\"%s\"", traj);
+	set(cfg, "llm.script", quoted);
+	o.trajectory_path = again;
+	res = run_ok(cfg, &o);
+	assert_string_equal(res->answer, "helped!");
+	assert_int_equal(res->usage.llm_calls, 3);
+	rlm_run_result_free(res);
+	rlm_config_free(cfg);
+}
+
+/* ---- pure parts: extraction and the output policy ---- */
+
+static void extract(const char *text, int want_n, const char *const *want)
+{
+	char **blocks = NULL;
+	int n = rlm__extract_code_blocks(text, &blocks);
+	assert_int_equal(n, want_n);
+	for (int i = 0; i < n; i++)
+		assert_string_equal(blocks[i], want[i]);
+	rlm__code_blocks_free(blocks, n);
+}
+
+static void extraction_takes_python_py_and_repl_fences(void **state)
+{
+	(void)state;
+	const char *want[] = {"a = 1\n", "b = 2\n", "c = 3\n", "d = 4\n"};
+	extract("```python\na = 1\n```\ntext\n```py\nb = 2\n```\n```repl\nc = 3\n```\n"
+	        "```PYTHON3\nd = 4\n```\n",
+	        4, want);
+}
+
+static void extraction_skips_other_languages_and_prose(void **state)
+{
+	(void)state;
+	const char *want[] = {"x = 1\n"};
+	extract("no code here", 0, NULL);
+	extract("```bash\nls\n```\n```json\n{\"a\": 1}\n```\n```\nplain fence\n```\n"
+	        "```python\nx = 1\n```",
+	        1, want);
+	/* A python fence shown inside another language's block is not code to run. */
+	extract("```markdown\n```python\nprint('doc')\n```\n```\n", 0, NULL);
+}
+
+static void extraction_closes_only_on_a_bare_fence_line(void **state)
+{
+	(void)state;
+	const char *want1[] = {"s = '```'\nt = \"``` not a fence\"\n"};
+	extract("```python\ns = '```'\nt = \"``` not a fence\"\n```", 1, want1);
+	const char *want2[] = {"doc = '''\n```python\nx()\n```\n'''\n"};
+	extract("```repl\ndoc = '''\n```python\nx()\n```\n'''\n```\nafter", 1, want2);
+}
+
+static void extraction_handles_indentation_crlf_and_unclosed_blocks(void **state)
+{
+	(void)state;
+	const char *want1[] = {"if x:\n    y = 1\n"};
+	extract("1. step\n   ```python\n   if x:\n       y = 1\n   ```\n", 1, want1);
+	const char *want2[] = {"a = 1\r\n"};
+	extract("```python\r\na = 1\r\n```\r\n", 1, want2);
+	const char *want3[] = {"print('cut off')\n"};
+	extract("```repl\nprint('cut off')\n", 1, want3);
+	/* An empty block is dropped. */
+	extract("```python\n\n```", 0, NULL);
+}
+
+static void truncation_keeps_head_and_tail_with_counts(void **state)
+{
+	(void)state;
+	char *t = rlm__truncate_middle("0123456789abcdefghij", 10);
+	assert_string_equal(t, "01234\n... [10 of 20 characters omitted] ...\nfghij");
+	free(t);
+	t = rlm__truncate_middle("short", 10);
+	assert_string_equal(t, "short");
+	free(t);
+	/* Characters, not bytes: é is two bytes and never split. */
+	t = rlm__truncate_middle("éééééééééé", 4);
+	assert_string_equal(t, "éé\n... [6 of 10 characters omitted] ...\néé");
+	free(t);
+}
+
+static void empty_output_gets_a_hint(void **state)
+{
+	(void)state;
+	json_object *f =
+	        json_tokener_parse("{\"type\":\"result\",\"stdout\":\"\",\"stderr\":\"\"}");
+	rlm_result *r = rlm__result_from_frame(f);
+	json_object_put(f);
+	char *s = rlm__format_result(r, 100);
+	assert_non_null(strstr(s, "(no output"));
+	assert_non_null(strstr(s, "print()"));
+	free(s);
+	rlm_result_free(r);
+}
+
+static void capped_output_reports_full_counts(void **state)
+{
+	(void)state;
+	json_object *f = json_tokener_parse(
+	        "{\"type\":\"result\",\"stdout\":\"head\\n... [90 characters omitted] ...\\ntail\","
+	        "\"stderr\":\"\",\"stdout_chars\":100,\"stderr_chars\":0,\"truncated\":true}");
+	rlm_result *r = rlm__result_from_frame(f);
+	json_object_put(f);
+	char *s = rlm__format_result(r, 1000);
+	assert_non_null(strstr(s, "stdout had 100 characters"));
+	free(s);
+	rlm_result_free(r);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	        cmocka_unit_test(loop_ends_on_submit),
+	        cmocka_unit_test(submit_with_several_fields_answers_json),
+	        cmocka_unit_test(answer_without_code_gets_a_nudge_and_counts),
+	        cmocka_unit_test(several_blocks_run_in_order),
+	        cmocka_unit_test(nested_fences_in_a_string_are_not_split),
+	        cmocka_unit_test(max_iterations_ends_with_a_marked_fallback),
+	        cmocka_unit_test(replay_script_exhaustion_is_a_clear_error),
+	        cmocka_unit_test(budget_exhaustion_raises_in_code_and_the_loop_goes_on),
+	        cmocka_unit_test(depth_limit_degrades_rlm_query_to_llm_query),
+	        cmocka_unit_test(batched_partial_failure_gives_error_items),
+	        cmocka_unit_test(batched_over_budget_raises_before_any_call),
+	        cmocka_unit_test(child_rlm_shares_the_sandbox_but_not_the_namespace),
+	        cmocka_unit_test(context_of_several_megabytes_reaches_the_repl),
+	        cmocka_unit_test(context_file_becomes_context),
+	        cmocka_unit_test(trajectory_has_the_visualizer_schema),
+	        cmocka_unit_test(secrets_never_reach_the_trajectory),
+	        cmocka_unit_test(missing_provider_says_how_to_configure_one),
+	        cmocka_unit_test(key_the_provider_does_not_take_is_refused),
+	        cmocka_unit_test(inline_script_array_answers),
+	        cmocka_unit_test(recorded_trajectory_replays_the_same_run),
+	        cmocka_unit_test(extraction_takes_python_py_and_repl_fences),
+	        cmocka_unit_test(extraction_skips_other_languages_and_prose),
+	        cmocka_unit_test(extraction_closes_only_on_a_bare_fence_line),
+	        cmocka_unit_test(extraction_handles_indentation_crlf_and_unclosed_blocks),
+	        cmocka_unit_test(truncation_keeps_head_and_tail_with_counts),
+	        cmocka_unit_test(empty_output_gets_a_hint),
+	        cmocka_unit_test(capped_output_reports_full_counts),
+	};
+	return cmocka_run_group_tests(tests, make_scratch, remove_scratch);
+}
