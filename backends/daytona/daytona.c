@@ -1,0 +1,582 @@
+/* daytona.c - the Daytona backend plugin: options, the backend ops and the descriptor.
+ *
+ * A sandbox per interpreter, created on start() with labels rlm=1 and rlm-instance=<id> and an
+ * auto-stop interval (so nothing runs forever if the host dies), deleted on shutdown() and on
+ * every failed provisioning. The driver's channel goes through daytona_transport.c; the HTTP
+ * calls through the host's shared helper (retries, Retry-After, backoff, one connection cache
+ * for the process). The API key is read from the env var named by api_key_env, handed to the
+ * helper as a secret, and never logged nor sent into the sandbox. */
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "daytona_internal.h"
+
+static const rlm_option_spec dt_options[] = {
+        {"api_url", RLM_OPT_STRING, "\"https://app.daytona.io/api\"",
+         "control-plane base URL (env DAYTONA_API_URL)"},
+        {"api_key_env", RLM_OPT_STRING, "\"DAYTONA_API_KEY\"",
+         "name of the env var that holds the API key (never stored in config)"},
+        {"target", RLM_OPT_STRING, NULL,
+         "region (us, eu, ...); the organisation's default if unset"},
+        {"snapshot", RLM_OPT_STRING, NULL,
+         "snapshot to create from; the server's default if unset"},
+        {"image", RLM_OPT_STRING, NULL, "image to build from instead of a snapshot (FROM <image>)"},
+        {"env_vars", RLM_OPT_OBJECT, "{}", "environment variables of the sandbox"},
+        {"labels", RLM_OPT_OBJECT, "{}", "extra sandbox labels (rlm=1 and rlm-instance are added)"},
+        {"cpu", RLM_OPT_INT, NULL, "vCPUs (image only)"},
+        {"memory", RLM_OPT_INT, NULL, "memory in GiB (image only)"},
+        {"disk", RLM_OPT_INT, NULL, "disk in GiB (image only)"},
+        {"auto_stop_minutes", RLM_OPT_INT, "15",
+         "the sandbox stops after this many idle minutes, even if the host died (0: never)"},
+        {"timeout_s", RLM_OPT_NUMBER, "0",
+         "sandbox lifetime in seconds, sent as ttlMinutes (servers >= 0.205); 0: none"},
+        {"execute_timeout_s", RLM_OPT_NUMBER, "300",
+         "HTTP timeout of one toolbox command without a timeout of its own"},
+        {"create_timeout_s", RLM_OPT_NUMBER, "60",
+         "how long to wait for a new sandbox to be started (the SDK's default)"},
+        {"volume_name", RLM_OPT_STRING, NULL,
+         "volume mounted at /home/daytona/memory (VOLUME), created if missing"},
+        {"repo_url", RLM_OPT_STRING, NULL, "git repository cloned into ./repo of the work dir"},
+        {"repo_ref", RLM_OPT_STRING, NULL, "branch, tag or commit of repo_url"},
+        {"context_paths", RLM_OPT_STRING_LIST, "[]",
+         "local files uploaded to ./context/ of the work dir"},
+        {"python", RLM_OPT_STRING, "\"python3\"", "Python interpreter inside the sandbox"},
+        {"transport", RLM_OPT_STRING, "\"relay\"",
+         "relay (daemon + process/execute per step) or session (session input + log polling)"},
+        {"step_wait_s", RLM_OPT_NUMBER, "20",
+         "longest one exchange step waits in the sandbox (stays below proxy timeouts)"},
+        {"max_retries", RLM_OPT_INT, "4",
+         "retries of 429, 5xx, empty 502s and dropped connections"},
+        {NULL, 0, NULL, NULL},
+};
+
+/* ---- config ---------------------------------------------------------------------------- */
+
+static int cfg_str(struct dt *d, json_object *root, const char *key, char **out, rlm_error *err)
+{
+	json_object *v;
+
+	*out = NULL;
+	if (!json_object_object_get_ex(root, key, &v) || json_object_is_type(v, json_type_null))
+		return 0;
+	if (!json_object_is_type(v, json_type_string))
+		return d->host->error_set(err, RLM_ECONFIG, "backends.daytona.%s must be a string",
+		                          key);
+	if (!json_object_get_string_len(v))
+		return 0;
+	return (*out = dt_strdup(d, json_object_get_string(v))) ? 0 : dt_nomem(d, err);
+}
+
+static double cfg_num(json_object *root, const char *key, double def)
+{
+	json_object *v;
+
+	if (!json_object_object_get_ex(root, key, &v) || json_object_is_type(v, json_type_null))
+		return def;
+	return json_object_get_double(v);
+}
+
+static json_object *cfg_obj(json_object *root, const char *key)
+{
+	json_object *v;
+
+	if (!json_object_object_get_ex(root, key, &v) || json_object_is_type(v, json_type_null))
+		return NULL;
+	return json_object_get(v);
+}
+
+static int cfg_parse(struct dt *d, const char *config_json, rlm_error *err)
+{
+	json_object *root = json_tokener_parse(config_json ? config_json : "{}");
+	struct dt_config *c = &d->cfg;
+	char *transport = NULL;
+	const char *key;
+	int rc;
+
+	if (!root || !json_object_is_type(root, json_type_object)) {
+		json_object_put(root);
+		return d->host->error_set(err, RLM_ECONFIG,
+		                          "backends.daytona is not a JSON object");
+	}
+	if ((rc = cfg_str(d, root, "api_url", &c->api_url, err)) ||
+	    (rc = cfg_str(d, root, "api_key_env", &c->api_key_env, err)) ||
+	    (rc = cfg_str(d, root, "target", &c->target, err)) ||
+	    (rc = cfg_str(d, root, "snapshot", &c->snapshot, err)) ||
+	    (rc = cfg_str(d, root, "image", &c->image, err)) ||
+	    (rc = cfg_str(d, root, "volume_name", &c->volume_name, err)) ||
+	    (rc = cfg_str(d, root, "repo_url", &c->repo_url, err)) ||
+	    (rc = cfg_str(d, root, "repo_ref", &c->repo_ref, err)) ||
+	    (rc = cfg_str(d, root, "python", &c->python, err)) ||
+	    (rc = cfg_str(d, root, "transport", &transport, err)))
+		goto out;
+	c->env_vars = cfg_obj(root, "env_vars");
+	c->labels = cfg_obj(root, "labels");
+	c->context_paths = cfg_obj(root, "context_paths");
+	c->cpu = (long)cfg_num(root, "cpu", 0);
+	c->memory = (long)cfg_num(root, "memory", 0);
+	c->disk = (long)cfg_num(root, "disk", 0);
+	c->auto_stop_minutes = (long)cfg_num(root, "auto_stop_minutes", 15);
+	c->timeout_s = cfg_num(root, "timeout_s", 0);
+	c->execute_timeout_s = cfg_num(root, "execute_timeout_s", 300);
+	c->create_timeout_s = cfg_num(root, "create_timeout_s", 60);
+	c->step_wait_s = cfg_num(root, "step_wait_s", 20);
+	c->max_retries = (int)cfg_num(root, "max_retries", 4);
+	if (!c->python && !(c->python = dt_strdup(d, "python3"))) {
+		rc = dt_nomem(d, err);
+		goto out;
+	}
+	if (!c->api_url && !(c->api_url = dt_strdup(d, "https://app.daytona.io/api"))) {
+		rc = dt_nomem(d, err);
+		goto out;
+	}
+	while (strlen(c->api_url) > 1 && c->api_url[strlen(c->api_url) - 1] == '/')
+		c->api_url[strlen(c->api_url) - 1] = '\0';
+	if (transport && strcmp(transport, "session") == 0)
+		c->force_session = 1;
+	else if (transport && strcmp(transport, "relay") != 0)
+		rc = d->host->error_set(
+		        err, RLM_ECONFIG,
+		        "backends.daytona.transport must be relay or session, not %s", transport);
+	else if (c->snapshot && c->image)
+		rc = d->host->error_set(err, RLM_ECONFIG,
+		                        "backends.daytona: set snapshot or image, not both");
+	else if (!c->image && (c->cpu > 0 || c->memory > 0 || c->disk > 0))
+		rc = d->host->error_set(
+		        err, RLM_ECONFIG,
+		        "backends.daytona: cpu, memory and disk need image (the server "
+		        "refuses resources with a snapshot)");
+	else if (c->step_wait_s <= 0 || c->create_timeout_s <= 0)
+		rc = d->host->error_set(
+		        err, RLM_ECONFIG,
+		        "backends.daytona: step_wait_s and create_timeout_s must be "
+		        "positive");
+	if (rc)
+		goto out;
+	key = getenv(c->api_key_env ? c->api_key_env : "DAYTONA_API_KEY");
+	if (key && *key && !(d->api_key = dt_strdup(d, key)))
+		rc = dt_nomem(d, err);
+	d->secrets[0] = d->api_key;
+	d->secrets[1] = NULL;
+out:
+	d->host->free(transport);
+	json_object_put(root);
+	return rc;
+}
+
+/* ---- lifecycle ------------------------------------------------------------------------- */
+
+static int need_key(struct dt *d, rlm_error *err)
+{
+	if (d->api_key)
+		return 0;
+	return d->host->error_set(err, RLM_EAUTH,
+	                          "daytona: no API key: set the environment variable %s (named by "
+	                          "backends.daytona.api_key_env)",
+	                          d->cfg.api_key_env ? d->cfg.api_key_env : "DAYTONA_API_KEY");
+}
+
+/* Replaces a sandbox found stopped or gone: delete what is left, create a new one. */
+static int replace_sandbox(struct dt *d, double timeout_s, rlm_error *err)
+{
+	d->host->log(RLM_LOG_WARN, DT_NAME,
+	             "sandbox %s was found stopped or gone; creating a new one",
+	             d->sandbox_id ? d->sandbox_id : "?");
+	dt_driver_stop(d);
+	dt_sandbox_delete(d);
+	d->session_mode = d->cfg.force_session;
+	return dt_sandbox_provision(d, timeout_s, err);
+}
+
+static int dt_start(void *instance, const rlm_launch *launch, rlm_error *err)
+{
+	struct dt *d = instance;
+	double timeout_s = d->cfg.create_timeout_s;
+	int rc;
+
+	if (launch &&
+	    launch->struct_size >= offsetof(rlm_launch, start_timeout_s) + sizeof(double) &&
+	    launch->start_timeout_s > 0 && launch->start_timeout_s < timeout_s)
+		timeout_s = launch->start_timeout_s;
+	if ((rc = need_key(d, err)))
+		return rc;
+	if (d->sandbox_id && d->session_id[0]) {
+		/* A restart after a hang or a crash: the old driver and its daemon go first. If the
+		 * sandbox itself is what died, it is replaced, once. */
+		dt_driver_stop(d);
+		if (dt_sandbox_is_lost(d) == 1 && (rc = replace_sandbox(d, timeout_s, err)))
+			return rc;
+	}
+	if (!d->sandbox_id && (rc = dt_sandbox_provision(d, timeout_s, err)))
+		return rc;
+	rc = dt_driver_launch(d, timeout_s, err);
+	if (rc == RLM_ESTATE_LOST) {
+		if ((rc = replace_sandbox(d, timeout_s, err)))
+			return rc;
+		rc = dt_driver_launch(d, timeout_s, err);
+	}
+	return rc;
+}
+
+static int dt_execute(void *instance, const rlm_exchange *ex, rlm_error *err)
+{
+	struct dt *d = instance;
+
+	if (!ex || ex->struct_size < offsetof(rlm_exchange, ctx) + sizeof(ex->ctx) ||
+	    !ex->on_data || (!ex->request && ex->request_len))
+		return d->host->error_set(err, RLM_EINVAL, "execute: incomplete exchange");
+	if (!d->sandbox_id)
+		return d->host->error_set(err, RLM_EBACKEND, "the driver is not running");
+	return dt_driver_exchange(d, ex, err);
+}
+
+/* Runs op; when it finds the sandbox stopped or gone, replaces the sandbox once and runs op
+ * again (files and commands do not depend on the driver's state). */
+#define WITH_RECREATE(d, err, call)                                                                \
+	do {                                                                                       \
+		rc = (call);                                                                       \
+		if (rc == RLM_ESTATE_LOST) {                                                       \
+			rlm_error first_ = *(err);                                                 \
+			if (replace_sandbox((d), (d)->cfg.create_timeout_s, (err)) == 0 &&         \
+			    dt_driver_launch((d), (d)->cfg.create_timeout_s, (err)) == 0) {        \
+				rc = (call);                                                       \
+			} else {                                                                   \
+				*(err) = first_;                                                   \
+			}                                                                          \
+		}                                                                                  \
+	} while (0)
+
+static int dt_upload_op(void *instance, const void *data, size_t len, const char *remote_path,
+                        rlm_error *err)
+{
+	struct dt *d = instance;
+	rlm_error local = RLM_ERROR_INIT;
+	int rc;
+
+	if (!err)
+		err = &local;
+	if (!remote_path || !*remote_path || (!data && len))
+		return d->host->error_set(err, RLM_EINVAL, "upload: no path or no data");
+	if (!d->toolbox)
+		return d->host->error_set(err, RLM_EBACKEND, "upload: no sandbox");
+	WITH_RECREATE(d, err, dt_upload(d, data ? data : "", len, remote_path, err));
+	return rc;
+}
+
+static int dt_download_op(void *instance, const char *remote_path, rlm_buf *out, rlm_error *err)
+{
+	struct dt *d = instance;
+	rlm_error local = RLM_ERROR_INIT;
+	int rc;
+
+	if (!err)
+		err = &local;
+	if (!remote_path || !*remote_path || !out)
+		return d->host->error_set(err, RLM_EINVAL, "download: no path");
+	if (!d->toolbox)
+		return d->host->error_set(err, RLM_EBACKEND, "download: no sandbox");
+	WITH_RECREATE(d, err, dt_download(d, remote_path, out, err));
+	return rc;
+}
+
+/* Appends "<pre><quoted text><post>" to *line; 0, or -1 when out of memory. */
+static int append_quoted(struct dt *d, char **line, const char *pre, const char *text,
+                         const char *post)
+{
+	char *q = dt_shell_quote(d, text);
+	char *grown = q ? dt_printf(d, "%s%s%s%s", *line, pre, q, post) : NULL;
+
+	d->host->free(q);
+	if (!grown)
+		return -1;
+	d->host->free(*line);
+	*line = grown;
+	return 0;
+}
+
+/* `export 'K=V'; ... cd 'cwd' && exec 'argv0' 'argv1' ...` */
+static char *command_line(struct dt *d, const rlm_command *cmd)
+{
+	char *line = dt_strdup(d, "");
+	int bad = !line;
+
+	for (const char *const *e = cmd->env; !bad && e && *e; e++)
+		bad = append_quoted(d, &line, "export ", *e, "; ");
+	if (!bad && cmd->cwd)
+		bad = append_quoted(d, &line, "cd ", cmd->cwd, " && ");
+	for (const char *const *a = cmd->argv; !bad && *a; a++)
+		bad = append_quoted(d, &line, a == cmd->argv ? "exec " : " ", *a, "");
+	if (bad) {
+		d->host->free(line);
+		return NULL;
+	}
+	return line;
+}
+
+static int dt_run_command(void *instance, const rlm_command *cmd, rlm_command_result *res,
+                          rlm_error *err)
+{
+	struct dt *d = instance;
+	rlm_error local = RLM_ERROR_INIT;
+	char *line, *b64, *wrapped, *out = NULL;
+	size_t len = 0;
+	int rc, code = -1;
+
+	if (!err)
+		err = &local;
+	if (!cmd || !cmd->argv || !cmd->argv[0] || !res)
+		return d->host->error_set(err, RLM_EINVAL, "run_command: no argv");
+	if (!d->toolbox)
+		return d->host->error_set(err, RLM_EBACKEND, "run_command: no sandbox");
+	if (!(line = command_line(d, cmd)))
+		return dt_nomem(d, err);
+	/* The portable form of reference 3.2: works whether or not the daemon uses a shell. */
+	b64 = dt_base64(d, line, strlen(line), NULL);
+	d->host->free(line);
+	wrapped = b64 ? dt_printf(d, "sh -c \"echo '%s' | base64 -d | sh\"", b64) : NULL;
+	d->host->free(b64);
+	if (!wrapped)
+		return dt_nomem(d, err);
+	WITH_RECREATE(d, err, dt_exec(d, wrapped, cmd->timeout_s, &out, &len, &code, err));
+	d->host->free(wrapped);
+	res->timed_out = rc == RLM_ETIMEOUT;
+	if (rc == RLM_ETIMEOUT) {
+		/* 408: the daemon killed the process group and discarded the output. */
+		rc = 0;
+		code = -9;
+		out = d->host->alloc(1);
+		if (out)
+			out[0] = '\0';
+		len = 0;
+	}
+	if (rc)
+		return rc;
+	res->exit_code = code;
+	/* The toolbox merges stdout and stderr into one `result` (reference 3.1). */
+	res->out.data = out;
+	res->out.len = len;
+	res->err.data = d->host->alloc(1);
+	if (res->err.data)
+		res->err.data[0] = '\0';
+	res->err.len = 0;
+	return out && res->err.data ? 0 : dt_nomem(d, err);
+}
+
+static int dt_interrupt(void *instance, rlm_error *err)
+{
+	return dt_driver_interrupt(instance, err);
+}
+
+static int dt_is_alive(void *instance)
+{
+	struct dt *d = instance;
+
+	return d->sandbox_id && dt_sandbox_is_lost(d) == 0;
+}
+
+static int give_json(struct dt *d, json_object *doc, rlm_buf *out, rlm_error *err)
+{
+	const char *text = json_object_to_json_string_ext(doc, JSON_C_TO_STRING_PLAIN);
+	size_t len = strlen(text);
+
+	out->data = d->host->alloc(len + 1);
+	if (!out->data)
+		return dt_nomem(d, err);
+	memcpy(out->data, text, len + 1);
+	out->len = len;
+	return 0;
+}
+
+/* status; gc {older_than_minutes, dry_run}; list {path}; sandbox_lost (test hook: delete the
+ * sandbox behind the interpreter's back is done by the fake, not here). */
+static int dt_control(void *instance, const char *op, const char *arg_json, rlm_buf *out,
+                      rlm_error *err)
+{
+	struct dt *d = instance;
+	json_object *arg = arg_json ? json_tokener_parse(arg_json) : NULL, *doc = NULL, *v;
+	int rc = 0;
+
+	if (!op || !out) {
+		json_object_put(arg);
+		return d->host->error_set(err, RLM_EINVAL, "control: no op or no output buffer");
+	}
+	if (strcmp(op, "status") == 0) {
+		doc = json_object_new_object();
+		json_object_object_add(doc, "sandbox_id",
+		                       d->sandbox_id ? json_object_new_string(d->sandbox_id)
+		                                     : NULL);
+		json_object_object_add(doc, "instance_id", json_object_new_string(d->instance_id));
+		json_object_object_add(doc, "api_url", json_object_new_string(d->cfg.api_url));
+		json_object_object_add(doc, "toolbox",
+		                       d->toolbox ? json_object_new_string(d->toolbox) : NULL);
+		json_object_object_add(
+		        doc, "transport",
+		        json_object_new_string(d->session_mode ? "session" : "relay"));
+		json_object_object_add(
+		        doc, "volume",
+		        d->cfg.volume_name ? json_object_new_string(d->cfg.volume_name) : NULL);
+		json_object_object_add(doc, "isolation", json_object_new_string("remote sandbox"));
+	} else if (strcmp(op, "gc") == 0) {
+		double older = -1;
+		int dry = 0;
+
+		if ((rc = need_key(d, err)))
+			goto out;
+		if (arg && json_object_object_get_ex(arg, "older_than_minutes", &v) &&
+		    !json_object_is_type(v, json_type_null))
+			older = json_object_get_double(v);
+		if (arg && json_object_object_get_ex(arg, "dry_run", &v))
+			dry = json_object_get_boolean(v);
+		rc = dt_gc(d, older, dry, &doc, err);
+	} else if (strcmp(op, "list") == 0) {
+		const char *path = arg && json_object_object_get_ex(arg, "path", &v)
+		                           ? json_object_get_string(v)
+		                           : "";
+
+		rc = d->toolbox ? dt_list_files(d, path, &doc, err)
+		                : d->host->error_set(err, RLM_EBACKEND, "list: no sandbox");
+	} else {
+		rc = d->host->error_set(err, RLM_ENOTSUP, "daytona backend: no control op \"%s\"",
+		                        op);
+	}
+	if (rc == 0)
+		rc = give_json(d, doc, out, err);
+out:
+	json_object_put(doc);
+	json_object_put(arg);
+	return rc;
+}
+
+static void dt_shutdown(void *instance)
+{
+	struct dt *d = instance;
+	const rlm_host_api *host;
+
+	if (!d)
+		return;
+	host = d->host;
+	dt_sandbox_delete(d); /* deleting the sandbox ends the session, daemon and driver */
+	host->free(d->cfg.api_url);
+	host->free(d->cfg.api_key_env);
+	host->free(d->cfg.target);
+	host->free(d->cfg.snapshot);
+	host->free(d->cfg.image);
+	host->free(d->cfg.volume_name);
+	host->free(d->cfg.repo_url);
+	host->free(d->cfg.repo_ref);
+	host->free(d->cfg.python);
+	json_object_put(d->cfg.env_vars);
+	json_object_put(d->cfg.labels);
+	json_object_put(d->cfg.context_paths);
+	if (d->api_key) { /* do not leave the key in freed memory */
+		memset(d->api_key, 0, strlen(d->api_key));
+		host->free(d->api_key);
+	}
+	host->free(d->home_dir);
+	host->free(d->volume_id);
+	host->free(d->cmd_id);
+	host->free(d);
+}
+
+static void make_instance_id(char out[17])
+{
+	static const char hex[] = "0123456789abcdef";
+	unsigned char bytes[8];
+	FILE *f = fopen("/dev/urandom", "rb");
+	size_t got = f ? fread(bytes, 1, sizeof(bytes), f) : 0;
+
+	if (f)
+		fclose(f);
+	if (got != sizeof(bytes)) { /* no urandom: time and pid are unique enough for a label */
+		unsigned long long v = (unsigned long long)time(NULL) ^
+		                       ((unsigned long long)getpid() << 32) ^
+		                       (unsigned long long)(size_t)out;
+		memcpy(bytes, &v, sizeof(bytes));
+	}
+	for (int i = 0; i < 8; i++) {
+		out[2 * i] = hex[bytes[i] >> 4];
+		out[2 * i + 1] = hex[bytes[i] & 15];
+	}
+	out[16] = '\0';
+}
+
+static int dt_create(const rlm_host_api *host, const char *config_json, void **instance,
+                     rlm_error *err)
+{
+	struct dt *d;
+	int rc;
+
+	if (!instance)
+		return host->error_set(err, RLM_EINVAL, "create: no instance pointer");
+	*instance = NULL;
+	if (!host->http_request || !host->http_response_free)
+		return host->error_set(
+		        err, RLM_ENOTSUP,
+		        "daytona backend: the host has no HTTP helper (ABI 1.1 needed)");
+	if (!(d = host->alloc(sizeof(*d))))
+		return host->error_set(err, RLM_ENOMEM, "daytona backend: out of memory");
+	memset(d, 0, sizeof(*d));
+	d->host = host;
+	make_instance_id(d->instance_id);
+	if ((rc = cfg_parse(d, config_json, err))) {
+		dt_shutdown(d);
+		return rc;
+	}
+	d->session_mode = d->cfg.force_session;
+	*instance = d;
+	return 0;
+}
+
+/* ---- the descriptor -------------------------------------------------------------------- */
+
+static const rlm_backend_ops dt_ops = {
+        .abi_version = RLM_ABI_VERSION,
+        .struct_size = sizeof(rlm_backend_ops),
+        .create = dt_create,
+        .start = dt_start,
+        .execute = dt_execute,
+        .upload = dt_upload_op,
+        .download = dt_download_op,
+        .shutdown = dt_shutdown,
+        .interrupt = dt_interrupt,
+        .run_command = dt_run_command,
+        .is_alive = dt_is_alive,
+        .control = dt_control,
+};
+
+static const rlm_plugin_desc dt_desc = {
+        .abi_version = RLM_ABI_VERSION,
+        .struct_size = sizeof(rlm_plugin_desc),
+        .kind = RLM_PLUGIN_BACKEND,
+        .name = DT_NAME,
+        .summary = "Daytona cloud sandboxes: REST control plane + toolbox; the driver as a "
+                   "session daemon reached through a relay per exchange step",
+        .version = "1.0.0",
+        .capabilities = RLM_CAP_INTERRUPT | RLM_CAP_RUN_COMMAND | RLM_CAP_VOLUME |
+                        RLM_CAP_IS_ALIVE | RLM_CAP_REMOTE | RLM_CAP_NESTED_EXECUTE,
+        .options = dt_options,
+        .ops = &dt_ops,
+};
+
+RLM_PLUGIN_EXPORT int rlm_plugin_entry(const rlm_host_api *host, uint32_t host_abi,
+                                       const rlm_plugin_desc **out);
+
+RLM_PLUGIN_EXPORT int rlm_plugin_entry(const rlm_host_api *host, uint32_t host_abi,
+                                       const rlm_plugin_desc **out)
+{
+	if (!out)
+		return RLM_EINVAL;
+	*out = NULL;
+	/* Every host field this plugin uses, http_header being the last of them. */
+	if (!host || RLM_ABI_MAJOR_OF(host_abi) != RLM_ABI_MAJOR ||
+	    RLM_ABI_MAJOR_OF(host->abi_version) != RLM_ABI_MAJOR ||
+	    host->struct_size < offsetof(rlm_host_api, http_header) + sizeof(host->http_header) ||
+	    !host->alloc || !host->free || !host->log || !host->error_set ||
+	    !host->error_set_http || !host->now || !host->http_request || !host->http_response_free)
+		return RLM_EPLUGIN;
+	*out = &dt_desc;
+	return 0;
+}
