@@ -25,7 +25,7 @@
 #define RLM_FAKES_DIR "tests/fakes"
 #endif
 #ifndef RLM_LLM_PLUGIN_DIR
-#define RLM_LLM_PLUGIN_DIR "build/plugins"
+#define RLM_LLM_PLUGIN_DIR "build/lib/rlm/plugins"
 #endif
 
 #define TARGET_RATIO 1.5

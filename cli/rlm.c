@@ -24,7 +24,10 @@ static const char usage_text[] =
         "  backends                            list backend plugins (name, file, ABI, "
         "capabilities)\n"
         "  backends describe NAME              a backend's options: type, default, doc\n"
-        "  smoke --backend NAME                timed end-to-end check of a backend\n"
+        "  backends gc NAME [--older-than M] [--dry-run]\n"
+        "                                      delete sandboxes earlier runs left behind\n"
+        "  smoke --backend NAME [--repo URL [--ref REF]]\n"
+        "                                      timed end-to-end check of a backend\n"
         "  version                             print the version\n"
         "\n"
         "common options:\n"
@@ -56,6 +59,10 @@ struct options {
 	const char *file;
 	const char *positional[4];
 	int npositional;
+	double older_than_min; /* backends gc: < 0 means any age */
+	int dry_run;
+	const char *repo; /* smoke: repo to stage (backends with repo_url) */
+	const char *ref;
 };
 
 static int usage_error(const char *fmt, const char *arg)
@@ -97,7 +104,8 @@ static int parse_options(int argc, char **argv, struct options *o)
 		const char *a = argv[i];
 		int takes = !strcmp(a, "--backend") || !strcmp(a, "--config") ||
 		            !strcmp(a, "--set") || !strcmp(a, "--var") || !strcmp(a, "--timeout") ||
-		            !strcmp(a, "-c");
+		            !strcmp(a, "-c") || !strcmp(a, "--older-than") ||
+		            !strcmp(a, "--repo") || !strcmp(a, "--ref");
 		if (takes && need_value(argc, argv, i))
 			return EXIT_USAGE;
 		if (!strcmp(a, "--backend")) {
@@ -116,6 +124,19 @@ static int parse_options(int argc, char **argv, struct options *o)
 				return usage_error("--timeout expects a positive number of "
 				                   "seconds, got \"%s\"",
 				                   argv[i]);
+		} else if (!strcmp(a, "--older-than")) {
+			char *end;
+			o->older_than_min = strtod(argv[++i], &end);
+			if (*end || o->older_than_min < 0)
+				return usage_error("--older-than expects minutes (a number >= 0), "
+				                   "got \"%s\"",
+				                   argv[i]);
+		} else if (!strcmp(a, "--dry-run")) {
+			o->dry_run = 1;
+		} else if (!strcmp(a, "--repo")) {
+			o->repo = argv[++i];
+		} else if (!strcmp(a, "--ref")) {
+			o->ref = argv[++i];
 		} else if (!strcmp(a, "--json")) {
 			o->json = 1;
 		} else if (!strcmp(a, "-c")) {
@@ -343,8 +364,48 @@ static void print_options(json_object *p)
 	}
 }
 
+/* `rlm backends gc NAME`: the backend deletes what earlier runs left behind. */
+static int cmd_backends_gc(struct options *o)
+{
+	if (o->npositional != 2)
+		return usage_error(
+		        "usage: rlm backends gc NAME [--older-than MINUTES] [--dry-run]%s", "");
+	rlm_config *cfg;
+	int rc = build_config(o, &cfg);
+	if (rc)
+		return rc;
+	char arg[128];
+	if (o->older_than_min >= 0)
+		snprintf(arg, sizeof(arg), "{\"older_than_minutes\":%g,\"dry_run\":%s}",
+		         o->older_than_min, o->dry_run ? "true" : "false");
+	else
+		snprintf(arg, sizeof(arg), "{\"older_than_minutes\":null,\"dry_run\":%s}",
+		         o->dry_run ? "true" : "false");
+	char *out = NULL;
+	rlm_error err = RLM_ERROR_INIT;
+	rc = rlm_backend_control(cfg, o->positional[1], "gc", arg, &out, &err);
+	rlm_config_free(cfg);
+	if (rc)
+		return report("backends gc", &err);
+	json_object *rows = json_tokener_parse(out);
+	size_t n = json_object_is_type(rows, json_type_array) ? json_object_array_length(rows) : 0;
+	for (size_t i = 0; i < n; i++) {
+		json_object *row = json_object_array_get_idx(rows, i), *id, *state;
+		json_object_object_get_ex(row, "id", &id);
+		json_object_object_get_ex(row, "state", &state);
+		printf("%s %s (%s)\n", o->dry_run ? "would delete" : "deleted",
+		       json_object_get_string(id), state ? json_object_get_string(state) : "?");
+	}
+	printf("%zu sandbox%s %s\n", n, n == 1 ? "" : "es", o->dry_run ? "found" : "deleted");
+	json_object_put(rows);
+	rlm_free(out);
+	return EXIT_OK;
+}
+
 static int cmd_backends(struct options *o)
 {
+	if (o->npositional >= 1 && !strcmp(o->positional[0], "gc"))
+		return cmd_backends_gc(o);
 	int describe = o->npositional >= 1 && !strcmp(o->positional[0], "describe");
 	if (o->npositional && !describe)
 		return usage_error("unknown backends subcommand \"%s\"", o->positional[0]);
@@ -473,7 +534,6 @@ static int smoke_volume(const rlm_config *base, const char *backend)
 
 int rlm_cli_smoke(const struct options *o, rlm_config *cfg)
 {
-	(void)o;
 	const char *backend = rlm_config_get_string(cfg, "backend", "local");
 	printf("rlm smoke: backend %s\n", backend);
 	double t0 = now_s();
@@ -490,6 +550,9 @@ int rlm_cli_smoke(const struct options *o, rlm_config *cfg)
 	ok &= smoke_exec(in, "vars + SUBMIT", "SUBMIT(answer=greeting + '!', n=x)",
 	                 "{\"greeting\":\"hello\"}", NULL, "{\"answer\":\"hello!\",\"n\":41}");
 	ok &= smoke_files(in);
+	if (o->repo)
+		ok &= smoke_exec(in, "repo staged", "import os\nassert os.listdir('repo'), 'empty'",
+		                 NULL, "", NULL);
 	t0 = now_s();
 	rlm_interp_close(in);
 	step("shutdown", t0, 1, NULL);
@@ -502,6 +565,21 @@ int rlm_cli_smoke(const struct options *o, rlm_config *cfg)
 	return ok ? EXIT_OK : EXIT_INFRA;
 }
 
+/* --repo/--ref: the backend clones the repository into ./repo of its work dir at start. */
+static int set_repo(rlm_config *cfg, const struct options *o)
+{
+	const char *backend = rlm_config_get_string(cfg, "backend", "local");
+	char key[160];
+	rlm_error err = RLM_ERROR_INIT;
+	snprintf(key, sizeof(key), "backends.%s.repo_url", backend);
+	int rc = rlm_config_set(cfg, key, o->repo, &err);
+	if (!rc && o->ref) {
+		snprintf(key, sizeof(key), "backends.%s.repo_ref", backend);
+		rc = rlm_config_set(cfg, key, o->ref, &err);
+	}
+	return rc ? report("smoke --repo", &err) : 0;
+}
+
 static int cmd_smoke(struct options *o)
 {
 	if (o->npositional)
@@ -510,6 +588,10 @@ static int cmd_smoke(struct options *o)
 	int rc = build_config(o, &cfg);
 	if (rc)
 		return rc;
+	if (o->repo && (rc = set_repo(cfg, o)) != 0) {
+		rlm_config_free(cfg);
+		return rc;
+	}
 	rc = rlm_cli_smoke(o, cfg);
 	rlm_config_free(cfg);
 	return rc;
@@ -531,6 +613,7 @@ int main(int argc, char **argv)
 	if (!strcmp(argv[1], "run"))
 		return rlm_cli_run(argc - 2, argv + 2);
 	struct options o = {0};
+	o.older_than_min = -1;
 	int rc = parse_options(argc - 2, argv + 2, &o);
 	if (!rc) {
 		if (!strcmp(argv[1], "exec"))

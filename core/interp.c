@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "backend.h"
 #include "config_internal.h"
 #include "host.h"
 #include "interp_internal.h"
@@ -352,24 +353,12 @@ static void read_limits(rlm_interp *in)
 static int create_backend(rlm_interp *in, rlm_error *err)
 {
 	const char *name = rlm_config_get_string(in->cfg, "backend", "local");
-	int rc = rlm__plugin_acquire(in->cfg, RLM_PLUGIN_BACKEND, name, &in->plugin, err);
+	int rc = rlm__backend_create(in->cfg, name, &in->plugin, &in->inst, err);
 	if (rc)
 		return rc;
 	in->desc = rlm__plugin_desc(in->plugin);
 	in->ops = in->desc->ops;
-	char where[128], key[128];
-	snprintf(where, sizeof(where), "backends.%s", name);
-	snprintf(key, sizeof(key), "backends.%s", name);
-	json_object *filled = NULL;
-	rc = rlm__options_apply(in->desc->options, rlm__config_lookup(in->cfg, key), where, &filled,
-	                        err);
-	if (rc)
-		return rc;
-	rc = in->ops->create(rlm__host(), json_text(filled), &in->inst, err);
-	json_object_put(filled);
-	if (rc)
-		in->inst = NULL;
-	return rc;
+	return 0;
 }
 
 int rlm_interp_open(const rlm_config *cfg, rlm_interp **out, rlm_error *err)

@@ -207,6 +207,72 @@ class LocalIsolationTest(unittest.TestCase):
         self.assertNotIn("sleep 60", ps)
 
 
+FAKES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "fakes")
+
+
+class RunAgainstFakeProvidersTest(unittest.TestCase):
+    """`rlm run` against the fake OpenAI and Anthropic servers, exactly as against the real
+    ones: only the base URL differs. The fakes check the request shape and the key."""
+
+    KEY = "sk-test-fake-provider-key-0123456789"
+
+    def start_fake(self, name, answers):
+        script = tempfile.NamedTemporaryFile("w", suffix=".jsonl", delete=False)
+        for a in answers:
+            script.write(json.dumps({"content": a}) + "\n")
+        script.close()
+        self.addCleanup(os.unlink, script.name)
+        p = subprocess.Popen([sys.executable, os.path.join(FAKES, name), "--key", self.KEY,
+                              "--script", script.name], stdin=subprocess.PIPE,
+                             stdout=subprocess.PIPE, text=True)
+        self.addCleanup(p.stdout.close)
+        self.addCleanup(p.wait, 10)
+        self.addCleanup(p.stdin.close)
+        return int(p.stdout.readline())
+
+    def run_loop(self, provider, env_name, base_url):
+        with tempfile.TemporaryDirectory() as d:
+            traj = os.path.join(d, "t.jsonl")
+            env = dict(os.environ, **{env_name: self.KEY})
+            p = subprocess.run([RLM, "run", "-q", "What is 6 * 7?", "--llm", provider,
+                                "--model", "fake-model", "--set", "llm.base_url=" + base_url,
+                                "--trajectory", traj, "--json"],
+                               capture_output=True, text=True, timeout=120, env=env)
+            with open(traj) as f:
+                trajectory = f.read()
+        return p, trajectory
+
+    ANSWERS = ["Let me look.\n```python\nx = 6 * 7\nprint(x)\n```",
+               "```repl\nSUBMIT(answer=str(x))\n```"]
+
+    def check(self, p, trajectory):
+        self.assertEqual(p.returncode, 0, p.stderr)
+        out = json.loads(p.stdout)
+        self.assertEqual(out["answer"], "42")
+        self.assertEqual(out["iterations"], 2)
+        self.assertNotIn(self.KEY, trajectory)
+        self.assertNotIn(self.KEY, p.stdout + p.stderr)
+
+    def test_openai_compatible_server(self):
+        port = self.start_fake("openai_server.py", self.ANSWERS)
+        self.check(*self.run_loop("openai", "OPENAI_API_KEY", "http://127.0.0.1:%d/v1" % port))
+
+    def test_anthropic_server(self):
+        port = self.start_fake("anthropic_server.py", self.ANSWERS)
+        self.check(*self.run_loop("anthropic", "ANTHROPIC_API_KEY",
+                                  "http://127.0.0.1:%d" % port))
+
+    def test_wrong_key_fails_fast_with_exit_3(self):
+        port = self.start_fake("openai_server.py", self.ANSWERS)
+        env = dict(os.environ, OPENAI_API_KEY="sk-wrong-key-000000000000")
+        p = subprocess.run([RLM, "run", "-q", "hi", "--llm", "openai", "--model", "m", "--set",
+                            "llm.base_url=http://127.0.0.1:%d/v1" % port],
+                           capture_output=True, text=True, timeout=60, env=env)
+        self.assertEqual(p.returncode, 3, p.stderr)
+        self.assertIn("OPENAI_API_KEY", p.stderr)
+        self.assertNotIn("sk-wrong-key-000000000000", p.stderr)
+
+
 if __name__ == "__main__":
     RLM = os.path.abspath(sys.argv.pop(1))
     unittest.main(verbosity=2)

@@ -115,6 +115,59 @@ class Faults(unittest.TestCase):
         self.assertEqual(len(self.requests("POST", "/api/sandbox")), 2)
         self.assertEqual(len(self.requests("DELETE", "/api/sandbox/")), 2)
 
+    # ---- the CLI around the backend -------------------------------------------------------
+    def rlm_cli(self, *args):
+        env = dict(os.environ, DAYTONA_API_KEY=TOKEN, DAYTONA_API_URL=self.base + "/api")
+        p = subprocess.run([RLM, *args, "--set", 'plugin_path=["%s"]' % PLUGINS],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, timeout=180)
+        self.out, self.err = p.stdout.decode(), p.stderr.decode()
+        return p.returncode
+
+    def test_gc_deletes_leftover_sandboxes_only(self):
+        # Two sandboxes an earlier run left behind (labelled rlm=1) and one that is not ours.
+        def create(labels):
+            req = urllib.request.Request(
+                self.base + "/api/sandbox", data=json.dumps({"labels": labels}).encode(),
+                method="POST", headers={"Content-Type": "application/json",
+                                        "Authorization": "Bearer " + TOKEN})
+            with urllib.request.urlopen(req, timeout=30) as r:
+                return json.loads(r.read())["id"]
+        ours = [create({"rlm": "1", "rlm-instance": "old-%d" % i}) for i in range(2)]
+        theirs = create({"team": "other"})
+        self.assertEqual(self.rlm_cli("backends", "gc", "daytona", "--dry-run"), 0, self.err)
+        self.assertIn("2 sandboxes found", self.out)
+        self.assertEqual(self.rlm_cli("backends", "gc", "daytona"), 0, self.err)
+        self.assertIn("2 sandboxes deleted", self.out)
+        left = [sb["id"] for sb in get(self.base + "/_fake/sandboxes")]
+        self.assertEqual(sorted(left), [theirs], ours)
+        req = urllib.request.Request(self.base + "/api/sandbox/" + theirs, method="DELETE",
+                                     headers={"Authorization": "Bearer " + TOKEN})
+        urllib.request.urlopen(req, timeout=30).close()
+
+    def test_smoke_passes_every_step(self):
+        self.assertEqual(self.rlm_cli("smoke", "--backend", "daytona"), 0, self.out + self.err)
+        for step in ("start", "vars + SUBMIT", "upload/download", "volume write/read"):
+            self.assertIn(step, self.out)
+        self.assertNotIn("FAIL", self.out)
+
+    def test_smoke_stages_a_repo_at_a_tag(self):
+        repo = os.path.join(self.tmp, "repo-src")
+        if not os.path.isdir(repo):
+            subprocess.run(["git", "init", "-q", repo], check=True)
+            with open(os.path.join(repo, "README"), "w") as f:
+                f.write("staged\n")
+            git = ["git", "-C", repo, "-c", "user.email=t@t", "-c", "user.name=t"]
+            subprocess.run(git + ["add", "README"], check=True)
+            subprocess.run(git + ["commit", "-qm", "one"], check=True)
+            subprocess.run(git + ["tag", "v1"], check=True)
+            subprocess.run(["chmod", "-R", "a+rX", self.tmp], check=True)
+        rc = self.rlm_cli("smoke", "--backend", "daytona", "--repo", "file://" + repo,
+                          "--ref", "v1")
+        self.assertEqual(rc, 0, self.out + self.err)
+        self.assertIn("repo staged", self.out)
+        clones = [r for r in self.requests("POST", "/toolbox/") if r["path"].endswith("/git/clone")]
+        self.assertTrue(clones, "no git clone request")
+
     def test_429_honours_retry_after(self):
         self.faults({"match": "^POST /api/sandbox$", "action": "429", "retry_after": 2})
         self.assertEqual(self.rlm("print('later')"), 0, self.err)

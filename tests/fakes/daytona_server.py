@@ -868,8 +868,17 @@ class Handler(BaseHTTPRequestHandler):
         full = self.resolve(sb, dest)
         if os.path.exists(full) and os.listdir(full):
             raise HttpError(409, "conflict: repository already exists", style="toolbox")
+        # Tests clone local file:// repositories owned by the test's user, not the sandbox's;
+        # git refuses those as "dubious ownership" unless told otherwise. (The real service
+        # clones remote URLs, where this does not arise.)
+        # safe.directory is only read from global or system config, hence a global file.
+        gitconfig = os.path.join(self.server.state.root, "gitconfig")
+        if not os.path.exists(gitconfig):
+            with open(gitconfig, "w") as f:
+                f.write("[safe]\n\tdirectory = *\n")
+        trust = {"GIT_CONFIG_GLOBAL": gitconfig}
         p = self.spawn(sb, argv + [url, full], subprocess.DEVNULL, subprocess.PIPE,
-                       subprocess.STDOUT)
+                       subprocess.STDOUT, trust)
         out, _ = p.communicate()
         with sb.lock:
             sb.procs.discard(p)
