@@ -359,7 +359,9 @@ static void print_options(json_object *p)
 		json_object_object_get_ex(x, "doc", &doc);
 		printf("  %-20s %-12s default %s\n      %s\n", json_object_get_string(n),
 		       json_object_get_string(t),
-		       d ? json_object_to_json_string_ext(d, JSON_C_TO_STRING_PLAIN) : "none",
+		       d ? json_object_to_json_string_ext(d, JSON_C_TO_STRING_PLAIN |
+		                                                     JSON_C_TO_STRING_NOSLASHESCAPE)
+		         : "none",
 		       json_object_get_string(doc));
 	}
 }
