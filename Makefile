@@ -65,6 +65,8 @@ demo: deps $(BUILD)/CMakeCache.txt
 bench: build
 	$(BUILD)/bench/bench_local
 	$(BUILD)/bench/bench_loop
+	$(BUILD)/bench/bench_llm
+	XDG_DATA_HOME=$(BUILD)/bench-data $(BUILD)/bench/bench_daytona
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')

@@ -169,6 +169,7 @@ class State:
         self.faults = []
         self.requests = []
         self.log_file = open(args.log, "a") if args.log else None
+        self.log_bodies = args.log_bodies
         self.start_delay_s = args.start_delay
         self.volume_ready_s = args.volume_ready
         self.minute_s = args.minute_seconds
@@ -355,8 +356,11 @@ class Handler(BaseHTTPRequestHandler):
         if self.headers.get("Content-Type", "").startswith("application/json") and body:
             try:
                 j = json.loads(body)
-                entry["body"] = {k: (v if len(json.dumps(v)) < 300 else "...")
-                                 for k, v in j.items()} if isinstance(j, dict) else "..."
+                if self.server.state.log_bodies:  # benchmarks replay requests verbatim
+                    entry["body"] = j
+                else:
+                    entry["body"] = {k: (v if len(json.dumps(v)) < 300 else "...")
+                                     for k, v in j.items()} if isinstance(j, dict) else "..."
             except ValueError:
                 entry["body"] = "(invalid json)"
         try:
@@ -919,6 +923,8 @@ def main():
     ap.add_argument("--token", default="dtn_fake")
     ap.add_argument("--root")
     ap.add_argument("--log")
+    ap.add_argument("--log-bodies", action="store_true",
+                    help="keep whole JSON bodies in the request log (benchmarks replay them)")
     ap.add_argument("--start-delay", type=float, default=0.3,
                     help="seconds a sandbox stays in creating")
     ap.add_argument("--volume-ready", type=float, default=0.3)
