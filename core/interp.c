@@ -557,6 +557,11 @@ int rlm_interp_execute_ex(rlm_interp *in, const char *code, const rlm_exec_optio
 		rc = recover_from_hang(in, &st, timeout_s, nested, out, err);
 	} else if (rc == RLM_EBACKEND) {
 		rc = recover_from_death(in, &xerr, nested, out, err);
+	} else if (rc == RLM_ENOTSUP) {
+		/* The backend refused before touching the channel (e.g. a nested exchange its
+		 * transport cannot carry): nothing to recover, the caller gets the refusal. */
+		if (err)
+			*err = xerr;
 	} else if (nested) {
 		rc = mark_broken(in, "ProtocolError", xerr.message, err);
 	} else {

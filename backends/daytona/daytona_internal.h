@@ -40,6 +40,7 @@ struct dt {
 	int recreated; /* the sandbox was found stopped or gone and replaced (once per call) */
 	/* The driver transport. */
 	int session_mode; /* 1: the fallback (session input + log polling) is in use */
+	int exchanges;    /* exchanges in progress: > 1 means a nested one */
 	char session_id[64];
 	char *cmd_id;           /* the session command running the driver (fallback) */
 	unsigned long seq;      /* input sequence number of the relay daemon's current driver */

@@ -476,7 +476,17 @@ static int session_exchange(struct dt *d, const rlm_exchange *ex, rlm_error *err
 
 int dt_driver_exchange(struct dt *d, const rlm_exchange *ex, rlm_error *err)
 {
-	return d->session_mode ? session_exchange(d, ex, err) : relay_exchange(d, ex, err);
+	/* The session fallback reads one log stream in order: an exchange nested inside another
+	 * (a child RLM's cell while the parent waits in rlm_query) would consume the parent's
+	 * bytes. Refuse it at once rather than let both time out. */
+	if (d->session_mode && d->exchanges > 0)
+		return d->host->error_set(err, RLM_ENOTSUP,
+		                          "daytona: nested exchanges (child RLMs) need the relay "
+		                          "transport; the session fallback cannot carry them");
+	d->exchanges++;
+	int rc = d->session_mode ? session_exchange(d, ex, err) : relay_exchange(d, ex, err);
+	d->exchanges--;
+	return rc;
 }
 
 /* ---- interrupt, stop ------------------------------------------------------------------- */

@@ -269,7 +269,9 @@ typedef struct rlm_backend_ops {
 	int (*start)(void *instance, const rlm_launch *launch, rlm_error *err);
 	/* Writes ex->request to the driver, then feeds every chunk it writes back to ex->on_data
 	 * until that returns RLM_EXCHANGE_DONE (return 0), ex->deadline passes (RLM_ETIMEOUT) or
-	 * the channel closes (RLM_EBACKEND, with the driver's exit status in the message). */
+	 * the channel closes (RLM_EBACKEND, with the driver's exit status in the message).
+	 * RLM_ENOTSUP means it refused before touching the channel, e.g. an exchange nested
+	 * inside another (RLM_CAP_NESTED_EXECUTE) that this instance's transport cannot carry. */
 	int (*execute)(void *instance, const rlm_exchange *ex, rlm_error *err);
 	/* Writes len bytes to remote_path (relative paths are under the sandbox work dir). */
 	int (*upload)(void *instance, const void *data, size_t len, const char *remote_path,
