@@ -570,7 +570,9 @@ int rlm_cli_smoke(const struct options *o, rlm_config *cfg)
 /* --repo/--ref: the backend clones the repository into ./repo of its work dir at start. */
 static int set_repo(rlm_config *cfg, const struct options *o)
 {
-	const char *backend = rlm_config_get_string(cfg, "backend", "local");
+	/* A copy: the config's strings do not survive a change to the config. */
+	char backend[96];
+	snprintf(backend, sizeof(backend), "%s", rlm_config_get_string(cfg, "backend", "local"));
 	char key[160];
 	rlm_error err = RLM_ERROR_INIT;
 	snprintf(key, sizeof(key), "backends.%s.repo_url", backend);
