@@ -1,0 +1,79 @@
+#!/usr/bin/python3
+"""test_faults.py - the Modal backend against faults injected by the fake Modal.
+
+    test_faults.py CONFORMANCE PLUGIN_DIR
+
+Each case runs a slice of the conformance suite through with_fake.py (which also fails on a
+leaked sandbox) with some --fault flags, and checks the documented outcome: retryable errors,
+late images, empty task ids, throttling, dropped output streams and expiring JWTs are absorbed;
+bad credentials fail fast with RLM_EAUTH; UNAVAILABLE past the retry budget is RLM_ETRANSIENT.
+"""
+import os
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+WITH_FAKE = os.path.join(HERE, "with_fake.py")
+
+
+def run(conformance, plugins, faults, filt, env_prefix=()):
+    cmd = ["/usr/bin/python3", WITH_FAKE]
+    for f in faults:
+        cmd += ["--fault", f]
+    cmd += ["--"] + list(env_prefix) + [conformance, "--set", "backend=modal", "--set",
+                                        'plugin_path=["%s"]' % plugins, "--filter", filt]
+    t0 = time.time()
+    p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                       timeout=500)
+    return p.returncode, p.stdout, time.time() - t0
+
+
+def main():
+    conformance, plugins = sys.argv[1], sys.argv[2]
+    failures = []
+
+    def absorbed(name, faults, filt="test_upload_download_binary_round_trip"):
+        rc, out, secs = run(conformance, plugins, faults, filt)
+        ok = rc == 0 and "PASSED  ] 1 test" in out and "no sandbox leaked" in out
+        print("%-40s %s (%.1f s)" % (name, "ok" if ok else "FAILED", secs))
+        if not ok:
+            failures.append(name)
+            print(out[-3000:])
+
+    def fails_with(name, faults, code, env_prefix=(), max_s=None):
+        rc, out, secs = run(conformance, plugins, faults, "test_exec_keeps_state_between_cells",
+                            env_prefix)
+        ok = rc != 0 and code in out and "no sandbox leaked" in out and \
+            (max_s is None or secs < max_s)
+        print("%-40s %s (%.1f s)" % (name, "ok" if ok else "FAILED", secs))
+        if not ok:
+            failures.append(name)
+            print(out[-3000:])
+
+    absorbed("unavailable_is_retried", ["unavailable=AppGetOrCreate:3",
+                                        "unavailable=SandboxCreate:2",
+                                        "unavailable=TaskExecStart:3",
+                                        "unavailable=TaskExecStdinWrite:2"])
+    absorbed("late_image_and_empty_task_ids", ["image_late=4", "task_id_empty=5"])
+    # The first SandboxCreate is carried out but its answer lost; the retry must reuse its
+    # x-idempotency-key, or a second sandbox is made and the first leaks (with_fake fails).
+    absorbed("lost_create_answer_makes_no_second_sandbox", ["lose_reply=SandboxCreate:1"])
+    absorbed("throttling_waits_retry_after", ["throttle=SandboxCreate:3",
+                                              "throttle=ImageGetOrCreate:2"])
+    absorbed("dropped_stream_resumes_by_offset", ["stdio_drop=1"],
+             "test_exec_keeps_state_between_cells")
+    absorbed("expired_jwt_is_refreshed", ["jwt_ttl=1", "task_id_empty=0"],
+             "test_sleep_times_out_and_keeps_state")
+    fails_with("unauthenticated_fails_fast", [], "RLM_EAUTH",
+               ["env", "MODAL_TOKEN_SECRET=as-wrong"], max_s=20)
+    fails_with("unavailable_past_budget_is_transient", ["unavailable=AppGetOrCreate:50"],
+               "RLM_ETRANSIENT")
+    if failures:
+        print("FAILED: " + ", ".join(failures))
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

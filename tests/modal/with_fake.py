@@ -1,0 +1,72 @@
+#!/usr/bin/python3
+"""with_fake.py - runs a command against a fresh fake Modal (tests/fakes/modal_server.py), then
+checks that no sandbox leaked.
+
+    with_fake.py [--fault NAME=VALUE]... -- COMMAND ARGS...
+
+Sets MODAL_SERVER_URL (http://127.0.0.1:<port>), MODAL_TOKEN_ID and MODAL_TOKEN_SECRET in the
+command's environment (and replaces @URL@ in its arguments). Exit status: the command's, or 1
+when a sandbox is still alive on the fake afterwards.
+"""
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+FAKE = os.path.join(HERE, "..", "fakes", "modal_server.py")
+PROTO = os.path.join(HERE, "..", "..", "backends", "modal", "modal.proto")
+TOKEN_ID, TOKEN_SECRET = "ak-fakeconformance", "as-fakeconformancesecret"
+
+
+def main():
+    argv = sys.argv[1:]
+    faults = []
+    while argv and argv[0] == "--fault":
+        faults += ["--fault", argv[1]]
+        argv = argv[2:]
+    if argv and argv[0] == "--":
+        argv = argv[1:]
+    if not argv:
+        sys.stderr.write(__doc__)
+        return 2
+    tmp = tempfile.mkdtemp(prefix="modalwrap-")
+    port_file, state = os.path.join(tmp, "port"), os.path.join(tmp, "state.json")
+    fake = subprocess.Popen(["/usr/bin/python3", FAKE, "--proto", PROTO, "--port-file",
+                             port_file, "--state-file", state, "--token-id", TOKEN_ID,
+                             "--token-secret", TOKEN_SECRET] + faults)
+    try:
+        for _ in range(400):
+            if os.path.exists(port_file) or fake.poll() is not None:
+                break
+            time.sleep(0.05)
+        if not os.path.exists(port_file):
+            sys.stderr.write("with_fake: the fake did not start\n")
+            return 1
+        with open(port_file) as f:
+            url = "http://127.0.0.1:%s" % f.read().strip()
+        env = dict(os.environ, MODAL_SERVER_URL=url, MODAL_TOKEN_ID=TOKEN_ID,
+                   MODAL_TOKEN_SECRET=TOKEN_SECRET, MODAL_FAKE_STATE=state,
+                   MODAL_CONFIG_PATH=os.path.join(tmp, "none.toml"))
+        rc = subprocess.call([a.replace("@URL@", url) for a in argv], env=env)
+        with open(state) as f:
+            left = json.load(f)
+        if left:
+            sys.stderr.write("with_fake: %d sandbox(es) leaked: %s\n" %
+                             (len(left), ", ".join(s["id"] for s in left)))
+            rc = rc or 1
+        else:
+            print("with_fake: no sandbox leaked")
+        return rc
+    finally:
+        fake.terminate()
+        try:
+            fake.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            fake.kill()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
