@@ -23,6 +23,7 @@
 
 #include <json-c/json.h>
 
+#include "../common/plugin_util.h"
 #include "rlm/plugin.h"
 
 #define ANTHROPIC_NAME             "anthropic"
@@ -82,112 +83,6 @@ static const rlm_option_spec anthropic_options[] = {
         {NULL, 0, NULL, NULL},
 };
 
-/* ---- Small helpers ---- */
-
-static char *dup_str(const rlm_host_api *h, const char *s)
-{
-	size_t n = strlen(s);
-	char *d = h->alloc(n + 1);
-
-	if (d)
-		memcpy(d, s, n + 1);
-	return d;
-}
-
-/* A formatted string, host->alloc'ed; NULL when out of memory. */
-static char *format_str(const rlm_host_api *h, const char *fmt, ...)
-        __attribute__((format(printf, 2, 3)));
-
-static char *format_str(const rlm_host_api *h, const char *fmt, ...)
-{
-	va_list ap;
-	int n;
-	char *s;
-
-	va_start(ap, fmt);
-	n = vsnprintf(NULL, 0, fmt, ap);
-	va_end(ap);
-	if (n < 0 || !(s = h->alloc((size_t)n + 1)))
-		return NULL;
-	va_start(ap, fmt);
-	vsnprintf(s, (size_t)n + 1, fmt, ap);
-	va_end(ap);
-	return s;
-}
-
-/* The option's string value, or NULL when absent, null or empty (null means "default"). */
-static const char *opt_string(json_object *cfg, const char *key)
-{
-	json_object *v;
-
-	if (!json_object_object_get_ex(cfg, key, &v) || !json_object_is_type(v, json_type_string))
-		return NULL;
-	return json_object_get_string_len(v) > 0 ? json_object_get_string(v) : NULL;
-}
-
-static int opt_number(json_object *cfg, const char *key, double *out)
-{
-	json_object *v;
-
-	if (!json_object_object_get_ex(cfg, key, &v) ||
-	    !(json_object_is_type(v, json_type_int) || json_object_is_type(v, json_type_double)))
-		return 0;
-	*out = json_object_get_double(v);
-	return 1;
-}
-
-/* Overwrites every occurrence of secret in s with '*'. */
-static void mask_secret(char *s, const char *secret)
-{
-	size_t n = secret ? strlen(secret) : 0;
-
-	if (n == 0)
-		return;
-	for (char *p = strstr(s, secret); p; p = strstr(p + n, secret))
-		memset(p, '*', n);
-}
-
-/* Copies text into out (size > 4) on one line: control characters become spaces, the tail
- * is cut with "...", and the instance's secrets are masked. */
-static void quote_text(const anthropic *o, const char *text, size_t len, char *out, size_t size)
-{
-	size_t i, n = len < size - 1 ? len : size - 1;
-
-	for (i = 0; i < n; i++)
-		out[i] = iscntrl((unsigned char)text[i]) ? ' ' : text[i];
-	out[n] = '\0';
-	if (len > n)
-		memcpy(out + size - 4, "...", 4);
-	for (const char **s = o->secrets; s && *s; s++)
-		mask_secret(out, *s);
-}
-
-static int header_name_ok(const char *name)
-{
-	if (!*name)
-		return 0;
-	for (; *name; name++)
-		if (*name <= ' ' || *name == ':' || *name == 127)
-			return 0;
-	return 1;
-}
-
-static int value_has_newline(const char *v)
-{
-	return strchr(v, '\r') || strchr(v, '\n');
-}
-
-/* Header names whose values are credentials: masked wherever they could show up. */
-static int header_looks_secret(const char *name)
-{
-	static const char *const words[] = {"auth", "key", "token", "secret", "cookie"};
-
-	for (size_t i = 0; i < sizeof(words) / sizeof(words[0]); i++)
-		if (strcasestr(name, words[i]))
-			return 1;
-	return 0;
-}
-
 /* ---- create / destroy ---- */
 
 static void anthropic_destroy(void *instance)
@@ -239,13 +134,13 @@ static int parse_headers(anthropic *o, json_object *cfg, rlm_error *err)
 			return h->error_set(err, RLM_ECONFIG,
 			                    "anthropic: headers.%s must be a string", name);
 		v = json_object_get_string(val);
-		if (!header_name_ok(name) || value_has_newline(v))
+		if (!pu_header_name_ok(name) || pu_value_has_newline(v))
 			return h->error_set(
 			        err, RLM_ECONFIG,
 			        "anthropic: headers: \"%s\" is not a valid header name, or "
 			        "its value has a line break",
 			        name);
-		if (!(o->extra_headers[o->n_extra] = format_str(h, "%s: %s", name, v)))
+		if (!(o->extra_headers[o->n_extra] = pu_format_str(h, "%s: %s", name, v)))
 			return h->error_set(err, RLM_ENOMEM, "anthropic: out of memory");
 		o->n_extra++;
 		o->user_sets_auth |= !strcasecmp(name, "x-api-key");
@@ -274,7 +169,7 @@ static int collect_secrets(anthropic *o, rlm_error *err)
 			len = sizeof(name) - 1;
 		memcpy(name, line, len);
 		name[len] = '\0';
-		if (header_looks_secret(name) && strlen(colon + 2) >= 6)
+		if (pu_header_looks_secret(name) && strlen(colon + 2) >= 6)
 			o->secrets[n++] = colon + 2;
 	}
 	o->secrets[n] = NULL;
@@ -284,10 +179,10 @@ static int collect_secrets(anthropic *o, rlm_error *err)
 static int read_config(anthropic *o, json_object *cfg, rlm_error *err)
 {
 	const rlm_host_api *h = o->host;
-	const char *model = opt_string(cfg, "model");
-	const char *base = opt_string(cfg, "base_url");
-	const char *env = opt_string(cfg, "api_key_env");
-	const char *version = opt_string(cfg, "api_version");
+	const char *model = pu_opt_string(cfg, "model");
+	const char *base = pu_opt_string(cfg, "base_url");
+	const char *env = pu_opt_string(cfg, "api_key_env");
+	const char *version = pu_opt_string(cfg, "api_version");
 	const char *key;
 	double num;
 	size_t blen, klen;
@@ -295,7 +190,7 @@ static int read_config(anthropic *o, json_object *cfg, rlm_error *err)
 	base = base ? base : ANTHROPIC_DEFAULT_BASE_URL;
 	env = env ? env : ANTHROPIC_DEFAULT_KEY_ENV;
 	version = version ? version : ANTHROPIC_DEFAULT_VERSION;
-	if (value_has_newline(version))
+	if (pu_value_has_newline(version))
 		return h->error_set(err, RLM_ECONFIG, "anthropic: api_version has a line break");
 	if (strncmp(base, "http://", 7) != 0 && strncmp(base, "https://", 8) != 0)
 		return h->error_set(
@@ -307,20 +202,20 @@ static int read_config(anthropic *o, json_object *cfg, rlm_error *err)
 	/* Anthropic's SDKs take the root without /v1; a root given with it works too. */
 	if (blen >= 3 && !strncmp(base + blen - 3, "/v1", 3))
 		blen -= 3;
-	if (!(o->url = format_str(h, "%.*s/v1/messages", (int)blen, base)) ||
-	    !(o->key_env = dup_str(h, env)) || (model && !(o->model = dup_str(h, model))) ||
-	    !(o->version_line = format_str(h, "anthropic-version: %s", version)))
+	if (!(o->url = pu_format_str(h, "%.*s/v1/messages", (int)blen, base)) ||
+	    !(o->key_env = pu_dup_str(h, env)) || (model && !(o->model = pu_dup_str(h, model))) ||
+	    !(o->version_line = pu_format_str(h, "anthropic-version: %s", version)))
 		return h->error_set(err, RLM_ENOMEM, "anthropic: out of memory");
-	if (opt_number(cfg, "temperature", &num)) {
+	if (pu_opt_number(cfg, "temperature", &num)) {
 		if (num < 0)
 			return h->error_set(err, RLM_ECONFIG,
 			                    "anthropic: temperature must be >= 0");
 		o->temperature = num;
 	}
-	o->max_tokens = opt_number(cfg, "max_tokens", &num) && num > 0
+	o->max_tokens = pu_opt_number(cfg, "max_tokens", &num) && num > 0
 	                        ? (long)num
 	                        : ANTHROPIC_DEFAULT_MAX_TOKENS;
-	o->max_retries = opt_number(cfg, "max_retries", &num) ? (int)(num < 0 ? 0 : num) : 4;
+	o->max_retries = pu_opt_number(cfg, "max_retries", &num) ? (int)(num < 0 ? 0 : num) : 4;
 	if (o->max_retries > ANTHROPIC_MAX_RETRIES_CAP)
 		o->max_retries = ANTHROPIC_MAX_RETRIES_CAP;
 	/* A key pasted from a file often drags its newline along: that is not the key. */
@@ -336,8 +231,8 @@ static int read_config(anthropic *o, json_object *cfg, rlm_error *err)
 	if (memchr(key, '\r', klen) || memchr(key, '\n', klen))
 		return h->error_set(err, RLM_ECONFIG, "anthropic: env var %s holds a line break",
 		                    env);
-	if (!(o->key = format_str(h, "%.*s", (int)klen, key)) ||
-	    !(o->auth_line = format_str(h, "x-api-key: %s", o->key)))
+	if (!(o->key = pu_format_str(h, "%.*s", (int)klen, key)) ||
+	    !(o->auth_line = pu_format_str(h, "x-api-key: %s", o->key)))
 		return h->error_set(err, RLM_ENOMEM, "anthropic: out of memory");
 	return 0;
 }
@@ -629,13 +524,13 @@ static void provider_error(const anthropic *o, const rlm_buf *body, char *msg, s
 		}
 	}
 	if (m)
-		quote_text(o, m, strlen(m), msg, msize);
+		pu_quote_text(o->secrets, m, strlen(m), msg, msize);
 	else if (body->data && body->len > 0)
-		quote_text(o, body->data, body->len, msg, msize);
+		pu_quote_text(o->secrets, body->data, body->len, msg, msize);
 	else
 		snprintf(msg, msize, "(empty body)");
 	if (t)
-		quote_text(o, t, strlen(t), type, tsize);
+		pu_quote_text(o->secrets, t, strlen(t), type, tsize);
 	json_object_put(root);
 }
 
@@ -725,7 +620,7 @@ static int proto_error(const anthropic *o, const rlm_http_response *r, const cha
 	const char *rid = request_id(o, r, idbuf, sizeof(idbuf));
 
 	if (r->body.data && r->body.len > 0)
-		quote_text(o, r->body.data, r->body.len, quote, sizeof(quote));
+		pu_quote_text(o->secrets, r->body.data, r->body.len, quote, sizeof(quote));
 	else
 		snprintf(quote, sizeof(quote), "(empty)");
 	return o->host->error_set_http(err, RLM_EPROTO, r->status, rid,
@@ -844,7 +739,7 @@ static int transport_error(const anthropic *o, int rc, const rlm_error *herr, do
 {
 	char msg[RLM_ERROR_MESSAGE_MAX - 96];
 
-	quote_text(o, herr->message, strlen(herr->message), msg, sizeof(msg));
+	pu_quote_text(o->secrets, herr->message, strlen(herr->message), msg, sizeof(msg));
 	if (rc == RLM_ETIMEOUT)
 		return o->host->error_set_http(err, rc, herr->http_status, herr->request_id,
 		                               "anthropic: no answer within %.3g s: %s", timeout_s,

@@ -1,0 +1,34 @@
+/* plugin_util.h - small helpers the LLM plugins share (string building, option reading,
+ * masking secrets, checking header lines). Compiled into each plugin: plugins never link
+ * against librlm, and with hidden visibility these stay private to each .so. */
+#ifndef RLM_PLUGIN_UTIL_H
+#define RLM_PLUGIN_UTIL_H
+
+#include <json-c/json.h>
+#include <stddef.h>
+
+#include "rlm/plugin.h"
+
+/* A copy of s, host->alloc'ed; NULL when out of memory. */
+char *pu_dup_str(const rlm_host_api *h, const char *s);
+/* A formatted string, host->alloc'ed; NULL when out of memory. */
+char *pu_format_str(const rlm_host_api *h, const char *fmt, ...)
+        __attribute__((format(printf, 2, 3)));
+/* The option's string value, or NULL when absent, null or empty (null means "default"). */
+const char *pu_opt_string(json_object *cfg, const char *key);
+/* 1 and *out when the option is a number, else 0. */
+int pu_opt_number(json_object *cfg, const char *key, double *out);
+/* Overwrites every occurrence of secret in s with '*'. */
+void pu_mask_secret(char *s, const char *secret);
+/* Copies text into out (size > 4) on one line: control characters become spaces, the tail is
+ * cut with "...", and the secrets (NULL-terminated, may be NULL) are masked. */
+void pu_quote_text(const char *const *secrets, const char *text, size_t len, char *out,
+                   size_t size);
+/* A valid header name: non-empty, no spaces, colons or controls. */
+int pu_header_name_ok(const char *name);
+/* 1 when a header value would break the header block. */
+int pu_value_has_newline(const char *v);
+/* Header names whose values are credentials: masked wherever they could show up. */
+int pu_header_looks_secret(const char *name);
+
+#endif
