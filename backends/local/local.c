@@ -31,6 +31,7 @@
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/wait.h>
+#include <sys/random.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -374,6 +375,22 @@ static bool sandbox_ids_mapped(const struct local_config *c)
 
 /* As root the sandbox gets a uid of its own, so RLIMIT_NPROC (per uid, ignored for root)
  * really bounds it, and it cannot touch the host's files beyond what "others" may. */
+/* A random seed for an automatic sandbox uid. Not a counter: when the plugin is loaded from
+ * its .so it is unloaded between interpreters, a counter would start over, and the next
+ * sandbox would inherit the uid (and the RLIMIT_NPROC count) of one whose processes, a fork
+ * bomb's say, are still being reaped. Among 2^31 uids a clash of live sandboxes is negligible;
+ * the counter only separates sandboxes made in the same instant without getrandom. */
+static uint64_t fresh_uid_seed(void)
+{
+	uint64_t r = 0;
+	if (getrandom(&r, sizeof(r), GRND_NONBLOCK) == (ssize_t)sizeof(r))
+		return r;
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)getpid() * 0x9e3779b97f4a7c15ull ^ (uint64_t)ts.tv_nsec * 31u ^
+	       (uint64_t)ts.tv_sec ^ atomic_fetch_add(&local_uid_counter, 1);
+}
+
 static int cfg_identity(struct local *l, json_object *root, rlm_error *err)
 {
 	struct local_config *c = &l->cfg;
@@ -401,9 +418,7 @@ static int cfg_identity(struct local *l, json_object *root, rlm_error *err)
 			        (unsigned)c->uid, (unsigned)c->gid);
 		return 0;
 	}
-	uint64_t seed =
-	        (uint64_t)getpid() * 4096u + atomic_fetch_add(&local_uid_counter, 1) % 4096u;
-	c->uid = (uid_t)(LOCAL_SANDBOX_UID_BASE + seed % LOCAL_SANDBOX_UID_SPAN);
+	c->uid = (uid_t)(LOCAL_SANDBOX_UID_BASE + fresh_uid_seed() % LOCAL_SANDBOX_UID_SPAN);
 	c->drop_uid = sandbox_ids_mapped(c);
 	if (!c->drop_uid)
 		l->host->log(

@@ -1411,6 +1411,39 @@ static void test_close_then_open_new_interpreter(void **state)
 	rlm_interp_close(interp);
 }
 
+/* The sandbox's uid from the backend status, or -1 when the backend does not report one. */
+static long sandbox_uid(rlm_interp *interp)
+{
+	char *status = rlm_interp_status_json(interp);
+	json_object *doc = status ? json_tokener_parse(status) : NULL, *bs, *uid;
+	long v = -1;
+
+	if (doc && json_object_object_get_ex(doc, "backend_status", &bs) &&
+	    json_object_object_get_ex(bs, "uid", &uid))
+		v = (long)json_object_get_int64(uid);
+	json_object_put(doc);
+	rlm_free(status);
+	return v;
+}
+
+/* Sandboxes one after another never share an identity: a uid reused right after a fork bomb
+ * would inherit its process count (the local backend's plugin .so is unloaded between
+ * interpreters, so this also catches state that resets with it). */
+static void test_reopened_sandbox_gets_a_new_identity(void **state)
+{
+	rlm_interp *interp = open_interp(suite.cfg);
+	long first = sandbox_uid(interp), second;
+
+	(void)state;
+	rlm_interp_close(interp);
+	interp = open_interp(suite.cfg);
+	second = sandbox_uid(interp);
+	rlm_interp_close(interp);
+	if (first < 0 || first == 0 || getuid() != 0)
+		skip(); /* no per-sandbox uid here (not root, or not reported) */
+	assert_int_not_equal(first, second);
+}
+
 /* The suite's config, plus a volume of its own on the local backend when none is set, so
  * the volume test runs there by default. */
 static rlm_config *volume_config(void)
@@ -1588,6 +1621,7 @@ int main(int argc, char **argv)
 	const struct CMUnitTest fresh[] = {
 	        cmocka_unit_test_setup_teardown(test_memory_bomb_is_memory_error_or_state_lost,
 	                                        open_fresh, close_interp),
+	        cmocka_unit_test(test_reopened_sandbox_gets_a_new_identity),
 	        cmocka_unit_test_setup_teardown(test_fork_bomb_is_contained, open_fresh,
 	                                        close_interp),
 	        cmocka_unit_test_setup_teardown(test_os_exit_loses_state_and_recovers, open_fresh,
