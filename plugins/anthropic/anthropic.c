@@ -153,27 +153,9 @@ static int parse_headers(anthropic *o, json_object *cfg, rlm_error *err)
 /* The secrets list: the key, and the value part of every credential-looking extra header. */
 static int collect_secrets(anthropic *o, rlm_error *err)
 {
-	const rlm_host_api *h = o->host;
-	size_t n = 0;
-
-	if (!(o->secrets = h->alloc((o->n_extra + 2) * sizeof(*o->secrets))))
-		return h->error_set(err, RLM_ENOMEM, "anthropic: out of memory");
-	if (o->key)
-		o->secrets[n++] = o->key;
-	for (size_t i = 0; i < o->n_extra; i++) {
-		const char *line = o->extra_headers[i], *colon = strchr(line, ':');
-		char name[128];
-		size_t len = (size_t)(colon - line);
-
-		if (len >= sizeof(name))
-			len = sizeof(name) - 1;
-		memcpy(name, line, len);
-		name[len] = '\0';
-		if (pu_header_looks_secret(name) && strlen(colon + 2) >= 6)
-			o->secrets[n++] = colon + 2;
-	}
-	o->secrets[n] = NULL;
-	return 0;
+	o->secrets = pu_collect_secrets(o->host, o->key, (const char *const *)o->extra_headers,
+	                                o->n_extra);
+	return o->secrets ? 0 : o->host->error_set(err, RLM_ENOMEM, "anthropic: out of memory");
 }
 
 static int read_config(anthropic *o, json_object *cfg, rlm_error *err)

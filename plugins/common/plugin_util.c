@@ -105,3 +105,29 @@ int pu_header_looks_secret(const char *name)
 			return 1;
 	return 0;
 }
+
+const char **pu_collect_secrets(const rlm_host_api *h, const char *key, const char *const *headers,
+                                size_t n)
+{
+	const char **secrets = h->alloc((n + 2) * sizeof(*secrets));
+	size_t k = 0;
+
+	if (!secrets)
+		return NULL;
+	if (key)
+		secrets[k++] = key;
+	for (size_t i = 0; i < n; i++) {
+		const char *line = headers[i], *colon = strchr(line, ':');
+		char name[128];
+		size_t len = (size_t)(colon - line);
+
+		if (len >= sizeof(name))
+			len = sizeof(name) - 1;
+		memcpy(name, line, len);
+		name[len] = '\0';
+		if (pu_header_looks_secret(name) && strlen(colon + 2) >= 6)
+			secrets[k++] = colon + 2;
+	}
+	secrets[k] = NULL;
+	return secrets;
+}

@@ -31,4 +31,10 @@ int pu_value_has_newline(const char *v);
 /* Header names whose values are credentials: masked wherever they could show up. */
 int pu_header_looks_secret(const char *name);
 
+/* A NULL-terminated, host->alloc'ed list of the strings to mask: key (if any) and the value
+ * part of every credential-looking "Name: value" line of headers (n of them). The strings
+ * are not copied: they must outlive the list. NULL when out of memory. */
+const char **pu_collect_secrets(const rlm_host_api *h, const char *key, const char *const *headers,
+                                size_t n);
+
 #endif
