@@ -713,19 +713,27 @@ static int run_blocks(struct run *r, struct frame *f, char **blocks, int n, rlm_
 	return 0;
 }
 
+/* A child's own LLM calls come out of the shared budget (the root's turns are bounded by
+ * max_iterations instead). */
+static int child_call_budget(struct run *r, struct frame *f, const char *what, rlm_error *err)
+{
+	char *why = NULL;
+	if (f->depth == 0 || !budget_take(r, 1, what, &why))
+		return 0;
+	int rc = rlm_error_set(err, RLM_EBUDGET, "%s", why ? why : "LLM call budget exhausted");
+	free(why);
+	return rc;
+}
+
 static int turn(struct run *r, struct frame *f, int iteration, rlm_error *err)
 {
 	rlm_run_iteration info = {.depth = f->depth,
 	                          .iteration = iteration,
 	                          .max_iterations = (int)r->max_iterations};
 	double t0 = rlm_now();
-	char *why = NULL;
-	if (f->depth > 0 && budget_take(r, 1, "a child RLM's turn", &why)) {
-		int rc = rlm_error_set(err, RLM_EBUDGET, "%s",
-		                       why ? why : "LLM call budget exhausted");
-		free(why);
-		return rc;
-	}
+	int brc = child_call_budget(r, f, "a child RLM's turn", err);
+	if (brc)
+		return brc;
 	json_object *prompt = r->traj ? history_json(&f->h, r->traj) : NULL;
 	rlm_llm_response resp;
 	int rc = ask(r, f->depth ? r->sub : r->llm, f->depth ? r->sub_model : NULL, f->h.m, f->h.n,
@@ -788,13 +796,9 @@ static int fallback_turn(struct run *r, struct frame *f, rlm_error *err)
 	                          .max_iterations = (int)r->max_iterations,
 	                          .fallback = 1};
 	double t0 = rlm_now();
-	char *why = NULL;
-	if (f->depth > 0 && budget_take(r, 1, "a child RLM's last call", &why)) {
-		int rc = rlm_error_set(err, RLM_EBUDGET, "%s",
-		                       why ? why : "LLM call budget exhausted");
-		free(why);
-		return rc;
-	}
+	int brc = child_call_budget(r, f, "a child RLM's last call", err);
+	if (brc)
+		return brc;
 	char *ask_text = rlm__fallback_message(r->max_iterations);
 	int rc = ask_text ? history_push(&f->h, "user", ask_text) : RLM_ENOMEM;
 	free(ask_text);
