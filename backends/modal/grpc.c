@@ -1,51 +1,104 @@
 /* grpc.c - gRPC unary and server-streaming calls over libcurl's HTTP/2 (see grpc.h).
  *
  * A call is one POST of a 5-byte-framed protobuf message with content-type application/grpc
- * and te: trailers. The answer's DATA is parsed frame by frame as it arrives (frames may
- * straddle curl's write callbacks); grpc-status, grpc-message and grpc-status-details-bin are
- * read from whatever header lines curl hands over, which for HTTP/2 includes the trailers. */
+ * and te: trailers. grpc-status, grpc-message and grpc-status-details-bin are read from
+ * whatever header lines curl hands over, which for HTTP/2 includes the trailers.
+ *
+ * The engine. One thread per process owns a curl multi handle; a call is an easy handle the
+ * caller builds, queues and then waits on. The multi handle's connection cache is what makes
+ * calls to one host share one HTTP/2 connection: over TLS, curl multiplexes them (PIPEWAIT
+ * makes concurrent first calls wait for the first connection instead of opening more). The
+ * engine's callbacks only copy bytes and header fields into the call under the engine lock;
+ * the caller takes the bytes, parses frames and runs callbacks on its own thread.
+ *
+ * Cleartext (loopback only) works around a libcurl 7.88 bug (curl issue #10634, fixed in
+ * 8.0.0): a request that asks for HTTP/2 with prior knowledge on a reused connection fails
+ * with "Error in the HTTP2 framing layer". So per origin, one call (the opener) connects with
+ * prior knowledge while the others wait; once its connection answers, the rest ask for plain
+ * HTTP/2, which curl carries on the existing connection. Such a call must never open a
+ * connection itself (curl would send an HTTP/1.1 Upgrade, which gRPC servers refuse): its
+ * open-socket callback refuses, before a byte is sent, and the engine queues it again as the
+ * origin's next opener. */
 #include "grpc.h"
 
 #include <curl/curl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
+#include <time.h>
 
 #include "modal.pb-c.h"
 
-#define MG_MAX_MESSAGE        (100u << 20) /* the SDKs' limit */
-#define MG_MAX_NESTED_STREAMS 16
+#define MG_MAX_MESSAGE (100u << 20) /* the SDKs' limit */
+#define MG_MAX_ORIGINS 64
+
+/* Cleartext origins and the state of their one connection. */
+enum { H2C_NONE, H2C_OPENING, H2C_LIVE };
+
+struct mg_origin {
+	char *base; /* "http://127.0.0.1:port" */
+	int state;
+	struct mg_call *held; /* calls waiting for the opener */
+};
+
+struct mg_engine {
+	pthread_mutex_t mu;
+	pthread_t thread;
+	CURLM *multi;
+	int refs;
+	int stop;
+	struct mg_call *queued;  /* to add to the multi handle */
+	struct mg_call *cancels; /* to take off it */
+	struct mg_origin origins[MG_MAX_ORIGINS];
+	int n_origins;
+};
+
+static pthread_mutex_t engine_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct mg_engine *engine;
 
 struct mg_channel {
 	const rlm_host_api *host;
+	struct mg_engine *e;
+	pthread_mutex_t mu; /* guards headers */
 	char *base_url;
-	int loopback;
+	char *ca_file;
+	int h2c; /* cleartext HTTP/2: loopback http:// only */
 	struct curl_slist *headers;
-	CURL *unary;
-	CURL *streams[MG_MAX_NESTED_STREAMS]; /* one per nesting level, created when needed */
-	int depth;                            /* streams running (a callback may open one) */
-	const char *const *call_headers;      /* extra headers of the next calls, not owned */
 };
 
-/* The state of one call while curl runs it. */
+enum { CALL_NEW, CALL_QUEUED, CALL_ACTIVE, CALL_DONE };
+
+/* One call. Fields under "engine" are shared with the engine thread (e->mu); the rest
+ * belong to the calling thread. */
 struct mg_call {
 	mg_channel *ch;
-	unsigned char *buf; /* undelivered response bytes */
-	size_t len, cap;
-	int have_status;
-	int grpc_status;
+	CURL *easy;
+	pthread_cond_t cv;
+	/* engine */
+	int state;
+	struct mg_call *next;
+	unsigned char *in; /* received, not yet taken by the caller */
+	size_t in_len, in_cap;
+	int too_big;
+	CURLcode cc;
+	int cancel;
+	int have_status, grpc_status;
 	char grpc_message[512];
 	double retry_after_s;
-	int http_version_ok;
-	/* unary: the first message; stream: each message goes to on_message */
+	struct mg_origin *origin; /* cleartext only */
+	int opener, refused;
+	/* caller */
+	unsigned char *buf; /* taken bytes, not yet a whole frame */
+	size_t len, cap;
 	const ProtobufCMessageDescriptor *desc;
 	ProtobufCMessage *first;
 	mg_message_fn on_message;
 	void *ctx;
 	int stopped;
 	int bad_message;
-	double deadline;
 	int deadline_hit;
 };
 
@@ -60,83 +113,6 @@ int mg_url_is_loopback(const char *url)
 		return strncmp(h, "[::1]", 5) == 0;
 	return (n == 9 && strncmp(h, "127.0.0.1", 9) == 0) ||
 	       (n == 9 && strncasecmp(h, "localhost", 9) == 0);
-}
-
-static struct curl_slist *mg_build_headers(const char *const *extra)
-{
-	static const char *const fixed[] = {"content-type: application/grpc", "te: trailers",
-	                                    "Accept:", "Expect:", NULL};
-	struct curl_slist *l = NULL, *t;
-
-	for (int i = 0; fixed[i]; i++) {
-		if (!(t = curl_slist_append(l, fixed[i])))
-			goto fail;
-		l = t;
-	}
-	for (int i = 0; extra && extra[i]; i++) {
-		if (!(t = curl_slist_append(l, extra[i])))
-			goto fail;
-		l = t;
-	}
-	return l;
-fail:
-	curl_slist_free_all(l);
-	return NULL;
-}
-
-mg_channel *mg_channel_new(const rlm_host_api *host, const char *base_url,
-                           const char *const *headers)
-{
-	mg_channel *ch = host->alloc(sizeof(*ch));
-	size_t n = strlen(base_url);
-
-	if (!ch)
-		return NULL;
-	memset(ch, 0, sizeof(*ch));
-	ch->host = host;
-	while (n && base_url[n - 1] == '/')
-		n--;
-	ch->base_url = host->alloc(n + 1);
-	ch->unary = curl_easy_init();
-	ch->headers = mg_build_headers(headers);
-	if (!ch->base_url || !ch->unary || !ch->headers) {
-		mg_channel_free(ch);
-		return NULL;
-	}
-	memcpy(ch->base_url, base_url, n);
-	ch->base_url[n] = 0;
-	ch->loopback = mg_url_is_loopback(ch->base_url);
-	return ch;
-}
-
-int mg_channel_set_headers(mg_channel *ch, const char *const *headers)
-{
-	struct curl_slist *l = mg_build_headers(headers);
-
-	if (!l)
-		return RLM_ENOMEM;
-	curl_slist_free_all(ch->headers);
-	ch->headers = l;
-	return 0;
-}
-
-void mg_channel_free(mg_channel *ch)
-{
-	if (!ch)
-		return;
-	if (ch->unary)
-		curl_easy_cleanup(ch->unary);
-	for (int i = 0; i < MG_MAX_NESTED_STREAMS; i++)
-		if (ch->streams[i])
-			curl_easy_cleanup(ch->streams[i]);
-	curl_slist_free_all(ch->headers);
-	ch->host->free(ch->base_url);
-	ch->host->free(ch);
-}
-
-void mg_channel_set_call_headers(mg_channel *ch, const char *const *headers)
-{
-	ch->call_headers = headers;
 }
 
 int mg_retryable(int code)
@@ -154,14 +130,14 @@ int mg_to_rlm(int code)
 	case MG_RESOURCE_EXHAUSTED: return RLM_EQUOTA;
 	case MG_NOT_FOUND: return RLM_ENOTFOUND;
 	case MG_DEADLINE_EXCEEDED: return RLM_ETIMEOUT;
-	case 3: /* INVALID_ARGUMENT */
+	case MG_INVALID_ARGUMENT:
 	case 11: /* OUT_OF_RANGE */ return RLM_EINVAL;
-	case 12: /* UNIMPLEMENTED */ return RLM_ENOTSUP;
+	case MG_UNIMPLEMENTED: return RLM_ENOTSUP;
 	default: return mg_retryable(code) ? RLM_ETRANSIENT : RLM_EBACKEND;
 	}
 }
 
-/* ---- response parsing ------------------------------------------------------------------ */
+/* ---- response parsing (engine thread) -------------------------------------------------- */
 
 static int b64val(int c)
 {
@@ -200,13 +176,14 @@ static size_t b64decode(const char *s, size_t n, unsigned char *out)
 }
 
 /* grpc-status-details-bin: an RPCStatus whose details may hold Modal's RPCRetryPolicy. */
-static void mg_parse_details(struct mg_call *c, const char *v, size_t n)
+static double retry_after_of(const char *v, size_t n)
 {
 	unsigned char *raw = malloc(n + 1);
 	Modal__Client__RPCStatus *st;
+	double after = 0;
 
 	if (!raw)
-		return;
+		return 0;
 	st = modal__client__rpcstatus__unpack(NULL, b64decode(v, n, raw), raw);
 	for (size_t i = 0; st && i < st->n_details; i++) {
 		const char *url = st->details[i]->type_url;
@@ -216,8 +193,7 @@ static void mg_parse_details(struct mg_call *c, const char *v, size_t n)
 			Modal__Client__RPCRetryPolicy *p = modal__client__rpcretry_policy__unpack(
 			        NULL, st->details[i]->value.len, st->details[i]->value.data);
 			if (p) {
-				c->retry_after_s =
-				        p->retry_after_secs < 0.1 ? 0.1 : p->retry_after_secs;
+				after = p->retry_after_secs < 0.1 ? 0.1 : p->retry_after_secs;
 				modal__client__rpcretry_policy__free_unpacked(p, NULL);
 			}
 		}
@@ -225,16 +201,25 @@ static void mg_parse_details(struct mg_call *c, const char *v, size_t n)
 	if (st)
 		modal__client__rpcstatus__free_unpacked(st, NULL);
 	free(raw);
+	return after;
 }
+
+static void release_held(struct mg_engine *e, struct mg_origin *o);
 
 static size_t mg_on_header(char *line, size_t size, size_t nitems, void *ud)
 {
 	struct mg_call *c = ud;
+	struct mg_engine *e = c->ch->e;
 	size_t n = size * nitems, name_len;
 	const char *colon = memchr(line, ':', n), *v, *end = line + n;
 
+	pthread_mutex_lock(&e->mu);
+	if (c->opener && c->origin->state == H2C_OPENING && n > 7 && !strncmp(line, "HTTP/2 ", 7)) {
+		c->origin->state = H2C_LIVE; /* the connection answers: the others may ride it */
+		release_held(e, c->origin);
+	}
 	if (!colon)
-		return n;
+		goto out;
 	name_len = (size_t)(colon - line);
 	v = colon + 1;
 	while (v < end && (*v == ' ' || *v == '\t'))
@@ -252,12 +237,345 @@ static size_t mg_on_header(char *line, size_t size, size_t nitems, void *ud)
 			curl_free(dec);
 		}
 	} else if (name_len == 23 && strncasecmp(line, "grpc-status-details-bin", 23) == 0) {
-		mg_parse_details(c, v, (size_t)(end - v));
+		c->retry_after_s = retry_after_of(v, (size_t)(end - v));
 	}
+out:
+	pthread_mutex_unlock(&e->mu);
 	return n;
 }
 
-/* Delivers every complete frame in c->buf. Returns 0, or -1 to abort the transfer. */
+static size_t mg_on_data(char *data, size_t size, size_t nitems, void *ud)
+{
+	struct mg_call *c = ud;
+	struct mg_engine *e = c->ch->e;
+	size_t n = size * nitems;
+
+	pthread_mutex_lock(&e->mu);
+	if (c->in_len + n > c->in_cap) {
+		size_t cap = c->in_cap ? c->in_cap : 16384;
+		unsigned char *nb = NULL;
+		while (cap < c->in_len + n)
+			cap *= 2;
+		/* The caller takes the bytes as they come; a backlog this big is a broken peer. */
+		if (cap > MG_MAX_MESSAGE + 65536 || !(nb = realloc(c->in, cap))) {
+			c->too_big = 1;
+			pthread_mutex_unlock(&e->mu);
+			return 0;
+		}
+		c->in = nb;
+		c->in_cap = cap;
+	}
+	memcpy(c->in + c->in_len, data, n);
+	c->in_len += n;
+	pthread_cond_signal(&c->cv);
+	pthread_mutex_unlock(&e->mu);
+	return n;
+}
+
+/* A cleartext call that may only ride an existing connection refuses to open one. */
+static curl_socket_t mg_open_socket(void *ud, curlsocktype purpose, struct curl_sockaddr *a)
+{
+	struct mg_call *c = ud;
+
+	(void)purpose;
+	if (c->origin && !c->opener) {
+		c->refused = 1; /* engine thread only: read there after the transfer ends */
+		return CURL_SOCKET_BAD;
+	}
+	return socket(a->family, a->socktype | SOCK_CLOEXEC, a->protocol);
+}
+
+/* ---- the engine thread ----------------------------------------------------------------- */
+
+/* Moves the calls held for o's connection back to the queue (e->mu held). */
+static void release_held(struct mg_engine *e, struct mg_origin *o)
+{
+	if (o->held)
+		curl_multi_wakeup(e->multi);
+	while (o->held) {
+		struct mg_call *c = o->held;
+		o->held = c->next;
+		c->next = e->queued;
+		e->queued = c;
+	}
+}
+
+/* The call is over: its caller may go on and free it, so it must be on no list (e->mu). */
+static void finish(struct mg_engine *e, struct mg_call *c, CURLcode cc)
+{
+	for (struct mg_call **p = &e->cancels; *p; p = &(*p)->next)
+		if (*p == c) {
+			*p = c->next;
+			break;
+		}
+	c->state = CALL_DONE;
+	c->cc = cc;
+	pthread_cond_signal(&c->cv);
+}
+
+/* Adds a queued call to the multi handle, or holds it while its origin connects (e->mu). */
+static void activate(struct mg_engine *e, struct mg_call *c)
+{
+	struct mg_origin *o = c->origin;
+
+	if (c->cancel) {
+		finish(e, c, CURLE_ABORTED_BY_CALLBACK);
+		return;
+	}
+	if (o) {
+		if (o->state == H2C_OPENING) {
+			c->next = o->held;
+			o->held = c;
+			return;
+		}
+		c->opener = o->state == H2C_NONE;
+		c->refused = 0;
+		if (c->opener)
+			o->state = H2C_OPENING;
+		curl_easy_setopt(c->easy, CURLOPT_HTTP_VERSION,
+		                 c->opener ? CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE
+		                           : CURL_HTTP_VERSION_2_0);
+	}
+	if (curl_multi_add_handle(e->multi, c->easy) != CURLM_OK) {
+		if (o && c->opener) {
+			o->state = H2C_NONE;
+			release_held(e, o);
+		}
+		finish(e, c, CURLE_FAILED_INIT);
+		return;
+	}
+	c->state = CALL_ACTIVE;
+}
+
+/* A transfer ended (e->mu held). */
+static void transfer_done(struct mg_engine *e, struct mg_call *c, CURLcode cc)
+{
+	struct mg_origin *o = c->origin;
+
+	curl_multi_remove_handle(e->multi, c->easy);
+	if (o && c->opener && o->state == H2C_OPENING) {
+		o->state = H2C_NONE; /* it never got an answer: let the next one try */
+		release_held(e, o);
+	}
+	if (o && c->refused && !c->cancel) {
+		/* No connection to ride (gone, or full): nothing was sent, so go again as the
+		 * origin's opener. */
+		if (o->state == H2C_LIVE)
+			o->state = H2C_NONE;
+		c->state = CALL_QUEUED;
+		c->next = e->queued;
+		e->queued = c;
+		curl_multi_wakeup(e->multi);
+		return;
+	}
+	finish(e, c, cc);
+}
+
+static void *engine_main(void *arg)
+{
+	struct mg_engine *e = arg;
+	int running = 0;
+
+	for (;;) {
+		CURLMsg *msg;
+		int left;
+
+		pthread_mutex_lock(&e->mu);
+		if (e->stop && !running && !e->queued) {
+			pthread_mutex_unlock(&e->mu);
+			break;
+		}
+		while (e->cancels) {
+			struct mg_call *c = e->cancels;
+			e->cancels = c->next;
+			if (c->state == CALL_ACTIVE) {
+				curl_multi_remove_handle(e->multi, c->easy);
+				if (c->origin && c->opener && c->origin->state == H2C_OPENING) {
+					c->origin->state = H2C_NONE;
+					release_held(e, c->origin);
+				}
+				finish(e, c, CURLE_ABORTED_BY_CALLBACK);
+			}
+		}
+		while (e->queued) {
+			struct mg_call *c = e->queued;
+			e->queued = c->next;
+			activate(e, c);
+		}
+		pthread_mutex_unlock(&e->mu);
+		curl_multi_perform(e->multi, &running);
+		while ((msg = curl_multi_info_read(e->multi, &left))) {
+			struct mg_call *c = NULL;
+			if (msg->msg != CURLMSG_DONE)
+				continue;
+			curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&c);
+			pthread_mutex_lock(&e->mu);
+			transfer_done(e, c, msg->data.result);
+			pthread_mutex_unlock(&e->mu);
+		}
+		curl_multi_poll(e->multi, NULL, 0, 1000, NULL);
+	}
+	return NULL;
+}
+
+static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
+static int curl_ok;
+
+static void curl_init_once(void)
+{
+	curl_ok = curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK;
+}
+
+static struct mg_engine *engine_acquire(void)
+{
+	struct mg_engine *e;
+
+	pthread_once(&curl_once, curl_init_once);
+	if (!curl_ok)
+		return NULL;
+	pthread_mutex_lock(&engine_lock);
+	if ((e = engine)) {
+		e->refs++;
+		pthread_mutex_unlock(&engine_lock);
+		return e;
+	}
+	if (!(e = calloc(1, sizeof(*e))) || !(e->multi = curl_multi_init())) {
+		free(e);
+		pthread_mutex_unlock(&engine_lock);
+		return NULL;
+	}
+	pthread_mutex_init(&e->mu, NULL);
+	curl_multi_setopt(e->multi, CURLMOPT_PIPELINING, CURLPIPE_MULTIPLEX);
+	if (pthread_create(&e->thread, NULL, engine_main, e) != 0) {
+		curl_multi_cleanup(e->multi);
+		pthread_mutex_destroy(&e->mu);
+		free(e);
+		pthread_mutex_unlock(&engine_lock);
+		return NULL;
+	}
+	e->refs = 1;
+	engine = e;
+	pthread_mutex_unlock(&engine_lock);
+	return e;
+}
+
+/* With its last channel the engine stops, so the plugin can be unloaded. */
+static void engine_release(struct mg_engine *e)
+{
+	pthread_mutex_lock(&engine_lock);
+	if (--e->refs > 0) {
+		pthread_mutex_unlock(&engine_lock);
+		return;
+	}
+	engine = NULL;
+	pthread_mutex_unlock(&engine_lock);
+	pthread_mutex_lock(&e->mu);
+	e->stop = 1;
+	pthread_mutex_unlock(&e->mu);
+	curl_multi_wakeup(e->multi);
+	pthread_join(e->thread, NULL);
+	curl_multi_cleanup(e->multi);
+	for (int i = 0; i < e->n_origins; i++)
+		free(e->origins[i].base);
+	pthread_mutex_destroy(&e->mu);
+	free(e);
+}
+
+/* The cleartext origin of base (e->mu held); NULL when the table is full (then every call
+ * connects with prior knowledge and no reuse, which is slow but correct). */
+static struct mg_origin *origin_of(struct mg_engine *e, const char *base)
+{
+	for (int i = 0; i < e->n_origins; i++)
+		if (strcmp(e->origins[i].base, base) == 0)
+			return &e->origins[i];
+	if (e->n_origins == MG_MAX_ORIGINS || !(e->origins[e->n_origins].base = strdup(base)))
+		return NULL;
+	e->origins[e->n_origins].state = H2C_NONE;
+	return &e->origins[e->n_origins++];
+}
+
+/* ---- channels -------------------------------------------------------------------------- */
+
+static struct curl_slist *mg_build_headers(const char *const *extra)
+{
+	static const char *const fixed[] = {"content-type: application/grpc", "te: trailers",
+	                                    "Accept:", "Expect:", NULL};
+	struct curl_slist *l = NULL, *t;
+
+	for (int i = 0; fixed[i]; i++) {
+		if (!(t = curl_slist_append(l, fixed[i])))
+			goto fail;
+		l = t;
+	}
+	for (int i = 0; extra && extra[i]; i++) {
+		if (!(t = curl_slist_append(l, extra[i])))
+			goto fail;
+		l = t;
+	}
+	return l;
+fail:
+	curl_slist_free_all(l);
+	return NULL;
+}
+
+mg_channel *mg_channel_new(const rlm_host_api *host, const char *base_url,
+                           const char *const *headers, const char *ca_file)
+{
+	mg_channel *ch = host->alloc(sizeof(*ch));
+	size_t n = strlen(base_url);
+
+	if (!ch)
+		return NULL;
+	memset(ch, 0, sizeof(*ch));
+	ch->host = host;
+	pthread_mutex_init(&ch->mu, NULL);
+	while (n && base_url[n - 1] == '/')
+		n--;
+	ch->base_url = host->alloc(n + 1);
+	ch->headers = mg_build_headers(headers);
+	if (ca_file && *ca_file && (ch->ca_file = host->alloc(strlen(ca_file) + 1)))
+		strcpy(ch->ca_file, ca_file);
+	if (!ch->base_url || !ch->headers || (ca_file && *ca_file && !ch->ca_file) ||
+	    !(ch->e = engine_acquire())) {
+		mg_channel_free(ch);
+		return NULL;
+	}
+	memcpy(ch->base_url, base_url, n);
+	ch->base_url[n] = 0;
+	ch->h2c = mg_url_is_loopback(ch->base_url) && strncmp(ch->base_url, "http://", 7) == 0;
+	return ch;
+}
+
+int mg_channel_set_headers(mg_channel *ch, const char *const *headers)
+{
+	struct curl_slist *l = mg_build_headers(headers), *old;
+
+	if (!l)
+		return RLM_ENOMEM;
+	pthread_mutex_lock(&ch->mu);
+	old = ch->headers;
+	ch->headers = l;
+	pthread_mutex_unlock(&ch->mu);
+	curl_slist_free_all(old);
+	return 0;
+}
+
+void mg_channel_free(mg_channel *ch)
+{
+	if (!ch)
+		return;
+	if (ch->e)
+		engine_release(ch->e);
+	curl_slist_free_all(ch->headers);
+	pthread_mutex_destroy(&ch->mu);
+	ch->host->free(ch->base_url);
+	ch->host->free(ch->ca_file);
+	ch->host->free(ch);
+}
+
+/* ---- calls (calling thread) ------------------------------------------------------------ */
+
+/* Delivers every complete frame in c->buf. Returns 0, or -1 to stop the call. */
 static int mg_drain_frames(struct mg_call *c)
 {
 	size_t pos = 0;
@@ -303,42 +621,89 @@ static int mg_drain_frames(struct mg_call *c)
 	return rc;
 }
 
-static size_t mg_on_data(char *data, size_t size, size_t nitems, void *ud)
+/* Appends the engine's bytes to the caller's buffer (e->mu held). 0 or -1 (no memory). */
+static int take_bytes(struct mg_call *c)
 {
-	struct mg_call *c = ud;
-	size_t n = size * nitems;
-
-	if (c->len + n > c->cap) {
+	if (c->len + c->in_len > c->cap) {
 		size_t cap = c->cap ? c->cap : 16384;
 		unsigned char *nb;
-		while (cap < c->len + n)
+		while (cap < c->len + c->in_len)
 			cap *= 2;
-		if (cap > MG_MAX_MESSAGE + 4096 || !(nb = realloc(c->buf, cap)))
-			return 0;
+		if (!(nb = realloc(c->buf, cap)))
+			return -1;
 		c->buf = nb;
 		c->cap = cap;
 	}
-	memcpy(c->buf + c->len, data, n);
-	c->len += n;
-	return mg_drain_frames(c) ? 0 : n;
-}
-
-static int mg_on_progress(void *ud, curl_off_t dt, curl_off_t dn, curl_off_t ut, curl_off_t un)
-{
-	struct mg_call *c = ud;
-
-	(void)dt, (void)dn, (void)ut, (void)un;
-	if (c->deadline > 0 && c->ch->host->now() > c->deadline) {
-		c->deadline_hit = 1;
-		return 1;
-	}
+	memcpy(c->buf + c->len, c->in, c->in_len);
+	c->len += c->in_len;
+	c->in_len = 0;
 	return 0;
 }
 
-/* ---- calls ----------------------------------------------------------------------------- */
+/* Asks the engine to drop the call and waits until it has (e->mu held). */
+static void cancel_and_wait(struct mg_engine *e, struct mg_call *c)
+{
+	c->cancel = 1;
+	if (c->state == CALL_ACTIVE) {
+		c->next = e->cancels;
+		e->cancels = c;
+	}
+	curl_multi_wakeup(e->multi); /* a queued call is finished when the engine takes it */
+	while (c->state != CALL_DONE)
+		pthread_cond_wait(&c->cv, &e->mu);
+}
 
-static int mg_perform(mg_channel *ch, CURL *h, const char *path, const ProtobufCMessage *req,
-                      double timeout_s, struct mg_call *c, mg_status *st)
+/* Queues the call and feeds the frames to it as they come, until the transfer ends, a
+ * callback stops it or deadline passes. */
+static void run_call(mg_channel *ch, struct mg_call *c, double deadline)
+{
+	struct mg_engine *e = ch->e;
+
+	pthread_mutex_lock(&e->mu);
+	c->origin = ch->h2c ? origin_of(e, ch->base_url) : NULL;
+	c->state = CALL_QUEUED;
+	c->next = e->queued;
+	e->queued = c;
+	curl_multi_wakeup(e->multi);
+	for (;;) {
+		if (c->in_len) {
+			int stop = take_bytes(c) ? (c->bad_message = 1) : 0;
+			pthread_mutex_unlock(&e->mu);
+			if (!stop)
+				stop = mg_drain_frames(c);
+			pthread_mutex_lock(&e->mu);
+			if (stop) {
+				cancel_and_wait(e, c);
+				break;
+			}
+			continue;
+		}
+		if (c->state == CALL_DONE)
+			break;
+		double left = deadline > 0 ? deadline - ch->host->now() : 1.0;
+		if (left <= 0) {
+			c->deadline_hit = 1;
+			cancel_and_wait(e, c);
+			break;
+		}
+		struct timespec ts;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		if (left > 1.0)
+			left = 1.0;
+		ts.tv_sec += (time_t)left;
+		ts.tv_nsec += (long)((left - (double)(time_t)left) * 1e9);
+		if (ts.tv_nsec >= 1000000000L) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000L;
+		}
+		pthread_cond_timedwait(&c->cv, &e->mu, &ts);
+	}
+	pthread_mutex_unlock(&e->mu);
+}
+
+static int mg_perform(mg_channel *ch, const char *path, const ProtobufCMessage *req,
+                      const char *const *extra, double timeout_s, double deadline,
+                      struct mg_call *c, mg_status *st)
 {
 	size_t plen = protobuf_c_message_get_packed_size(req);
 	unsigned char *body = malloc(plen + 5);
@@ -347,16 +712,13 @@ static int mg_perform(mg_channel *ch, CURL *h, const char *path, const ProtobufC
 	struct curl_slist *hdrs = NULL, *t;
 	long ms = timeout_s > 0 ? (long)(timeout_s * 1000.0) + 1 : 0;
 	long httpver = 0;
-	CURLcode cc;
+	int oom = 0;
 
 	memset(st, 0, sizeof(*st));
-	if (!body || !url) {
-		free(body);
-		free(url);
-		st->code = MG_INTERNAL;
-		snprintf(st->message, sizeof(st->message), "out of memory");
-		return st->code;
-	}
+	c->ch = ch;
+	if (!body || !url || !(c->easy = curl_easy_init()))
+		goto oom;
+	pthread_cond_init(&c->cv, NULL);
 	body[0] = 0;
 	body[1] = (unsigned char)(plen >> 24);
 	body[2] = (unsigned char)(plen >> 16);
@@ -365,62 +727,70 @@ static int mg_perform(mg_channel *ch, CURL *h, const char *path, const ProtobufC
 	protobuf_c_message_pack(req, body + 5);
 	strcpy(url, ch->base_url);
 	strcat(url, path);
-	/* the channel's headers plus this call's grpc-timeout, on a copy */
-	for (struct curl_slist *l = ch->headers; l; l = l->next) {
-		if (!(t = curl_slist_append(hdrs, l->data)))
-			goto oom;
-		hdrs = t;
-	}
-	for (int i = 0; ch->call_headers && ch->call_headers[i]; i++) {
-		if (!(t = curl_slist_append(hdrs, ch->call_headers[i])))
-			goto oom;
-		hdrs = t;
-	}
-	if (ms > 0) {
+	/* the channel's headers, this call's extra ones and its grpc-timeout, on a copy */
+	pthread_mutex_lock(&ch->mu);
+	for (struct curl_slist *l = ch->headers; l && !oom; l = l->next)
+		if ((t = curl_slist_append(hdrs, l->data)))
+			hdrs = t;
+		else
+			oom = 1;
+	pthread_mutex_unlock(&ch->mu);
+	for (int i = 0; extra && extra[i] && !oom; i++)
+		if ((t = curl_slist_append(hdrs, extra[i])))
+			hdrs = t;
+		else
+			oom = 1;
+	if (ms > 0 && !oom) {
 		snprintf(tmo, sizeof(tmo), "grpc-timeout: %ldm", ms);
-		if (!(t = curl_slist_append(hdrs, tmo)))
-			goto oom;
-		hdrs = t;
+		if ((t = curl_slist_append(hdrs, tmo)))
+			hdrs = t;
+		else
+			oom = 1;
 	}
-	/* Every option is set on every call: curl_easy_reset() would make curl 7.88 fail the next
-	 * request on the kept HTTP/2 connection ("Error in the HTTP2 framing layer"). */
-	curl_easy_setopt(h, CURLOPT_URL, url);
-	curl_easy_setopt(h, CURLOPT_POST, 1L);
-	curl_easy_setopt(h, CURLOPT_POSTFIELDS, (char *)body);
-	curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE, (long)(plen + 5));
-	curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
-	curl_easy_setopt(h, CURLOPT_HTTP_VERSION,
-	                 ch->loopback ? CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE
-	                              : CURL_HTTP_VERSION_2TLS);
-	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+	if (oom) {
+		pthread_cond_destroy(&c->cv);
+		goto oom;
+	}
+	curl_easy_setopt(c->easy, CURLOPT_URL, url);
+	curl_easy_setopt(c->easy, CURLOPT_PRIVATE, (char *)c);
+	curl_easy_setopt(c->easy, CURLOPT_POST, 1L);
+	curl_easy_setopt(c->easy, CURLOPT_POSTFIELDS, (char *)body);
+	curl_easy_setopt(c->easy, CURLOPT_POSTFIELDSIZE, (long)(plen + 5));
+	curl_easy_setopt(c->easy, CURLOPT_HTTPHEADER, hdrs);
+	curl_easy_setopt(c->easy, CURLOPT_HTTP_VERSION,
+	                 ch->h2c ? CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE : CURL_HTTP_VERSION_2TLS);
+	/* cleartext only to loopback; TLS (ALPN h2, verified) everywhere else */
+	curl_easy_setopt(c->easy, CURLOPT_PROTOCOLS_STR, ch->h2c ? "http" : "https");
+	if (ch->ca_file)
+		curl_easy_setopt(c->easy, CURLOPT_CAINFO, ch->ca_file);
+	curl_easy_setopt(c->easy, CURLOPT_PIPEWAIT, 1L);
+	curl_easy_setopt(c->easy, CURLOPT_NOSIGNAL, 1L);
 	if (getenv("RLM_MODAL_CURL_VERBOSE"))
-		curl_easy_setopt(h, CURLOPT_VERBOSE, 1L);
-	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, 10000L);
-	curl_easy_setopt(h, CURLOPT_FORBID_REUSE, 1L);
-	curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, ms > 0 ? ms + 2000 : 0L);
-	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, mg_on_data);
-	curl_easy_setopt(h, CURLOPT_WRITEDATA, c);
-	curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, mg_on_header);
-	curl_easy_setopt(h, CURLOPT_HEADERDATA, c);
-	curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
-	curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, mg_on_progress);
-	curl_easy_setopt(h, CURLOPT_XFERINFODATA, c);
-	cc = curl_easy_perform(h);
-	curl_easy_getinfo(h, CURLINFO_HTTP_VERSION, &httpver);
+		curl_easy_setopt(c->easy, CURLOPT_VERBOSE, 1L);
+	curl_easy_setopt(c->easy, CURLOPT_CONNECTTIMEOUT_MS, 10000L);
+	curl_easy_setopt(c->easy, CURLOPT_TIMEOUT_MS, ms > 0 ? ms + 2000 : 0L);
+	curl_easy_setopt(c->easy, CURLOPT_WRITEFUNCTION, mg_on_data);
+	curl_easy_setopt(c->easy, CURLOPT_WRITEDATA, c);
+	curl_easy_setopt(c->easy, CURLOPT_HEADERFUNCTION, mg_on_header);
+	curl_easy_setopt(c->easy, CURLOPT_HEADERDATA, c);
+	curl_easy_setopt(c->easy, CURLOPT_OPENSOCKETFUNCTION, mg_open_socket);
+	curl_easy_setopt(c->easy, CURLOPT_OPENSOCKETDATA, c);
+	run_call(ch, c, deadline);
+	curl_easy_getinfo(c->easy, CURLINFO_HTTP_VERSION, &httpver);
 	if (c->stopped) {
 		st->code = MG_STOPPED;
-	} else if (c->deadline_hit || cc == CURLE_OPERATION_TIMEDOUT) {
+	} else if (c->deadline_hit || c->cc == CURLE_OPERATION_TIMEDOUT) {
 		st->code = MG_DEADLINE_EXCEEDED;
 		snprintf(st->message, sizeof(st->message), "deadline exceeded");
-	} else if (c->bad_message) {
+	} else if (c->bad_message || c->too_big) {
 		st->code = MG_INTERNAL;
 		snprintf(st->message, sizeof(st->message), "malformed gRPC message from %s", path);
 	} else if (c->have_status) {
 		st->code = c->grpc_status;
 		snprintf(st->message, sizeof(st->message), "%s", c->grpc_message);
-	} else if (cc != CURLE_OK) {
+	} else if (c->cc != CURLE_OK) {
 		st->code = MG_UNAVAILABLE; /* no status: the connection failed or was reset */
-		snprintf(st->message, sizeof(st->message), "%s", curl_easy_strerror(cc));
+		snprintf(st->message, sizeof(st->message), "%s", curl_easy_strerror(c->cc));
 	} else if (httpver != CURL_HTTP_VERSION_2_0) {
 		st->code = MG_UNAVAILABLE;
 		snprintf(st->message, sizeof(st->message), "server did not speak HTTP/2");
@@ -429,11 +799,17 @@ static int mg_perform(mg_channel *ch, CURL *h, const char *path, const ProtobufC
 		snprintf(st->message, sizeof(st->message), "no grpc-status in the response");
 	}
 	st->retry_after_s = c->retry_after_s;
+	curl_easy_cleanup(c->easy);
+	pthread_cond_destroy(&c->cv);
 	curl_slist_free_all(hdrs);
+	free(c->in);
+	free(c->buf);
 	free(body);
 	free(url);
 	return st->code;
 oom:
+	if (c->easy)
+		curl_easy_cleanup(c->easy);
 	curl_slist_free_all(hdrs);
 	free(body);
 	free(url);
@@ -443,16 +819,15 @@ oom:
 }
 
 int mg_unary(mg_channel *ch, const char *path, const ProtobufCMessage *req,
-             const ProtobufCMessageDescriptor *resp_desc, ProtobufCMessage **resp, double timeout_s,
-             mg_status *st)
+             const char *const *extra, const ProtobufCMessageDescriptor *resp_desc,
+             ProtobufCMessage **resp, double timeout_s, mg_status *st)
 {
 	struct mg_call c;
 
 	memset(&c, 0, sizeof(c));
-	c.ch = ch;
 	c.desc = resp_desc;
 	*resp = NULL;
-	mg_perform(ch, ch->unary, path, req, timeout_s, &c, st);
+	mg_perform(ch, path, req, extra, timeout_s, 0, &c, st);
 	if (st->code == MG_OK && !c.first) {
 		st->code = MG_INTERNAL;
 		snprintf(st->message, sizeof(st->message), "%s answered no message", path);
@@ -461,32 +836,18 @@ int mg_unary(mg_channel *ch, const char *path, const ProtobufCMessage *req,
 		*resp = c.first;
 	else if (c.first)
 		protobuf_c_message_free_unpacked(c.first, NULL);
-	free(c.buf);
 	return st->code;
 }
 
 int mg_stream(mg_channel *ch, const char *path, const ProtobufCMessage *req,
-              const ProtobufCMessageDescriptor *resp_desc, double timeout_s, double deadline,
-              mg_message_fn on_message, void *ctx, mg_status *st)
+              const char *const *extra, const ProtobufCMessageDescriptor *resp_desc,
+              double timeout_s, double deadline, mg_message_fn on_message, void *ctx, mg_status *st)
 {
 	struct mg_call c;
 
 	memset(&c, 0, sizeof(c));
-	c.ch = ch;
 	c.desc = resp_desc;
 	c.on_message = on_message;
 	c.ctx = ctx;
-	c.deadline = deadline;
-	if (ch->depth >= MG_MAX_NESTED_STREAMS ||
-	    (!ch->streams[ch->depth] && !(ch->streams[ch->depth] = curl_easy_init()))) {
-		memset(st, 0, sizeof(*st));
-		st->code = MG_RESOURCE_EXHAUSTED;
-		snprintf(st->message, sizeof(st->message), "too many nested streams");
-		return st->code;
-	}
-	ch->depth++;
-	mg_perform(ch, ch->streams[ch->depth - 1], path, req, timeout_s, &c, st);
-	ch->depth--;
-	free(c.buf);
-	return st->code;
+	return mg_perform(ch, path, req, extra, timeout_s, deadline, &c, st);
 }

@@ -1,11 +1,14 @@
 /* grpc.h - a small gRPC client over libcurl's HTTP/2, for the Modal backend.
  *
- * One mg_channel per server (the control plane, a sandbox's command router). It owns curl easy
- * handles: one for unary calls and one per nesting level of server streams, so a message
- * callback may make unary calls and open a further stream (a nested exchange). Cleartext HTTP/2
- * with prior knowledge is used only for loopback hosts, TLS with ALPN h2 otherwise. Messages are
- * protobuf-c; status comes from grpc-status/grpc-message in the trailers (or the headers of a
- * trailers-only answer). Not thread-safe: one thread per channel at a time. */
+ * Every call of every channel in the process goes through one engine: a thread that drives a
+ * curl multi handle, so calls to the same host share one HTTP/2 connection (multiplexed
+ * streams), however many sandboxes and threads make them. Callers block in mg_unary() or
+ * mg_stream(); received bytes are handed to the calling thread, which parses the 5-byte
+ * frames and runs the message callbacks itself, so a callback may make further calls (a
+ * nested exchange) without stalling the engine. Cleartext HTTP/2 with prior knowledge is used
+ * only for loopback hosts, TLS with ALPN h2 otherwise. Messages are protobuf-c; status comes
+ * from grpc-status/grpc-message in the trailers (or the headers of a trailers-only answer).
+ * Channels are thread-safe: several threads may call through one channel at once. */
 #ifndef RLM_MODAL_GRPC_H
 #define RLM_MODAL_GRPC_H
 
@@ -20,11 +23,13 @@ enum {
 	MG_OK = 0,
 	MG_CANCELLED = 1,
 	MG_UNKNOWN = 2,
+	MG_INVALID_ARGUMENT = 3,
 	MG_DEADLINE_EXCEEDED = 4,
 	MG_NOT_FOUND = 5,
 	MG_PERMISSION_DENIED = 7,
 	MG_RESOURCE_EXHAUSTED = 8,
 	MG_FAILED_PRECONDITION = 9,
+	MG_UNIMPLEMENTED = 12,
 	MG_INTERNAL = 13,
 	MG_UNAVAILABLE = 14,
 	MG_UNAUTHENTICATED = 16,
@@ -42,34 +47,36 @@ typedef struct mg_status {
 typedef struct mg_channel mg_channel;
 
 /* Creates a channel to base_url ("https://host[:port]" or "http://127.0.0.1:port"). headers
- * (NULL-terminated "name: value" lines, copied) go on every call. Returns NULL on failure. */
+ * (NULL-terminated "name: value" lines, copied) go on every call. ca_file (may be NULL)
+ * replaces the system CA bundle for TLS. Returns NULL on failure (out of memory, or the
+ * engine thread could not start). */
 mg_channel *mg_channel_new(const rlm_host_api *host, const char *base_url,
-                           const char *const *headers);
+                           const char *const *headers, const char *ca_file);
 /* Replaces the channel's metadata (e.g. a refreshed bearer token). 0 or RLM_ENOMEM. */
 int mg_channel_set_headers(mg_channel *ch, const char *const *headers);
+/* Frees the channel; no call may be running on it. The engine stops with its last channel. */
 void mg_channel_free(mg_channel *ch);
-/* Extra "name: value" headers sent with every call until set again (NULL: none). Not copied:
- * they must outlive the calls. */
-void mg_channel_set_call_headers(mg_channel *ch, const char *const *headers);
 /* 1 when url's host is 127.0.0.1, ::1 or localhost. */
 int mg_url_is_loopback(const char *url);
 
-/* One unary call: path is "/pkg.Service/Method". On MG_OK *resp is the unpacked answer (free
- * with protobuf_c_message_free_unpacked). timeout_s bounds the call (grpc-timeout as well).
+/* One unary call: path is "/pkg.Service/Method"; extra (NULL or NULL-terminated "name:
+ * value" lines) goes with this call only. On MG_OK *resp is the unpacked answer (free with
+ * protobuf_c_message_free_unpacked). timeout_s bounds the call (grpc-timeout as well).
  * Returns st->code. */
 int mg_unary(mg_channel *ch, const char *path, const ProtobufCMessage *req,
-             const ProtobufCMessageDescriptor *resp_desc, ProtobufCMessage **resp, double timeout_s,
-             mg_status *st);
+             const char *const *extra, const ProtobufCMessageDescriptor *resp_desc,
+             ProtobufCMessage **resp, double timeout_s, mg_status *st);
 
-/* Receives each message of a server stream, unpacked (owned by the callee's caller: it is
- * freed after the callback returns). Non-zero stops the stream (st->code MG_STOPPED). */
+/* Receives each message of a server stream, unpacked (freed after the callback returns).
+ * Runs on the calling thread. Non-zero stops the stream (st->code MG_STOPPED). */
 typedef int (*mg_message_fn)(void *ctx, const ProtobufCMessage *msg);
 
 /* A server-streaming call, ended by the server (its status), the callback, timeout_s, or
  * host->now() passing deadline (when > 0; MG_DEADLINE_EXCEEDED). Returns st->code. */
 int mg_stream(mg_channel *ch, const char *path, const ProtobufCMessage *req,
-              const ProtobufCMessageDescriptor *resp_desc, double timeout_s, double deadline,
-              mg_message_fn on_message, void *ctx, mg_status *st);
+              const char *const *extra, const ProtobufCMessageDescriptor *resp_desc,
+              double timeout_s, double deadline, mg_message_fn on_message, void *ctx,
+              mg_status *st);
 
 /* 1 for codes a client retries (CANCELLED, UNKNOWN, DEADLINE_EXCEEDED, INTERNAL,
  * UNAVAILABLE). */

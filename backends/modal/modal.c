@@ -301,10 +301,8 @@ static int cp_attempt(struct modal *m, const char *path, const ProtobufCMessage 
 		snprintf(dly, sizeof(dly), "x-retry-delay: %.3f", m->host->now() - first_at);
 		hdrs[2] = dly;
 	}
-	mg_channel_set_call_headers(m->cp, hdrs);
-	int rc = mg_unary(m->cp, path, req, desc, (ProtobufCMessage **)resp, m->exec_timeout_s, st);
-	mg_channel_set_call_headers(m->cp, NULL);
-	return rc;
+	return mg_unary(m->cp, path, req, hdrs, desc, (ProtobufCMessage **)resp, m->exec_timeout_s,
+	                st);
 }
 
 static int cp_call(struct modal *m, const char *path, const ProtobufCMessage *req,
@@ -345,7 +343,7 @@ static int rt_call(struct modal *m, const char *path, const ProtobufCMessage *re
 	int attempt = 0, refreshed = 0, rc;
 
 	for (;;) {
-		if (mg_unary(m->router, path, req, desc, (ProtobufCMessage **)resp,
+		if (mg_unary(m->router, path, req, NULL, desc, (ProtobufCMessage **)resp,
 		             timeout_s > 0 ? timeout_s : m->exec_timeout_s, &st) == MG_OK)
 			return 0;
 		if (st.code == MG_UNAUTHENTICATED && !refreshed) {
@@ -381,7 +379,7 @@ static int cp_connect(struct modal *m, rlm_error *err)
 		                          "MODAL_TOKEN_SECRET or run `modal token new`");
 	snprintf(id, sizeof(id), "x-modal-token-id: %s", m->token_id);
 	snprintf(secret, sizeof(secret), "x-modal-token-secret: %s", m->token_secret);
-	m->cp = mg_channel_new(m->host, m->server_url, hdrs);
+	m->cp = mg_channel_new(m->host, m->server_url, hdrs, NULL);
 	memset(secret, 0, sizeof(secret));
 	return m->cp ? 0 : nomem(m, err);
 }
@@ -414,7 +412,7 @@ static int router_connect(struct modal *m, rlm_error *err)
 		mg_channel_free(m->router);
 		m->host->free(m->router_url);
 		m->router_url = mstrdup(m, resp->url);
-		m->router = mg_channel_new(m->host, resp->url, hdrs);
+		m->router = mg_channel_new(m->host, resp->url, hdrs, NULL);
 		rc = m->router && m->router_url ? 0 : nomem(m, err);
 	}
 	memset(auth, 0, sizeof(auth));
@@ -494,7 +492,7 @@ static int image_build(struct modal *m, double deadline, rlm_error *err)
 		jr.image_id = m->image_id;
 		jr.timeout = 55;
 		jr.last_entry_id = j.entry_id ? j.entry_id : "";
-		mg_stream(m->cp, CP_PATH("ImageJoinStreaming"), &jr.base,
+		mg_stream(m->cp, CP_PATH("ImageJoinStreaming"), &jr.base, NULL,
 		          &modal__client__image_join_streaming_response__descriptor, 60, deadline,
 		          on_image_join, &j, &st);
 		if (j.status)
@@ -738,7 +736,7 @@ static int exec_status(struct modal *m, const char *exec_id, double wait_s)
 		double left = end - m->host->now();
 		if (left <= 0)
 			return -1;
-		if (mg_unary(m->router, RT_PATH("TaskExecWait"), &req.base,
+		if (mg_unary(m->router, RT_PATH("TaskExecWait"), &req.base, NULL,
 		             &modal__client__task_exec_wait_response__descriptor,
 		             (ProtobufCMessage **)&resp, left < 60 ? left : 60, &st) == MG_OK)
 			break;
@@ -824,7 +822,7 @@ static int read_stdout(struct modal *m, const char *exec_id, uint64_t *offset, d
 		r.restart = 0;
 		r.stop_rc = 0;
 		r.pos = *offset;
-		mg_stream(m->router, RT_PATH("TaskExecStdioRead"), &req.base,
+		mg_stream(m->router, RT_PATH("TaskExecStdioRead"), &req.base, NULL,
 		          &modal__client__task_exec_stdio_read_response__descriptor, 0, deadline,
 		          on_stdio, &r, &st);
 		if (st.code == MG_STOPPED && r.restart)
