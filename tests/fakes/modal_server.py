@@ -3,6 +3,7 @@
 
     /usr/bin/python3 modal_server.py --proto PATH --port-file FILE --state-file FILE
         [--token-id ID --token-secret SECRET] [--fault NAME=VALUE]...
+        [--sandbox-mode auto|chroot|host] [--stats-file FILE]
 
 Needs Debian's python3-grpcio and python3-protobuf (hence /usr/bin/python3). The message classes
 are generated at start with `protoc --python_out` from the same .proto the C plugin is built
@@ -11,10 +12,36 @@ their real paths (/modal.client.ModalClient/..., /modal.task_command_router.Task
 
 Control-plane calls must carry x-modal-token-id/x-modal-token-secret; router calls the bearer
 JWT handed out by TaskGetCommandRouterAccess (which expires). Sandboxes are real directories
-with real processes: a sandbox path P maps to <sandbox dir>/P, each exec is a process (its own
-session, killed with the sandbox), its stdout kept whole and served by byte offset, its stdin
-written by offset. Live sandboxes are written as JSON to --state-file after every change, so a
-test can assert none leaked.
+with real processes: each exec is a process (its own session, killed with the sandbox), its
+stdout and stderr (stderr_config PIPE; STDOUT merges it into stdout) kept whole and served by
+byte offset, its stdin written by offset. Live sandboxes are written as JSON to --state-file
+after every change, so a test can assert none leaked. Volumes are directories that outlive
+sandboxes: what one sandbox writes under its mount path the next one mounting the volume sees.
+
+Sandbox modes (one line on stderr at start says which one is active):
+  chroot  (auto when running as root and unshare, chroot and bind mounts work) each exec runs
+          in its own mount namespace, chrooted into the sandbox directory, which holds root/,
+          tmp/, __modal/.bin/ and the mount points: the host's /usr, /etc, /lib*, /bin, /sbin
+          bound read only (or recreated as the symlinks they are), /dev and /proc, each volume
+          at its mount path. Absolute paths (/root, /data, /tmp) are the sandbox's own; the
+          capabilities to mount, chroot, raise rlimits, ptrace or mknod are dropped
+          (setpriv), so the read-only binds stay read only.
+  host    (otherwise) processes run on the host with cwd <sandbox dir>/<workdir>; a volume is a
+          symlink <sandbox dir>/<mount path>; other absolute paths are host paths, except
+          through fs-tools and the legacy file API, which map /X to <sandbox dir>/X.
+
+Files: TaskExecStart of /__modal/.bin/modal-sandbox-fs-tools runs tests/fakes/modal_fs_tools.py
+({"WriteFile"|"ReadFile": {"path": "/abs"}}; inside the chroot in chroot mode, with the path
+mapping above in host mode). The legacy ContainerFilesystemExec API (open/write/read/flush/
+close) is served with ContainerFilesystemExecGetOutput batches (output chunks of at most 1 MiB,
+then eof, or eof with an errno error); operations finish before ContainerFilesystemExec
+answers, and a batch stream is forgotten once served whole.
+
+Statistics (--stats-file FILE): per method path, the number of calls and the seconds spent
+handling them (handler entry to return; for streams to the end of the stream, including time
+blocked waiting for output), and the client peers (one per HTTP/2 connection) with their call
+counts; written atomically as JSON {"methods": {PATH: {"count": N, "total_s": X}}, "peers":
+{PEER: N}, "connections": N} on SIGUSR1 and at exit (SIGTERM/SIGINT).
 
 Faults (repeatable --fault):
   image_late=N        ImageGetOrCreate answers without result; the first N-1 ImageJoinStreaming
@@ -26,13 +53,20 @@ Faults (repeatable --fault):
   stdio_drop=N        every TaskExecStdioRead stream fails with UNAVAILABLE after N messages
   jwt_ttl=S           router JWTs expire after S seconds (default 3600)
   memory_mb=N         RLIMIT_AS of exec processes when the sandbox sets no memory (default 2048)
+  fs_tools=missing    /__modal/.bin/modal-sandbox-fs-tools is absent: its exec starts, prints
+                      "...: not found" on stderr and exits 127
+  fs_tools=start_error  TaskExecStart of fs-tools fails with NOT_FOUND "no such file"
+  legacy_fs=unimplemented  ContainerFilesystemExec and ContainerFilesystemExecGetOutput answer
+                      UNIMPLEMENTED
 """
 import argparse
 import base64
+import errno
 import json
 import os
 import resource
 import secrets
+import shlex
 import shutil
 import signal
 import subprocess
@@ -44,8 +78,22 @@ from concurrent import futures
 
 import grpc
 
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+import modal_fs_tools  # noqa: E402
+
 CP = "modal.client.ModalClient"
 RT = "modal.task_command_router.TaskCommandRouter"
+FS_TOOLS = "/__modal/.bin/modal-sandbox-fs-tools"
+FS_TOOLS_SCRIPT = os.path.join(HERE, "modal_fs_tools.py")
+CHROOT_ENV = {"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+              "HOME": "/root", "LANG": "C.UTF-8"}
+# Without these a root process in the chroot could remount the read-only binds, leave the
+# chroot, lift its RLIMIT_AS or reach the host through a device node or another process.
+DROP_CAPS = "-sys_admin,-sys_chroot,-sys_resource,-sys_module,-sys_ptrace,-mknod"
+CHUNK = 1 << 20
+# The errno values of SystemErrorCode; others are reported as EIO.
+SYSTEM_ERROR_CODES = {1, 2, 5, 6, 12, 13, 17, 20, 21, 22, 24, 27, 28}
 
 
 def load_pb(proto):
@@ -54,22 +102,68 @@ def load_pb(proto):
                            proto])
     sys.path.insert(0, out)
     import modal_pb2  # noqa: E402
+    sys.path.remove(out)
+    shutil.rmtree(out, ignore_errors=True)  # loaded: the generated file is no longer needed
     return modal_pb2
 
 
-class Exec:
-    def __init__(self, proc):
-        self.proc = proc
-        self.out = bytearray()
-        self.eof = False
-        self.cond = threading.Condition()
-        self.stdin_written = 0
-        self.stdin_closed = False
-        self.lock = threading.Lock()
-        threading.Thread(target=self._pump, daemon=True).start()
+def tool(name):
+    return shutil.which(name) or shutil.which(name, path="/usr/sbin:/usr/bin:/sbin:/bin")
 
-    def _pump(self):
-        fd = self.proc.stdout.fileno()
+
+def host_system_dirs():
+    """The host's top-level system entries a chroot needs: (name, symlink target or None)."""
+    out = []
+    for name in sorted(os.listdir("/")):
+        if name in ("usr", "etc", "bin", "sbin") or name.startswith("lib"):
+            p = "/" + name
+            if os.path.islink(p):
+                out.append((name, os.readlink(p)))
+            elif os.path.isdir(p):
+                out.append((name, None))
+    return out
+
+
+def chroot_mode(want):
+    """(True, why) when execs can run chrooted in their own mount namespace, else (False, why)."""
+    if want == "host":
+        return False, "asked for"
+    why = None
+    if os.geteuid() != 0:
+        why = "not root"
+    elif not all(tool(t) for t in ("unshare", "chroot", "mount")):
+        why = "unshare, chroot or mount missing"
+    else:
+        d = tempfile.mkdtemp(prefix="modalprobe-")
+        try:
+            # A read-only bind must really refuse writes, or the sandboxes could write the host.
+            r = subprocess.run([tool("unshare"), "--mount", "--propagation", "private", "--",
+                                "/bin/sh", "-c", 'mount --bind "$1" "$1" && '
+                                'mount -o remount,bind,ro "$1" && ! touch "$1/x" 2>/dev/null',
+                                "sh", d], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            if r.returncode:
+                why = "bind mounts in a new mount namespace do not work here"
+        finally:
+            shutil.rmtree(d, ignore_errors=True)
+    if why is None:
+        return True, "running as root with unshare"
+    if want == "chroot":
+        sys.exit("modal_server: --sandbox-mode chroot: %s" % why)
+    return False, why
+
+
+class Stream:
+    """One output pipe of an exec, kept whole so it can be read from any offset."""
+
+    def __init__(self, pipe):
+        self.buf = bytearray()
+        self.eof = pipe is None
+        self.cond = threading.Condition()
+        if pipe is not None:
+            threading.Thread(target=self._pump, args=(pipe,), daemon=True).start()
+
+    def _pump(self, pipe):
+        fd = pipe.fileno()
         while True:
             try:
                 data = os.read(fd, 65536)
@@ -80,8 +174,26 @@ class Exec:
                     self.eof = True
                     self.cond.notify_all()
                     return
-                self.out += data
+                self.buf += data
                 self.cond.notify_all()
+
+
+class Exec:
+    def __init__(self, proc):
+        self.proc = proc
+        self.streams = (Stream(proc.stdout), Stream(proc.stderr))  # by TaskExecStdioFileDescriptor
+        self.stdin_written = 0
+        self.stdin_closed = False
+        self.lock = threading.Lock()
+
+
+class FsOp:
+    """The outcome of one ContainerFilesystemExec, served by ContainerFilesystemExecGetOutput."""
+
+    def __init__(self, sandbox_id, chunks, error):
+        self.sandbox_id = sandbox_id
+        self.chunks = chunks  # read data, at most CHUNK bytes each
+        self.error = error  # (errno, message) or None
 
 
 class Sandbox:
@@ -95,6 +207,12 @@ class Sandbox:
         self.polls = 0
         self.result = None  # GenericResult fields once finished
         self.created = time.time()
+        self.chroot = False
+        self.fs = None  # modal_fs_tools.SandboxFs: the sandbox's paths as the fake sees them
+        self.mounts = []  # (sandbox path, host dir, read only) of its volumes
+        self.mount_script = ""  # chroot mode: sh lines that build the exec's mount namespace
+        self.files = {}  # legacy file API: file descriptor id -> open file
+        self.files_lock = threading.Lock()
 
     def path(self, p):
         return os.path.join(self.root, p.lstrip("/")) if p.startswith("/") else p
@@ -105,6 +223,75 @@ class Sandbox:
                 os.killpg(ex.proc.pid, signal.SIGKILL)
             except (ProcessLookupError, PermissionError):
                 pass
+        if self.chroot:  # also what left the process group (setsid) but not the chroot
+            kill_rooted_at(self.root)
+        with self.files_lock:
+            for f in self.files.values():
+                try:
+                    f.close()
+                except OSError:
+                    pass
+            self.files.clear()
+
+
+def kill_rooted_at(root):
+    """SIGKILLs every process whose root directory is `root` (compared by inode: the path a
+    process in another mount namespace shows is not reliable)."""
+    try:
+        want = os.stat(root)
+    except OSError:
+        return
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            st = os.stat("/proc/%s/root" % pid)
+            if (st.st_dev, st.st_ino) == (want.st_dev, want.st_ino):
+                os.kill(int(pid), signal.SIGKILL)
+        except OSError:
+            pass
+
+
+def legacy_error(e, path=""):
+    """(SystemErrorCode value, message) for an exception of a legacy file operation."""
+    code = getattr(e, "errno", None)
+    if code == errno.EROFS:
+        code = errno.EACCES
+    elif code is None or code == errno.EBADF or isinstance(e, ValueError):
+        code = errno.EINVAL
+    elif code not in SYSTEM_ERROR_CODES:
+        code = errno.EIO
+    msg = getattr(e, "strerror", None) or str(e)
+    return code, ("%s: %s" % (msg, path) if path else msg)
+
+
+class Stats:
+    """Calls and handling seconds per method path, calls per client peer (--stats-file)."""
+
+    def __init__(self, path):
+        self.path = path
+        self.lock = threading.Lock()
+        self.methods = {}  # path -> [count, total seconds]
+        self.peers = {}  # grpc peer -> calls
+
+    def record(self, method, secs, peer):
+        with self.lock:
+            m = self.methods.get(method)
+            if m is None:
+                m = self.methods[method] = [0, 0.0]
+            m[0] += 1
+            m[1] += secs
+            self.peers[peer] = self.peers.get(peer, 0) + 1
+
+    def write(self):
+        with self.lock:
+            doc = {"methods": {k: {"count": v[0], "total_s": v[1]}
+                               for k, v in sorted(self.methods.items())},
+                   "peers": dict(self.peers), "connections": len(self.peers)}
+        tmp = self.path + ".tmp"
+        with open(tmp, "w") as f:
+            json.dump(doc, f, indent=1)
+        os.replace(tmp, self.path)
 
 
 class Fake:
@@ -125,7 +312,18 @@ class Fake:
             self.faults.setdefault(k, []).append(v)
         self.root = tempfile.mkdtemp(prefix="modalfake-")
         self.port = 0
+        self.chroot, why = chroot_mode(args.sandbox_mode)
+        self.system = host_system_dirs() if self.chroot else []
+        self.tools = {t: tool(t) for t in ("unshare", "chroot", "setpriv")}
+        self.fs_ops = {}  # legacy file API: exec id -> FsOp
+        self.stats = Stats(args.stats_file) if args.stats_file else None
+        sys.stderr.write("modal_server: sandbox mode %s (%s)\n" % (
+            "chroot" if self.chroot else "host", why))
         self.write_state()
+
+    def fault(self, name):
+        v = self.faults.get(name)
+        return v[-1] if v else None
 
     def fault_int(self, name, default):
         v = self.faults.get(name)
@@ -241,6 +439,14 @@ class Fake:
         d = req.definition
         if not d.image_id:
             ctx.abort(grpc.StatusCode.INVALID_ARGUMENT, "image_id is required")
+        if not (d.workdir or "/root").startswith("/"):
+            ctx.abort(grpc.StatusCode.INVALID_ARGUMENT, "workdir must be absolute")
+        mounts = []
+        for vm in d.volume_mounts:
+            mp = "/" + "/".join(modal_fs_tools.path_parts(os.path.normpath(vm.mount_path)))
+            if not vm.mount_path.startswith("/") or mp == "/":
+                ctx.abort(grpc.StatusCode.INVALID_ARGUMENT, "bad mount_path %r" % vm.mount_path)
+            mounts.append((mp, os.path.join(self.root, "volumes", vm.volume_id), vm.read_only))
         # A retry carries the first attempt's x-idempotency-key: answer with the sandbox that
         # attempt made instead of making a second one.
         key = dict(ctx.invocation_metadata()).get("x-idempotency-key")
@@ -258,11 +464,16 @@ class Fake:
             for s in d.secret_ids:
                 env.update(self.secrets.get(s, {}))
         sb = Sandbox(sid, root, d, env)
-        os.makedirs(sb.path(d.workdir or "/root"), exist_ok=True)
-        for vm in d.volume_mounts:  # a mount is a symlink to the volume's directory
-            target = sb.path(vm.mount_path)
-            os.makedirs(os.path.dirname(target), exist_ok=True)
-            os.symlink(os.path.join(self.root, "volumes", vm.volume_id), target)
+        sb.mounts = mounts
+        if self.chroot:
+            self.build_chroot(sb)
+        else:
+            for mp, vdir, _ in sb.mounts:  # a mount is a symlink to the volume's directory
+                target = sb.path(mp)
+                os.makedirs(os.path.dirname(target), exist_ok=True)
+                os.symlink(vdir, target)
+            sb.fs = modal_fs_tools.SandboxFs(root, sb.mounts)
+        os.makedirs(sb.fs.resolve(d.workdir or "/root")[0], exist_ok=True)
         with self.lock:
             self.sandboxes[sid] = sb
             self.write_state()
@@ -307,8 +518,74 @@ class Fake:
                                                   exitcode=137)
             self.write_state()
         sb.kill()
+        with self.lock:
+            for k in [k for k, op in self.fs_ops.items() if op.sandbox_id == sb.id]:
+                del self.fs_ops[k]
+        # In chroot mode the mounts live only in the execs' namespaces: here the mount points
+        # are empty directories, so this removes the sandbox's own files and nothing else.
         shutil.rmtree(sb.root, ignore_errors=True)
         return self.pb.SandboxTerminateResponse(existing_result=existing)
+
+    def build_chroot(self, sb):
+        """Lays out the sandbox directory as a root filesystem and writes the sh lines that
+        mount the host's system directories, /dev, /proc, the volumes and fs-tools into it."""
+        r, q = sb.root, shlex.quote
+        sb.chroot = True
+        lines = ["set -e"]
+
+        def bind(src, dst, ro, rec=False):
+            lines.append("mount --%s %s %s" % ("rbind" if rec else "bind", q(src), q(r + dst)))
+            if ro:
+                lines.append("mount -o remount,bind,ro %s" % q(r + dst))
+        for d in ("root", "tmp", "dev", "proc", "__modal/.bin"):
+            os.makedirs(os.path.join(r, d), exist_ok=True)
+        os.chmod(os.path.join(r, "tmp"), 0o1777)
+        system = []
+        for name, link in self.system:
+            if link is not None:  # Debian 12: /bin, /lib, /lib64, /sbin point into /usr
+                os.symlink(link, os.path.join(r, name))
+            else:
+                os.makedirs(os.path.join(r, name))
+                bind("/" + name, "/" + name, True)
+                system.append(("/" + name, "/" + name, True))
+        bind("/dev", "/dev", False, True)
+        bind("/proc", "/proc", False, True)
+        for mp, vdir, ro in sb.mounts:
+            os.makedirs(r + mp, exist_ok=True)
+            bind(vdir, mp, ro)
+        if self.fault("fs_tools") != "missing":
+            open(os.path.join(r, FS_TOOLS.lstrip("/")), "w").close()
+            bind(FS_TOOLS_SCRIPT, FS_TOOLS, True)
+        sb.mount_script = "\n".join(lines)
+        sb.fs = modal_fs_tools.SandboxFs(r, sb.mounts + system)
+
+    def chroot_argv(self, sb, workdir, argv):
+        """argv wrapped so that it runs in its own mount namespace, chrooted into the sandbox,
+        in `workdir`. Every step execs the next: the command keeps the pid Popen saw, so the
+        process group and TaskExecWait's status are its own."""
+        setpriv = self.tools["setpriv"]
+        inner = ([setpriv, "--bounding-set", DROP_CAPS] if setpriv else []) + \
+            ["/bin/sh", "-c", 'cd "$0" && exec "$@"', workdir]
+        script = sb.mount_script + "\nexec %s %s %s \"$@\"" % (
+            shlex.quote(self.tools["chroot"]), shlex.quote(sb.root),
+            " ".join(shlex.quote(a) for a in inner))
+        return [self.tools["unshare"], "--mount", "--propagation", "private", "--", "/bin/sh", "-c",
+                script, "sh"] + list(argv)
+
+    def chroot_finds(self, sb, argv0, workdir, path):
+        """Whether the chrooted sh will find command argv0 (as execvp would)."""
+        if "/" in argv0:
+            cands = [argv0 if argv0.startswith("/") else workdir + "/" + argv0]
+        else:
+            cands = [d + "/" + argv0 for d in path.split(":") if d.startswith("/")]
+        for c in cands:
+            try:
+                host, _ = sb.fs.resolve(c)
+            except OSError:
+                continue
+            if os.path.isfile(host) and os.access(host, os.X_OK):
+                return True
+        return False
 
     # ---- command router ------------------------------------------------------------------
 
@@ -327,42 +604,69 @@ class Fake:
             ctx.abort(grpc.StatusCode.FAILED_PRECONDITION, "sandbox has finished")
         if req.exec_id in sb.execs:
             return self.pb.TaskExecStartResponse()  # exec_id is the idempotency key
-        env = dict(os.environ)
+        argv = list(req.command_args)
+        if not argv:
+            ctx.abort(grpc.StatusCode.INVALID_ARGUMENT, "no command")
+        env = dict(CHROOT_ENV if sb.chroot else os.environ)
         env.update(sb.env)
         env.update(dict(req.env))
-        cwd = sb.path(req.workdir or sb.definition.workdir or "/root")
+        workdir = req.workdir or sb.definition.workdir or "/root"
         mem = sb.definition.resources.memory_mb or self.fault_int("memory_mb", 2048)
         stdout = subprocess.PIPE if req.stdout_config == 1 else subprocess.DEVNULL
-        stderr = {0: subprocess.DEVNULL, 1: subprocess.DEVNULL,
+        stderr = {0: subprocess.DEVNULL, 1: subprocess.PIPE,
                   2: subprocess.STDOUT}[req.stderr_config]
+        if argv[0] == FS_TOOLS:
+            if self.fault("fs_tools") == "start_error":
+                ctx.abort(grpc.StatusCode.NOT_FOUND, "no such file")
+            if self.fault("fs_tools") == "missing":
+                argv = ["/bin/sh", "-c", 'echo "$0: not found" >&2; exit 127', FS_TOOLS]
+            elif sb.chroot:  # bound read only at FS_TOOLS inside; its mode bits do not matter
+                argv = ["/usr/bin/python3", FS_TOOLS] + argv[1:]
+            else:
+                argv = [sys.executable, FS_TOOLS_SCRIPT, "--root", sb.root] + \
+                    ["--mount=%s=%s%s" % (mp, d, ":ro" if ro else "")
+                     for mp, d, ro in sb.mounts] + argv[1:]
+        if sb.chroot:
+            try:
+                wd_ok = os.path.isdir(sb.fs.resolve(workdir)[0])
+            except OSError:
+                wd_ok = False
+            if not wd_ok:
+                ctx.abort(grpc.StatusCode.INVALID_ARGUMENT,
+                          "cannot start: no such directory: %r" % workdir)
+            if not self.chroot_finds(sb, argv[0], workdir, env.get("PATH", "")):
+                ctx.abort(grpc.StatusCode.INVALID_ARGUMENT,
+                          "cannot start: [Errno 2] No such file or directory: %r" % argv[0])
+            argv, cwd = self.chroot_argv(sb, workdir, argv), sb.root
+        else:
+            cwd = sb.path(workdir)
 
         def limits():
             resource.setrlimit(resource.RLIMIT_AS, (mem << 20, mem << 20))
         try:
-            proc = subprocess.Popen(list(req.command_args), cwd=cwd, env=env,
+            proc = subprocess.Popen(argv, cwd=cwd, env=env,
                                     stdin=subprocess.PIPE, stdout=stdout, stderr=stderr,
                                     start_new_session=True, preexec_fn=limits)
         except OSError as e:
             ctx.abort(grpc.StatusCode.INVALID_ARGUMENT, "cannot start: %s" % e)
-        if stdout is subprocess.DEVNULL:
-            proc.stdout = open(os.devnull, "rb")
         sb.execs[req.exec_id] = Exec(proc)
         self.write_state()
         return self.pb.TaskExecStartResponse()
 
     def TaskExecStdioRead(self, req, ctx):
         ex = self.get_exec(req, ctx)
-        if req.file_descriptor != 0:
-            return  # stderr is never piped by this fake
+        if req.file_descriptor not in (0, 1):
+            ctx.abort(grpc.StatusCode.INVALID_ARGUMENT, "no such file descriptor")
+        st = ex.streams[req.file_descriptor]
         pos = req.offset
         sent = 0
         drop = self.fault_int("stdio_drop", 0)
         while ctx.is_active():
-            with ex.cond:
-                while len(ex.out) <= pos and not ex.eof and ctx.is_active():
-                    ex.cond.wait(0.2)
-                data = bytes(ex.out[pos:pos + 1 << 20])
-                done = ex.eof and pos + len(data) >= len(ex.out)
+            with st.cond:
+                while len(st.buf) <= pos and not st.eof and ctx.is_active():
+                    st.cond.wait(0.2)
+                data = bytes(st.buf[pos:pos + CHUNK])
+                done = st.eof and pos + len(data) >= len(st.buf)
             if data:
                 if drop and sent >= drop:
                     ctx.abort(grpc.StatusCode.UNAVAILABLE, "injected stream drop")
@@ -408,12 +712,91 @@ class Fake:
         ex = self.get_exec(req, ctx)
         return self._exit(self.pb.TaskExecPollResponse, ex.proc.poll())
 
+    # ---- legacy file API (control plane) -------------------------------------------------
+
+    def legacy_fs_check(self, ctx):
+        if self.fault("legacy_fs") == "unimplemented":
+            ctx.abort(grpc.StatusCode.UNIMPLEMENTED, "ContainerFilesystemExec is not served")
+
+    def ContainerFilesystemExec(self, req, ctx):
+        self.legacy_fs_check(ctx)
+        sb = self.sandbox(ctx, task_id=req.task_id)
+        if sb.result is not None:
+            ctx.abort(grpc.StatusCode.FAILED_PRECONDITION, "sandbox has finished")
+        which = req.WhichOneof("file_exec_request_oneof")
+        if which is None:
+            ctx.abort(grpc.StatusCode.INVALID_ARGUMENT, "no file request")
+        resp = self.pb.ContainerFilesystemExecResponse(exec_id="fe-" + secrets.token_hex(8))
+        sub = getattr(req, which)
+        chunks, error = [], None
+        with sb.files_lock:
+            try:
+                if which == "file_open_request":
+                    # The id is handed out even when the open fails; the error is in the batches.
+                    resp.file_descriptor = "fd-" + secrets.token_hex(8)
+                    sb.files[resp.file_descriptor] = self.legacy_open(sb, sub.path, sub.mode)
+                else:
+                    f = sb.files.get(sub.file_descriptor)
+                    if f is None:
+                        raise OSError(errno.EINVAL, "bad file descriptor",
+                                      sub.file_descriptor)
+                    if which == "file_write_request":
+                        view = memoryview(sub.data)
+                        while view:
+                            view = view[f.write(view):]
+                    elif which == "file_read_request":
+                        data = f.read(sub.n) if sub.n else f.readall()
+                        chunks = [data[i:i + CHUNK] for i in range(0, len(data), CHUNK)]
+                    elif which == "file_flush_request":
+                        f.flush()
+                    elif which == "file_close_request":
+                        del sb.files[sub.file_descriptor]
+                        f.close()
+            except (OSError, ValueError) as e:
+                error = legacy_error(e, getattr(sub, "path", ""))
+        with self.lock:
+            self.fs_ops[resp.exec_id] = FsOp(sb.id, chunks, error)
+        return resp
+
+    def legacy_open(self, sb, path, mode):
+        """Opens sandbox path `path` unbuffered in binary form of Python mode `mode`."""
+        m = mode.replace("t", "")
+        if "b" not in m:
+            m += "b"
+        if not path.startswith("/"):
+            raise OSError(errno.EINVAL, "path must be absolute", path)
+        host, ro = sb.fs.resolve(path)
+        if ro and any(c in m for c in "wax+"):
+            raise OSError(errno.EROFS, os.strerror(errno.EROFS), path)
+        return open(host, m, buffering=0)
+
+    def ContainerFilesystemExecGetOutput(self, req, ctx):
+        self.legacy_fs_check(ctx)
+        with self.lock:
+            op = self.fs_ops.get(req.exec_id)
+        if op is None:
+            ctx.abort(grpc.StatusCode.NOT_FOUND, "no such filesystem exec")
+        n = 0
+        for chunk in op.chunks:
+            n += 1
+            yield self.pb.FilesystemRuntimeOutputBatch(output=[chunk], batch_index=n)
+        last = self.pb.FilesystemRuntimeOutputBatch(batch_index=n + 1, eof=True)
+        if op.error:
+            last.error.error_code, last.error.error_message = op.error
+        yield last
+        with self.lock:  # served whole (a broken stream can be asked for again)
+            self.fs_ops.pop(req.exec_id, None)
+
 
 def handlers(fake, pb):
     cp_unary = ["AppGetOrCreate", "ImageGetOrCreate", "SecretGetOrCreate", "VolumeGetOrCreate",
                 "SandboxCreate", "SandboxGetTaskId", "TaskGetCommandRouterAccess", "SandboxWait",
-                "SandboxTerminate"]
+                "SandboxTerminate", "ContainerFilesystemExec"]
+    cp_stream = {"ImageJoinStreaming": "ImageJoinStreamingResponse",
+                 "ContainerFilesystemExecGetOutput": "FilesystemRuntimeOutputBatch"}
     rt_unary = ["TaskExecStart", "TaskExecStdinWrite", "TaskExecWait", "TaskExecPoll"]
+    rt_stream = {"TaskExecStdioRead": "TaskExecStdioReadResponse"}
+    stats = fake.stats
 
     def wrap(name, fn, cp):
         def call(req, ctx):
@@ -425,25 +808,40 @@ def handlers(fake, pb):
             return answer
         return call
 
-    def msgs(name):
-        return getattr(pb, name + "Request"), getattr(pb, name + "Response")
+    def timed_unary(path, call):
+        def timed(req, ctx):
+            t0 = time.perf_counter()
+            try:
+                return call(req, ctx)
+            finally:
+                stats.record(path, time.perf_counter() - t0, ctx.peer())
+        return timed
 
-    def unary(name, cp):
-        req, resp = msgs(name)
-        return grpc.unary_unary_rpc_method_handler(
-            wrap(name, getattr(fake, name), cp), request_deserializer=req.FromString,
-            response_serializer=resp.SerializeToString)
+    def timed_stream(path, call):
+        def timed(req, ctx):
+            t0 = time.perf_counter()
+            try:
+                yield from call(req, ctx)
+            finally:
+                stats.record(path, time.perf_counter() - t0, ctx.peer())
+        return timed
 
-    def stream(name, cp):
-        req, resp = msgs(name)
-        return grpc.unary_stream_rpc_method_handler(
-            wrap(name, getattr(fake, name), cp), request_deserializer=req.FromString,
-            response_serializer=resp.SerializeToString)
+    def handler(service, name, cp, resp_name=None):
+        req = getattr(pb, name + "Request")
+        resp = getattr(pb, resp_name or name + "Response")
+        call = wrap(name, getattr(fake, name), cp)
+        make = grpc.unary_stream_rpc_method_handler if resp_name else \
+            grpc.unary_unary_rpc_method_handler
+        if stats:
+            path = "/%s/%s" % (service, name)
+            call = (timed_stream if resp_name else timed_unary)(path, call)
+        return make(call, request_deserializer=req.FromString,
+                    response_serializer=resp.SerializeToString)
 
-    cp = {n: unary(n, True) for n in cp_unary}
-    cp["ImageJoinStreaming"] = stream("ImageJoinStreaming", True)
-    rt = {n: unary(n, False) for n in rt_unary}
-    rt["TaskExecStdioRead"] = stream("TaskExecStdioRead", False)
+    cp = {n: handler(CP, n, True) for n in cp_unary}
+    cp.update({n: handler(CP, n, True, r) for n, r in cp_stream.items()})
+    rt = {n: handler(RT, n, False) for n in rt_unary}
+    rt.update({n: handler(RT, n, False, r) for n, r in rt_stream.items()})
     return [grpc.method_handlers_generic_handler(CP, cp),
             grpc.method_handlers_generic_handler(RT, rt)]
 
@@ -456,6 +854,8 @@ def main():
     ap.add_argument("--token-id", default="ak-fake")
     ap.add_argument("--token-secret", default="as-fake")
     ap.add_argument("--fault", action="append", default=[])
+    ap.add_argument("--sandbox-mode", choices=("auto", "chroot", "host"), default="auto")
+    ap.add_argument("--stats-file")
     args = ap.parse_args()
     pb = load_pb(os.path.abspath(args.proto))
     fake = Fake(args, pb)
@@ -470,14 +870,20 @@ def main():
         f.write(str(fake.port))
     os.replace(args.port_file + ".tmp", args.port_file)
 
+    def write_stats(*_):
+        if fake.stats:
+            fake.stats.write()
+
     def stop(*_):
         for sb in list(fake.sandboxes.values()):
             sb.kill()
         server.stop(0)
+        write_stats()
         shutil.rmtree(fake.root, ignore_errors=True)
         os._exit(0)
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGUSR1, write_stats)
     server.wait_for_termination()
 
 

@@ -2,11 +2,13 @@
 """with_fake.py - runs a command against a fresh fake Modal (tests/fakes/modal_server.py), then
 checks that no sandbox leaked.
 
-    with_fake.py [--fault NAME=VALUE]... -- COMMAND ARGS...
+    with_fake.py [--fault NAME=VALUE]... [--sandbox-mode MODE] [--stats-file PATH]
+        -- COMMAND ARGS...
 
 Sets MODAL_SERVER_URL (http://127.0.0.1:<port>), MODAL_TOKEN_ID and MODAL_TOKEN_SECRET in the
-command's environment (and replaces @URL@ in its arguments). Exit status: the command's, or 1
-when a sandbox is still alive on the fake afterwards.
+command's environment (and replaces @URL@ in its arguments), and MODAL_FAKE_PID (kill -USR1 it
+to have the --stats-file written). --fault, --sandbox-mode and --stats-file are passed to the
+fake. Exit status: the command's, or 1 when a sandbox is still alive on the fake afterwards.
 """
 import json
 import os
@@ -23,9 +25,9 @@ TOKEN_ID, TOKEN_SECRET = "ak-fakeconformance", "as-fakeconformancesecret"
 
 def main():
     argv = sys.argv[1:]
-    faults = []
-    while argv and argv[0] == "--fault":
-        faults += ["--fault", argv[1]]
+    fake_args = []
+    while argv and argv[0] in ("--fault", "--sandbox-mode", "--stats-file") and len(argv) > 1:
+        fake_args += argv[:2]
         argv = argv[2:]
     if argv and argv[0] == "--":
         argv = argv[1:]
@@ -36,7 +38,7 @@ def main():
     port_file, state = os.path.join(tmp, "port"), os.path.join(tmp, "state.json")
     fake = subprocess.Popen(["/usr/bin/python3", FAKE, "--proto", PROTO, "--port-file",
                              port_file, "--state-file", state, "--token-id", TOKEN_ID,
-                             "--token-secret", TOKEN_SECRET] + faults)
+                             "--token-secret", TOKEN_SECRET] + fake_args)
     try:
         for _ in range(400):
             if os.path.exists(port_file) or fake.poll() is not None:
@@ -49,6 +51,7 @@ def main():
             url = "http://127.0.0.1:%s" % f.read().strip()
         env = dict(os.environ, MODAL_SERVER_URL=url, MODAL_TOKEN_ID=TOKEN_ID,
                    MODAL_TOKEN_SECRET=TOKEN_SECRET, MODAL_FAKE_STATE=state,
+                   MODAL_FAKE_PID=str(fake.pid),
                    MODAL_CONFIG_PATH=os.path.join(tmp, "none.toml"))
         rc = subprocess.call([a.replace("@URL@", url) for a in argv], env=env)
         with open(state) as f:
