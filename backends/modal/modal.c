@@ -1,10 +1,11 @@
-/* modal.c - the Modal backend plugin: options, credentials, the sandbox lifecycle and the
- * driver channel, over gRPC (grpc.c) with the messages of modal.proto.
+/* modal.c - the Modal backend plugin: options, credentials, the RPC retry policies, the
+ * sandbox lifecycle and the driver channel, over gRPC (grpc.c) with the messages of
+ * modal.proto. Execs are in modal_exec.c, file transfer in modal_files.c.
  *
  * start(): AppGetOrCreate, ImageGetOrCreate (+ ImageJoinStreaming until the build ends), an
  * ephemeral secret for env_vars, VolumeGetOrCreate, SandboxCreate, SandboxGetTaskId polling,
  * TaskGetCommandRouterAccess; then, through the task's command router, driver.py is written
- * with an exec fed on stdin and launched as one long-lived exec. execute() writes requests
+ * (modal_files.c) and launched as one long-lived exec. execute() writes requests
  * with TaskExecStdinWrite (by offset) and reads the channel with TaskExecStdioRead from the
  * byte offset already consumed, so a dropped stream resumes where it stopped. The sandbox is
  * terminated on shutdown(), which the core always calls after create(), failed starts
@@ -19,12 +20,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "grpc.h"
-#include "modal.pb-c.h"
-#include "rlm/plugin.h"
-
-#define CP_PATH(m) "/modal.client.ModalClient/" m
-#define RT_PATH(m) "/modal.task_command_router.TaskCommandRouter/" m
+#include "modal_internal.h"
 
 static const rlm_option_spec modal_options[] = {
         {"server_url", RLM_OPT_STRING, NULL,
@@ -47,31 +43,17 @@ static const rlm_option_spec modal_options[] = {
         {"memory_mb", RLM_OPT_INT, NULL, "memory in MiB; the server's default if unset"},
         {"workdir", RLM_OPT_STRING, "\"/root\"", "work directory of the sandbox and the driver"},
         {"python", RLM_OPT_STRING, "\"python3\"", "Python interpreter inside the sandbox"},
+        {"file_transfer", RLM_OPT_STRING, "\"auto\"",
+         "how files move: auto (fs-tools, then the legacy file API, then sh), fs-tools, "
+         "legacy or shell"},
+        {"ca_file", RLM_OPT_STRING, NULL,
+         "PEM bundle to verify the control plane and routers with, instead of the system's"},
         {NULL, 0, NULL, NULL},
 };
 
-struct modal {
-	const rlm_host_api *host;
-	/* options */
-	char *server_url, *environment, *app_name, *image, *volume_name, *workdir, *python;
-	json_object *env_vars;
-	double timeout_s, exec_timeout_s, cpu;
-	long memory_mb;
-	/* credentials (never logged) */
-	char *token_id, *token_secret;
-	/* the sandbox */
-	mg_channel *cp, *router;
-	char *app_id, *image_id, *secret_id, *volume_id, *sandbox_id, *task_id, *router_url;
-	int driver_uploaded;
-	/* the driver exec */
-	char exec_id[40];
-	int driver_running;
-	uint64_t in_off, out_off;
-};
+const char MODAL[] = "modal";
 
-static const char MODAL[] = "modal";
-
-static char *mstrdup(struct modal *m, const char *s)
+char *mstrdup(struct modal *m, const char *s)
 {
 	size_t n = strlen(s) + 1;
 	char *d = m->host->alloc(n);
@@ -81,12 +63,12 @@ static char *mstrdup(struct modal *m, const char *s)
 	return d;
 }
 
-static int nomem(struct modal *m, rlm_error *err)
+int nomem(struct modal *m, rlm_error *err)
 {
 	return m->host->error_set(err, RLM_ENOMEM, "modal backend: out of memory");
 }
 
-static void sleep_s(double s)
+void sleep_s(double s)
 {
 	struct timespec ts;
 
@@ -95,24 +77,6 @@ static void sleep_s(double s)
 	ts.tv_sec = (time_t)s;
 	ts.tv_nsec = (long)((s - (double)ts.tv_sec) * 1e9);
 	nanosleep(&ts, NULL);
-}
-
-static void make_uuid(char out[40])
-{
-	unsigned char b[16];
-	FILE *f = fopen("/dev/urandom", "rb");
-
-	if (!f || fread(b, 1, sizeof(b), f) != sizeof(b)) {
-		for (int i = 0; i < 16; i++)
-			b[i] = (unsigned char)(rand() ^ (int)time(NULL) >> (i % 8));
-	}
-	if (f)
-		fclose(f);
-	b[6] = (unsigned char)((b[6] & 0x0f) | 0x40);
-	b[8] = (unsigned char)((b[8] & 0x3f) | 0x80);
-	snprintf(out, 40, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
-	         b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12],
-	         b[13], b[14], b[15]);
 }
 
 /* ---- config and credentials ------------------------------------------------------------ */
@@ -218,8 +182,18 @@ static int cfg_parse(struct modal *m, const char *config_json, rlm_error *err)
 	    (rc = cfg_str(m, root, "image", &m->image, err)) ||
 	    (rc = cfg_str(m, root, "volume_name", &m->volume_name, err)) ||
 	    (rc = cfg_str(m, root, "workdir", &m->workdir, err)) ||
-	    (rc = cfg_str(m, root, "python", &m->python, err)))
+	    (rc = cfg_str(m, root, "python", &m->python, err)) ||
+	    (rc = cfg_str(m, root, "ca_file", &m->ca_file, err)))
 		goto out;
+	if (json_object_object_get_ex(root, "file_transfer", &v) &&
+	    json_object_is_type(v, json_type_string) &&
+	    (m->fs_mode = fs_mode_of(json_object_get_string(v))) < 0) {
+		rc = m->host->error_set(err, RLM_ECONFIG,
+		                        "backends.modal.file_transfer: \"%s\" is not one of auto, "
+		                        "fs-tools, legacy, shell",
+		                        json_object_get_string(v));
+		goto out;
+	}
 	if (json_object_object_get_ex(root, "env_vars", &v) &&
 	    json_object_is_type(v, json_type_object)) {
 		json_object_object_foreach(v, k, val)
@@ -258,16 +232,14 @@ out:
 
 /* ---- RPCs with the SDKs' retry policies ------------------------------------------------ */
 
-static int rpc_error(struct modal *m, const char *what, const mg_status *st, rlm_error *err)
+int rpc_error(struct modal *m, const char *what, const mg_status *st, rlm_error *err)
 {
 	return m->host->error_set(err, mg_to_rlm(st->code), "modal: %s failed: gRPC status %d%s%s",
 	                          what, st->code, *st->message ? ": " : "", st->message);
 }
 
-/* A control-plane unary call: 3 retries of the retryable codes (100 ms doubling, at most 1 s)
- * and server-directed throttling (RPCRetryPolicy) outside that budget, up to 60 s of it. */
-/* A UUID (version 4) for x-idempotency-key. */
-static void new_uuid(char out[37])
+/* A UUID (version 4): exec ids and x-idempotency-key. */
+void new_uuid(char out[37])
 {
 	unsigned char b[16];
 	FILE *f = fopen("/dev/urandom", "rb");
@@ -305,8 +277,10 @@ static int cp_attempt(struct modal *m, const char *path, const ProtobufCMessage 
 	                st);
 }
 
-static int cp_call(struct modal *m, const char *path, const ProtobufCMessage *req,
-                   const ProtobufCMessageDescriptor *desc, void *resp, rlm_error *err)
+/* 3 retries of the retryable codes (100 ms doubling, at most 1 s) and server-directed
+ * throttling (RPCRetryPolicy) outside that budget, up to 60 s of it. */
+int cp_call(struct modal *m, const char *path, const ProtobufCMessage *req,
+            const ProtobufCMessageDescriptor *desc, void *resp, rlm_error *err)
 {
 	mg_status st;
 	double delay = 0.1, throttled = 0, first_at = m->host->now();
@@ -332,23 +306,44 @@ static int cp_call(struct modal *m, const char *path, const ProtobufCMessage *re
 
 static int router_connect(struct modal *m, rlm_error *err);
 
-/* A router unary call: 10 retries (10 ms doubling); on UNAUTHENTICATED the JWT is fetched
- * again and the call retried once. */
-static int rt_call(struct modal *m, const char *path, const ProtobufCMessage *req,
-                   const ProtobufCMessageDescriptor *desc, void *resp, double timeout_s,
-                   rlm_error *err)
+mg_channel *router_get(struct modal *m, unsigned *gen)
+{
+	mg_channel *ch;
+
+	pthread_mutex_lock(&m->mu);
+	ch = m->router;
+	*gen = m->router_gen;
+	pthread_mutex_unlock(&m->mu);
+	return ch;
+}
+
+int router_refresh(struct modal *m, unsigned gen, rlm_error *err)
+{
+	int rc = 0;
+
+	pthread_mutex_lock(&m->mu);
+	if (gen == m->router_gen)
+		rc = router_connect(m, err);
+	pthread_mutex_unlock(&m->mu);
+	return rc;
+}
+
+int rt_call(struct modal *m, const char *path, const ProtobufCMessage *req,
+            const ProtobufCMessageDescriptor *desc, void *resp, double timeout_s, rlm_error *err)
 {
 	mg_status st;
 	double delay = 0.01;
 	int attempt = 0, refreshed = 0, rc;
 
 	for (;;) {
-		if (mg_unary(m->router, path, req, NULL, desc, (ProtobufCMessage **)resp,
+		unsigned gen;
+		mg_channel *ch = router_get(m, &gen);
+		if (mg_unary(ch, path, req, NULL, desc, (ProtobufCMessage **)resp,
 		             timeout_s > 0 ? timeout_s : m->exec_timeout_s, &st) == MG_OK)
 			return 0;
 		if (st.code == MG_UNAUTHENTICATED && !refreshed) {
 			refreshed = 1;
-			if ((rc = router_connect(m, err)))
+			if ((rc = router_refresh(m, gen, err)))
 				return rc;
 			continue;
 		}
@@ -379,7 +374,7 @@ static int cp_connect(struct modal *m, rlm_error *err)
 		                          "MODAL_TOKEN_SECRET or run `modal token new`");
 	snprintf(id, sizeof(id), "x-modal-token-id: %s", m->token_id);
 	snprintf(secret, sizeof(secret), "x-modal-token-secret: %s", m->token_secret);
-	m->cp = mg_channel_new(m->host, m->server_url, hdrs, NULL);
+	m->cp = mg_channel_new(m->host, m->server_url, hdrs, m->ca_file);
 	memset(secret, 0, sizeof(secret));
 	return m->cp ? 0 : nomem(m, err);
 }
@@ -406,15 +401,29 @@ static int router_connect(struct modal *m, rlm_error *err)
 		goto out;
 	}
 	snprintf(auth, sizeof(auth), "authorization: Bearer %s", resp->jwt);
-	if (m->router && (!m->router_url || strcmp(m->router_url, resp->url) == 0)) {
+	if (m->router && m->router_url && strcmp(m->router_url, resp->url) == 0) {
 		rc = mg_channel_set_headers(m->router, hdrs) ? nomem(m, err) : 0;
 	} else {
-		mg_channel_free(m->router);
+		mg_channel *ch = mg_channel_new(m->host, resp->url, hdrs, m->ca_file);
+		char *url = mstrdup(m, resp->url);
+		if (!ch || !url) {
+			mg_channel_free(ch);
+			m->host->free(url);
+			rc = nomem(m, err);
+			goto out;
+		}
+		/* Another thread may still be calling through the old channel: keep it. */
+		for (int i = 0; m->router && i < MODAL_MAX_RETIRED; i++)
+			if (!m->retired[i]) {
+				m->retired[i] = m->router;
+				m->router = NULL;
+			}
+		mg_channel_free(m->router); /* retired list full: there is no other thread */
 		m->host->free(m->router_url);
-		m->router_url = mstrdup(m, resp->url);
-		m->router = mg_channel_new(m->host, resp->url, hdrs, NULL);
-		rc = m->router && m->router_url ? 0 : nomem(m, err);
+		m->router = ch;
+		m->router_url = url;
 	}
+	m->router_gen++;
 	memset(auth, 0, sizeof(auth));
 out:
 	protobuf_c_message_free_unpacked(&resp->base, NULL);
@@ -674,270 +683,6 @@ static int app_get(struct modal *m, rlm_error *err)
 	return m->app_id ? 0 : nomem(m, err);
 }
 
-/* ---- execs through the command router -------------------------------------------------- */
-
-static int exec_start(struct modal *m, const char *exec_id, char **argv, size_t argc,
-                      int stderr_cfg, rlm_error *err)
-{
-	Modal__Client__TaskExecStartRequest req = MODAL__CLIENT__TASK_EXEC_START_REQUEST__INIT;
-	Modal__Client__TaskExecStartResponse *resp = NULL;
-	int rc;
-
-	req.task_id = m->task_id;
-	req.exec_id = (char *)exec_id;
-	req.n_command_args = argc;
-	req.command_args = argv;
-	req.stdout_config = MODAL__CLIENT__TASK_EXEC_STDOUT_CONFIG__TASK_EXEC_STDOUT_CONFIG_PIPE;
-	req.stderr_config = (Modal__Client__TaskExecStderrConfig)stderr_cfg;
-	req.workdir = m->workdir;
-	if ((rc = rt_call(m, RT_PATH("TaskExecStart"), &req.base,
-	                  &modal__client__task_exec_start_response__descriptor, &resp, 0, err)))
-		return rc;
-	protobuf_c_message_free_unpacked(&resp->base, NULL);
-	return 0;
-}
-
-static int stdin_write(struct modal *m, const char *exec_id, uint64_t offset, const void *data,
-                       size_t len, int eof, rlm_error *err)
-{
-	Modal__Client__TaskExecStdinWriteRequest req =
-	        MODAL__CLIENT__TASK_EXEC_STDIN_WRITE_REQUEST__INIT;
-	Modal__Client__TaskExecStdinWriteResponse *resp = NULL;
-	int rc;
-
-	req.task_id = m->task_id;
-	req.exec_id = (char *)exec_id;
-	req.offset = offset;
-	req.data.data = (uint8_t *)data;
-	req.data.len = len;
-	req.eof = eof;
-	if ((rc = rt_call(m, RT_PATH("TaskExecStdinWrite"), &req.base,
-	                  &modal__client__task_exec_stdin_write_response__descriptor, &resp, 0,
-	                  err)))
-		return rc;
-	protobuf_c_message_free_unpacked(&resp->base, NULL);
-	return 0;
-}
-
-/* Exit status of an exec: code or 128 + signal; -1 when it did not end within wait_s (or
- * the router failed). TaskExecWait blocks server-side; retryable failures are retried until
- * wait_s has passed, an expired JWT is refreshed once. */
-static int exec_status(struct modal *m, const char *exec_id, double wait_s)
-{
-	Modal__Client__TaskExecWaitRequest req = MODAL__CLIENT__TASK_EXEC_WAIT_REQUEST__INIT;
-	Modal__Client__TaskExecWaitResponse *resp = NULL;
-	double end = m->host->now() + wait_s;
-	int code = -1, refreshed = 0;
-	mg_status st;
-
-	req.task_id = m->task_id;
-	req.exec_id = (char *)exec_id;
-	for (;;) {
-		double left = end - m->host->now();
-		if (left <= 0)
-			return -1;
-		if (mg_unary(m->router, RT_PATH("TaskExecWait"), &req.base, NULL,
-		             &modal__client__task_exec_wait_response__descriptor,
-		             (ProtobufCMessage **)&resp, left < 60 ? left : 60, &st) == MG_OK)
-			break;
-		if (st.code == MG_UNAUTHENTICATED && !refreshed) {
-			rlm_error ignored = RLM_ERROR_INIT;
-			refreshed = 1;
-			if (router_connect(m, &ignored))
-				return -1;
-			continue;
-		}
-		if (!mg_retryable(st.code))
-			return -1;
-		if (st.code != MG_DEADLINE_EXCEEDED)
-			sleep_s(st.code == MG_UNAVAILABLE ? 0.05 : 1);
-	}
-	if (resp->exit_status_case == MODAL__CLIENT__TASK_EXEC_WAIT_RESPONSE__EXIT_STATUS_CODE)
-		code = resp->code;
-	else if (resp->exit_status_case ==
-	         MODAL__CLIENT__TASK_EXEC_WAIT_RESPONSE__EXIT_STATUS_SIGNAL)
-		code = 128 + resp->signal;
-	protobuf_c_message_free_unpacked(&resp->base, NULL);
-	return code;
-}
-
-/* Reading an exec's stdout by offset. sink gets the bytes; a non-zero return stops. */
-struct reader {
-	struct modal *m;
-	uint64_t *offset;
-	int (*sink)(void *ctx, const uint8_t *data, size_t len);
-	void *ctx;
-	uint64_t pos; /* where this stream stands; differs from *offset after a nested read */
-	int progressed;
-	int restart;
-	int stop_rc; /* what the sink asked for: >0 done, <0 an rlm error */
-};
-
-static int on_stdio(void *ctx, const ProtobufCMessage *msg)
-{
-	struct reader *r = ctx;
-	const Modal__Client__TaskExecStdioReadResponse *resp = (const void *)msg;
-	int rc;
-
-	if (!resp->data.len)
-		return 0;
-	*r->offset += resp->data.len;
-	r->pos += resp->data.len;
-	r->progressed = 1;
-	rc = r->sink(r->ctx, resp->data.data, resp->data.len);
-	if (rc) {
-		r->stop_rc = rc;
-		return 1;
-	}
-	/* A nested exchange run by the sink read on from *offset with its own stream: what this
-	 * stream would send next was consumed there, so reopen at *offset. */
-	if (r->pos != *r->offset) {
-		r->restart = 1;
-		return 1;
-	}
-	return 0;
-}
-
-/* Streams stdout from *offset until EOF (0), the sink stops it (its non-zero code), deadline
- * (RLM_ETIMEOUT) or a non-retryable error. Dropped streams are reopened at *offset: 10
- * retries, reset whenever data arrived. */
-static int read_stdout(struct modal *m, const char *exec_id, uint64_t *offset, double deadline,
-                       int (*sink)(void *, const uint8_t *, size_t), void *ctx, rlm_error *err)
-{
-	struct reader r = {m, offset, sink, ctx, 0, 0, 0, 0};
-	double delay = 0.01;
-	int retries = 0, refreshed = 0, rc;
-
-	for (;;) {
-		Modal__Client__TaskExecStdioReadRequest req =
-		        MODAL__CLIENT__TASK_EXEC_STDIO_READ_REQUEST__INIT;
-		mg_status st;
-
-		req.task_id = m->task_id;
-		req.exec_id = (char *)exec_id;
-		req.offset = *offset;
-		req.file_descriptor =
-		        MODAL__CLIENT__TASK_EXEC_STDIO_FILE_DESCRIPTOR__TASK_EXEC_STDIO_FILE_DESCRIPTOR_STDOUT;
-		r.progressed = 0;
-		r.restart = 0;
-		r.stop_rc = 0;
-		r.pos = *offset;
-		mg_stream(m->router, RT_PATH("TaskExecStdioRead"), &req.base, NULL,
-		          &modal__client__task_exec_stdio_read_response__descriptor, 0, deadline,
-		          on_stdio, &r, &st);
-		if (st.code == MG_STOPPED && r.restart)
-			continue;
-		if (st.code == MG_STOPPED)
-			return r.stop_rc; /* > 0: the sink is done; < 0: its error */
-		if (st.code == MG_OK)
-			return 0;
-		if (deadline > 0 && m->host->now() >= deadline)
-			return m->host->error_set(err, RLM_ETIMEOUT,
-			                          "modal: exchange deadline passed");
-		if (r.progressed) {
-			retries = 0;
-			delay = 0.01;
-		}
-		if (st.code == MG_UNAUTHENTICATED && !refreshed) {
-			refreshed = 1;
-			if ((rc = router_connect(m, err)))
-				return rc;
-			continue;
-		}
-		if (!mg_retryable(st.code) || retries++ >= 10)
-			return rpc_error(m, "TaskExecStdioRead", &st, err);
-		m->host->log(RLM_LOG_DEBUG, MODAL,
-		             "stdout stream ended with %d at offset %llu; resuming", st.code,
-		             (unsigned long long)*offset);
-		sleep_s(delay);
-		delay *= 2;
-	}
-}
-
-struct collect {
-	struct modal *m;
-	char *data;
-	size_t len, cap;
-};
-
-static int collect_sink(void *ctx, const uint8_t *data, size_t len)
-{
-	struct collect *c = ctx;
-
-	if (c->len + len + 1 > c->cap) {
-		size_t cap = c->cap ? c->cap : 4096;
-		char *nd;
-		while (cap < c->len + len + 1)
-			cap *= 2;
-		if (!(nd = c->m->host->realloc(c->data, cap)))
-			return RLM_ENOMEM;
-		c->data = nd;
-		c->cap = cap;
-	}
-	memcpy(c->data + c->len, data, len);
-	c->len += len;
-	c->data[c->len] = 0;
-	return 0;
-}
-
-/* Runs argv to completion, feeding in (if any) on stdin, collecting stdout into *out (when
- * out is non-NULL). Returns the exit status (>= 0) or an rlm error. */
-static int run_exec(struct modal *m, char **argv, size_t argc, const void *in, size_t in_len,
-                    rlm_buf *out, rlm_error *err)
-{
-	char exec_id[40];
-	uint64_t off = 0;
-	struct collect c = {m, NULL, 0, 0};
-	int rc;
-
-	make_uuid(exec_id);
-	if ((rc = exec_start(m, exec_id, argv, argc, 0, err)))
-		return rc;
-	for (size_t pos = 0; pos < in_len || (in && pos == 0 && !in_len);) {
-		size_t n = in_len - pos > (16u << 20) ? (16u << 20) : in_len - pos;
-		if ((rc = stdin_write(m, exec_id, pos, (const char *)in + pos, n, pos + n == in_len,
-		                      err)))
-			return rc;
-		pos += n;
-		if (!in_len)
-			break;
-	}
-	if ((rc = read_stdout(m, exec_id, &off, m->host->now() + m->exec_timeout_s, collect_sink,
-	                      &c, err))) {
-		m->host->free(c.data);
-		return rc;
-	}
-	rc = exec_status(m, exec_id, m->exec_timeout_s);
-	if (rc < 0) {
-		m->host->free(c.data);
-		return m->host->error_set(err, RLM_EBACKEND, "modal: %s did not finish", argv[0]);
-	}
-	if (out) {
-		if (!c.data && !(c.data = m->host->alloc(1)))
-			return nomem(m, err);
-		c.data[c.len] = 0;
-		out->data = c.data;
-		out->len = c.len;
-	} else {
-		m->host->free(c.data);
-	}
-	return rc;
-}
-
-static int write_file(struct modal *m, const char *path, const void *data, size_t len,
-                      rlm_error *err)
-{
-	/* The portable form of the SDKs' fs-tools WriteFile: any image with a shell has it. */
-	char *argv[] = {"sh", "-c", "mkdir -p \"$(dirname \"$1\")\" && cat > \"$1\"", "sh",
-	                (char *)path};
-	int rc = run_exec(m, argv, 5, data, len, NULL, err);
-
-	if (rc > 0)
-		return m->host->error_set(err, RLM_EIO, "modal: writing %s failed (exit %d)", path,
-		                          rc);
-	return rc;
-}
-
 /* ---- the backend ops ------------------------------------------------------------------- */
 
 static void modal_shutdown(void *instance);
@@ -955,6 +700,7 @@ static int modal_create(const rlm_host_api *host, const char *config_json, void 
 		return host->error_set(err, RLM_ENOMEM, "modal backend: out of memory");
 	memset(m, 0, sizeof(*m));
 	m->host = host;
+	pthread_mutex_init(&m->mu, NULL);
 	if ((rc = cfg_parse(m, config_json, err))) {
 		modal_shutdown(m);
 		return rc;
@@ -986,17 +732,20 @@ static int modal_start(void *instance, const rlm_launch *launch, rlm_error *err)
 	if (!m->task_id && (rc = provision(m, m->host->now() + tmo, err)))
 		return rc;
 	if (!m->driver_uploaded) {
-		if ((rc = write_file(m, ".rlm/driver.py", m->host->driver_script,
-		                     m->host->driver_script_len, err)))
+		if ((rc = modal_write_file(m, ".rlm/driver.py", m->host->driver_script,
+		                           m->host->driver_script_len, err)))
 			return rc;
 		m->driver_uploaded = 1;
 	}
 	if (m->driver_running) { /* a restart: the old driver goes first */
 		char *kill_argv[] = {"sh", "-c",
 		                     "kill -9 $(cat .rlm/driver.pid) 2>/dev/null; true"};
+		mx_spec kill = {kill_argv, 3, 0, NULL, NULL, 0};
+		mx_result r;
 		m->driver_running = 0;
-		if ((rc = run_exec(m, kill_argv, 3, NULL, 0, NULL, err)) < 0)
+		if ((rc = mx_run(m, &kill, NULL, 0, 0, 30, &r, err)))
 			return rc;
+		mx_result_free(m, &r);
 	}
 	/* sh records the pid the driver keeps after exec, so a restart can kill it. */
 	argv[argc++] = "sh";
@@ -1007,13 +756,14 @@ static int modal_start(void *instance, const rlm_launch *launch, rlm_error *err)
 		argv[argc++] = "--volume";
 		argv[argc++] = "/data";
 	}
-	make_uuid(m->exec_id);
+	new_uuid(m->exec_id);
 	m->in_off = m->out_off = 0;
 	/* stderr joins stdout: the driver's own output goes to its capture pipes, so what
 	 * reaches the channel this way is a crash message, skipped as junk between frames. */
-	if ((rc = exec_start(m, m->exec_id, argv, argc,
-	                     MODAL__CLIENT__TASK_EXEC_STDERR_CONFIG__TASK_EXEC_STDERR_CONFIG_STDOUT,
-	                     err)))
+	mx_spec spec = {
+	        argv, argc, MODAL__CLIENT__TASK_EXEC_STDERR_CONFIG__TASK_EXEC_STDERR_CONFIG_STDOUT,
+	        NULL, NULL, 0};
+	if ((rc = mx_start(m, m->exec_id, &spec, err)))
 		return rc;
 	m->driver_running = 1;
 	return 0;
@@ -1036,8 +786,7 @@ static int exchange_sink(void *ctx, const uint8_t *data, size_t len)
 	if (act < 0)
 		return act;
 	if (reply && reply_len) {
-		if ((rc = stdin_write(s->m, s->m->exec_id, s->m->in_off, reply, reply_len, 0,
-		                      s->err)))
+		if ((rc = mx_stdin(s->m, s->m->exec_id, s->m->in_off, reply, reply_len, 0, s->err)))
 			return rc;
 		s->m->in_off += reply_len;
 	}
@@ -1048,30 +797,27 @@ static int modal_execute(void *instance, const rlm_exchange *ex, rlm_error *err)
 {
 	struct modal *m = instance;
 	struct exchange_sink s = {m, ex, err};
-	int rc, status;
+	int rc, exited = 0, code = -1, sig = 0;
 
 	if (!m->driver_running)
 		return m->host->error_set(err, RLM_EBACKEND, "modal: the driver is not running");
 	if (ex->request_len) {
-		if ((rc = stdin_write(m, m->exec_id, m->in_off, ex->request, ex->request_len, 0,
-		                      err)))
+		if ((rc = mx_stdin(m, m->exec_id, m->in_off, ex->request, ex->request_len, 0, err)))
 			return rc;
 		m->in_off += ex->request_len;
 	}
-	rc = read_stdout(m, m->exec_id, &m->out_off, ex->deadline, exchange_sink, &s, err);
+	rc = mx_read(m, m->exec_id, 0, &m->out_off, ex->deadline, exchange_sink, &s, err);
 	if (rc == 1)
 		return 0;
 	if (rc)
 		return rc;
 	/* A clean end of the stream: the driver closed its channel. */
 	m->driver_running = 0;
-	status = exec_status(m, m->exec_id, 10);
-	if (status > 128)
+	if (mx_wait(m, m->exec_id, 10, &exited, &code, &sig) == 0 && !exited)
 		return m->host->error_set(err, RLM_EBACKEND,
 		                          "modal: the driver was killed by signal %d (status %d)",
-		                          status - 128, status);
-	return m->host->error_set(err, RLM_EBACKEND, "modal: the driver exited (status %d)",
-	                          status);
+		                          sig, code);
+	return m->host->error_set(err, RLM_EBACKEND, "modal: the driver exited (status %d)", code);
 }
 
 static int modal_upload(void *instance, const void *data, size_t len, const char *remote_path,
@@ -1081,28 +827,16 @@ static int modal_upload(void *instance, const void *data, size_t len, const char
 
 	if (!m->task_id)
 		return m->host->error_set(err, RLM_EBACKEND, "modal: no sandbox yet");
-	return write_file(m, remote_path, data, len, err);
+	return modal_write_file(m, remote_path, data, len, err);
 }
 
 static int modal_download(void *instance, const char *remote_path, rlm_buf *out, rlm_error *err)
 {
 	struct modal *m = instance;
-	char *argv[] = {"cat", "--", (char *)remote_path};
-	int rc;
 
 	if (!m->task_id)
 		return m->host->error_set(err, RLM_EBACKEND, "modal: no sandbox yet");
-	out->data = NULL;
-	out->len = 0;
-	rc = run_exec(m, argv, 3, NULL, 0, out, err);
-	if (rc > 0) {
-		m->host->free(out->data);
-		out->data = NULL;
-		out->len = 0;
-		return m->host->error_set(err, RLM_ENOTFOUND, "modal: cannot read %s (exit %d)",
-		                          remote_path, rc);
-	}
-	return rc;
+	return modal_read_file(m, remote_path, out, err);
 }
 
 static void terminate(struct modal *m)
@@ -1126,14 +860,18 @@ static void modal_shutdown(void *instance)
 	char **strs[] = {&m->server_url,   &m->environment, &m->app_name, &m->image,
 	                 &m->volume_name,  &m->workdir,     &m->python,   &m->token_id,
 	                 &m->token_secret, &m->app_id,      &m->image_id, &m->secret_id,
-	                 &m->volume_id,    &m->sandbox_id,  &m->task_id,  &m->router_url};
+	                 &m->volume_id,    &m->sandbox_id,  &m->task_id,  &m->router_url,
+	                 &m->ca_file};
 
 	if (!m)
 		return;
 	if (m->sandbox_id && m->cp)
 		terminate(m);
 	mg_channel_free(m->router);
+	for (int i = 0; i < MODAL_MAX_RETIRED; i++)
+		mg_channel_free(m->retired[i]);
 	mg_channel_free(m->cp);
+	pthread_mutex_destroy(&m->mu);
 	if (m->token_secret)
 		memset(m->token_secret, 0, strlen(m->token_secret));
 	for (size_t i = 0; i < sizeof(strs) / sizeof(strs[0]); i++)
@@ -1158,6 +896,8 @@ static int modal_control(void *instance, const char *op, const char *arg_json, r
 	json_object_object_add(o, "task_id",
 	                       m->task_id ? json_object_new_string(m->task_id) : NULL);
 	json_object_object_add(o, "driver_running", json_object_new_boolean(m->driver_running));
+	json_object_object_add(o, "file_transfer",
+	                       json_object_new_string(fs_mode_name(m->fs_mode)));
 	s = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
 	out->len = strlen(s);
 	if (!(out->data = m->host->alloc(out->len + 1))) {
@@ -1178,6 +918,8 @@ static const rlm_backend_ops modal_ops = {
         .upload = modal_upload,
         .download = modal_download,
         .shutdown = modal_shutdown,
+        .interrupt = modal_interrupt,
+        .run_command = modal_run_command,
         .control = modal_control,
 };
 
@@ -1188,7 +930,8 @@ static const rlm_plugin_desc modal_desc = {
         .name = "modal",
         .summary = "Modal sandboxes over gRPC (control plane + task command router)",
         .version = "0.1.0",
-        .capabilities = RLM_CAP_REMOTE | RLM_CAP_VOLUME | RLM_CAP_NESTED_EXECUTE,
+        .capabilities = RLM_CAP_REMOTE | RLM_CAP_VOLUME | RLM_CAP_NESTED_EXECUTE |
+                        RLM_CAP_INTERRUPT | RLM_CAP_RUN_COMMAND,
         .options = modal_options,
         .ops = &modal_ops,
 };

@@ -1,14 +1,19 @@
 #!/usr/bin/python3
 """test_faults.py - the Modal backend against faults injected by the fake Modal.
 
-    test_faults.py CONFORMANCE PLUGIN_DIR
+    test_faults.py CONFORMANCE PLUGIN_DIR [RLM_CLI]
 
 Each case runs a slice of the conformance suite through with_fake.py (which also fails on a
 leaked sandbox) with some --fault flags, and checks the documented outcome: retryable errors,
 late images, empty task ids, throttling, dropped output streams and expiring JWTs are absorbed;
+a sandbox without the fs-tools helper moves files through the legacy file API, and without
+that through sh + cat;
 bad credentials fail fast with RLM_EAUTH; UNAVAILABLE past the retry budget is RLM_ETRANSIENT.
+With RLM_CLI, `rlm smoke --backend modal` must pass every step (volume included) against the
+fake.
 """
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -31,11 +36,13 @@ def run(conformance, plugins, faults, filt, env_prefix=()):
 
 def main():
     conformance, plugins = sys.argv[1], sys.argv[2]
+    chroot = os.geteuid() == 0 and shutil.which("unshare") is not None
     failures = []
 
-    def absorbed(name, faults, filt="test_upload_download_binary_round_trip"):
+    def absorbed(name, faults, filt="test_upload_download_binary_round_trip", expect=None):
         rc, out, secs = run(conformance, plugins, faults, filt)
-        ok = rc == 0 and "PASSED  ] 1 test" in out and "no sandbox leaked" in out
+        ok = rc == 0 and "PASSED  ] 1 test" in out and "no sandbox leaked" in out and \
+            (expect is None or expect in out)
         print("%-40s %s (%.1f s)" % (name, "ok" if ok else "FAILED", secs))
         if not ok:
             failures.append(name)
@@ -65,10 +72,42 @@ def main():
              "test_exec_keeps_state_between_cells")
     absorbed("expired_jwt_is_refreshed", ["jwt_ttl=1", "task_id_empty=0"],
              "test_sleep_times_out_and_keeps_state")
+    # File transfer: fs-tools first; without the helper binary the legacy file API (V1
+    # sandboxes); without that too, sh + cat. The status line names the way that was kept.
+    absorbed("file_transfer_uses_fs_tools", [], expect='"file_transfer":"fs-tools"')
+    # The fallbacks write absolute sandbox paths with sh: only the fake's chroot mode (root,
+    # unshare) maps those into the sandbox; as plain host processes they would hit the host.
+    if not chroot:
+        print("file transfer fallbacks: skipped (the fake runs sandboxes as host processes "
+              "unless root with unshare)")
+    fallback = absorbed if chroot else (lambda *a, **k: None)
+    fallback("missing_fs_tools_falls_back_to_legacy_api", ["fs_tools=missing"],
+             expect='"file_transfer":"legacy"')
+    fallback("refused_fs_tools_falls_back_to_legacy_api", ["fs_tools=start_error"],
+             expect='"file_transfer":"legacy"')
+    fallback("no_fs_tools_no_legacy_api_falls_back_to_shell",
+             ["fs_tools=missing", "legacy_fs=unimplemented"], expect='"file_transfer":"shell"')
+    fallback("legacy_api_absorbs_unavailable", ["fs_tools=missing",
+                                                "unavailable=ContainerFilesystemExec:2",
+                                                "unavailable=ContainerFilesystemExecGetOutput:2"],
+             expect='"file_transfer":"legacy"')
     fails_with("unauthenticated_fails_fast", [], "RLM_EAUTH",
                ["env", "MODAL_TOKEN_SECRET=as-wrong"], max_s=20)
     fails_with("unavailable_past_budget_is_transient", ["unavailable=AppGetOrCreate:50"],
                "RLM_ETRANSIENT")
+    if len(sys.argv) > 3 and chroot:  # its volume step writes /data
+        t0 = time.time()
+        p = subprocess.run(["/usr/bin/python3", WITH_FAKE, "--", sys.argv[3], "smoke",
+                            "--backend", "modal", "--set",
+                            'plugin_path=["%s"]' % plugins], stdout=subprocess.PIPE,
+                           stderr=subprocess.STDOUT, text=True, timeout=500)
+        ok = p.returncode == 0 and "smoke: all steps passed" in p.stdout and \
+            "no sandbox leaked" in p.stdout
+        print("%-40s %s (%.1f s)" % ("rlm_smoke_backend_modal", "ok" if ok else "FAILED",
+                                     time.time() - t0))
+        if not ok:
+            failures.append("rlm_smoke_backend_modal")
+            print(p.stdout[-3000:])
     if failures:
         print("FAILED: " + ", ".join(failures))
         return 1
