@@ -3,6 +3,7 @@
  * backend). */
 #include <errno.h>
 #include <json-c/json.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -498,6 +499,71 @@ static int smoke_files(rlm_interp *in)
 	return step("upload/download 256 bytes", t0, ok, ok ? "binary round trip" : "bytes differ");
 }
 
+/* run_command outside the REPL, when the backend offers it. */
+static int smoke_command(rlm_interp *in)
+{
+	double t0 = now_s();
+	const char *const argv[] = {"sh", "-c", "echo out; echo err >&2; exit 3", NULL};
+	rlm_command_output *o = NULL;
+	rlm_error err = RLM_ERROR_INIT;
+	int rc = rlm_interp_run_command(in, argv, NULL, 30, &o, &err);
+	if (rc == RLM_ENOTSUP)
+		return step("run_command", t0, 1, "not offered by this backend (skipped)");
+	if (rc)
+		return step("run_command", t0, 0, err.message);
+	/* Some backends (Daytona's toolbox) merge stderr into stdout. */
+	int ok = o->exit_code == 3 && !o->timed_out && o->stdout_len >= 4 &&
+	         !memcmp(o->stdout_data, "out\n", 4);
+	char detail[160];
+	snprintf(detail, sizeof(detail), "exit %d, stdout %zu bytes, stderr %zu bytes",
+	         o->exit_code, o->stdout_len, o->stderr_len);
+	rlm_command_output_free(o);
+	return step("run_command", t0, ok, detail);
+}
+
+struct smoke_interrupt {
+	rlm_interp *in;
+	int rc;
+	rlm_error err;
+};
+
+static void *interrupt_later(void *arg)
+{
+	struct smoke_interrupt *s = arg;
+	struct timespec ts = {1, 0};
+	nanosleep(&ts, NULL);
+	s->rc = rlm_interp_interrupt(s->in, &s->err);
+	return NULL;
+}
+
+/* A cell stuck in sleep, interrupted from another thread: KeyboardInterrupt, state kept. */
+static int smoke_interrupt(rlm_interp *in)
+{
+	double t0 = now_s();
+	struct smoke_interrupt s = {in, 0, RLM_ERROR_INIT};
+	pthread_t thread;
+	rlm_result *r = NULL;
+	rlm_error err = RLM_ERROR_INIT;
+	rlm_exec_options opts = RLM_EXEC_OPTIONS_INIT;
+	opts.timeout_s = 60;
+	if (pthread_create(&thread, NULL, interrupt_later, &s) != 0)
+		return step("interrupt", t0, 0, "cannot start a thread");
+	int rc = rlm_interp_execute_ex(in, "import time\ntime.sleep(30)", &opts, &r, &err);
+	pthread_join(thread, NULL);
+	if (s.rc == RLM_ENOTSUP) {
+		rlm_result_free(r);
+		return step("interrupt", t0, 1, "not offered by this backend (skipped)");
+	}
+	int ok = !rc && !s.rc && r && r->error && !strcmp(r->error->type, "KeyboardInterrupt") &&
+	         !r->state_lost;
+	rlm_result_free(r);
+	return step("interrupt", t0, ok,
+	            rc     ? err.message
+	            : s.rc ? s.err.message
+	            : ok   ? "KeyboardInterrupt, state kept"
+	                   : "unexpected result");
+}
+
 static int smoke_volume(const rlm_config *base, const char *backend)
 {
 	double t0 = now_s();
@@ -552,6 +618,9 @@ int rlm_cli_smoke(const struct options *o, rlm_config *cfg)
 	ok &= smoke_exec(in, "vars + SUBMIT", "SUBMIT(answer=greeting + '!', n=x)",
 	                 "{\"greeting\":\"hello\"}", NULL, "{\"answer\":\"hello!\",\"n\":41}");
 	ok &= smoke_files(in);
+	ok &= smoke_command(in);
+	ok &= smoke_interrupt(in);
+	ok &= smoke_exec(in, "state after interrupt", "print(x)", NULL, "41\n", NULL);
 	if (o->repo)
 		ok &= smoke_exec(in, "repo staged", "import os\nassert os.listdir('repo'), 'empty'",
 		                 NULL, "", NULL);
