@@ -67,6 +67,7 @@ bench: build
 	$(BUILD)/bench/bench_loop
 	$(BUILD)/bench/bench_llm
 	XDG_DATA_HOME=$(BUILD)/bench-data $(BUILD)/bench/bench_daytona
+	XDG_DATA_HOME=$(BUILD)/bench-data $(BUILD)/bench/bench_modal --execs 200 --concurrent 32
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')
