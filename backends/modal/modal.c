@@ -103,12 +103,56 @@ static double cfg_num(json_object *root, const char *key, double def)
 	return json_object_get_double(v);
 }
 
-/* Reads key of the active profile of ~/.modal.toml ($MODAL_CONFIG_PATH; $MODAL_PROFILE or the
- * first table with active = true). Only the flat `key = "string"` lines the file holds. */
+/* One line of ~/.modal.toml: a table header (1, name in sect), a `key = value` pair (2; value
+ * unquoted from "..." or '...', or bare like true), or anything else (0). The file is flat:
+ * one table per profile, string and boolean values. */
+static int toml_line(char *line, char *sect, size_t sect_len, char **key, char **val)
+{
+	char *p = line, *e;
+
+	while (*p == ' ' || *p == '\t')
+		p++;
+	if (*p == '[') {
+		p++;
+		if (!(e = strchr(p, ']')))
+			return 0;
+		*e = 0;
+		if (*p == '"' && e > p + 1 && e[-1] == '"') { /* ["quoted name"] */
+			p++;
+			e[-1] = 0;
+		}
+		snprintf(sect, sect_len, "%s", p);
+		return 1;
+	}
+	if (!*p || *p == '#' || !(e = strchr(p, '=')))
+		return 0;
+	*key = p;
+	for (char *k = e; k > p && (k[-1] == ' ' || k[-1] == '\t'); k--)
+		k[-1] = 0;
+	*e = 0;
+	p = e + 1;
+	while (*p == ' ' || *p == '\t')
+		p++;
+	if (*p == '"' || *p == '\'') {
+		char q = *p++;
+		if (!(e = strchr(p, q)))
+			return 0;
+		*e = 0;
+	} else {
+		e = p + strcspn(p, " \t\r\n#");
+		*e = 0;
+	}
+	*val = p;
+	return **key ? 2 : 0;
+}
+
+/* Reads key of the active profile of ~/.modal.toml ($MODAL_CONFIG_PATH): the table named by
+ * $MODAL_PROFILE, else the first with `active = true`, else none (as the Go and JS SDKs). */
 static char *toml_profile_value(struct modal *m, const char *key)
 {
 	const char *path = getenv("MODAL_CONFIG_PATH"), *want = getenv("MODAL_PROFILE");
-	char buf[1024], home_path[1024], section[256] = "", active[256] = "", *found = NULL;
+	char buf[2048], home_path[1024], section[256] = "", active[256] = "", *found = NULL;
+	char *k, *v;
 	FILE *f;
 
 	if (!path || !*path) {
@@ -121,13 +165,10 @@ static char *toml_profile_value(struct modal *m, const char *key)
 	if (!(f = fopen(path, "r")))
 		return NULL;
 	if (!want || !*want) { /* first pass: the active profile */
-		while (fgets(buf, sizeof(buf), f)) {
-			char name[256];
-			if (sscanf(buf, " [%255[^]]]", name) == 1)
-				snprintf(section, sizeof(section), "%s", name);
-			else if (strstr(buf, "active") && strstr(buf, "true") && !*active)
+		while (!*active && fgets(buf, sizeof(buf), f))
+			if (toml_line(buf, section, sizeof(section), &k, &v) == 2 && *section &&
+			    strcmp(k, "active") == 0 && strcmp(v, "true") == 0)
 				snprintf(active, sizeof(active), "%s", section);
-		}
 		if (!*active) {
 			fclose(f);
 			return NULL;
@@ -136,20 +177,11 @@ static char *toml_profile_value(struct modal *m, const char *key)
 		rewind(f);
 	}
 	*section = 0;
-	while (fgets(buf, sizeof(buf), f)) {
-		char name[256], k[128], v[768];
-		if (sscanf(buf, " [%255[^]]]", name) == 1) {
-			snprintf(section, sizeof(section), "%s", name);
-			continue;
-		}
-		if (strcmp(section, want) != 0)
-			continue;
-		if (sscanf(buf, " %127[A-Za-z0-9_] = \"%767[^\"]\"", k, v) == 2 &&
-		    strcmp(k, key) == 0) {
+	while (!found && fgets(buf, sizeof(buf), f))
+		if (toml_line(buf, section, sizeof(section), &k, &v) == 2 &&
+		    strcmp(section, want) == 0 && strcmp(k, key) == 0)
 			found = mstrdup(m, v);
-			break;
-		}
-	}
+	memset(buf, 0, sizeof(buf)); /* it may have held the token secret */
 	fclose(f);
 	return found;
 }
@@ -709,16 +741,73 @@ static int modal_create(const rlm_host_api *host, const char *config_json, void 
 	return 0;
 }
 
+/* Everything up to a running task with router access; what a replaced sandbox already had
+ * (app, image, secret, volume) is kept. */
 static int provision(struct modal *m, double deadline, rlm_error *err)
 {
 	int rc;
 
-	if ((rc = cp_connect(m, err)) || (rc = app_get(m, err)) ||
-	    (rc = image_build(m, deadline, err)) || (rc = make_secret(m, err)) ||
-	    (rc = make_volume(m, err)) || (rc = sandbox_create(m, err)) ||
-	    (rc = wait_task_id(m, deadline, err)) || (rc = router_connect(m, err)))
+	if ((rc = cp_connect(m, err)) || (!m->app_id && (rc = app_get(m, err))) ||
+	    (!m->image_id && (rc = image_build(m, deadline, err))) ||
+	    (!m->secret_id && (rc = make_secret(m, err))) ||
+	    (!m->volume_id && (rc = make_volume(m, err))) || (rc = sandbox_create(m, err)) ||
+	    (rc = wait_task_id(m, deadline, err)))
 		return rc;
-	return 0;
+	pthread_mutex_lock(&m->mu);
+	rc = router_connect(m, err);
+	pthread_mutex_unlock(&m->mu);
+	return rc;
+}
+
+static const char *status_name(int status)
+{
+	static const char *const names[] = {
+	        "RUNNING",          "SUCCESS",      "FAILURE",
+	        "TERMINATED",       "TIMEOUT",      "INIT_FAILURE",
+	        "INTERNAL_FAILURE", "IDLE_TIMEOUT", "MEMORY_MANAGER_EVICTION"};
+	return status >= 0 && status <= 8 ? names[status] : "UNKNOWN";
+}
+
+/* Whether the sandbox has ended: 0 running, -1 unknown (the question failed), else its
+ * GenericStatus with a description in why. SandboxWait with timeout 0 is a poll. */
+static int sandbox_ended(struct modal *m, char *why, size_t why_len)
+{
+	Modal__Client__SandboxWaitRequest req = MODAL__CLIENT__SANDBOX_WAIT_REQUEST__INIT;
+	Modal__Client__SandboxWaitResponse *resp = NULL;
+	rlm_error err = RLM_ERROR_INIT;
+	int status;
+
+	if (!m->sandbox_id || !m->cp)
+		return -1;
+	req.sandbox_id = m->sandbox_id;
+	req.timeout = 0;
+	if (cp_call(m, CP_PATH("SandboxWait"), &req.base,
+	            &modal__client__sandbox_wait_response__descriptor, &resp, &err))
+		return -1;
+	status = resp->result ? (int)resp->result->status : 0;
+	if (status && why)
+		snprintf(why, why_len, "sandbox %s ended: %s, exit %d%s%s%s", m->sandbox_id,
+		         status_name(status), resp->result->exitcode,
+		         status == MODAL__CLIENT__GENERIC_STATUS__GENERIC_STATUS_TIMEOUT
+		                 ? " (its lifetime, timeout_s, ran out)"
+		                 : "",
+		         resp->result->exception && *resp->result->exception ? ": " : "",
+		         resp->result->exception ? resp->result->exception : "");
+	protobuf_c_message_free_unpacked(&resp->base, NULL);
+	return status;
+}
+
+static void terminate(struct modal *m);
+
+/* Lets go of a sandbox that has ended: the next provision() makes a new one. */
+static void forget_sandbox(struct modal *m)
+{
+	terminate(m);
+	m->host->free(m->sandbox_id);
+	m->host->free(m->task_id);
+	m->sandbox_id = m->task_id = NULL;
+	m->driver_uploaded = 0;
+	m->driver_running = 0;
 }
 
 static int modal_start(void *instance, const rlm_launch *launch, rlm_error *err)
@@ -729,8 +818,18 @@ static int modal_start(void *instance, const rlm_launch *launch, rlm_error *err)
 	size_t argc = 0;
 	int rc;
 
+	if (m->task_id && m->started) {
+		/* A restart: if the sandbox itself is what died (its lifetime ran out, it was
+		 * evicted or terminated), it is replaced, once per start. */
+		char why[512];
+		if (sandbox_ended(m, why, sizeof(why)) > 0) {
+			m->host->log(RLM_LOG_WARN, MODAL, "%s; creating a new one", why);
+			forget_sandbox(m);
+		}
+	}
 	if (!m->task_id && (rc = provision(m, m->host->now() + tmo, err)))
 		return rc;
+	m->started = 1;
 	if (!m->driver_uploaded) {
 		if ((rc = modal_write_file(m, ".rlm/driver.py", m->host->driver_script,
 		                           m->host->driver_script_len, err)))
@@ -811,8 +910,11 @@ static int modal_execute(void *instance, const rlm_exchange *ex, rlm_error *err)
 		return 0;
 	if (rc)
 		return rc;
-	/* A clean end of the stream: the driver closed its channel. */
+	/* A clean end of the stream: the driver closed its channel, or its sandbox ended. */
 	m->driver_running = 0;
+	char why[512];
+	if (sandbox_ended(m, why, sizeof(why)) > 0)
+		return m->host->error_set(err, RLM_EBACKEND, "modal: %s", why);
 	if (mx_wait(m, m->exec_id, 10, &exited, &code, &sig) == 0 && !exited)
 		return m->host->error_set(err, RLM_EBACKEND,
 		                          "modal: the driver was killed by signal %d (status %d)",
@@ -880,6 +982,13 @@ static void modal_shutdown(void *instance)
 	m->host->free(m);
 }
 
+static int modal_is_alive(void *instance)
+{
+	struct modal *m = instance;
+
+	return m->sandbox_id && sandbox_ended(m, NULL, 0) == 0;
+}
+
 static int modal_control(void *instance, const char *op, const char *arg_json, rlm_buf *out,
                          rlm_error *err)
 {
@@ -920,6 +1029,7 @@ static const rlm_backend_ops modal_ops = {
         .shutdown = modal_shutdown,
         .interrupt = modal_interrupt,
         .run_command = modal_run_command,
+        .is_alive = modal_is_alive,
         .control = modal_control,
 };
 
@@ -931,7 +1041,7 @@ static const rlm_plugin_desc modal_desc = {
         .summary = "Modal sandboxes over gRPC (control plane + task command router)",
         .version = "0.1.0",
         .capabilities = RLM_CAP_REMOTE | RLM_CAP_VOLUME | RLM_CAP_NESTED_EXECUTE |
-                        RLM_CAP_INTERRUPT | RLM_CAP_RUN_COMMAND,
+                        RLM_CAP_INTERRUPT | RLM_CAP_RUN_COMMAND | RLM_CAP_IS_ALIVE,
         .options = modal_options,
         .ops = &modal_ops,
 };

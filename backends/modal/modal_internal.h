@@ -49,6 +49,7 @@ struct modal {
 	unsigned router_gen;
 	mg_channel *retired[MODAL_MAX_RETIRED];
 	int driver_uploaded;
+	int started; /* start() has run once: a later one is a restart */
 	/* the driver exec */
 	char exec_id[40];
 	int driver_running;

@@ -15,7 +15,9 @@ JWT handed out by TaskGetCommandRouterAccess (which expires). Sandboxes are real
 with real processes: each exec is a process (its own session, killed with the sandbox), its
 stdout and stderr (stderr_config PIPE; STDOUT merges it into stdout) kept whole and served by
 byte offset, its stdin written by offset. Live sandboxes are written as JSON to --state-file
-after every change, so a test can assert none leaked. Volumes are directories that outlive
+after every change, so a test can assert none leaked. A sandbox whose Sandbox.timeout_secs has
+passed ends as Modal's do (TIMEOUT, exit 124, processes killed); an exec whose timeout_secs has
+passed is killed (SIGKILL). Volumes are directories that outlive
 sandboxes: what one sandbox writes under its mount path the next one mounting the volume sees.
 
 Sandbox modes (one line on stderr at start says which one is active):
@@ -234,6 +236,13 @@ class Sandbox:
             self.files.clear()
 
 
+def kill_group(pid):
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
 def kill_rooted_at(root):
     """SIGKILLs every process whose root directory is `root` (compared by inode: the path a
     process in another mount namespace shows is not reliable)."""
@@ -320,6 +329,20 @@ class Fake:
         sys.stderr.write("modal_server: sandbox mode %s (%s)\n" % (
             "chroot" if self.chroot else "host", why))
         self.write_state()
+        threading.Thread(target=self.reap, daemon=True).start()
+
+    def reap(self):
+        """Ends sandboxes whose lifetime (Sandbox.timeout_secs) has run out, as Modal does:
+        status TIMEOUT, exit code 124, every process killed."""
+        while True:
+            time.sleep(0.1)
+            now = time.time()
+            with self.lock:
+                due = [sb for sb in self.sandboxes.values() if sb.result is None and
+                       sb.definition.timeout_secs and
+                       now > sb.created + sb.definition.timeout_secs]
+            for sb in due:
+                self.finish(sb, self.pb.GENERIC_STATUS_TIMEOUT, 124)
 
     def fault(self, name):
         v = self.faults.get(name)
@@ -511,11 +534,16 @@ class Fake:
 
     def SandboxTerminate(self, req, ctx):
         sb = self.sandbox(ctx, sid=req.sandbox_id)
+        existing = self.finish(sb, self.pb.GENERIC_STATUS_TERMINATED, 137)
+        return self.pb.SandboxTerminateResponse(existing_result=existing)
+
+    def finish(self, sb, status, exitcode):
+        """Ends a sandbox (terminated, or its lifetime ran out): kills its processes, removes
+        its files. Returns the result it had before (None while it ran)."""
         with self.lock:
             existing = sb.result
             if sb.result is None:
-                sb.result = self.pb.GenericResult(status=self.pb.GENERIC_STATUS_TERMINATED,
-                                                  exitcode=137)
+                sb.result = self.pb.GenericResult(status=status, exitcode=exitcode)
             self.write_state()
         sb.kill()
         with self.lock:
@@ -524,7 +552,7 @@ class Fake:
         # In chroot mode the mounts live only in the execs' namespaces: here the mount points
         # are empty directories, so this removes the sandbox's own files and nothing else.
         shutil.rmtree(sb.root, ignore_errors=True)
-        return self.pb.SandboxTerminateResponse(existing_result=existing)
+        return existing
 
     def build_chroot(self, sb):
         """Lays out the sandbox directory as a root filesystem and writes the sh lines that
@@ -650,6 +678,10 @@ class Fake:
         except OSError as e:
             ctx.abort(grpc.StatusCode.INVALID_ARGUMENT, "cannot start: %s" % e)
         sb.execs[req.exec_id] = Exec(proc)
+        if req.timeout_secs:  # the exec's own deadline: killed like Modal kills it
+            t = threading.Timer(req.timeout_secs, kill_group, (proc.pid,))
+            t.daemon = True
+            t.start()
         self.write_state()
         return self.pb.TaskExecStartResponse()
 
