@@ -698,6 +698,25 @@ static void test_run_command_echo(void **state)
 	rlm_command_output_free(out);
 }
 
+static void test_run_command_timeout_is_reported(void **state)
+{
+	const char *const argv[] = {"sleep", "30", NULL};
+	rlm_command_output *out = NULL;
+	rlm_error err = RLM_ERROR_INIT;
+	double start = now_s();
+	int rc = rlm_interp_run_command(*state, argv, NULL, 2, &out, &err);
+
+	if (rc == RLM_ENOTSUP)
+		skip();
+	if (rc != 0)
+		fail_msg("run_command: %s: %s", rlm_status_name(rc), err.message);
+	assert_int_equal(out->timed_out, 1);
+	assert_true(out->exit_code != 0);
+	assert_true(now_s() - start < 20);
+	rlm_command_output_free(out);
+	expect_repr(*state, "'after'", "'after'");
+}
+
 static void test_result_to_json_has_every_key(void **state)
 {
 	static const char *const keys[] = {
@@ -1603,6 +1622,7 @@ int main(int argc, char **argv)
 	        cmocka_unit_test(test_reset_clears_variables),
 	        cmocka_unit_test(test_reset_keeps_buffers),
 	        cmocka_unit_test(test_run_command_echo),
+	        cmocka_unit_test(test_run_command_timeout_is_reported),
 	        cmocka_unit_test(test_result_to_json_has_every_key),
 	        cmocka_unit_test(test_tool_output_maps_result),
 	        cmocka_unit_test(test_tool_output_without_error_has_no_error_line),
