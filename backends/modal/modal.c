@@ -388,6 +388,10 @@ int rt_call(struct modal *m, const char *path, const ProtobufCMessage *req,
 
 /* ---- provisioning ---------------------------------------------------------------------- */
 
+/* The token headers go on every control-plane call. There is no client type for C: rlm sends
+ * the Go SDK's (9) and its "behaves like" version 1.0.0; what the server makes of an unknown
+ * client, and whether V1 sandbox calls also want x-modal-auth-token (the Python SDK does not
+ * send it there, so neither does rlm), is UNVERIFIED (reference 9). */
 static int cp_connect(struct modal *m, rlm_error *err)
 {
 	char id[512], secret[512];
@@ -526,7 +530,16 @@ static int image_build(struct modal *m, double deadline, rlm_error *err)
 	protobuf_c_message_free_unpacked(&resp->base, NULL);
 	if (!m->image_id)
 		return nomem(m, err);
+	double t0 = m->host->now(), said = t0;
+	if (!j.status)
+		m->host->log(RLM_LOG_INFO, MODAL, "image %s (%s): waiting for its build",
+		             m->image_id, m->image);
 	for (int tries = 0; !j.status; tries++) {
+		if (m->host->now() - said >= 30) { /* progress on a long build */
+			said = m->host->now();
+			m->host->log(RLM_LOG_INFO, MODAL, "image %s: still building after %.0f s",
+			             m->image_id, said - t0);
+		}
 		Modal__Client__ImageJoinStreamingRequest jr =
 		        MODAL__CLIENT__IMAGE_JOIN_STREAMING_REQUEST__INIT;
 		mg_status st;
@@ -667,6 +680,8 @@ static int sandbox_create(struct modal *m, rlm_error *err)
 /* SandboxGetTaskId every 500 ms until the sandbox is scheduled (or has already ended). */
 static int wait_task_id(struct modal *m, double deadline, rlm_error *err)
 {
+	double t0 = m->host->now(), said = t0;
+
 	for (;;) {
 		Modal__Client__SandboxGetTaskIdRequest req =
 		        MODAL__CLIENT__SANDBOX_GET_TASK_ID_REQUEST__INIT;
@@ -683,6 +698,10 @@ static int wait_task_id(struct modal *m, double deadline, rlm_error *err)
 		} else if (resp->task_id && *resp->task_id) {
 			if (!(m->task_id = mstrdup(m, resp->task_id)))
 				rc = nomem(m, err);
+			else
+				m->host->log(RLM_LOG_INFO, MODAL,
+				             "sandbox %s scheduled as %s after %.1f s",
+				             m->sandbox_id, m->task_id, m->host->now() - t0);
 			protobuf_c_message_free_unpacked(&resp->base, NULL);
 			return rc;
 		}
@@ -693,6 +712,12 @@ static int wait_task_id(struct modal *m, double deadline, rlm_error *err)
 			return m->host->error_set(err, RLM_ETIMEOUT,
 			                          "modal: sandbox %s was not scheduled in time",
 			                          m->sandbox_id);
+		if (m->host->now() - said >= 15) {
+			said = m->host->now();
+			m->host->log(RLM_LOG_INFO, MODAL,
+			             "sandbox %s: not scheduled yet after %.0f s", m->sandbox_id,
+			             said - t0);
+		}
 		sleep_s(0.5);
 	}
 }
