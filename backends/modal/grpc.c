@@ -577,6 +577,44 @@ void mg_channel_free(mg_channel *ch)
 
 /* ---- calls (calling thread) ------------------------------------------------------------ */
 
+/* RLM_MODAL_CURL_VERBOSE: curl's trace on stderr, text only, with the values of the token
+ * and bearer headers masked (the trace prints every request header). */
+static int mg_debug(CURL *h, curl_infotype type, char *data, size_t size, void *ud)
+{
+	static const char *const secret[] = {"x-modal-token-secret", "authorization",
+	                                     "x-modal-auth-token", NULL};
+	const char *prefix = type == CURLINFO_TEXT         ? "* "
+	                     : type == CURLINFO_HEADER_IN  ? "< "
+	                     : type == CURLINFO_HEADER_OUT ? "> "
+	                                                   : NULL;
+	const char *p = data, *end = data + size;
+
+	(void)h, (void)ud;
+	if (!prefix)
+		return 0; /* bodies are protobuf */
+	while (p < end) {
+		const char *nl = memchr(p, '\n', (size_t)(end - p));
+		size_t n = nl ? (size_t)(nl - p) : (size_t)(end - p);
+		int masked = 0;
+		for (int i = 0; secret[i] && !masked; i++) {
+			size_t k = strlen(secret[i]);
+			/* "name: value" lines, and curl's "h2h3 [name: value]" ones */
+			const char *q = n > 6 && !strncmp(p, "h2h3 [", 6) ? p + 6 : p;
+			if ((size_t)(p + n - q) > k && !strncasecmp(q, secret[i], k) &&
+			    q[k] == ':') {
+				fprintf(stderr, "%s%.*s: ***%s\n", prefix, (int)(q + k - p), p,
+				        q != p ? "]" : "");
+				masked = 1;
+			}
+		}
+		if (!masked && n)
+			fprintf(stderr, "%s%.*s\n", prefix,
+			        (int)(n > 0 && p[n - 1] == '\r' ? n - 1 : n), p);
+		p += n + 1;
+	}
+	return 0;
+}
+
 /* Delivers every complete frame in c->buf. Returns 0, or -1 to stop the call. */
 static int mg_drain_frames(struct mg_call *c)
 {
@@ -767,8 +805,10 @@ static int mg_perform(mg_channel *ch, const char *path, const ProtobufCMessage *
 		curl_easy_setopt(c->easy, CURLOPT_CAINFO, ch->ca_file);
 	curl_easy_setopt(c->easy, CURLOPT_PIPEWAIT, 1L);
 	curl_easy_setopt(c->easy, CURLOPT_NOSIGNAL, 1L);
-	if (getenv("RLM_MODAL_CURL_VERBOSE"))
+	if (getenv("RLM_MODAL_CURL_VERBOSE")) {
 		curl_easy_setopt(c->easy, CURLOPT_VERBOSE, 1L);
+		curl_easy_setopt(c->easy, CURLOPT_DEBUGFUNCTION, mg_debug);
+	}
 	curl_easy_setopt(c->easy, CURLOPT_CONNECTTIMEOUT_MS, 10000L);
 	curl_easy_setopt(c->easy, CURLOPT_TIMEOUT_MS, ms > 0 ? ms + 2000 : 0L);
 	curl_easy_setopt(c->easy, CURLOPT_WRITEFUNCTION, mg_on_data);

@@ -84,6 +84,14 @@ class ModalCli(unittest.TestCase):
         self.assertIn("hi\nNone None\n", out)
         self.assert_clean(out, err)
 
+    def test_debug_logs_and_curl_trace_mask_the_secrets(self):
+        rc, out, err = rlm(["exec", "-c", "print(1)"],
+                           env_prefix=["env", "RLM_LOG_LEVEL=debug", "RLM_MODAL_CURL_VERBOSE=1"])
+        self.assertEqual(rc, 0, err)
+        self.assertIn("x-modal-token-secret: ***", err)  # the trace ran, masked
+        self.assertIn("authorization: ***", err)
+        self.assert_clean(out, err)
+
     def test_credentials_from_the_active_profile_of_modal_toml(self):
         with tempfile.TemporaryDirectory() as tmp:
             toml = os.path.join(tmp, "modal.toml")
