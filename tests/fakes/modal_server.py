@@ -3,12 +3,19 @@
 
     /usr/bin/python3 modal_server.py --proto PATH --port-file FILE --state-file FILE
         [--token-id ID --token-secret SECRET] [--fault NAME=VALUE]...
-        [--sandbox-mode auto|chroot|host] [--stats-file FILE]
+        [--sandbox-mode auto|chroot|host] [--stats-file FILE] [--tls [--ca-file-out FILE]]
 
 Needs Debian's python3-grpcio and python3-protobuf (hence /usr/bin/python3). The message classes
 are generated at start with `protoc --python_out` from the same .proto the C plugin is built
 from, into a temporary directory; the services are served with grpc's generic handlers under
 their real paths (/modal.client.ModalClient/..., /modal.task_command_router.TaskCommandRouter/...).
+
+TLS (--tls): at start a throwaway CA and a server certificate for 127.0.0.1 (subjectAltName
+IP:127.0.0.1 and DNS:localhost) are made with the openssl command line (Debian's openssl) in a
+temporary directory removed at exit; both services are served over TLS (ALPN h2) on the one
+port, and TaskGetCommandRouterAccess hands out https://127.0.0.1:<port> router URLs. With
+--ca-file-out FILE, the CA certificate's path is written to FILE (tmp + rename) before the port
+file appears, for a client to trust. Without --tls: cleartext HTTP/2 (h2c), http:// URLs.
 
 Control-plane calls must carry x-modal-token-id/x-modal-token-secret; router calls the bearer
 JWT handed out by TaskGetCommandRouterAccess (which expires). Sandboxes are real directories
@@ -62,6 +69,7 @@ Faults (repeatable --fault):
                       UNIMPLEMENTED
 """
 import argparse
+import atexit
 import base64
 import errno
 import json
@@ -523,7 +531,7 @@ class Fake:
         with self.lock:
             self.jwts[jwt] = (req.task_id, exp)
         return self.pb.TaskGetCommandRouterAccessResponse(
-            jwt=jwt, url="http://127.0.0.1:%d" % self.port)
+            jwt=jwt, url="%s://127.0.0.1:%d" % ("https" if self.args.tls else "http", self.port))
 
     def SandboxWait(self, req, ctx):
         sb = self.sandbox(ctx, sid=req.sandbox_id)
@@ -820,6 +828,59 @@ class Fake:
             self.fs_ops.pop(req.exec_id, None)
 
 
+# A CA that signs only the one server certificate below, for a day.
+TLS_CONFIG = """[req]
+distinguished_name = dn
+prompt = no
+[dn]
+CN = rlm fake Modal CA
+[ca]
+basicConstraints = critical, CA:TRUE
+keyUsage = critical, keyCertSign, cRLSign
+subjectKeyIdentifier = hash
+[server]
+basicConstraints = critical, CA:FALSE
+keyUsage = critical, digitalSignature, keyEncipherment
+extendedKeyUsage = serverAuth
+subjectAltName = IP:127.0.0.1, DNS:localhost
+authorityKeyIdentifier = keyid
+"""
+
+
+def make_tls(directory):
+    """Makes a throwaway CA (ca.pem) and a server certificate for 127.0.0.1 signed by it in
+    `directory` with the openssl command line; returns (CA path, server key PEM, server
+    certificate PEM)."""
+    openssl = tool("openssl")
+    if not openssl:
+        sys.exit("modal_server: --tls needs the openssl command (Debian's openssl package)")
+    f = {n: os.path.join(directory, n) for n in
+         ("openssl.cnf", "ca.key", "ca.pem", "server.key", "server.csr", "server.pem")}
+    with open(f["openssl.cnf"], "w") as out:
+        out.write(TLS_CONFIG)
+    ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
+    for argv in (
+            ["req", "-config", f["openssl.cnf"], "-x509", "-extensions", "ca", "-days", "2"] +
+            ec + ["-keyout", f["ca.key"], "-out", f["ca.pem"]],
+            ["req", "-config", f["openssl.cnf"], "-new", "-subj", "/CN=127.0.0.1"] + ec +
+            ["-keyout", f["server.key"], "-out", f["server.csr"]],
+            ["x509", "-req", "-in", f["server.csr"], "-CA", f["ca.pem"], "-CAkey", f["ca.key"],
+             "-set_serial", str(int.from_bytes(secrets.token_bytes(8), "big")), "-days", "2",
+             "-extfile", f["openssl.cnf"], "-extensions", "server", "-out", f["server.pem"]]):
+        r = subprocess.run([openssl] + argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                           text=True)
+        if r.returncode:
+            sys.exit("modal_server: openssl %s failed: %s" % (argv[0], r.stderr.strip()))
+    with open(f["server.key"], "rb") as k, open(f["server.pem"], "rb") as c:
+        return f["ca.pem"], k.read(), c.read()
+
+
+def write_atomically(path, text):
+    with open(path + ".tmp", "w") as f:
+        f.write(text)
+    os.replace(path + ".tmp", path)
+
+
 def handlers(fake, pb):
     cp_unary = ["AppGetOrCreate", "ImageGetOrCreate", "SecretGetOrCreate", "VolumeGetOrCreate",
                 "SandboxCreate", "SandboxGetTaskId", "TaskGetCommandRouterAccess", "SandboxWait",
@@ -888,7 +949,15 @@ def main():
     ap.add_argument("--fault", action="append", default=[])
     ap.add_argument("--sandbox-mode", choices=("auto", "chroot", "host"), default="auto")
     ap.add_argument("--stats-file")
+    ap.add_argument("--tls", action="store_true")
+    ap.add_argument("--ca-file-out")
     args = ap.parse_args()
+    if args.ca_file_out and not args.tls:
+        ap.error("--ca-file-out needs --tls")
+    tls_dir = tempfile.mkdtemp(prefix="modaltls-") if args.tls else None
+    if tls_dir:  # removed at any exit: stop() below, or a failure before it is installed
+        atexit.register(shutil.rmtree, tls_dir, True)
+        ca_file, key, cert = make_tls(tls_dir)
     pb = load_pb(os.path.abspath(args.proto))
     fake = Fake(args, pb)
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=128),
@@ -896,11 +965,15 @@ def main():
                                   ("grpc.max_send_message_length", 100 << 20)])
     for h in handlers(fake, pb):
         server.add_generic_rpc_handlers((h,))
-    fake.port = server.add_insecure_port("127.0.0.1:0")
+    if tls_dir:
+        fake.port = server.add_secure_port("127.0.0.1:0",
+                                           grpc.ssl_server_credentials([(key, cert)]))
+    else:
+        fake.port = server.add_insecure_port("127.0.0.1:0")
     server.start()
-    with open(args.port_file + ".tmp", "w") as f:
-        f.write(str(fake.port))
-    os.replace(args.port_file + ".tmp", args.port_file)
+    if args.ca_file_out:  # before the port file: a client that sees the port finds the CA
+        write_atomically(args.ca_file_out, ca_file)
+    write_atomically(args.port_file, str(fake.port))
 
     def write_stats(*_):
         if fake.stats:
@@ -912,6 +985,8 @@ def main():
         server.stop(0)
         write_stats()
         shutil.rmtree(fake.root, ignore_errors=True)
+        if tls_dir:
+            shutil.rmtree(tls_dir, ignore_errors=True)
         os._exit(0)
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)

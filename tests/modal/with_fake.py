@@ -2,13 +2,16 @@
 """with_fake.py - runs a command against a fresh fake Modal (tests/fakes/modal_server.py), then
 checks that no sandbox leaked.
 
-    with_fake.py [--fault NAME=VALUE]... [--sandbox-mode MODE] [--stats-file PATH]
+    with_fake.py [--tls] [--fault NAME=VALUE]... [--sandbox-mode MODE] [--stats-file PATH]
         -- COMMAND ARGS...
 
 Sets MODAL_SERVER_URL (http://127.0.0.1:<port>), MODAL_TOKEN_ID and MODAL_TOKEN_SECRET in the
 command's environment (and replaces @URL@ in its arguments), and MODAL_FAKE_PID (kill -USR1 it
 to have the --stats-file written). --fault, --sandbox-mode and --stats-file are passed to the
-fake. Exit status: the command's, or 1 when a sandbox is still alive on the fake afterwards.
+fake. --tls: the fake serves TLS with a throwaway CA; MODAL_SERVER_URL is
+https://127.0.0.1:<port>, MODAL_FAKE_CA the CA certificate's path (also replacing @CA@ in the
+arguments), which the fake removes when it stops. Exit status: the command's, or 1 when a
+sandbox is still alive on the fake afterwards.
 """
 import json
 import os
@@ -26,9 +29,16 @@ TOKEN_ID, TOKEN_SECRET = "ak-fakeconformance", "as-fakeconformancesecret"
 def main():
     argv = sys.argv[1:]
     fake_args = []
-    while argv and argv[0] in ("--fault", "--sandbox-mode", "--stats-file") and len(argv) > 1:
-        fake_args += argv[:2]
-        argv = argv[2:]
+    tls = False
+    while argv:
+        if argv[0] == "--tls":
+            tls = True
+            argv = argv[1:]
+        elif argv[0] in ("--fault", "--sandbox-mode", "--stats-file") and len(argv) > 1:
+            fake_args += argv[:2]
+            argv = argv[2:]
+        else:
+            break
     if argv and argv[0] == "--":
         argv = argv[1:]
     if not argv:
@@ -36,6 +46,9 @@ def main():
         return 2
     tmp = tempfile.mkdtemp(prefix="modalwrap-")
     port_file, state = os.path.join(tmp, "port"), os.path.join(tmp, "state.json")
+    ca_out = os.path.join(tmp, "ca")
+    if tls:
+        fake_args += ["--tls", "--ca-file-out", ca_out]
     fake = subprocess.Popen(["/usr/bin/python3", FAKE, "--proto", PROTO, "--port-file",
                              port_file, "--state-file", state, "--token-id", TOKEN_ID,
                              "--token-secret", TOKEN_SECRET] + fake_args)
@@ -48,12 +61,19 @@ def main():
             sys.stderr.write("with_fake: the fake did not start\n")
             return 1
         with open(port_file) as f:
-            url = "http://127.0.0.1:%s" % f.read().strip()
+            url = "%s://127.0.0.1:%s" % ("https" if tls else "http", f.read().strip())
+        ca = ""
+        if tls:  # written before the port file
+            with open(ca_out) as f:
+                ca = f.read().strip()
         env = dict(os.environ, MODAL_SERVER_URL=url, MODAL_TOKEN_ID=TOKEN_ID,
                    MODAL_TOKEN_SECRET=TOKEN_SECRET, MODAL_FAKE_STATE=state,
                    MODAL_FAKE_PID=str(fake.pid),
                    MODAL_CONFIG_PATH=os.path.join(tmp, "none.toml"))
-        rc = subprocess.call([a.replace("@URL@", url) for a in argv], env=env)
+        if tls:
+            env["MODAL_FAKE_CA"] = ca
+        rc = subprocess.call([a.replace("@URL@", url).replace("@CA@", ca) for a in argv],
+                             env=env)
         with open(state) as f:
             left = json.load(f)
         if left:
