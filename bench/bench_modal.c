@@ -4,10 +4,13 @@
  *       in the command-router methods it was called for (from the fake's --stats-file);
  *   (2) N interpreters at once, each its own sandbox running 10 cells: errors, wall time,
  *       leaked sandboxes, and the HTTP/2 connections the fake saw (the goal: one per host).
- * Usage: bench_modal [--execs N] [--concurrent N] [--check] [--max-connections K]
+ * Usage: bench_modal [--execs N] [--concurrent N] [--check] [--max-connections K] [--tls]
  * --check (for CI: 20 execs, 8 interpreters unless given) exits 1 when a cell failed, a sandbox
- * leaked, the fake's statistics are missing, or a phase used more than K connections (1). */
+ * leaked, the fake's statistics are missing, or a phase used more than K connections (1).
+ * --tls: the fake serves TLS (ALPN h2) with a throwaway CA, which backends.modal.ca_file names,
+ * so the path the real service takes is the one measured. */
 #include <json-c/json.h>
+#include <limits.h>
 #include <math.h>
 #include <pthread.h>
 #include <signal.h>
@@ -39,9 +42,11 @@
  * failure path; nothing else is shared. */
 static struct fake {
 	pid_t pid;
-	char dir[64]; /* mkdtemp: port, state.json, stats.json, none.toml (never created) */
-	char port_file[96], state_file[96], stats_file[96], config_file[96];
-	char url[64]; /* http://127.0.0.1:PORT */
+	int tls;
+	char dir[64]; /* mkdtemp: port, state.json, stats.json, ca, none.toml (never created) */
+	char port_file[96], state_file[96], stats_file[96], ca_out_file[96], config_file[96];
+	char url[64];          /* http://127.0.0.1:PORT, https:// with --tls */
+	char ca[PATH_MAX + 1]; /* --tls: the CA certificate's path (in the fake's own temp dir) */
 } fake;
 
 static double now_s(void)
@@ -74,6 +79,7 @@ static void stop_fake(void)
 		unlink(fake.port_file);
 		unlink(fake.state_file);
 		unlink(fake.stats_file);
+		unlink(fake.ca_out_file);
 		snprintf(tmp, sizeof(tmp), "%s.tmp", fake.stats_file);
 		unlink(tmp);
 		rmdir(fake.dir);
@@ -87,6 +93,16 @@ static void die(const char *what, const char *why)
 	exit(1); /* stop_fake runs from atexit */
 }
 
+/* --tls: the fake wrote its CA certificate's path (tmp + rename) before the port file. */
+static void read_ca_path(void)
+{
+	FILE *f = fopen(fake.ca_out_file, "r");
+	if (!f || !fgets(fake.ca, sizeof(fake.ca), f))
+		die(fake.ca_out_file, "the fake wrote no CA path");
+	fclose(f);
+	fake.ca[strcspn(fake.ca, "\n")] = 0;
+}
+
 static void start_fake(void)
 {
 	snprintf(fake.dir, sizeof(fake.dir), "/tmp/rlm-bench-modal-XXXXXX");
@@ -97,6 +113,7 @@ static void start_fake(void)
 	snprintf(fake.port_file, sizeof(fake.port_file), "%s/port", fake.dir);
 	snprintf(fake.state_file, sizeof(fake.state_file), "%s/state.json", fake.dir);
 	snprintf(fake.stats_file, sizeof(fake.stats_file), "%s/stats.json", fake.dir);
+	snprintf(fake.ca_out_file, sizeof(fake.ca_out_file), "%s/ca", fake.dir);
 	snprintf(fake.config_file, sizeof(fake.config_file), "%s/none.toml", fake.dir);
 	pid_t parent = getpid();
 	fake.pid = fork();
@@ -107,11 +124,13 @@ static void start_fake(void)
 		prctl(PR_SET_PDEATHSIG, SIGTERM);
 		if (getppid() != parent)
 			_exit(1);
-		/* /usr/bin/python3: the fake needs Debian's python3-grpcio. */
+		/* /usr/bin/python3: the fake needs Debian's python3-grpcio. Without --tls the NULL
+		 * in its place ends the arguments there. */
 		execl("/usr/bin/python3", "python3", RLM_SOURCE_DIR "/tests/fakes/modal_server.py",
 		      "--proto", RLM_SOURCE_DIR "/backends/modal/modal.proto", "--port-file",
 		      fake.port_file, "--state-file", fake.state_file, "--token-id", TOKEN_ID,
 		      "--token-secret", TOKEN_SECRET, "--stats-file", fake.stats_file,
+		      fake.tls ? "--tls" : (char *)NULL, "--ca-file-out", fake.ca_out_file,
 		      (char *)NULL);
 		_exit(127);
 	}
@@ -122,7 +141,10 @@ static void start_fake(void)
 			int ok = fscanf(f, "%d", &port) == 1 && port > 0;
 			fclose(f);
 			if (ok) {
-				snprintf(fake.url, sizeof(fake.url), "http://127.0.0.1:%d", port);
+				snprintf(fake.url, sizeof(fake.url), "%s://127.0.0.1:%d",
+				         fake.tls ? "https" : "http", port);
+				if (fake.tls)
+					read_ca_path();
 				return;
 			}
 		}
@@ -199,6 +221,18 @@ static rlm_config *make_config(void)
 	if (rlm_config_new(&cfg, &err) || rlm_config_set(cfg, "backend", "modal", &err) ||
 	    rlm_config_set(cfg, "plugin_path", "[\"" RLM_PLUGIN_DIR "\"]", &err))
 		die("config", err.message);
+	if (fake.tls) {
+		/* as a JSON string, so no path is ever read as some other JSON value */
+		json_object *ca = json_object_new_string(fake.ca);
+		if (!ca)
+			die("config", "out of memory");
+		int rc = rlm_config_set(
+		        cfg, "backends.modal.ca_file",
+		        json_object_to_json_string_ext(ca, JSON_C_TO_STRING_NOSLASHESCAPE), &err);
+		json_object_put(ca);
+		if (rc)
+			die("config", err.message);
+	}
 	return cfg;
 }
 
@@ -415,9 +449,11 @@ int main(int argc, char **argv)
 			conc = atoi(argv[++i]);
 		else if (!strcmp(argv[i], "--max-connections") && has_value)
 			max_conns = atoi(argv[++i]);
+		else if (!strcmp(argv[i], "--tls"))
+			fake.tls = 1;
 		else {
 			fprintf(stderr, "usage: bench_modal [--execs N] [--concurrent N] [--check] "
-			                "[--max-connections K]\n");
+			                "[--max-connections K] [--tls]\n");
 			return 2;
 		}
 	}

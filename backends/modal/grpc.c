@@ -100,6 +100,7 @@ struct mg_call {
 	int stopped;
 	int bad_message;
 	int deadline_hit;
+	char errbuf[CURL_ERROR_SIZE]; /* curl's own words on a failed transfer */
 };
 
 int mg_url_is_loopback(const char *url)
@@ -133,6 +134,7 @@ int mg_to_rlm(int code)
 	case MG_INVALID_ARGUMENT:
 	case 11: /* OUT_OF_RANGE */ return RLM_EINVAL;
 	case MG_UNIMPLEMENTED: return RLM_ENOTSUP;
+	case MG_TRANSPORT: return RLM_EBACKEND;
 	default: return mg_retryable(code) ? RLM_ETRANSIENT : RLM_EBACKEND;
 	}
 }
@@ -741,6 +743,24 @@ static void run_call(mg_channel *ch, struct mg_call *c, double deadline)
 	pthread_mutex_unlock(&e->mu);
 }
 
+/* Transfer failures that no retry can fix: a certificate that does not verify, a CA file that
+ * cannot be read, a scheme this channel refuses, a malformed URL. */
+static int permanent(CURLcode cc)
+{
+	switch (cc) {
+	case CURLE_PEER_FAILED_VERIFICATION:
+	case CURLE_SSL_CACERT_BADFILE:
+	case CURLE_SSL_CERTPROBLEM:
+	case CURLE_SSL_CIPHER:
+	case CURLE_SSL_ISSUER_ERROR:
+	case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
+	case CURLE_SSL_CRL_BADFILE:
+	case CURLE_UNSUPPORTED_PROTOCOL:
+	case CURLE_URL_MALFORMAT: return 1;
+	default: return 0;
+	}
+}
+
 static int mg_perform(mg_channel *ch, const char *path, const ProtobufCMessage *req,
                       const char *const *extra, double timeout_s, double deadline,
                       struct mg_call *c, mg_status *st)
@@ -815,6 +835,7 @@ static int mg_perform(mg_channel *ch, const char *path, const ProtobufCMessage *
 	curl_easy_setopt(c->easy, CURLOPT_WRITEDATA, c);
 	curl_easy_setopt(c->easy, CURLOPT_HEADERFUNCTION, mg_on_header);
 	curl_easy_setopt(c->easy, CURLOPT_HEADERDATA, c);
+	curl_easy_setopt(c->easy, CURLOPT_ERRORBUFFER, c->errbuf);
 	curl_easy_setopt(c->easy, CURLOPT_OPENSOCKETFUNCTION, mg_open_socket);
 	curl_easy_setopt(c->easy, CURLOPT_OPENSOCKETDATA, c);
 	run_call(ch, c, deadline);
@@ -831,8 +852,10 @@ static int mg_perform(mg_channel *ch, const char *path, const ProtobufCMessage *
 		st->code = c->grpc_status;
 		snprintf(st->message, sizeof(st->message), "%s", c->grpc_message);
 	} else if (c->cc != CURLE_OK) {
-		st->code = MG_UNAVAILABLE; /* no status: the connection failed or was reset */
-		snprintf(st->message, sizeof(st->message), "%s", curl_easy_strerror(c->cc));
+		/* No status: the connection failed or was reset (retried), or could never work. */
+		st->code = permanent(c->cc) ? MG_TRANSPORT : MG_UNAVAILABLE;
+		snprintf(st->message, sizeof(st->message), "%s",
+		         *c->errbuf ? c->errbuf : curl_easy_strerror(c->cc));
 	} else if (httpver != CURL_HTTP_VERSION_2_0) {
 		st->code = MG_UNAVAILABLE;
 		snprintf(st->message, sizeof(st->message), "server did not speak HTTP/2");

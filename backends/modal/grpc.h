@@ -33,7 +33,9 @@ enum {
 	MG_INTERNAL = 13,
 	MG_UNAVAILABLE = 14,
 	MG_UNAUTHENTICATED = 16,
-	MG_STOPPED = 1000, /* not gRPC: the message callback asked to stop the stream */
+	MG_STOPPED = 1000,   /* not gRPC: the message callback asked to stop the stream */
+	MG_TRANSPORT = 1001, /* not gRPC: a transport failure retrying cannot fix (TLS
+	                      * verification, a refused scheme, a bad URL) */
 };
 
 /* The outcome of one call: a gRPC status code, its message, and a server-directed retry

@@ -252,6 +252,12 @@ static int cfg_parse(struct modal *m, const char *config_json, rlm_error *err)
 	else if (!m->environment &&
 	         !(m->environment = setting(m, "MODAL_ENVIRONMENT", "environment", "")))
 		rc = nomem(m, err);
+	else if (strncmp(m->server_url, "https://", 8) != 0 &&
+	         !(strncmp(m->server_url, "http://", 7) == 0 && mg_url_is_loopback(m->server_url)))
+		rc = m->host->error_set(err, RLM_ECONFIG,
+		                        "backends.modal.server_url: \"%s\" must be https:// (plain "
+		                        "http:// only to a loopback address)",
+		                        m->server_url);
 	else if ((!m->app_name && !(m->app_name = mstrdup(m, "rlm"))) ||
 	         (!m->image && !(m->image = mstrdup(m, "python:3.12-slim"))) ||
 	         (!m->workdir && !(m->workdir = mstrdup(m, "/root"))) ||
@@ -266,6 +272,9 @@ out:
 
 int rpc_error(struct modal *m, const char *what, const mg_status *st, rlm_error *err)
 {
+	if (st->code == MG_TRANSPORT)
+		return m->host->error_set(err, mg_to_rlm(st->code), "modal: %s failed: %s", what,
+		                          st->message);
 	return m->host->error_set(err, mg_to_rlm(st->code), "modal: %s failed: gRPC status %d%s%s",
 	                          what, st->code, *st->message ? ": " : "", st->message);
 }
