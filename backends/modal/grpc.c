@@ -229,11 +229,19 @@ static size_t mg_on_header(char *line, size_t size, size_t nitems, void *ud)
 	while (end > v && (end[-1] == '\r' || end[-1] == '\n' || end[-1] == ' '))
 		end--;
 	if (name_len == 11 && strncasecmp(line, "grpc-status", 11) == 0) {
+		/* curl's header buffer is not NUL-terminated: parse within [v, end). A status
+		 * that is not a plain number is UNKNOWN. */
+		int code = v < end ? 0 : -1;
+		for (const char *d = v; d < end && code >= 0; d++)
+			code = *d >= '0' && *d <= '9' && code < 100000 ? code * 10 + (*d - '0')
+			                                               : -1;
 		c->have_status = 1;
-		c->grpc_status = atoi(v);
+		c->grpc_status = code >= 0 ? code : MG_UNKNOWN;
 	} else if (name_len == 12 && strncasecmp(line, "grpc-message", 12) == 0) {
 		int out_len = 0;
-		char *dec = curl_easy_unescape(NULL, v, (int)(end - v), &out_len);
+		/* (a length of 0 would make curl take strlen() of a buffer without a NUL) */
+		char *dec = end > v ? curl_easy_unescape(NULL, v, (int)(end - v), &out_len) : NULL;
+		c->grpc_message[0] = 0;
 		if (dec) {
 			snprintf(c->grpc_message, sizeof(c->grpc_message), "%.*s", out_len, dec);
 			curl_free(dec);

@@ -767,6 +767,7 @@ static int modal_create(const rlm_host_api *host, const char *config_json, void 
 	memset(m, 0, sizeof(*m));
 	m->host = host;
 	pthread_mutex_init(&m->mu, NULL);
+	pthread_mutex_init(&m->life_mu, NULL);
 	if ((rc = cfg_parse(m, config_json, err))) {
 		modal_shutdown(m);
 		return rc;
@@ -858,11 +859,18 @@ static int modal_start(void *instance, const rlm_launch *launch, rlm_error *err)
 		char why[512];
 		if (sandbox_ended(m, why, sizeof(why)) > 0) {
 			m->host->log(RLM_LOG_WARN, MODAL, "%s; creating a new one", why);
+			pthread_mutex_lock(&m->life_mu);
 			forget_sandbox(m);
+			pthread_mutex_unlock(&m->life_mu);
 		}
 	}
-	if (!m->task_id && (rc = provision(m, m->host->now() + tmo, err)))
-		return rc;
+	if (!m->task_id) {
+		pthread_mutex_lock(&m->life_mu);
+		rc = provision(m, m->host->now() + tmo, err);
+		pthread_mutex_unlock(&m->life_mu);
+		if (rc)
+			return rc;
+	}
 	m->started = 1;
 	if (!m->driver_uploaded) {
 		if ((rc = modal_write_file(m, ".rlm/driver.py", m->host->driver_script,
@@ -1008,6 +1016,7 @@ static void modal_shutdown(void *instance)
 		mg_channel_free(m->retired[i]);
 	mg_channel_free(m->cp);
 	pthread_mutex_destroy(&m->mu);
+	pthread_mutex_destroy(&m->life_mu);
 	if (m->token_secret)
 		memset(m->token_secret, 0, strlen(m->token_secret));
 	for (size_t i = 0; i < sizeof(strs) / sizeof(strs[0]); i++)

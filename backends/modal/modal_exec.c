@@ -427,9 +427,14 @@ int modal_interrupt(void *instance, rlm_error *err)
 	mx_result r;
 	int rc;
 
+	/* life_mu: the sandbox cannot be replaced (its ids freed) while this runs. */
+	pthread_mutex_lock(&m->life_mu);
 	if (!m->task_id || !m->driver_running)
-		return m->host->error_set(err, RLM_EBACKEND, "modal: interrupt: no driver running");
-	if ((rc = mx_run(m, &spec, NULL, 0, 0, 15, &r, err)))
+		rc = m->host->error_set(err, RLM_EBACKEND, "modal: interrupt: no driver running");
+	else
+		rc = mx_run(m, &spec, NULL, 0, 0, 15, &r, err);
+	pthread_mutex_unlock(&m->life_mu);
+	if (rc)
 		return rc;
 	if (!r.exited || r.code != 0)
 		rc = m->host->error_set(err, RLM_EBACKEND,

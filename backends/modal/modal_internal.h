@@ -44,6 +44,9 @@ struct modal {
 	 * mu guards router, router_url and router_gen. A channel replaced for a new URL is kept
 	 * until shutdown, since another thread may still be calling through it. */
 	pthread_mutex_t mu;
+	/* life_mu: held while the sandbox is replaced or provisioned, and by interrupt() (another
+	 * thread) while it uses the sandbox's ids. */
+	pthread_mutex_t life_mu;
 	mg_channel *router;
 	char *router_url;
 	unsigned router_gen;
