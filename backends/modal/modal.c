@@ -244,8 +244,28 @@ static int cfg_parse(struct modal *m, const char *config_json, rlm_error *err)
 	m->exec_timeout_s = cfg_num(root, "execute_timeout_s", 300);
 	m->cpu = cfg_num(root, "cpu", 0);
 	m->memory_mb = (long)cfg_num(root, "memory_mb", 0);
-	if (m->exec_timeout_s <= 0)
-		m->exec_timeout_s = 300;
+	/* Modal's longest sandbox lifetime is 24 h (UNVERIFIED on Modal's own pages, reference
+	 * 7): a longer one is refused here rather than by the server after an image build. */
+	if (!(m->timeout_s > 0 && m->timeout_s <= 86400)) {
+		rc = m->host->error_set(err, RLM_ECONFIG,
+		                        "backends.modal.timeout_s: %g is not in (0, 86400] seconds",
+		                        m->timeout_s);
+		goto out;
+	}
+	if (!(m->exec_timeout_s > 0)) {
+		rc = m->host->error_set(err, RLM_ECONFIG,
+		                        "backends.modal.execute_timeout_s: %g must be > 0",
+		                        m->exec_timeout_s);
+		goto out;
+	}
+	if (!(m->cpu >= 0 && m->cpu <= 1024) || m->memory_mb < 0 || m->memory_mb > (1L << 22)) {
+		rc = m->host->error_set(
+		        err, RLM_ECONFIG,
+		        "backends.modal: cpu (%g) and memory_mb (%ld) must be positive "
+		        "and sane (at most 1024 cores, 4 TiB)",
+		        m->cpu, m->memory_mb);
+		goto out;
+	}
 	if (!m->server_url && !(m->server_url = setting(m, "MODAL_SERVER_URL", "server_url",
 	                                                "https://api.modal.com")))
 		rc = nomem(m, err);

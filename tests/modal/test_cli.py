@@ -114,6 +114,18 @@ class ModalCli(unittest.TestCase):
             self.assertIn("RLM_EAUTH", err)
             self.assertNotIn("as-wrong", out + err)
 
+    def test_bad_config_is_a_config_error_before_any_sandbox(self):
+        for kv, words in (("timeout_s=0", "timeout_s"), ("timeout_s=100000", "timeout_s"),
+                          ("execute_timeout_s=-1", "execute_timeout_s"), ("cpu=-2", "cpu"),
+                          ("memory_mb=-5", "memory_mb"), ('file_transfer="ftp"', "ftp"),
+                          ('env_vars={"A": 1}', "env_vars"),
+                          ('server_url="http://10.1.2.3"', "must be https")):
+            rc, out, err = rlm(["exec", "--set", "backends.modal." + kv, "-c", "print(1)"])
+            self.assertEqual(rc, 2, kv + ": " + out + err)
+            self.assertIn(words, err, kv)
+            self.assertIn("RLM_ECONFIG", err, kv)
+            self.assert_clean(out, err)
+
     def test_no_credentials_is_a_clear_error(self):
         rc, out, err = rlm(["exec", "-c", "print(1)"],
                            env_prefix=["env", "-u", "MODAL_TOKEN_ID", "-u", "MODAL_TOKEN_SECRET"])
