@@ -78,7 +78,8 @@ int rlm_interp_execute(rlm_interp *interp, const char *code, const char *vars_js
 int rlm_interp_execute_ex(rlm_interp *interp, const char *code, const rlm_exec_options *opts,
                           rlm_result **out, rlm_error *err);
 
-/* Writes bytes to a path in the sandbox (relative paths: the sandbox's work directory). */
+/* Writes bytes to a path in the sandbox (relative paths: the sandbox's work directory), making
+ * missing parent directories. */
 int rlm_interp_upload(rlm_interp *interp, const void *data, size_t len, const char *remote_path,
                       rlm_error *err);
 

@@ -273,7 +273,8 @@ typedef struct rlm_backend_ops {
 	 * RLM_ENOTSUP means it refused before touching the channel, e.g. an exchange nested
 	 * inside another (RLM_CAP_NESTED_EXECUTE) that this instance's transport cannot carry. */
 	int (*execute)(void *instance, const rlm_exchange *ex, rlm_error *err);
-	/* Writes len bytes to remote_path (relative paths are under the sandbox work dir). */
+	/* Writes len bytes to remote_path (relative paths are under the sandbox work dir),
+	 * making missing parent directories. */
 	int (*upload)(void *instance, const void *data, size_t len, const char *remote_path,
 	              rlm_error *err);
 	/* Reads remote_path into *out (host->alloc'ed; the core frees it). */

@@ -612,6 +612,37 @@ static int upper_handler(void *ctx, const char *name, const char *args_json,
 	return 0;
 }
 
+/* 20 MiB into a directory that does not exist yet: more than one 16 MiB write for backends
+ * that chunk, parents made, every byte back. */
+static void test_upload_download_large_file_into_new_dir(void **state)
+{
+	size_t n = 20u << 20;
+	unsigned char *bytes = malloc(n);
+	uint32_t x = 2463534242u;
+	rlm_error err = RLM_ERROR_INIT;
+	void *data = NULL;
+	size_t len = 0;
+	int rc;
+
+	assert_non_null(bytes);
+	for (size_t i = 0; i < n; i++) { /* xorshift: incompressible, every byte value */
+		x ^= x << 13, x ^= x >> 17, x ^= x << 5;
+		bytes[i] = (unsigned char)x;
+	}
+	rc = rlm_interp_upload(*state, bytes, n, "big/new/dir/blob.bin", &err);
+	if (rc != 0)
+		fail_msg("upload: %s: %s", rlm_status_name(rc), err.message);
+	expect_repr(*state, "import os\nos.path.getsize('big/new/dir/blob.bin')", "20971520");
+	rc = rlm_interp_download(*state, "big/new/dir/blob.bin", &data, &len, &err);
+	if (rc != 0)
+		fail_msg("download: %s: %s", rlm_status_name(rc), err.message);
+	assert_int_equal(len, n);
+	assert_memory_equal(data, bytes, n);
+	rlm_free(data);
+	free(bytes);
+	rlm_result_free(run(*state, "import shutil\nshutil.rmtree('big')"));
+}
+
 static void test_llm_query_without_handler_raises(void **state)
 {
 	rlm_result *res = run(*state, "llm_query('hi')");
@@ -1616,6 +1647,7 @@ int main(int argc, char **argv)
 	        cmocka_unit_test(test_sleep_times_out_and_keeps_state),
 	        cmocka_unit_test(test_interrupt_stops_running_cell),
 	        cmocka_unit_test(test_upload_download_binary_round_trip),
+	        cmocka_unit_test(test_upload_download_large_file_into_new_dir),
 	        cmocka_unit_test(test_llm_query_without_handler_raises),
 	        cmocka_unit_test(test_host_calls_return_handler_values),
 	        cmocka_unit_test(test_host_call_handler_error_raises),

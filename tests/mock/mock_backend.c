@@ -407,6 +407,16 @@ static void resolve(const mock *m, const char *remote_path, char *path, size_t s
 		snprintf(path, size, "%s/%s", m->dir, remote_path);
 }
 
+/* mkdir -p of path's parent directory. */
+static void make_parents(char *path)
+{
+	for (char *p = path + 1; (p = strchr(p, '/')); p++) {
+		*p = '\0';
+		mkdir(path, 0755); /* EEXIST and the rest: the write below reports what matters */
+		*p = '/';
+	}
+}
+
 static int mock_upload(void *instance, const void *data, size_t len, const char *remote_path,
                        rlm_error *err)
 {
@@ -418,6 +428,7 @@ static int mock_upload(void *instance, const void *data, size_t len, const char 
 	if (!m->dir[0])
 		return m->host->error_set(err, RLM_EBACKEND, "mock: not started");
 	resolve(m, remote_path, path, sizeof(path));
+	make_parents(path);
 	if (write_file(path, data, len) < 0)
 		return m->host->error_set(err, errno == ENOENT ? RLM_ENOTFOUND : RLM_EIO,
 		                          "mock: cannot write %s: %s", path, strerror(errno));
