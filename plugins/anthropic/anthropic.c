@@ -730,20 +730,6 @@ static int transport_error(const anthropic *o, int rc, const rlm_error *herr, do
 	                               "anthropic: %s", msg);
 }
 
-static void reset_response(rlm_llm_response *resp)
-{
-	resp->text.data = NULL;
-	resp->text.len = 0;
-	if (HAS_FIELD(resp, rlm_llm_response, prompt_tokens))
-		resp->prompt_tokens = -1;
-	if (HAS_FIELD(resp, rlm_llm_response, completion_tokens))
-		resp->completion_tokens = -1;
-	if (HAS_FIELD(resp, rlm_llm_response, model))
-		resp->model[0] = '\0';
-	if (HAS_FIELD(resp, rlm_llm_response, finish_reason))
-		resp->finish_reason[0] = '\0';
-}
-
 static int anthropic_complete(void *instance, const rlm_llm_request *req, rlm_llm_response *resp,
                               rlm_error *err)
 {
@@ -765,7 +751,7 @@ static int anthropic_complete(void *instance, const rlm_llm_request *req, rlm_ll
 	if (!resp || resp->struct_size < offsetof(rlm_llm_response, text) + sizeof(rlm_buf))
 		return h->error_set(err, RLM_EINVAL,
 		                    "anthropic: no response struct, or one too small");
-	reset_response(resp);
+	pu_reset_response(resp);
 	if ((rc = resolve_call(o, req, &c, err)) != 0)
 		return rc;
 	body = build_body(o, req, &c, &body_len);

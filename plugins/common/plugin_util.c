@@ -131,3 +131,19 @@ const char **pu_collect_secrets(const rlm_host_api *h, const char *key, const ch
 	secrets[k] = NULL;
 	return secrets;
 }
+
+void pu_reset_response(rlm_llm_response *resp)
+{
+#define PU_HAS(field) (resp->struct_size >= offsetof(rlm_llm_response, field) + sizeof(resp->field))
+	resp->text.data = NULL;
+	resp->text.len = 0;
+	if (PU_HAS(prompt_tokens))
+		resp->prompt_tokens = -1;
+	if (PU_HAS(completion_tokens))
+		resp->completion_tokens = -1;
+	if (PU_HAS(model))
+		resp->model[0] = '\0';
+	if (PU_HAS(finish_reason))
+		resp->finish_reason[0] = '\0';
+#undef PU_HAS
+}

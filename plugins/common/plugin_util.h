@@ -37,4 +37,8 @@ int pu_header_looks_secret(const char *name);
 const char **pu_collect_secrets(const rlm_host_api *h, const char *key, const char *const *headers,
                                 size_t n);
 
+/* Empties a response before a call: no text, unknown token counts (-1), no model or finish
+ * reason; only the fields the caller's struct_size covers. */
+void pu_reset_response(rlm_llm_response *resp);
+
 #endif
