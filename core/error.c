@@ -28,6 +28,7 @@ static const struct status_text status_texts[] = {
         {RLM_ESTATE_LOST, "RLM_ESTATE_LOST", "interpreter state was lost"},
         {RLM_EBUDGET, "RLM_EBUDGET", "budget exhausted"},
         {RLM_EIO, "RLM_EIO", "input/output error"},
+        {RLM_ECANCELLED, "RLM_ECANCELLED", "cancelled"},
 };
 
 static const struct status_text *lookup(int code)

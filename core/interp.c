@@ -45,6 +45,8 @@ struct rlm_interp {
 	int broken;
 	char broken_type[32];
 	char broken_msg[RLM_ERROR_MESSAGE_MAX];
+	volatile int cancel_own; /* set by rlm_interp_cancel unless a shared flag is watched */
+	volatile int *cancel;    /* the flag watched: &cancel_own or the caller's */
 };
 
 /* One exchange in flight: what we wait for, and what came. */
@@ -162,6 +164,8 @@ static int on_data(void *ctx, const char *chunk, size_t len, const char **reply,
 	rlm_interp *in = st->in;
 	rlm_error err = RLM_ERROR_INIT;
 	st->reply.len = 0;
+	if (*in->cancel) /* a backend that predates rlm_exchange.cancel stops here */
+		return RLM_ECANCELLED;
 	int rc = rlm_decoder_feed(st->dec, chunk, len, &err);
 	if (rc) {
 		rlm_log(RLM_LOG_ERROR, "interp", "%s", err.message);
@@ -225,6 +229,7 @@ static int run_exchange(rlm_interp *in, struct exchange_state *st, const char *r
 	        .deadline = rlm_now() + timeout_s,
 	        .on_data = on_data,
 	        .ctx = st,
+	        .cancel = in->cancel,
 	};
 	struct exchange_state *below = in->top;
 	in->top = st;
@@ -311,11 +316,21 @@ static int validate_scope(const char *scope, rlm_error *err)
 	return 0;
 }
 
+static int cancelled_error(rlm_error *err)
+{
+	return rlm_error_set(err, RLM_ECANCELLED, "the interpreter was cancelled");
+}
+
 /* Starts (or restarts) the driver and waits for its ready frame. */
 static int start_driver(rlm_interp *in, rlm_error *err)
 {
 	in->running = 0;
-	rlm_launch launch = {RLM_ABI_VERSION, sizeof(launch), in->start_timeout_s};
+	if (*in->cancel)
+		return cancelled_error(err);
+	rlm_launch launch = {.abi_version = RLM_ABI_VERSION,
+	                     .struct_size = sizeof(launch),
+	                     .start_timeout_s = in->start_timeout_s,
+	                     .cancel = in->cancel};
 	int rc = in->ops->start(in->inst, &launch, err);
 	if (rc)
 		return rc;
@@ -367,6 +382,7 @@ int rlm_interp_open(const rlm_config *cfg, rlm_interp **out, rlm_error *err)
 	rlm_interp *in = calloc(1, sizeof(*in));
 	if (!in)
 		return rlm_error_set(err, RLM_ENOMEM, "out of memory");
+	in->cancel = &in->cancel_own;
 	int rc = rlm_config_clone(cfg, &in->cfg, err);
 	if (!rc)
 		rc = rlm_config_validate(in->cfg, err);
@@ -515,6 +531,8 @@ int rlm_interp_execute_ex(rlm_interp *in, const char *code, const rlm_exec_optio
 	*out = NULL;
 	if (!in || !code)
 		return rlm_error_set(err, RLM_EINVAL, "rlm_interp_execute: no interpreter or code");
+	if (*in->cancel)
+		return cancelled_error(err);
 	rlm_exec_options none = RLM_EXEC_OPTIONS_INIT;
 	const rlm_exec_options *o = opts ? opts : &none;
 	int state_lost = 0, rc;
@@ -557,6 +575,15 @@ int rlm_interp_execute_ex(rlm_interp *in, const char *code, const rlm_exec_optio
 		rc = recover_from_hang(in, &st, timeout_s, nested, out, err);
 	} else if (rc == RLM_EBACKEND) {
 		rc = recover_from_death(in, &xerr, nested, out, err);
+	} else if (rc == RLM_ECANCELLED) {
+		/* The cell was abandoned mid-way: the driver must be restarted before any
+		 * further use (there is none unless the flag is cleared). */
+		if (nested)
+			mark_broken(in, "Cancelled", "the interpreter was cancelled", NULL);
+		in->running = 0;
+		in->state_lost_owed = 1;
+		if (err)
+			*err = xerr;
 	} else if (rc == RLM_ENOTSUP) {
 		/* The backend refused before touching the channel (e.g. a nested exchange its
 		 * transport cannot carry): nothing to recover, the caller gets the refusal. */
@@ -674,6 +701,18 @@ int rlm_interp_drop_scope(rlm_interp *in, const char *scope, rlm_error *err)
 	return rc ? control_failed(in, nested, rc, err) : 0;
 }
 
+void rlm_interp_cancel(rlm_interp *in)
+{
+	if (in)
+		*in->cancel = 1;
+}
+
+void rlm_interp_set_cancel_flag(rlm_interp *in, volatile int *flag)
+{
+	if (in)
+		in->cancel = flag ? flag : &in->cancel_own;
+}
+
 int rlm_interp_interrupt(rlm_interp *in, rlm_error *err)
 {
 	if (!in->ops->interrupt)
@@ -687,6 +726,8 @@ int rlm_interp_upload(rlm_interp *in, const void *data, size_t len, const char *
 {
 	if (!remote_path || !*remote_path || (!data && len))
 		return rlm_error_set(err, RLM_EINVAL, "upload: no path or data");
+	if (*in->cancel)
+		return cancelled_error(err);
 	return in->ops->upload(in->inst, data, len, remote_path, err);
 }
 
@@ -697,6 +738,8 @@ int rlm_interp_download(rlm_interp *in, const char *remote_path, void **data, si
 	*len = 0;
 	if (!remote_path || !*remote_path)
 		return rlm_error_set(err, RLM_EINVAL, "download: no path");
+	if (*in->cancel)
+		return cancelled_error(err);
 	rlm_buf buf = {0};
 	int rc = in->ops->download(in->inst, remote_path, &buf, err);
 	if (rc)
@@ -725,7 +768,14 @@ int rlm_interp_run_command(rlm_interp *in, const char *const *argv, const char *
 		                     in->desc->name);
 	if (!argv || !argv[0])
 		return rlm_error_set(err, RLM_EINVAL, "run_command: empty argv");
-	rlm_command cmd = {RLM_ABI_VERSION, sizeof(cmd), argv, cwd, NULL, timeout_s};
+	if (*in->cancel)
+		return cancelled_error(err);
+	rlm_command cmd = {.abi_version = RLM_ABI_VERSION,
+	                   .struct_size = sizeof(cmd),
+	                   .argv = argv,
+	                   .cwd = cwd,
+	                   .timeout_s = timeout_s,
+	                   .cancel = in->cancel};
 	rlm_command_result res = {RLM_ABI_VERSION, sizeof(res), 0, 0, {0}, {0}};
 	int rc = in->ops->run_command(in->inst, &cmd, &res, err);
 	if (rc)

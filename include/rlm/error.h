@@ -28,6 +28,7 @@ typedef enum rlm_status {
 	RLM_ESTATE_LOST = -13, /* the sandbox's interpreter state was lost */
 	RLM_EBUDGET = -14,     /* an LLM call or iteration budget ran out */
 	RLM_EIO = -15,         /* local I/O failed */
+	RLM_ECANCELLED = -16,  /* the caller cancelled the operation (a signal, a cancel call) */
 } rlm_status;
 
 #define RLM_ERROR_MESSAGE_MAX    1024

@@ -28,7 +28,9 @@ typedef struct rlm_exec_error {
 	char *line;      /* last traceback line, "ZeroDivisionError: division by zero" */
 } rlm_exec_error;
 
-/* The outcome of one cell. All strings are UTF-8 and owned by the result. */
+/* The outcome of one cell. All strings are UTF-8 and owned by the result. stdout_text and
+ * stderr_text are NUL-terminated for convenience but may hold NUL characters themselves:
+ * stdout_len and stderr_len say how many bytes they hold. */
 typedef struct rlm_result {
 	char *stdout_text; /* capped: head and tail kept (see truncated) */
 	char *stderr_text;
@@ -42,6 +44,8 @@ typedef struct rlm_result {
 	int state_lost;        /* the REPL was restarted: earlier variables are gone */
 	double duration_ms;    /* wall time of the exchange, as the host saw it */
 	unsigned host_calls;   /* llm_query and friends answered during the cell */
+	size_t stdout_len;     /* bytes in stdout_text (it may contain NUL) */
+	size_t stderr_len;     /* bytes in stderr_text */
 } rlm_result;
 
 /* Answers a host call made by sandbox code (llm_query, llm_query_batched, rlm_query).
@@ -106,6 +110,20 @@ void rlm_command_output_free(rlm_command_output *out);
 
 /* Interrupts the running cell from another thread (KeyboardInterrupt in user code). */
 int rlm_interp_interrupt(rlm_interp *interp, rlm_error *err);
+
+/* Cancels what the interpreter is doing and will do: the running call (start, execute,
+ * upload, download, run_command) returns RLM_ECANCELLED within about 100 ms on a backend of
+ * ABI 1.2 (an older one is interrupted and stops at its deadline), and so does every later
+ * one. Only rlm_interp_close is left to do, and it still tears the sandbox down. Safe from
+ * any thread and from a signal handler (it only sets a flag). */
+void rlm_interp_cancel(rlm_interp *interp);
+
+/* Makes the interpreter watch flag instead of a flag of its own, so one flag (set by a signal
+ * handler, or shared by every interpreter of a run) cancels them all: when *flag is non-zero
+ * the interpreter behaves as if rlm_interp_cancel had been called, and rlm_interp_cancel sets
+ * *flag. NULL goes back to the interpreter's own flag. The flag must outlive the interpreter
+ * or be unset first. */
+void rlm_interp_set_cancel_flag(rlm_interp *interp, volatile int *flag);
 
 /* Replaces the user namespace with a fresh one (buffers are kept). */
 int rlm_interp_reset(rlm_interp *interp, rlm_error *err);

@@ -20,7 +20,7 @@ extern "C" {
 
 /* Major changes break compatibility; minor ones only append fields or slots. */
 #define RLM_ABI_MAJOR       1
-#define RLM_ABI_MINOR       1
+#define RLM_ABI_MINOR       2
 #define RLM_ABI_VERSION     ((uint32_t)((RLM_ABI_MAJOR << 16) | RLM_ABI_MINOR))
 #define RLM_ABI_MAJOR_OF(v) ((uint32_t)(v) >> 16)
 #define RLM_ABI_MINOR_OF(v) ((uint32_t)(v)&0xffffu)
@@ -32,6 +32,16 @@ extern "C" {
 #endif
 
 #define RLM_PLUGIN_ENTRY_SYMBOL "rlm_plugin_entry"
+
+/* Whether a versioned struct (one that starts with abi_version and struct_size) is long enough
+ * to hold member: the side that is newer must check this before touching a field or slot
+ * appended after the other side's version, as SQLite checks iVersion. */
+#define RLM_HAS_FIELD(ptr, member)                                                                 \
+	((ptr) != NULL &&                                                                          \
+	 (size_t)((const char *)&(ptr)->member - (const char *)(ptr)) + sizeof((ptr)->member) <=   \
+	         (size_t)(ptr)->struct_size)
+/* The same for an optional slot of an ops table: present and not NULL. */
+#define RLM_HAS_SLOT(ops, slot) (RLM_HAS_FIELD(ops, slot) && (ops)->slot != NULL)
 
 typedef enum rlm_plugin_kind {
 	RLM_PLUGIN_BACKEND = 1,
@@ -111,6 +121,11 @@ typedef struct rlm_http_request {
 	int (*rewind_body)(void *ctx);
 	int (*on_body)(void *ctx, const char *data, size_t len);
 	void *ctx;
+	/* --- ABI 1.2 --- */
+	/* NULL, or a flag that another thread or a signal handler may set: once *cancel is
+	 * non-zero the transfer is aborted within about 100 ms, no retry starts, and the call
+	 * returns RLM_ECANCELLED. */
+	const volatile int *cancel;
 } rlm_http_request;
 
 typedef struct rlm_http_response {
@@ -138,6 +153,10 @@ typedef struct rlm_llm_request {
 	double timeout_s;   /* the whole call, retries included; <= 0: the plugin's default */
 	double temperature; /* < 0: the plugin's configured value */
 	long max_tokens;    /* <= 0: the plugin's configured value */
+	/* --- ABI 1.2 --- */
+	/* NULL, or a cancel flag (see rlm_http_request.cancel): pass it on to the HTTP request;
+	 * a cancelled call returns RLM_ECANCELLED. */
+	const volatile int *cancel;
 } rlm_llm_request;
 
 typedef struct rlm_llm_response {
@@ -203,6 +222,10 @@ typedef struct rlm_launch {
 	uint32_t abi_version;
 	uint32_t struct_size;
 	double start_timeout_s; /* give up (and clean up) if the sandbox is not up by then */
+	/* --- ABI 1.2 --- */
+	/* NULL, or a cancel flag: once *cancel is non-zero, start() gives up within about
+	 * 100 ms with RLM_ECANCELLED (shutdown() follows as always). */
+	const volatile int *cancel;
 } rlm_launch;
 
 /* What an exchange callback tells the backend. */
@@ -228,6 +251,12 @@ typedef struct rlm_exchange {
 	double deadline; /* host->now() value after which execute() gives up with RLM_ETIMEOUT */
 	rlm_exchange_fn on_data;
 	void *ctx;
+	/* --- ABI 1.2 --- */
+	/* NULL, or a flag that another thread or a signal handler may set: once *cancel is
+	 * non-zero, execute() returns RLM_ECANCELLED within about 100 ms (wait in bounded
+	 * slices, or abort HTTP requests through rlm_http_request.cancel). The driver is then in
+	 * an unknown state; the core restarts it or shuts the sandbox down. */
+	const volatile int *cancel;
 } rlm_exchange;
 
 /* A command to run in the sandbox, outside the driver (optional run_command slot). */
@@ -238,6 +267,8 @@ typedef struct rlm_command {
 	const char *cwd;         /* NULL: the sandbox's work directory */
 	const char *const *env;  /* NULL-terminated "K=V" list added to the sandbox env, or NULL */
 	double timeout_s;        /* <= 0: no timeout */
+	/* --- ABI 1.2 --- */
+	const volatile int *cancel; /* NULL, or a cancel flag (see rlm_exchange.cancel) */
 } rlm_command;
 
 typedef struct rlm_command_result {

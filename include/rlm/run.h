@@ -65,11 +65,16 @@ typedef struct rlm_run_options {
 	rlm_interp *interp;
 	rlm_run_progress_fn on_iteration; /* called after every turn, children's included */
 	void *progress_ctx;
+	/* NULL, or a flag another thread or a signal handler sets to stop the run: the LLM call
+	 * or cell in flight is abandoned within about 100 ms, the sandbox is released, and
+	 * rlm_run returns RLM_ECANCELLED (the trajectory keeps the finished turns). */
+	const volatile int *cancel;
 } rlm_run_options;
 
-/* clang-format off */
-#define RLM_RUN_OPTIONS_INIT {NULL, NULL, 0, NULL, NULL, 0, 0, -1, 0, 0, 0, NULL, NULL, NULL}
-/* clang-format on */
+#define RLM_RUN_OPTIONS_INIT                                                                       \
+	{                                                                                          \
+		.max_depth = -1                                                                    \
+	}
 
 /* LLM usage of a whole run, children included. */
 typedef struct rlm_run_usage {
