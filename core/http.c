@@ -352,7 +352,13 @@ typedef struct http_call {
 	size_t delivered; /* response bytes handed to on_body */
 	int abort_code;   /* set when a callback stopped the transfer */
 	char abort_reason[160];
+	const volatile int *cancel; /* the request's cancel flag (ABI 1.2), or NULL */
 } http_call;
+
+static int call_cancelled(const http_call *call)
+{
+	return call->cancel && *call->cancel;
+}
 
 static void call_abort(http_call *call, int code, const char *reason)
 {
@@ -432,6 +438,21 @@ static int on_seek(void *user, curl_off_t offset, int origin)
 
 /* Sockets are close-on-exec from birth: sandboxes are forked from other threads at any time
  * and must not inherit a connection to a provider's API. */
+/* libcurl calls this often while data moves and about once a second while it waits. */
+static int on_progress(void *user, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
+                       curl_off_t ulnow)
+{
+	(void)dltotal;
+	(void)dlnow;
+	(void)ultotal;
+	(void)ulnow;
+	http_call *call = user;
+	if (!call_cancelled(call))
+		return 0;
+	call_abort(call, RLM_ECANCELLED, "cancelled");
+	return 1;
+}
+
 static curl_socket_t open_socket(void *user, curlsocktype purpose, struct curl_sockaddr *addr)
 {
 	(void)user;
@@ -543,6 +564,11 @@ static int easy_setup(http_call *call)
 	SETOPT(CURLOPT_HEADERDATA, call);
 	SETOPT(CURLOPT_WRITEFUNCTION, on_write);
 	SETOPT(CURLOPT_WRITEDATA, call);
+	if (call->cancel) {
+		SETOPT(CURLOPT_XFERINFOFUNCTION, on_progress);
+		SETOPT(CURLOPT_XFERINFODATA, call);
+		SETOPT(CURLOPT_NOPROGRESS, 0L);
+	}
 	/* An announced oversized body fails before a byte is stored; on_write catches the rest. */
 	if (!call->req->on_body)
 		SETOPT(CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)MAX_BODY_BYTES);
@@ -681,6 +707,9 @@ static double retry_delay(http_call *call, CURLcode cc, int attempt)
 		return -1;
 	if (cc == CURLE_OK ? !status_retryable(call->status) : !curl_code_retryable(cc))
 		return -1;
+	if (cc == CURLE_OK && RLM_HAS_FIELD(req, is_final) && req->is_final &&
+	    req->is_final(req->ctx, call->status, call->body.data, call->body.len))
+		return -1;
 	/* Bytes already handed to on_body or taken from read_body cannot be taken back. */
 	if (call->delivered || (call->sent && !req->rewind_body))
 		return -1;
@@ -695,15 +724,15 @@ static double retry_delay(http_call *call, CURLcode cc, int attempt)
 	return d;
 }
 
-static void sleep_for(double seconds)
+/* Sleeps in slices of at most 100 ms so a cancel is seen while waiting to retry. */
+static void sleep_for(const http_call *call, double seconds)
 {
-	struct timespec until;
-	clock_gettime(CLOCK_MONOTONIC, &until);
-	long long ns = (long long)until.tv_nsec + (long long)(seconds * 1e9);
-	until.tv_sec += (time_t)(ns / 1000000000LL);
-	until.tv_nsec = (long)(ns % 1000000000LL);
-	while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &until, NULL) == EINTR)
-		;
+	double end = rlm_now() + seconds;
+	for (double left = seconds; left > 0 && !call_cancelled(call); left = end - rlm_now()) {
+		double slice = left < 0.1 ? left : 0.1;
+		struct timespec ts = {(time_t)slice, (long)((slice - (double)(time_t)slice) * 1e9)};
+		nanosleep(&ts, NULL);
+	}
 }
 
 /* curl_easy_perform with SIGPIPE blocked in this thread. With CURLOPT_NOSIGNAL libcurl leaves
@@ -780,9 +809,13 @@ static int call_run(http_call *call, rlm_http_response *resp, rlm_error *err)
 	const rlm_http_request *req = call->req;
 	if (req->deadline > 0 && rlm_now() >= req->deadline)
 		return call_error(call, err, RLM_ETIMEOUT, "deadline passed before the request");
-	CURLcode cc;
+	CURLcode cc = CURLE_OK;
 	int attempt = 0;
 	for (;;) {
+		if (call_cancelled(call)) {
+			call_abort(call, RLM_ECANCELLED, "cancelled");
+			break;
+		}
 		cc = attempt_run(call, ++attempt);
 		if (call->abort_code)
 			break;
@@ -790,7 +823,9 @@ static int call_run(http_call *call, rlm_http_response *resp, rlm_error *err)
 		if (delay < 0)
 			break;
 		log_retry(call, cc, attempt, delay);
-		sleep_for(delay);
+		sleep_for(call, delay);
+		if (call_cancelled(call))
+			continue;
 		if (call->sent && req->rewind_body(req->ctx)) {
 			rlm_log(RLM_LOG_WARN, "http", "%s %s: rewind_body failed; not retrying",
 			        call->method, call->safe_url);
@@ -853,6 +888,7 @@ static int call_open(http_call *call, const rlm_http_request *req, rlm_error *er
 {
 	memset(call, 0, sizeof(*call));
 	call->req = req;
+	call->cancel = RLM_HAS_FIELD(req, cancel) ? req->cancel : NULL;
 	call->method = req->method ? req->method : "GET";
 	call->connect_timeout_s =
 	        req->connect_timeout_s > 0 ? req->connect_timeout_s : DEFAULT_CONNECT_TIMEOUT_S;

@@ -196,6 +196,7 @@ static int ask(struct run *r, rlm_llm *llm, const char *model, const rlm_llm_mes
 	        .timeout_s = r->llm_timeout_s,
 	        .temperature = -1,
 	        .max_tokens = 0,
+	        .cancel = r->opts->cancel,
 	};
 	double t0 = rlm_now();
 	int rc = rlm__llm_complete(llm, &req, resp, err);
@@ -841,6 +842,11 @@ static int fallback_turn(struct run *r, struct frame *f, rlm_error *err)
 	return rc;
 }
 
+static int run_cancelled(const struct run *r)
+{
+	return r->opts->cancel && *r->opts->cancel;
+}
+
 static int frame_loop(struct run *r, struct frame *f, const char *task,
                       const struct rlm_context_info *ci, rlm_error *err)
 {
@@ -861,7 +867,8 @@ static int frame_loop(struct run *r, struct frame *f, const char *task,
 	if (rc)
 		return rlm_error_set(err, RLM_ENOMEM, "out of memory");
 	for (int it = 1; it <= r->max_iterations && !f->answer && !rc; it++)
-		rc = turn(r, f, it, err);
+		rc = run_cancelled(r) ? rlm_error_set(err, RLM_ECANCELLED, "the run was cancelled")
+		                      : turn(r, f, it, err);
 	if (!rc && !f->answer)
 		rc = fallback_turn(r, f, err);
 	return rc;
@@ -1138,6 +1145,10 @@ static int open_run(struct run *r, rlm_error *err)
 		rc = rlm_interp_open(r->cfg, &r->interp, err);
 		r->own_interp = rc == 0;
 	}
+	if (!rc && o->cancel)
+		rlm_interp_set_cancel_flag(r->interp, o->cancel);
+	if (!rc && run_cancelled(r))
+		rc = rlm_error_set(err, RLM_ECANCELLED, "the run was cancelled");
 	if (!rc) {
 		r->nested_ok = backend_nests(r->interp);
 		rlm_interp_set_call_handler(r->interp, on_host_call, r);
@@ -1150,6 +1161,8 @@ static void close_run(struct run *r)
 {
 	if (r->interp) {
 		rlm_interp_set_call_handler(r->interp, NULL, NULL);
+		if (r->opts->cancel)
+			rlm_interp_set_cancel_flag(r->interp, NULL);
 		if (r->own_interp)
 			rlm_interp_close(r->interp);
 	}

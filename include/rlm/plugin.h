@@ -126,6 +126,10 @@ typedef struct rlm_http_request {
 	 * non-zero the transfer is aborted within about 100 ms, no retry starts, and the call
 	 * returns RLM_ECANCELLED. */
 	const volatile int *cancel;
+	/* NULL, or asked (with ctx) about a response the helper would retry (429, 5xx): non-zero
+	 * makes it final, e.g. a 429 whose body says the account's quota is exhausted, which
+	 * no retry can fix. body is the response body (not NUL-terminated). */
+	int (*is_final)(void *ctx, long status, const char *body, size_t body_len);
 } rlm_http_request;
 
 typedef struct rlm_http_response {

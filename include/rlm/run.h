@@ -66,9 +66,11 @@ typedef struct rlm_run_options {
 	rlm_run_progress_fn on_iteration; /* called after every turn, children's included */
 	void *progress_ctx;
 	/* NULL, or a flag another thread or a signal handler sets to stop the run: the LLM call
-	 * or cell in flight is abandoned within about 100 ms, the sandbox is released, and
-	 * rlm_run returns RLM_ECANCELLED (the trajectory keeps the finished turns). */
-	const volatile int *cancel;
+	 * or cell in flight is abandoned (within about a second), the sandbox is released, and
+	 * rlm_run returns RLM_ECANCELLED (the trajectory keeps the finished turns). The run's
+	 * interpreter watches it (rlm_interp_set_cancel_flag; a caller's interp is set back to
+	 * its own flag afterwards). */
+	volatile int *cancel;
 } rlm_run_options;
 
 #define RLM_RUN_OPTIONS_INIT                                                                       \

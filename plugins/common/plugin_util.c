@@ -5,6 +5,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 char *pu_dup_str(const rlm_host_api *h, const char *s)
 {
@@ -146,4 +147,22 @@ void pu_reset_response(rlm_llm_response *resp)
 	if (PU_HAS(finish_reason))
 		resp->finish_reason[0] = '\0';
 #undef PU_HAS
+}
+
+int pu_says_quota(const char *body, size_t body_len)
+{
+	static const char *const words[] = {"quota", "credit", "billing"};
+	for (size_t i = 0; i < sizeof(words) / sizeof(words[0]); i++) {
+		size_t w = strlen(words[i]);
+		for (size_t at = 0; body && at + w <= body_len; at++)
+			if (!strncasecmp(body + at, words[i], w))
+				return 1;
+	}
+	return 0;
+}
+
+int pu_quota_is_final(void *ctx, long status, const char *body, size_t body_len)
+{
+	(void)ctx;
+	return status == 429 && pu_says_quota(body, body_len);
 }

@@ -37,6 +37,12 @@ int pu_header_looks_secret(const char *name);
 const char **pu_collect_secrets(const rlm_host_api *h, const char *key, const char *const *headers,
                                 size_t n);
 
+/* An rlm_http_request.is_final for LLM providers: a 429 whose body says the quota, credit or
+ * billing is exhausted is final (retrying cannot help); ctx is unused. */
+int pu_quota_is_final(void *ctx, long status, const char *body, size_t body_len);
+/* Whether a provider's error body says the account is out of quota or credit. */
+int pu_says_quota(const char *body, size_t body_len);
+
 /* Empties a response before a call: no text, unknown token counts (-1), no model or finish
  * reason; only the fields the caller's struct_size covers. */
 void pu_reset_response(rlm_llm_response *resp);

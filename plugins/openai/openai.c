@@ -391,18 +391,6 @@ static void provider_error(const openai *o, const rlm_buf *body, char *msg, size
 	json_object_put(root);
 }
 
-/* Whether an error says the account is out of quota or credit (not a passing rate limit). */
-static int says_quota(const char *msg, const char *type, const rlm_buf *body)
-{
-	static const char *const words[] = {"insufficient_quota", "quota", "credit", "billing"};
-
-	for (size_t i = 0; i < sizeof(words) / sizeof(words[0]); i++)
-		if (strcasestr(msg, words[i]) || strcasestr(type, words[i]) ||
-		    (body->data && strcasestr(body->data, words[i])))
-			return 1;
-	return 0;
-}
-
 /* The request id of the answer: the helper's, else the usual headers. */
 static const char *request_id(const openai *o, const rlm_http_response *r, char *buf, size_t size)
 {
@@ -442,7 +430,8 @@ static int status_error(const openai *o, const rlm_http_response *r, rlm_error *
 		                         o->user_sets_auth ? "" : o->key_env, st,
 		                         type[0] ? ", " : "", type, msg, tail);
 	if (st == 429 || st == 402) {
-		code = (st == 402 || says_quota(msg, type, &r->body)) ? RLM_EQUOTA : RLM_ETRANSIENT;
+		code = (st == 402 || pu_says_quota(r->body.data, r->body.len)) ? RLM_EQUOTA
+		                                                               : RLM_ETRANSIENT;
 		return h->error_set_http(
 		        err, code, st, rid, "openai: %s (HTTP %ld%s%s after %d attempt%s): %s%s",
 		        code == RLM_EQUOTA ? "quota or credit exhausted" : "rate limited", st,
@@ -640,6 +629,8 @@ static int openai_complete(void *instance, const rlm_llm_request *req, rlm_llm_r
 	hr.deadline = start + c.timeout_s;
 	hr.max_retries = o->max_retries;
 	hr.secrets = o->secrets;
+	hr.is_final = pu_quota_is_final;
+	hr.cancel = RLM_HAS_FIELD(req, cancel) ? req->cancel : NULL;
 	memset(&hresp, 0, sizeof(hresp));
 	hresp.abi_version = RLM_ABI_VERSION;
 	hresp.struct_size = sizeof(hresp);

@@ -19,6 +19,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "host.h"
@@ -837,6 +838,98 @@ static void streamed_oversized_body_is_capped(void **state)
 	rlm__host()->http_response_free(&resp);
 }
 
+/* --- cancellation and final answers (ABI 1.2) --- */
+
+struct canceller {
+	volatile int *flag;
+	double after_s;
+};
+
+static void *cancel_later(void *arg)
+{
+	struct canceller *c = arg;
+	struct timespec ts = {(time_t)c->after_s, (long)((c->after_s - (time_t)c->after_s) * 1e9)};
+	nanosleep(&ts, NULL);
+	*c->flag = 1;
+	return NULL;
+}
+
+/* A slow answer (the server sleeps 60 s) is abandoned once the flag is set, not waited out. */
+static void cancel_aborts_a_transfer_in_flight(void **state)
+{
+	(void)state;
+	arm_fault("{\"path\": \"/slow-cancel\", \"times\": 1, \"sleep\": 60}");
+	char url[128];
+	url_of(url, sizeof(url), "/slow-cancel");
+	volatile int flag = 0;
+	rlm_http_request req = request("GET", url);
+	req.timeout_s = 120;
+	req.cancel = &flag;
+	struct canceller c = {&flag, 0.3};
+	pthread_t t;
+	pthread_create(&t, NULL, cancel_later, &c);
+	rlm_http_response resp;
+	rlm_error err = RLM_ERROR_INIT;
+	double t0 = rlm_now();
+	assert_int_equal(send_req(&req, &resp, &err), RLM_ECANCELLED);
+	assert_true(rlm_now() - t0 < 30); /* far below the server's 60 s */
+	pthread_join(t, NULL);
+	rlm__host()->http_response_free(&resp);
+}
+
+/* A cancel during the wait before a retry stops the retries. */
+static void cancel_stops_the_wait_between_retries(void **state)
+{
+	(void)state;
+	arm_fault("{\"path\": \"/retry-cancel\", \"times\": 10, \"status\": 503}");
+	char url[128];
+	url_of(url, sizeof(url), "/retry-cancel");
+	volatile int flag = 0;
+	rlm_http_request req = request("GET", url);
+	req.max_retries = 5;
+	req.backoff_s = 60;
+	req.cancel = &flag;
+	struct canceller c = {&flag, 0.3};
+	pthread_t t;
+	pthread_create(&t, NULL, cancel_later, &c);
+	rlm_http_response resp;
+	rlm_error err = RLM_ERROR_INIT;
+	assert_int_equal(send_req(&req, &resp, &err), RLM_ECANCELLED);
+	pthread_join(t, NULL);
+	assert_int_equal(requests_seen("/retry-cancel"), 1);
+	rlm__host()->http_response_free(&resp);
+	arm_fault("{\"path\": \"/retry-cancel\", \"times\": 0, \"status\": 503}");
+}
+
+static int final_429(void *ctx, long status, const char *body, size_t len)
+{
+	(void)body;
+	(void)len;
+	(*(int *)ctx)++;
+	return status == 429;
+}
+
+/* is_final makes a response the helper would retry the last one. */
+static void is_final_stops_retrying_that_response(void **state)
+{
+	(void)state;
+	arm_fault("{\"path\": \"/final\", \"times\": 3, \"status\": 429}");
+	char url[128];
+	url_of(url, sizeof(url), "/final");
+	int asked = 0;
+	rlm_http_request req = request("GET", url);
+	req.is_final = final_429;
+	req.ctx = &asked;
+	rlm_http_response resp;
+	rlm_error err = RLM_ERROR_INIT;
+	assert_int_equal(send_req(&req, &resp, &err), 0);
+	assert_int_equal(resp.status, 429);
+	assert_int_equal(resp.attempts, 1);
+	assert_int_equal(asked, 1);
+	rlm__host()->http_response_free(&resp);
+	arm_fault("{\"path\": \"/final\", \"times\": 0, \"status\": 429}");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -871,6 +964,9 @@ int main(void)
 	        cmocka_unit_test(concurrent_requests_succeed_and_reuse_connections),
 	        cmocka_unit_test(announced_oversized_body_is_refused),
 	        cmocka_unit_test(streamed_oversized_body_is_capped),
+	        cmocka_unit_test(cancel_aborts_a_transfer_in_flight),
+	        cmocka_unit_test(cancel_stops_the_wait_between_retries),
+	        cmocka_unit_test(is_final_stops_retrying_that_response),
 	};
 	return cmocka_run_group_tests(tests, fake_start, fake_stop);
 }

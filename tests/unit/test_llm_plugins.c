@@ -593,15 +593,18 @@ static void test_openai_quota_429_is_equota(void **state)
 {
 	rlm_error err = RLM_ERROR_INIT;
 	rlm_llm_response resp;
-	void *inst = instance_with(&openai_p, "\"max_retries\": 0");
+	void *inst = instance(&openai_p);
 	int rc;
 
 	(void)state;
-	fake_control(&openai_p.fake, "{\"fail_next\": [\"quota\"]}");
+	/* insufficient_quota is final: the retries a passing rate limit gets would not help. */
+	fake_control(&openai_p.fake,
+	             "{\"fail_next\": [\"quota\", \"quota\", \"quota\", \"quota\", \"quota\"]}");
 	rc = ask(&openai_p, inst, "spend", 30, &resp, &err);
 	expect_code(rc, &err, RLM_EQUOTA);
 	assert_int_equal(err.http_status, 429);
 	assert_contains(err.message, "quota");
+	assert_int_equal(fake_request_count(&openai_p.fake), 1);
 	openai_p.ops->destroy(inst);
 }
 
