@@ -2,6 +2,8 @@
 BUILD ?= build
 ASAN_BUILD ?= build-asan
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
+# Extra CMake switches for the main build, e.g. CMAKE_ARGS=-DRLM_WERROR=ON (what CI uses).
+CMAKE_ARGS ?=
 DEBIAN_PACKAGES = build-essential cmake pkg-config python3 libjson-c-dev libcurl4-openssl-dev \
 	libcmocka-dev clang-format protobuf-c-compiler libprotobuf-c-dev protobuf-compiler \
 	python3-grpcio python3-protobuf openssl
@@ -10,7 +12,8 @@ FUZZ_PACKAGES = clang libclang-rt-14-dev
 FUZZ_BUILD ?= build-fuzz
 FUZZ_SECONDS ?= 30
 
-.PHONY: all deps install-packages build test test-asan fuzz demo bench format format-check install clean
+.PHONY: all deps install-packages build test test-load test-asan release fuzz demo bench format \
+	format-check install clean
 
 all: build
 
@@ -29,7 +32,7 @@ install-packages:
 	fi
 
 $(BUILD)/CMakeCache.txt: | deps
-	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo
+	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo $(CMAKE_ARGS)
 
 build: deps $(BUILD)/CMakeCache.txt
 	cmake --build $(BUILD) -j $(JOBS)
@@ -37,10 +40,19 @@ build: deps $(BUILD)/CMakeCache.txt
 test: build
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
 
+# The suite again with four times as many jobs as cores: what load does to timing.
+test-load: build
+	cd $(BUILD) && ctest --output-on-failure -j $$(( $(JOBS) * 4 ))
+
+# A packager's Release build (no tests): must compile cleanly with the distribution's gcc.
+release: deps
+	cmake -S . -B build-release -DCMAKE_BUILD_TYPE=Release -DRLM_BUILD_TESTS=OFF $(CMAKE_ARGS)
+	cmake --build build-release -j $(JOBS)
+
 # The same suite under AddressSanitizer + UndefinedBehaviorSanitizer (less what runs no C of
 # ours, and the install test, whose consumer is not built with the sanitizers).
 test-asan: deps
-	cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DRLM_SANITIZE=ON
+	cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DRLM_SANITIZE=ON $(CMAKE_ARGS)
 	cmake --build $(ASAN_BUILD) -j $(JOBS)
 	cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 		UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
@@ -81,4 +93,4 @@ install: build
 	cmake --install $(BUILD)
 
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD)
+	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD) build-release

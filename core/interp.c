@@ -535,6 +535,11 @@ int rlm_interp_execute_ex(rlm_interp *in, const char *code, const rlm_exec_optio
 		return cancelled_error(err);
 	rlm_exec_options none = RLM_EXEC_OPTIONS_INIT;
 	const rlm_exec_options *o = opts ? opts : &none;
+	if (o->struct_size < offsetof(rlm_exec_options, scope) + sizeof(o->scope))
+		return rlm_error_set(err, RLM_EINVAL,
+		                     "rlm_exec_options: struct_size %u is too small (start from "
+		                     "RLM_EXEC_OPTIONS_INIT or rlm_exec_options_init)",
+		                     o->struct_size);
 	int state_lost = 0, rc;
 	int nested = in->top != NULL;
 	if (o->scope && (rc = validate_scope(o->scope, err)))
@@ -699,6 +704,14 @@ int rlm_interp_drop_scope(rlm_interp *in, const char *scope, rlm_error *err)
 	}
 	rc = simple_request(in, "drop_scope", scope, "scope_dropped", in->grace_s + 5, err);
 	return rc ? control_failed(in, nested, rc, err) : 0;
+}
+
+void rlm_exec_options_init(rlm_exec_options *opts)
+{
+	if (!opts)
+		return;
+	memset(opts, 0, sizeof(*opts));
+	opts->struct_size = sizeof(*opts);
 }
 
 void rlm_interp_cancel(rlm_interp *in)

@@ -1110,6 +1110,11 @@ static int check_options(const rlm_config *cfg, const rlm_run_options *o, rlm_ru
 	*out = NULL;
 	if (!cfg || !o)
 		return rlm_error_set(err, RLM_EINVAL, "rlm_run: no config or options");
+	if (o->struct_size < offsetof(rlm_run_options, cancel) + sizeof(o->cancel))
+		return rlm_error_set(err, RLM_EINVAL,
+		                     "rlm_run: struct_size %u is too small (start from "
+		                     "RLM_RUN_OPTIONS_INIT or rlm_run_options_init)",
+		                     o->struct_size);
 	if (!o->task || !*o->task)
 		return rlm_error_set(err, RLM_EINVAL, "rlm_run: the task is empty");
 	if (o->context && o->context_file)
@@ -1224,6 +1229,14 @@ int rlm_run(const rlm_config *cfg, const rlm_run_options *opts, rlm_run_result *
 	frame_free(&root);
 	close_run(&r);
 	return rc;
+}
+
+void rlm_run_options_init(rlm_run_options *opts)
+{
+	if (!opts)
+		return;
+	rlm_run_options init = RLM_RUN_OPTIONS_INIT;
+	*opts = init;
 }
 
 void rlm_run_result_free(rlm_run_result *res)

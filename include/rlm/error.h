@@ -6,6 +6,8 @@
 #ifndef RLM_ERROR_H
 #define RLM_ERROR_H
 
+#include "export.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -51,13 +53,13 @@ typedef struct rlm_error {
 	}
 
 /* A static, never-NULL description of a code ("invalid configuration", ...). */
-const char *rlm_strerror(int code);
+RLM_API const char *rlm_strerror(int code);
 
 /* A static, never-NULL name of a code ("RLM_ECONFIG", ...). */
-const char *rlm_status_name(int code);
+RLM_API const char *rlm_status_name(int code);
 
 /* Resets err to "no error". */
-void rlm_error_clear(rlm_error *err);
+RLM_API void rlm_error_clear(rlm_error *err);
 
 #ifdef __cplusplus
 }

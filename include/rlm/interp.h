@@ -55,8 +55,11 @@ typedef struct rlm_result {
 typedef int (*rlm_call_handler)(void *ctx, const char *name, const char *args_json,
                                 const char *kwargs_json, char **value_json, char **error_message);
 
-/* Per-cell options; zero-initialise (RLM_EXEC_OPTIONS_INIT) and set what you need. */
+/* Per-cell options: start from RLM_EXEC_OPTIONS_INIT (or rlm_exec_options_init) and set what
+ * you need. struct_size tells the library which fields the caller's build has: fields are only
+ * ever appended. */
 typedef struct rlm_exec_options {
+	unsigned struct_size;            /* sizeof(rlm_exec_options) of the caller's build */
 	const char *vars_json;           /* JSON object name -> value injected first, or NULL */
 	const char *const *output_names; /* NULL-terminated names for positional SUBMIT */
 	double timeout_s;                /* <= 0: limits.execute_timeout_s */
@@ -68,29 +71,32 @@ typedef struct rlm_exec_options {
 } rlm_exec_options;
 
 /* clang-format off */
-#define RLM_EXEC_OPTIONS_INIT {NULL, NULL, 0, 0, NULL}
+#define RLM_EXEC_OPTIONS_INIT {.struct_size = sizeof(rlm_exec_options)}
 /* clang-format on */
+
+/* Zero-fills opts and stamps its struct_size, like RLM_EXEC_OPTIONS_INIT. */
+RLM_API void rlm_exec_options_init(rlm_exec_options *opts);
 
 /* Opens an interpreter on the backend cfg names ("backend"), starting its sandbox. The config
  * is copied; cfg may be freed afterwards. On failure nothing is left running. */
-int rlm_interp_open(const rlm_config *cfg, rlm_interp **out, rlm_error *err);
+RLM_API int rlm_interp_open(const rlm_config *cfg, rlm_interp **out, rlm_error *err);
 
 /* Runs code as one cell. vars_json may be NULL. *out is set on success; free it with
  * rlm_result_free. */
-int rlm_interp_execute(rlm_interp *interp, const char *code, const char *vars_json,
-                       rlm_result **out, rlm_error *err);
-int rlm_interp_execute_ex(rlm_interp *interp, const char *code, const rlm_exec_options *opts,
-                          rlm_result **out, rlm_error *err);
+RLM_API int rlm_interp_execute(rlm_interp *interp, const char *code, const char *vars_json,
+                               rlm_result **out, rlm_error *err);
+RLM_API int rlm_interp_execute_ex(rlm_interp *interp, const char *code,
+                                  const rlm_exec_options *opts, rlm_result **out, rlm_error *err);
 
 /* Writes bytes to a path in the sandbox (relative paths: the sandbox's work directory), making
  * missing parent directories. */
-int rlm_interp_upload(rlm_interp *interp, const void *data, size_t len, const char *remote_path,
-                      rlm_error *err);
+RLM_API int rlm_interp_upload(rlm_interp *interp, const void *data, size_t len,
+                              const char *remote_path, rlm_error *err);
 
 /* Reads a sandbox file; *data is malloc'ed (free with rlm_free), NUL-terminated for
  * convenience (the NUL is not counted in *len). */
-int rlm_interp_download(rlm_interp *interp, const char *remote_path, void **data, size_t *len,
-                        rlm_error *err);
+RLM_API int rlm_interp_download(rlm_interp *interp, const char *remote_path, void **data,
+                                size_t *len, rlm_error *err);
 
 /* Result of rlm_interp_run_command; free with rlm_command_output_free. */
 typedef struct rlm_command_output {
@@ -104,29 +110,29 @@ typedef struct rlm_command_output {
 
 /* Runs argv (NULL-terminated) in the sandbox outside the REPL. RLM_ENOTSUP when the backend
  * cannot. */
-int rlm_interp_run_command(rlm_interp *interp, const char *const *argv, const char *cwd,
-                           double timeout_s, rlm_command_output **out, rlm_error *err);
-void rlm_command_output_free(rlm_command_output *out);
+RLM_API int rlm_interp_run_command(rlm_interp *interp, const char *const *argv, const char *cwd,
+                                   double timeout_s, rlm_command_output **out, rlm_error *err);
+RLM_API void rlm_command_output_free(rlm_command_output *out);
 
 /* Interrupts the running cell from another thread (KeyboardInterrupt in user code). */
-int rlm_interp_interrupt(rlm_interp *interp, rlm_error *err);
+RLM_API int rlm_interp_interrupt(rlm_interp *interp, rlm_error *err);
 
 /* Cancels what the interpreter is doing and will do: the running call (start, execute,
  * upload, download, run_command) returns RLM_ECANCELLED within about 100 ms on a backend of
  * ABI 1.2 (an older one is interrupted and stops at its deadline), and so does every later
  * one. Only rlm_interp_close is left to do, and it still tears the sandbox down. Safe from
  * any thread and from a signal handler (it only sets a flag). */
-void rlm_interp_cancel(rlm_interp *interp);
+RLM_API void rlm_interp_cancel(rlm_interp *interp);
 
 /* Makes the interpreter watch flag instead of a flag of its own, so one flag (set by a signal
  * handler, or shared by every interpreter of a run) cancels them all: when *flag is non-zero
  * the interpreter behaves as if rlm_interp_cancel had been called, and rlm_interp_cancel sets
  * *flag. NULL goes back to the interpreter's own flag. The flag must outlive the interpreter
  * or be unset first. */
-void rlm_interp_set_cancel_flag(rlm_interp *interp, volatile int *flag);
+RLM_API void rlm_interp_set_cancel_flag(rlm_interp *interp, volatile int *flag);
 
 /* Replaces the user namespace with a fresh one (buffers are kept). */
-int rlm_interp_reset(rlm_interp *interp, rlm_error *err);
+RLM_API int rlm_interp_reset(rlm_interp *interp, rlm_error *err);
 
 /* Frees the namespace of a scope (rlm_exec_options.scope) once its child is done; the next
  * cell in that scope starts empty. Dropping a scope that does not exist succeeds. RLM_EINVAL
@@ -142,24 +148,24 @@ int rlm_interp_reset(rlm_interp *interp, rlm_error *err);
  * - a failure that needs the driver restarted (a child that ignores its timeout and an
  *   interrupt, a dead driver) returns RLM_ESTATE_LOST; the cell that made the call then ends
  *   with state_lost set, and the interpreter is restarted before the next cell. */
-int rlm_interp_drop_scope(rlm_interp *interp, const char *scope, rlm_error *err);
+RLM_API int rlm_interp_drop_scope(rlm_interp *interp, const char *scope, rlm_error *err);
 
 /* Sets the handler for host calls; without one, calls fail with "no LLM configured". */
-void rlm_interp_set_call_handler(rlm_interp *interp, rlm_call_handler fn, void *ctx);
+RLM_API void rlm_interp_set_call_handler(rlm_interp *interp, rlm_call_handler fn, void *ctx);
 
 /* JSON object: backend, plugin file, capabilities, driver/python versions, backend status
  * (e.g. the isolation level the local backend reached). Caller frees with rlm_free. */
-char *rlm_interp_status_json(rlm_interp *interp);
+RLM_API char *rlm_interp_status_json(rlm_interp *interp);
 
 /* Shuts the sandbox down and frees the handle. NULL is allowed. */
-void rlm_interp_close(rlm_interp *interp);
+RLM_API void rlm_interp_close(rlm_interp *interp);
 
-void rlm_result_free(rlm_result *result);
+RLM_API void rlm_result_free(rlm_result *result);
 
 /* The result as a JSON object: stdout, stderr, stdout_chars, stderr_chars, truncated, error
  * (null or {type, message, traceback, line}), submit, value, timed_out, state_lost,
  * duration_ms, host_calls. Caller frees with rlm_free. */
-char *rlm_result_to_json(const rlm_result *result);
+RLM_API char *rlm_result_to_json(const rlm_result *result);
 
 #ifdef __cplusplus
 }

@@ -33,14 +33,8 @@ extern "C" {
 
 #define RLM_PLUGIN_ENTRY_SYMBOL "rlm_plugin_entry"
 
-/* Whether a versioned struct (one that starts with abi_version and struct_size) is long enough
- * to hold member: the side that is newer must check this before touching a field or slot
- * appended after the other side's version, as SQLite checks iVersion. */
-#define RLM_HAS_FIELD(ptr, member)                                                                 \
-	((ptr) != NULL &&                                                                          \
-	 (size_t)((const char *)&(ptr)->member - (const char *)(ptr)) + sizeof((ptr)->member) <=   \
-	         (size_t)(ptr)->struct_size)
-/* The same for an optional slot of an ops table: present and not NULL. */
+/* Whether an ops table (sized by its struct_size) has an optional slot, and it is not NULL.
+ * RLM_HAS_FIELD (rlm/export.h) is the same check for any field of a versioned struct. */
 #define RLM_HAS_SLOT(ops, slot) (RLM_HAS_FIELD(ops, slot) && (ops)->slot != NULL)
 
 typedef enum rlm_plugin_kind {

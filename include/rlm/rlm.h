@@ -17,20 +17,20 @@ extern "C" {
 #endif
 
 /* The library's version string. */
-const char *rlm_version(void);
+RLM_API const char *rlm_version(void);
 
 /* Runs a backend's provider-specific operation (its `control` slot) without starting a
  * sandbox: e.g. op "gc" with {"older_than_minutes": M, "dry_run": false} on "daytona"
  * deletes leftover sandboxes labelled rlm=1. *out_json is the plugin's JSON answer (free with
  * rlm_free). RLM_ENOTSUP when the backend has no such operation. */
-int rlm_backend_control(const rlm_config *cfg, const char *backend, const char *op,
-                        const char *arg_json, char **out_json, rlm_error *err);
+RLM_API int rlm_backend_control(const rlm_config *cfg, const char *backend, const char *op,
+                                const char *arg_json, char **out_json, rlm_error *err);
 
 /* Describes the plugins the loader can find, as a JSON array of {name, kind, file, abi,
  * summary, version, capabilities[], options[{name, type, default, doc}]} ("builtin" as file
  * for built-in ones). Plugins that fail to load appear with an "error" field. cfg may be NULL.
  * Caller frees with rlm_free. */
-char *rlm_plugins_json(const rlm_config *cfg, rlm_error *err);
+RLM_API char *rlm_plugins_json(const rlm_config *cfg, rlm_error *err);
 
 #ifdef __cplusplus
 }

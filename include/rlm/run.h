@@ -44,9 +44,11 @@ typedef struct rlm_run_iteration {
 
 typedef void (*rlm_run_progress_fn)(void *ctx, const rlm_run_iteration *it);
 
-/* Options of one run; start from RLM_RUN_OPTIONS_INIT. Every limit left at its INIT value
- * comes from cfg's `limits` section. */
+/* Options of one run; start from RLM_RUN_OPTIONS_INIT (or rlm_run_options_init). Every limit
+ * left at its INIT value comes from cfg's `limits` section. struct_size tells the library
+ * which fields the caller's build has: fields are only ever appended. */
 typedef struct rlm_run_options {
+	unsigned struct_size;     /* sizeof(rlm_run_options) of the caller's build */
 	const char *task;         /* required: what the model must do */
 	const char *context;      /* the context as text (UTF-8), or NULL */
 	size_t context_len;       /* bytes of context; 0: strlen(context) */
@@ -73,10 +75,13 @@ typedef struct rlm_run_options {
 	volatile int *cancel;
 } rlm_run_options;
 
-#define RLM_RUN_OPTIONS_INIT                                                                       \
-	{                                                                                          \
-		.max_depth = -1                                                                    \
-	}
+/* clang-format off */
+#define RLM_RUN_OPTIONS_INIT {.struct_size = sizeof(rlm_run_options), .max_depth = -1}
+/* clang-format on */
+
+/* Zero-fills opts, stamps its struct_size and sets the INIT defaults, like
+ * RLM_RUN_OPTIONS_INIT. */
+RLM_API void rlm_run_options_init(rlm_run_options *opts);
 
 /* LLM usage of a whole run, children included. */
 typedef struct rlm_run_usage {
@@ -106,15 +111,15 @@ typedef struct rlm_run_result {
  * out), the sandbox failing (RLM_EBACKEND, ...). What went wrong in user code never is: the
  * model sees it and the loop goes on. The trajectory, if any, keeps every finished turn and a
  * last line saying what happened. */
-int rlm_run(const rlm_config *cfg, const rlm_run_options *opts, rlm_run_result **out,
-            rlm_error *err);
+RLM_API int rlm_run(const rlm_config *cfg, const rlm_run_options *opts, rlm_run_result **out,
+                    rlm_error *err);
 
-void rlm_run_result_free(rlm_run_result *result);
+RLM_API void rlm_run_result_free(rlm_run_result *result);
 
 /* {"answer", "fallback", "submit", "iterations", "duration_s", "usage": {"llm_calls",
  * "budget_calls", "budget_max", "prompt_tokens", "completion_tokens", "calls_by_depth": []},
  * "trajectory"}. Caller frees with rlm_free. */
-char *rlm_run_result_to_json(const rlm_run_result *result);
+RLM_API char *rlm_run_result_to_json(const rlm_run_result *result);
 
 #ifdef __cplusplus
 }

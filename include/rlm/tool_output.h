@@ -21,17 +21,17 @@ typedef struct rlm_tool_output {
 } rlm_tool_output;
 
 /* Maps a result; name may be NULL ("python"). Returns NULL only when out of memory. */
-rlm_tool_output *rlm_tool_output_from_result(const rlm_result *result, const char *name);
-void rlm_tool_output_free(rlm_tool_output *out);
+RLM_API rlm_tool_output *rlm_tool_output_from_result(const rlm_result *result, const char *name);
+RLM_API void rlm_tool_output_free(rlm_tool_output *out);
 
 /* The text a model sees, by one policy: stdout; then stderr under a "[stderr]" line; then
  * "[error] <error>" when there is an error (unlike rllm, errors are never hidden); then
  * "[output] <output>" when there is an output; "(no output)" when all are empty. Parts are
  * separated by one newline. Caller frees with rlm_free. */
-char *rlm_tool_output_to_string(const rlm_tool_output *out);
+RLM_API char *rlm_tool_output_to_string(const rlm_tool_output *out);
 
 /* JSON object with the six fields (metadata as an object). Caller frees with rlm_free. */
-char *rlm_tool_output_to_json(const rlm_tool_output *out);
+RLM_API char *rlm_tool_output_to_json(const rlm_tool_output *out);
 
 #ifdef __cplusplus
 }
