@@ -187,6 +187,25 @@ static void loop_ends_on_submit(void **state)
 	rlm_config_free(cfg);
 }
 
+/* Options not stamped by RLM_RUN_OPTIONS_INIT (struct_size 0) are refused, not misread. */
+static void unstamped_options_are_einval(void **state)
+{
+	(void)state;
+	const struct scripted s[] = {{NULL, CODE("SUBMIT(answer='x')"), NULL}};
+	rlm_config *cfg = replay_config("unstamped.jsonl", s, 1, 0);
+	rlm_run_options o;
+	memset(&o, 0, sizeof(o));
+	o.task = "anything";
+	rlm_run_result *res = NULL;
+	rlm_error err = RLM_ERROR_INIT;
+	assert_int_equal(rlm_run(cfg, &o, &res, &err), RLM_EINVAL);
+	assert_non_null(strstr(err.message, "RLM_RUN_OPTIONS_INIT"));
+	rlm_run_options_init(&o);
+	assert_int_equal(o.struct_size, sizeof(o));
+	assert_int_equal(o.max_depth, -1);
+	rlm_config_free(cfg);
+}
+
 static void submit_with_several_fields_answers_json(void **state)
 {
 	(void)state;
@@ -825,6 +844,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	        cmocka_unit_test(loop_ends_on_submit),
 	        cmocka_unit_test(submit_with_several_fields_answers_json),
+	        cmocka_unit_test(unstamped_options_are_einval),
 	        cmocka_unit_test(answer_without_code_gets_a_nudge_and_counts),
 	        cmocka_unit_test(several_blocks_run_in_order),
 	        cmocka_unit_test(nested_fences_in_a_string_are_not_split),
