@@ -378,11 +378,17 @@ static int create_backend(rlm_interp *in, rlm_error *err)
 
 int rlm_interp_open(const rlm_config *cfg, rlm_interp **out, rlm_error *err)
 {
+	return rlm__interp_open_watching(cfg, NULL, out, err);
+}
+
+int rlm__interp_open_watching(const rlm_config *cfg, volatile int *cancel, rlm_interp **out,
+                              rlm_error *err)
+{
 	*out = NULL;
 	rlm_interp *in = calloc(1, sizeof(*in));
 	if (!in)
 		return rlm_error_set(err, RLM_ENOMEM, "out of memory");
-	in->cancel = &in->cancel_own;
+	in->cancel = cancel ? cancel : &in->cancel_own;
 	int rc = rlm_config_clone(cfg, &in->cfg, err);
 	if (!rc)
 		rc = rlm_config_validate(in->cfg, err);

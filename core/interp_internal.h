@@ -13,6 +13,11 @@ rlm_result *rlm__result_from_frame(json_object *frame);
 rlm_result *rlm__result_synthetic(const char *type, const char *message, int timed_out,
                                   int state_lost);
 
+/* rlm_interp_open, watching cancel (rlm_interp_set_cancel_flag) from the start, so a slow
+ * sandbox creation can be cancelled. NULL: the interpreter's own flag. */
+int rlm__interp_open_watching(const rlm_config *cfg, volatile int *cancel, rlm_interp **out,
+                              rlm_error *err);
+
 /* Result as a json-c object (caller puts it). */
 json_object *rlm__result_to_object(const rlm_result *r);
 

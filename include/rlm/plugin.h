@@ -349,6 +349,13 @@ typedef struct rlm_plugin_desc {
 	uint64_t capabilities;
 	const rlm_option_spec *options; /* NULL-name terminated; NULL for none */
 	const void *ops; /* rlm_backend_ops * for RLM_PLUGIN_BACKEND, rlm_llm_ops * for LLM */
+	/* --- ABI 1.2 --- */
+	/* Pool defaults of a backend (rlm/pool.h), used when the config's `pool` section does not
+	 * set them: how many sandboxes may live at once (0: twice the online cores, right for a
+	 * backend whose sandboxes run on this machine), and how many may be created per second
+	 * across the user's processes (0: no limit). */
+	unsigned pool_max_live;
+	double pool_creates_per_s;
 } rlm_plugin_desc;
 
 /* The one symbol a plugin exports. host_abi is RLM_ABI_VERSION of the host. Returns 0 and

@@ -7,6 +7,7 @@
 #include "error.h"
 #include "interp.h"
 #include "plugin.h"
+#include "pool.h"
 #include "run.h"
 #include "tool_output.h"
 
