@@ -39,8 +39,7 @@ static int make_dirs(char *path)
 	return mkdir(path, 0700) && errno != EEXIST ? -1 : 0;
 }
 
-int rlm__limiter_path(const char *dir, const char *backend, char *out, size_t size,
-                      rlm_error *err)
+int rlm__limiter_path(const char *dir, const char *backend, char *out, size_t size, rlm_error *err)
 {
 	char base[4096];
 	const char *run = getenv("XDG_RUNTIME_DIR"), *cache = getenv("XDG_CACHE_HOME");
@@ -91,7 +90,8 @@ int rlm__limiter_take(const char *path, double rate, double deadline, const vola
 		return 0;
 	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (fd < 0)
-		return rlm_error_set(err, RLM_EIO, "creation limiter %s: %s", path, strerror(errno));
+		return rlm_error_set(err, RLM_EIO, "creation limiter %s: %s", path,
+		                     strerror(errno));
 	double start = 0;
 	int rc = flock(fd, LOCK_EX);
 	if (rc == 0) {
@@ -101,20 +101,23 @@ int rlm__limiter_take(const char *path, double rate, double deadline, const vola
 	int saved = errno;
 	close(fd);
 	if (rc)
-		return rlm_error_set(err, RLM_EIO, "creation limiter %s: %s", path, strerror(saved));
+		return rlm_error_set(err, RLM_EIO, "creation limiter %s: %s", path,
+		                     strerror(saved));
 	if (started)
 		*started = start;
 	double wait = start - wall_now();
 	if (wait > LIMITER_MAX_BACKLOG_S)
-		return rlm_error_set(err, RLM_EQUOTA,
-		                     "the creation limit (%.3g per second, shared by this user's rlm "
-		                     "processes) has a backlog of %.0f s",
-		                     rate, wait);
+		return rlm_error_set(
+		        err, RLM_EQUOTA,
+		        "the creation limit (%.3g per second, shared by this user's rlm "
+		        "processes) has a backlog of %.0f s",
+		        rate, wait);
 	if (deadline > 0 && rlm_now() + wait > deadline)
-		return rlm_error_set(err, RLM_ETIMEOUT,
-		                     "the creation limit (%.3g per second) leaves no slot before the "
-		                     "deadline",
-		                     rate);
+		return rlm_error_set(
+		        err, RLM_ETIMEOUT,
+		        "the creation limit (%.3g per second) leaves no slot before the "
+		        "deadline",
+		        rate);
 	for (double left = wait; left > 0; left = start - wall_now()) {
 		if (cancel && *cancel)
 			return rlm_error_set(err, RLM_ECANCELLED, "cancelled");

@@ -9,8 +9,7 @@
 /* The lock file for a backend: dir/<backend>.bucket, dir being $XDG_RUNTIME_DIR/rlm/limiter,
  * else $XDG_CACHE_HOME/rlm/limiter, else ~/.cache/rlm/limiter (made if missing). Writes it
  * into out (size bytes). */
-int rlm__limiter_path(const char *dir, const char *backend, char *out, size_t size,
-                      rlm_error *err);
+int rlm__limiter_path(const char *dir, const char *backend, char *out, size_t size, rlm_error *err);
 
 /* Takes one token at `rate` per second from the bucket in path: reserves the next start time
  * (spaced 1/rate after the previous reservation by any process), then sleeps until it, in

@@ -67,6 +67,7 @@ struct run {
 	long max_output;
 	double exec_timeout_s;
 	double llm_timeout_s;
+	double deadline; /* rlm_now() when the whole run must stop; 0: none */
 	long concurrency;
 	int nested_ok;   /* the backend can run a child's cells inside a host call */
 	long calls_used; /* against max_calls */
@@ -183,6 +184,18 @@ static void frame_free(struct frame *f)
 
 /* ---- LLM calls, budget, usage ---- */
 
+/* A step's timeout cut to what is left of the run's deadline (a little at least, so the
+ * step fails on its own timeout instead of being refused). */
+static double within_deadline(const struct run *r, double timeout_s)
+{
+	if (r->deadline <= 0)
+		return timeout_s;
+	double left = r->deadline - rlm_now();
+	if (left < 0.5)
+		left = 0.5;
+	return left < timeout_s ? left : timeout_s;
+}
+
 /* One completion with the run's per-call timeout; *secs is the time inside the plugin. */
 static int ask(struct run *r, rlm_llm *llm, const char *model, const rlm_llm_message *msgs,
                size_t n, rlm_llm_response *resp, double *secs, rlm_error *err)
@@ -193,7 +206,7 @@ static int ask(struct run *r, rlm_llm *llm, const char *model, const rlm_llm_mes
 	        .messages = msgs,
 	        .n_messages = n,
 	        .model = model,
-	        .timeout_s = r->llm_timeout_s,
+	        .timeout_s = within_deadline(r, r->llm_timeout_s),
 	        .temperature = -1,
 	        .max_tokens = 0,
 	        .cancel = r->opts->cancel,
@@ -418,7 +431,7 @@ static int load_child_context(struct run *r, struct frame *c, json_object *conte
 	rlm_exec_options eo = RLM_EXEC_OPTIONS_INIT;
 	eo.vars_json = vars_json;
 	eo.scope = c->scope;
-	eo.timeout_s = r->exec_timeout_s;
+	eo.timeout_s = within_deadline(r, r->exec_timeout_s);
 	rlm_result *res = NULL;
 	int rc = rlm_interp_execute_ex(r->interp, "pass", &eo, &res, err);
 	free(vars_json);
@@ -664,7 +677,7 @@ static int run_blocks(struct run *r, struct frame *f, char **blocks, int n, rlm_
 	for (int i = 0; i < n; i++) {
 		rlm_exec_options eo = RLM_EXEC_OPTIONS_INIT;
 		eo.scope = f->scope;
-		eo.timeout_s = r->exec_timeout_s;
+		eo.timeout_s = within_deadline(r, r->exec_timeout_s);
 		eo.max_output_chars = r->max_output;
 		json_object_put(f->calls);
 		f->calls = r->traj ? json_object_new_array() : NULL;
@@ -847,6 +860,17 @@ static int run_cancelled(const struct run *r)
 	return r->opts->cancel && *r->opts->cancel;
 }
 
+/* Whether the run must stop before its next step: cancelled, or its deadline passed. */
+static int run_stopped(const struct run *r, rlm_error *err)
+{
+	if (run_cancelled(r))
+		return rlm_error_set(err, RLM_ECANCELLED, "the run was cancelled");
+	if (r->deadline > 0 && rlm_now() >= r->deadline)
+		return rlm_error_set(err, RLM_ETIMEOUT, "the run's time limit (%.3g s) ran out",
+		                     r->opts->timeout_s);
+	return 0;
+}
+
 static int frame_loop(struct run *r, struct frame *f, const char *task,
                       const struct rlm_context_info *ci, rlm_error *err)
 {
@@ -867,10 +891,11 @@ static int frame_loop(struct run *r, struct frame *f, const char *task,
 	if (rc)
 		return rlm_error_set(err, RLM_ENOMEM, "out of memory");
 	for (int it = 1; it <= r->max_iterations && !f->answer && !rc; it++)
-		rc = run_cancelled(r) ? rlm_error_set(err, RLM_ECANCELLED, "the run was cancelled")
-		                      : turn(r, f, it, err);
+		if (!(rc = run_stopped(r, err)))
+			rc = turn(r, f, it, err);
 	if (!rc && !f->answer)
-		rc = fallback_turn(r, f, err);
+		if (!(rc = run_stopped(r, err)))
+			rc = fallback_turn(r, f, err);
 	return rc;
 }
 
@@ -903,7 +928,7 @@ static int read_host_file(const char *path, char **out, size_t *len, rlm_error *
 static int exec_setup(struct run *r, const char *code, rlm_error *err)
 {
 	rlm_exec_options eo = RLM_EXEC_OPTIONS_INIT;
-	eo.timeout_s = r->exec_timeout_s;
+	eo.timeout_s = within_deadline(r, r->exec_timeout_s);
 	rlm_result *res = NULL;
 	int rc = rlm_interp_execute_ex(r->interp, code, &eo, &res, err);
 	if (!rc && res->error)
@@ -968,6 +993,8 @@ static void read_limits(struct run *r, const rlm_run_options *o)
 	                           ? o->llm_call_timeout_s
 	                           : rlm_config_get_number(c, "limits.llm_call_timeout_s", 60);
 	r->concurrency = (long)rlm_config_get_number(c, "limits.llm_concurrency", 8);
+	if (RLM_HAS_FIELD(o, timeout_s) && o->timeout_s > 0)
+		r->deadline = rlm_now() + o->timeout_s;
 	if (r->concurrency < 1)
 		r->concurrency = 1;
 	r->usage.budget_max = r->max_calls;

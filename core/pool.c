@@ -34,7 +34,7 @@ enum slot_state { SLOT_FREE = 0, SLOT_CREATING, SLOT_IDLE, SLOT_BUSY, SLOT_CLOSI
 struct slot {
 	enum slot_state state;
 	rlm_interp *interp;
-	volatile int cancel; /* watched while CREATING (and by the interpreter after) */
+	volatile int cancel;    /* watched while CREATING (and by the interpreter after) */
 	unsigned long idle_seq; /* when it became IDLE: acquire takes the oldest (FIFO) */
 	int closing_taken;      /* a worker is shutting it down */
 };
@@ -51,8 +51,8 @@ struct rlm_pool {
 	struct slot *slots;
 	pthread_t workers[POOL_WORKERS_MAX];
 	int n_workers;
-	long waiting;          /* callers in acquire */
-	long failures_owed;    /* failed creations not yet reported to a waiting caller */
+	long waiting;           /* callers in acquire */
+	long failures_owed;     /* failed creations not yet reported to a waiting caller */
 	rlm_error last_failure; /* what the latest failed creation said */
 	int consecutive_failures;
 	double backoff_until; /* rlm_now() before which no warm creation starts */
@@ -181,8 +181,7 @@ static void finish_create(rlm_pool *p, struct slot *s, int rc, const rlm_error *
 		p->backoff_until = rlm_now() + (d < POOL_BACKOFF_MAX_S ? d : POOL_BACKOFF_MAX_S);
 	}
 	p->consecutive_failures++;
-	rlm_log(RLM_LOG_WARN, "pool", "creating a %s sandbox failed: %s", p->backend,
-	        err->message);
+	rlm_log(RLM_LOG_WARN, "pool", "creating a %s sandbox failed: %s", p->backend, err->message);
 }
 
 static void *worker_main(void *arg)
@@ -233,7 +232,8 @@ static void random_run_id(char *out, size_t size)
 	unsigned char b[8] = {0};
 	int fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
 	if (fd < 0 || read(fd, b, sizeof(b)) != (ssize_t)sizeof(b)) {
-		unsigned long long t = (unsigned long long)(rlm_now() * 1e9) ^ (unsigned long long)getpid();
+		unsigned long long t =
+		        (unsigned long long)(rlm_now() * 1e9) ^ (unsigned long long)getpid();
 		memcpy(b, &t, sizeof(b));
 	}
 	if (fd >= 0)
@@ -248,8 +248,8 @@ static int run_id_valid(const char *id)
 	if (n == 0 || n > 36)
 		return 0;
 	for (const char *c = id; *c; c++)
-		if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') ||
-		      *c == '-' || *c == '_' || *c == '.'))
+		if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') ||
+		      (*c >= '0' && *c <= '9') || *c == '-' || *c == '_' || *c == '.'))
 			return 0;
 	return 1;
 }
@@ -297,10 +297,10 @@ static int read_limits(rlm_pool *p, const rlm_pool_options *o, const rlm_plugin_
 	double live = rlm_config_get_number(p->cfg, "pool.max_live", 0);
 	double rate = rlm_config_get_number(p->cfg, "pool.creates_per_s", -1);
 	double warm = rlm_config_get_number(p->cfg, "pool.warm", 0);
-	p->max_live = o->max_live > 0      ? o->max_live
-	              : live >= 1          ? (long)live
-	              : dflt_live > 0      ? (long)dflt_live
-	                                   : 2 * online_cores();
+	p->max_live = o->max_live > 0 ? o->max_live
+	              : live >= 1     ? (long)live
+	              : dflt_live > 0 ? (long)dflt_live
+	                              : 2 * online_cores();
 	p->rate = o->creates_per_s > 0 ? o->creates_per_s : rate >= 0 ? rate : dflt_rate;
 	p->warm = o->warm >= 0 ? o->warm : (long)warm;
 	if (p->max_live < 1 || p->max_live > 100000)
@@ -314,8 +314,7 @@ static int read_limits(rlm_pool *p, const rlm_pool_options *o, const rlm_plugin_
 	return 0;
 }
 
-static int pool_setup(rlm_pool *p, const rlm_config *cfg, const rlm_pool_options *o,
-                      rlm_error *err)
+static int pool_setup(rlm_pool *p, const rlm_config *cfg, const rlm_pool_options *o, rlm_error *err)
 {
 	int rc = rlm_config_clone(cfg, &p->cfg, err);
 	if (!rc)
@@ -418,11 +417,12 @@ int rlm_pool_acquire(rlm_pool *p, double timeout_s, rlm_interp **out, rlm_error 
 			break;
 		}
 		if (deadline > 0 && rlm_now() >= deadline) {
-			rc = rlm_error_set(err, RLM_ETIMEOUT,
-			                   "no %s sandbox within %.3g s (pool: %ld live of %ld, %ld "
-			                   "being created)",
-			                   p->backend, timeout_s, count_live(p), p->max_live,
-			                   count_state(p, SLOT_CREATING));
+			rc = rlm_error_set(
+			        err, RLM_ETIMEOUT,
+			        "no %s sandbox within %.3g s (pool: %ld live of %ld, %ld "
+			        "being created)",
+			        p->backend, timeout_s, count_live(p), p->max_live,
+			        count_state(p, SLOT_CREATING));
 			break;
 		}
 		timed_wait(p, deadline > 0 ? deadline : rlm_now() + 1);
@@ -444,8 +444,9 @@ void rlm_pool_release(rlm_pool *p, rlm_interp *in, int flags)
 	struct slot *s = slot_of(p, in);
 	if (!s || s->state != SLOT_BUSY) {
 		pthread_mutex_unlock(&p->mu);
-		rlm_log(RLM_LOG_ERROR, "pool", "rlm_pool_release: interpreter %p is not leased from "
-		                               "this pool; left alone",
+		rlm_log(RLM_LOG_ERROR, "pool",
+		        "rlm_pool_release: interpreter %p is not leased from "
+		        "this pool; left alone",
 		        (void *)in);
 		return;
 	}

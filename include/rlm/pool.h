@@ -36,11 +36,11 @@ typedef struct rlm_pool rlm_pool;
 /* Options of a pool: start from RLM_POOL_OPTIONS_INIT. Anything left at its INIT value comes
  * from cfg's `pool` section, then from the backend's declared defaults. */
 typedef struct rlm_pool_options {
-	unsigned struct_size; /* sizeof(rlm_pool_options) of the caller's build */
-	long max_live;        /* > 0: overrides pool.max_live */
-	double creates_per_s; /* > 0: overrides pool.creates_per_s (0 there: no limit) */
-	long warm;            /* >= 0: overrides pool.warm (INIT sets -1) */
-	const char *run_id;   /* the run's label value; NULL: a fresh random id */
+	unsigned struct_size;    /* sizeof(rlm_pool_options) of the caller's build */
+	long max_live;           /* > 0: overrides pool.max_live */
+	double creates_per_s;    /* > 0: overrides pool.creates_per_s (0 there: no limit) */
+	long warm;               /* >= 0: overrides pool.warm (INIT sets -1) */
+	const char *run_id;      /* the run's label value; NULL: a fresh random id */
 	const char *limiter_dir; /* NULL: $XDG_RUNTIME_DIR/rlm/limiter, else ~/.cache/... */
 } rlm_pool_options;
 
@@ -57,8 +57,7 @@ RLM_API int rlm_pool_open(const rlm_config *cfg, const rlm_pool_options *opts, r
  * its creation. RLM_ETIMEOUT when the wait ran out, RLM_ECANCELLED after rlm_pool_cancel, or
  * the error with which creating a sandbox for this caller failed (RLM_EAUTH, RLM_EBACKEND...):
  * each failed creation fails one waiting caller, so a broken backend is not retried forever. */
-RLM_API int rlm_pool_acquire(rlm_pool *pool, double timeout_s, rlm_interp **out,
-                             rlm_error *err);
+RLM_API int rlm_pool_acquire(rlm_pool *pool, double timeout_s, rlm_interp **out, rlm_error *err);
 
 /* Gives an interpreter back. By default its sandbox is shut down (on a pool thread: this call
  * does not wait) and its slot frees once that is done. With RLM_POOL_REUSE, a healthy

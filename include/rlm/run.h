@@ -73,6 +73,10 @@ typedef struct rlm_run_options {
 	 * interpreter watches it (rlm_interp_set_cancel_flag; a caller's interp is set back to
 	 * its own flag afterwards). */
 	volatile int *cancel;
+	/* > 0: the whole run's time limit in seconds. Every LLM call and cell gets at most what
+	 * is left; once it is spent the run stops at the next step and rlm_run returns
+	 * RLM_ETIMEOUT (the trajectory keeps the finished turns). */
+	double timeout_s;
 } rlm_run_options;
 
 /* clang-format off */

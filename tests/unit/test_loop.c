@@ -16,6 +16,7 @@
 #include "interp_internal.h"
 #include "prompt.h"
 #include "rlm/rlm.h"
+#include "util.h"
 
 /* One scripted answer: match (key mode) or NULL, response text, or an error to fail with. */
 struct scripted {
@@ -184,6 +185,29 @@ static void loop_ends_on_submit(void **state)
 	assert_int_equal(res->usage.llm_calls, 1);
 	assert_int_equal(res->usage.calls_by_depth[0], 1);
 	rlm_run_result_free(res);
+	rlm_config_free(cfg);
+}
+
+/* The whole-run time limit cuts a cell that would run for a minute, and the run stops with
+ * RLM_ETIMEOUT before asking the model again. */
+static void run_time_limit_stops_the_run(void **state)
+{
+	(void)state;
+	const struct scripted s[] = {
+	        {NULL, CODE("import time\ntime.sleep(60)"), NULL},
+	        {NULL, CODE("SUBMIT(answer='too late')"), NULL},
+	};
+	rlm_config *cfg = replay_config("deadline.jsonl", s, 2, 0);
+	rlm_run_options o = RLM_RUN_OPTIONS_INIT;
+	o.task = "wait";
+	o.timeout_s = 2;
+	rlm_run_result *res = NULL;
+	rlm_error err = RLM_ERROR_INIT;
+	double t0 = rlm_now();
+	assert_int_equal(rlm_run(cfg, &o, &res, &err), RLM_ETIMEOUT);
+	assert_null(res);
+	assert_non_null(strstr(err.message, "time limit"));
+	assert_true(rlm_now() - t0 < 50); /* the 60 s sleep was cut */
 	rlm_config_free(cfg);
 }
 
@@ -845,6 +869,7 @@ int main(void)
 	        cmocka_unit_test(loop_ends_on_submit),
 	        cmocka_unit_test(submit_with_several_fields_answers_json),
 	        cmocka_unit_test(unstamped_options_are_einval),
+	        cmocka_unit_test(run_time_limit_stops_the_run),
 	        cmocka_unit_test(answer_without_code_gets_a_nudge_and_counts),
 	        cmocka_unit_test(several_blocks_run_in_order),
 	        cmocka_unit_test(nested_fences_in_a_string_are_not_split),

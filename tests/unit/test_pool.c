@@ -248,9 +248,9 @@ static void unstamped_pool_options_are_einval(void **state)
 
 /* --- the shared creation limiter --- */
 
-#define LIMIT_PROCS  4
-#define LIMIT_TAKES  5
-#define LIMIT_RATE   40.0
+#define LIMIT_PROCS 4
+#define LIMIT_TAKES 5
+#define LIMIT_RATE  40.0
 
 static int compare_doubles(const void *a, const void *b)
 {
