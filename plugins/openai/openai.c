@@ -2,62 +2,21 @@
  * OpenAI-compatible server (OpenAI, vLLM, llama.cpp server, Ollama, OpenRouter, LiteLLM).
  *
  * One completion is one POST {base_url}/chat/completions with {model, messages, temperature?,
- * max_tokens?}; nothing OpenAI-only is sent, so every compatible server takes it. Retries,
- * backoff and Retry-After are the host's HTTP helper's job; this file builds the request,
- * maps the final status to an rlm_status with the provider's own message, and parses the
- * answer. The instance is immutable after create(), so complete() is thread-safe: every
- * call keeps its state on its own stack and heap. The API key is read from the environment
- * once, at create(), and handed to the helper as a secret so that it never reaches a log line
- * or an error message. Only host->*, libc and json-c are used. */
-#ifndef _GNU_SOURCE
-#define _GNU_SOURCE /* strcasestr */
-#endif
-
-#include <ctype.h>
-#include <stdarg.h>
+ * max_tokens?}; nothing OpenAI-only is sent, so every compatible server takes it. What every
+ * chat plugin shares (options, the key, headers, the HTTP call, status mapping) is in
+ * ../common/chat_http.c; this file builds the body and reads the answer. */
 #include <stddef.h>
-#include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include <json-c/json.h>
 
-#include "../common/plugin_util.h"
+#include "../common/chat_http.h"
 #include "rlm/plugin.h"
 
 #define OPENAI_NAME             "openai"
 #define OPENAI_VERSION          "0.1.0"
 #define OPENAI_DEFAULT_BASE_URL "https://api.openai.com/v1"
 #define OPENAI_DEFAULT_KEY_ENV  "OPENAI_API_KEY"
-/* The whole call, retries included, when the request does not say. */
-#define OPENAI_DEFAULT_TIMEOUT_S 60.0
-#define OPENAI_CONNECT_TIMEOUT_S 10.0
-/* More retries than this only delay the inevitable; a config asking for more is capped. */
-#define OPENAI_MAX_RETRIES_CAP 20
-/* How much of a provider's message or of an odd body an error message quotes. */
-#define OPENAI_QUOTE_MAX  300
-#define OPENAI_JSON_FLAGS (JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE)
-
-/* Whether a caller's struct (sized by struct_size) has the field. */
-#define HAS_FIELD(ptr, type, field)                                                                \
-	((ptr)->struct_size >= offsetof(type, field) + sizeof((ptr)->field))
-
-typedef struct openai {
-	const rlm_host_api *host;
-	char *model;        /* configured model, NULL when none */
-	char *url;          /* {base_url}/chat/completions */
-	char *key_env;      /* the env var the key came from (for messages) */
-	char *auth_line;    /* "Authorization: Bearer <key>", NULL when the env var was unset */
-	char *key;          /* the key itself, NULL when unset; listed in secrets */
-	double temperature; /* < 0: not sent */
-	long max_tokens;    /* <= 0: not sent */
-	int max_retries;
-	char **extra_headers; /* "Name: value" lines from the config's headers object */
-	size_t n_extra;
-	const char **secrets; /* key and secret-looking header values, NULL-terminated */
-	int user_sets_auth;   /* the config's headers carry their own Authorization */
-	int user_sets_ctype;  /* ... their own Content-Type */
-} openai;
 
 static const rlm_option_spec openai_options[] = {
         {"model", RLM_OPT_STRING, "null",
@@ -73,584 +32,108 @@ static const rlm_option_spec openai_options[] = {
         {NULL, 0, NULL, NULL},
 };
 
-/* ---- create / destroy ---- */
-
-static void openai_destroy(void *instance)
-{
-	openai *o = instance;
-	const rlm_host_api *h;
-
-	if (!o)
-		return;
-	h = o->host;
-	for (size_t i = 0; i < o->n_extra; i++)
-		h->free(o->extra_headers[i]);
-	h->free(o->extra_headers);
-	h->free(o->secrets);
-	if (o->key) /* the key should not outlive the instance in freed memory */
-		memset(o->key, 0, strlen(o->key));
-	if (o->auth_line)
-		memset(o->auth_line, 0, strlen(o->auth_line));
-	h->free(o->key);
-	h->free(o->auth_line);
-	h->free(o->model);
-	h->free(o->url);
-	h->free(o->key_env);
-	h->free(o);
-}
-
-/* Turns the config's headers object into "Name: value" lines and notes which of ours they
- * replace. */
-static int parse_headers(openai *o, json_object *cfg, rlm_error *err)
-{
-	const rlm_host_api *h = o->host;
-	json_object *obj;
-	size_t n;
-
-	if (!json_object_object_get_ex(cfg, "headers", &obj) ||
-	    !json_object_is_type(obj, json_type_object))
-		return 0;
-	n = (size_t)json_object_object_length(obj);
-	if (n == 0)
-		return 0;
-	if (!(o->extra_headers = h->alloc(n * sizeof(*o->extra_headers))))
-		return h->error_set(err, RLM_ENOMEM, "openai: out of memory");
-	json_object_object_foreach(obj, name, val)
-	{
-		const char *v;
-
-		if (!json_object_is_type(val, json_type_string))
-			return h->error_set(err, RLM_ECONFIG, "openai: headers.%s must be a string",
-			                    name);
-		v = json_object_get_string(val);
-		if (!pu_header_name_ok(name) || pu_value_has_newline(v))
-			return h->error_set(
-			        err, RLM_ECONFIG,
-			        "openai: headers: \"%s\" is not a valid header name, or "
-			        "its value has a line break",
-			        name);
-		if (!(o->extra_headers[o->n_extra] = pu_format_str(h, "%s: %s", name, v)))
-			return h->error_set(err, RLM_ENOMEM, "openai: out of memory");
-		o->n_extra++;
-		o->user_sets_auth |= !strcasecmp(name, "Authorization");
-		o->user_sets_ctype |= !strcasecmp(name, "Content-Type");
-	}
-	return 0;
-}
-
-/* The secrets list: the key, and the value part of every credential-looking extra header. */
-static int collect_secrets(openai *o, rlm_error *err)
-{
-	o->secrets = pu_collect_secrets(o->host, o->key, (const char *const *)o->extra_headers,
-	                                o->n_extra);
-	return o->secrets ? 0 : o->host->error_set(err, RLM_ENOMEM, "openai: out of memory");
-}
-
-static int read_config(openai *o, json_object *cfg, rlm_error *err)
-{
-	const rlm_host_api *h = o->host;
-	const char *model = pu_opt_string(cfg, "model");
-	const char *base = pu_opt_string(cfg, "base_url");
-	const char *env = pu_opt_string(cfg, "api_key_env");
-	const char *key;
-	double num;
-	size_t blen, klen;
-
-	base = base ? base : OPENAI_DEFAULT_BASE_URL;
-	env = env ? env : OPENAI_DEFAULT_KEY_ENV;
-	if (strncmp(base, "http://", 7) != 0 && strncmp(base, "https://", 8) != 0)
-		return h->error_set(err, RLM_ECONFIG,
-		                    "openai: base_url \"%s\" must start with http:// or https://",
-		                    base);
-	blen = strlen(base);
-	while (blen > 0 && base[blen - 1] == '/')
-		blen--;
-	if (!(o->url = pu_format_str(h, "%.*s/chat/completions", (int)blen, base)) ||
-	    !(o->key_env = pu_dup_str(h, env)) || (model && !(o->model = pu_dup_str(h, model))))
-		return h->error_set(err, RLM_ENOMEM, "openai: out of memory");
-	if (pu_opt_number(cfg, "temperature", &num)) {
-		if (num < 0)
-			return h->error_set(err, RLM_ECONFIG, "openai: temperature must be >= 0");
-		o->temperature = num;
-	}
-	o->max_tokens = pu_opt_number(cfg, "max_tokens", &num) ? (long)num : 0;
-	o->max_retries = pu_opt_number(cfg, "max_retries", &num) ? (int)(num < 0 ? 0 : num) : 4;
-	if (o->max_retries > OPENAI_MAX_RETRIES_CAP)
-		o->max_retries = OPENAI_MAX_RETRIES_CAP;
-	/* A key pasted from a file often drags its newline along: that is not the key. */
-	key = getenv(env);
-	klen = key ? strlen(key) : 0;
-	while (klen > 0 && isspace((unsigned char)key[klen - 1]))
-		klen--;
-	if (klen == 0) {
-		h->log(RLM_LOG_DEBUG, OPENAI_NAME,
-		       "env var %s is not set: requests go without an Authorization header", env);
-		return 0;
-	}
-	if (memchr(key, '\r', klen) || memchr(key, '\n', klen))
-		return h->error_set(err, RLM_ECONFIG, "openai: env var %s holds a line break", env);
-	if (!(o->key = pu_format_str(h, "%.*s", (int)klen, key)) ||
-	    !(o->auth_line = pu_format_str(h, "Authorization: Bearer %s", o->key)))
-		return h->error_set(err, RLM_ENOMEM, "openai: out of memory");
-	return 0;
-}
-
-static int openai_create(const rlm_host_api *host, const char *config_json, void **instance,
-                         rlm_error *err)
-{
-	json_object *cfg = NULL;
-	openai *o;
-	int rc;
-
-	*instance = NULL;
-	if (host->struct_size < offsetof(rlm_host_api, http_header) + sizeof(host->http_header) ||
-	    !host->http_request || !host->http_response_free || !host->http_header)
-		return host->error_set(err, RLM_EPLUGIN,
-		                       "openai: this rlm's host has no HTTP helper (needs plugin "
-		                       "ABI 1.1 or later)");
-	if (config_json && *config_json) {
-		cfg = json_tokener_parse(config_json);
-		if (!cfg || !json_object_is_type(cfg, json_type_object)) {
-			json_object_put(cfg);
-			return host->error_set(err, RLM_ECONFIG,
-			                       "openai: the config section is not a JSON object");
-		}
-	}
-	if (!(o = host->alloc(sizeof(*o)))) {
-		json_object_put(cfg);
-		return host->error_set(err, RLM_ENOMEM, "openai: out of memory");
-	}
-	memset(o, 0, sizeof(*o));
-	o->host = host;
-	o->temperature = -1;
-	if (cfg) {
-		rc = read_config(o, cfg, err);
-		if (rc == 0)
-			rc = parse_headers(o, cfg, err);
-	} else {
-		json_object *empty = json_object_new_object();
-		rc = empty ? read_config(o, empty, err)
-		           : host->error_set(err, RLM_ENOMEM, "openai: out of memory");
-		json_object_put(empty);
-	}
-	if (rc == 0)
-		rc = collect_secrets(o, err);
-	json_object_put(cfg);
-	if (rc) {
-		openai_destroy(o);
-		return rc;
-	}
-	*instance = o;
-	return 0;
-}
-
-/* ---- The request ---- */
-
-/* What one call sends, after the request's overrides. */
-typedef struct call {
-	const char *model;
-	double temperature; /* < 0: not sent */
-	long max_tokens;    /* <= 0: not sent */
-	double timeout_s;
-} call;
-
-static int resolve_call(const openai *o, const rlm_llm_request *req, call *c, rlm_error *err)
-{
-	const rlm_host_api *h = o->host;
-
-	if (!req || req->struct_size < offsetof(rlm_llm_request, n_messages) + sizeof(size_t))
-		return h->error_set(err, RLM_EINVAL, "openai: no request, or a request too small");
-	if (req->n_messages == 0 || !req->messages)
-		return h->error_set(err, RLM_EINVAL, "openai: the request has no messages");
-	for (size_t i = 0; i < req->n_messages; i++)
-		if (!req->messages[i].role || !*req->messages[i].role || !req->messages[i].content)
-			return h->error_set(err, RLM_EINVAL,
-			                    "openai: message %zu has no role or no content", i);
-	c->model = HAS_FIELD(req, rlm_llm_request, model) && req->model && *req->model ? req->model
-	                                                                               : o->model;
-	if (!c->model)
-		return h->error_set(err, RLM_ECONFIG,
-		                    "openai: no model: set llm.model (or sub_llm.model) in the "
-		                    "config, or name one in the call");
-	c->temperature = HAS_FIELD(req, rlm_llm_request, temperature) && req->temperature >= 0
-	                         ? req->temperature
-	                         : o->temperature;
-	c->max_tokens = HAS_FIELD(req, rlm_llm_request, max_tokens) && req->max_tokens > 0
-	                        ? req->max_tokens
-	                        : o->max_tokens;
-	c->timeout_s = HAS_FIELD(req, rlm_llm_request, timeout_s) && req->timeout_s > 0
-	                       ? req->timeout_s
-	                       : OPENAI_DEFAULT_TIMEOUT_S;
-	return 0;
-}
-
-/* Adds val under key; on failure val is released. 0 or -1. */
-static int add_field(json_object *obj, const char *key, json_object *val)
-{
-	if (!val)
-		return -1;
-	if (json_object_object_add(obj, key, val) != 0) {
-		json_object_put(val);
-		return -1;
-	}
-	return 0;
-}
-
-/* A JSON number that prints as written ("0.7", not "0.69999999999999996"), whatever the
- * locale's decimal separator. */
-static json_object *new_number(double d)
-{
-	char text[32];
-
-	snprintf(text, sizeof(text), "%.6g", d);
-	for (char *p = text; *p; p++)
-		if (*p == ',')
-			*p = '.';
-	return json_object_new_double_s(d, text);
-}
-
-/* The request body as JSON text, host->alloc'ed; NULL when out of memory. */
-static char *build_body(const openai *o, const rlm_llm_request *req, const call *c, size_t *len)
+/* {model, messages: [{role, content}], temperature?, max_tokens?} */
+static char *openai_body(const pu_chat *c, const rlm_llm_request *req, const pu_chat_call *call,
+                         size_t *len)
 {
 	json_object *root = json_object_new_object(), *msgs = json_object_new_array();
-	const char *text;
 	char *out = NULL;
 	int bad = !root || !msgs;
 
 	for (size_t i = 0; !bad && i < req->n_messages; i++) {
 		json_object *m = json_object_new_object();
 
-		bad = !m || add_field(m, "role", json_object_new_string(req->messages[i].role)) ||
-		      add_field(m, "content", json_object_new_string(req->messages[i].content)) ||
+		bad = !m || pu_json_add(m, "role", json_object_new_string(req->messages[i].role)) ||
+		      pu_json_add(m, "content", json_object_new_string(req->messages[i].content)) ||
 		      json_object_array_add(msgs, m) != 0;
 		if (bad)
 			json_object_put(m);
 	}
 	if (!bad)
-		bad = add_field(root, "model", json_object_new_string(c->model));
+		bad = pu_json_add(root, "model", json_object_new_string(call->model));
 	if (!bad) {
-		bad = add_field(root, "messages", msgs);
-		msgs = NULL; /* root owns it now, or add_field released it */
+		bad = pu_json_add(root, "messages", msgs);
+		msgs = NULL; /* root owns it now, or pu_json_add released it */
 	}
-	if (!bad && c->temperature >= 0)
-		bad = add_field(root, "temperature", new_number(c->temperature));
-	if (!bad && c->max_tokens > 0)
-		bad = add_field(root, "max_tokens", json_object_new_int64(c->max_tokens));
-	if (!bad && (text = json_object_to_json_string_length(root, OPENAI_JSON_FLAGS, len)) &&
-	    (out = o->host->alloc(*len + 1)))
-		memcpy(out, text, *len + 1);
+	if (!bad && call->temperature >= 0)
+		bad = pu_json_add(root, "temperature", pu_json_number(call->temperature));
+	if (!bad && call->max_tokens > 0)
+		bad = pu_json_add(root, "max_tokens", json_object_new_int64(call->max_tokens));
+	if (!bad)
+		out = pu_json_text(pu_chat_host(c), root, len);
 	json_object_put(msgs);
 	json_object_put(root);
 	return out;
 }
 
-/* ---- The answer ---- */
-
-/* The provider's error message and type from an error body. OpenAI and most compatible
- * servers say {"error": {"message", "type", "code"}}; some say {"error": "text"}, vLLM used
- * {"object": "error", "message"}, FastAPI-based ones {"detail": ...}. Falls back to the raw
- * body. */
-static void provider_error(const openai *o, const rlm_buf *body, char *msg, size_t msize,
-                           char *type, size_t tsize)
-{
-	json_object *root = NULL, *e = NULL, *v = NULL;
-	const char *m = NULL, *t = NULL;
-
-	type[0] = '\0';
-	if (body->data && body->len > 0)
-		root = json_tokener_parse(body->data);
-	if (json_object_is_type(root, json_type_object)) {
-		if (json_object_object_get_ex(root, "error", &e) &&
-		    json_object_is_type(e, json_type_object)) {
-			if (json_object_object_get_ex(e, "message", &v) &&
-			    json_object_is_type(v, json_type_string))
-				m = json_object_get_string(v);
-			if (json_object_object_get_ex(e, "code", &v) &&
-			    json_object_is_type(v, json_type_string))
-				t = json_object_get_string(v);
-			else if (json_object_object_get_ex(e, "type", &v) &&
-			         json_object_is_type(v, json_type_string))
-				t = json_object_get_string(v);
-		} else if (json_object_is_type(e, json_type_string)) {
-			m = json_object_get_string(e);
-		} else if (json_object_object_get_ex(root, "message", &v) &&
-		           json_object_is_type(v, json_type_string)) {
-			m = json_object_get_string(v);
-		} else if (json_object_object_get_ex(root, "detail", &v)) {
-			m = json_object_to_json_string_ext(v, OPENAI_JSON_FLAGS);
-		}
-	}
-	if (m)
-		pu_quote_text(o->secrets, m, strlen(m), msg, msize);
-	else if (body->data && body->len > 0)
-		pu_quote_text(o->secrets, body->data, body->len, msg, msize);
-	else
-		snprintf(msg, msize, "(empty body)");
-	if (t)
-		pu_quote_text(o->secrets, t, strlen(t), type, tsize);
-	json_object_put(root);
-}
-
-/* The request id of the answer: the helper's, else the usual headers. */
-static const char *request_id(const openai *o, const rlm_http_response *r, char *buf, size_t size)
-{
-	if (r->request_id[0])
-		return r->request_id;
-	if (o->host->http_header(r, "x-request-id", buf, size) ||
-	    o->host->http_header(r, "request-id", buf, size))
-		return buf;
-	return "";
-}
-
-/* Maps a non-2xx final status to an error with the provider's message. */
-static int status_error(const openai *o, const rlm_http_response *r, rlm_error *err)
-{
-	const rlm_host_api *h = o->host;
-	char msg[OPENAI_QUOTE_MAX + 4], type[64], idbuf[RLM_ERROR_REQUEST_ID_MAX];
-	const char *rid = request_id(o, r, idbuf, sizeof(idbuf));
-	char tail[RLM_ERROR_REQUEST_ID_MAX + 32] = "";
-	long st = r->status;
-	int code;
-
-	provider_error(o, &r->body, msg, sizeof(msg), type, sizeof(type));
-	if (rid[0])
-		snprintf(tail, sizeof(tail), " [request id %s]", rid);
-	if ((st == 401 || st == 403) && !o->key && !o->user_sets_auth)
-		return h->error_set_http(
-		        err, RLM_EAUTH, st, rid,
-		        "openai: %s refused the request (HTTP %ld%s%s): %s%s; no "
-		        "API key was sent because env var %s is not set (export it, "
-		        "or point llm.api_key_env at the variable that holds the key)",
-		        o->url, st, type[0] ? ", " : "", type, msg, tail, o->key_env);
-	if (st == 401 || st == 403)
-		return h->error_set_http(err, RLM_EAUTH, st, rid,
-		                         "openai: %s refused %s%s (HTTP %ld%s%s): %s%s", o->url,
-		                         o->user_sets_auth ? "the credentials in llm.headers"
-		                                           : "the API key from env var ",
-		                         o->user_sets_auth ? "" : o->key_env, st,
-		                         type[0] ? ", " : "", type, msg, tail);
-	if (st == 429 || st == 402) {
-		code = (st == 402 || pu_says_quota(r->body.data, r->body.len)) ? RLM_EQUOTA
-		                                                               : RLM_ETRANSIENT;
-		return h->error_set_http(
-		        err, code, st, rid, "openai: %s (HTTP %ld%s%s after %d attempt%s): %s%s",
-		        code == RLM_EQUOTA ? "quota or credit exhausted" : "rate limited", st,
-		        type[0] ? ", " : "", type, r->attempts, r->attempts == 1 ? "" : "s", msg,
-		        tail);
-	}
-	if (st >= 500)
-		return h->error_set_http(err, RLM_ETRANSIENT, st, rid,
-		                         "openai: server error (HTTP %ld%s%s after %d attempt%s): "
-		                         "%s%s",
-		                         st, type[0] ? ", " : "", type, r->attempts,
-		                         r->attempts == 1 ? "" : "s", msg, tail);
-	if (st >= 400)
-		return h->error_set_http(err, RLM_EINVAL, st, rid,
-		                         "openai: %s rejected the request (HTTP %ld%s%s): %s%s",
-		                         o->url, st, type[0] ? ", " : "", type, msg, tail);
-	return h->error_set_http(err, RLM_EPROTO, st, rid,
-	                         "openai: unexpected HTTP status %ld from %s: %s%s", st, o->url,
-	                         msg, tail);
-}
-
-static int proto_error(const openai *o, const rlm_http_response *r, const char *what,
-                       rlm_error *err)
-{
-	char quote[121], idbuf[RLM_ERROR_REQUEST_ID_MAX];
-	const char *rid = request_id(o, r, idbuf, sizeof(idbuf));
-
-	if (r->body.data && r->body.len > 0)
-		pu_quote_text(o->secrets, r->body.data, r->body.len, quote, sizeof(quote));
-	else
-		snprintf(quote, sizeof(quote), "(empty)");
-	return o->host->error_set_http(err, RLM_EPROTO, r->status, rid,
-	                               "openai: HTTP %ld answer from %s %s (body: %s)", r->status,
-	                               o->url, what, quote);
-}
-
-static json_object *get_path(json_object *obj, const char *key, json_type type)
-{
-	json_object *v;
-
-	if (!json_object_is_type(obj, json_type_object) ||
-	    !json_object_object_get_ex(obj, key, &v) || !json_object_is_type(v, type))
-		return NULL;
-	return v;
-}
-
 static long usage_field(json_object *usage, const char *key)
 {
-	json_object *v = get_path(usage, key, json_type_int);
+	json_object *v = pu_json_get(usage, key, json_type_int);
 
 	return v ? (long)json_object_get_int64(v) : -1;
 }
 
-/* A copy of a JSON string's bytes, host->alloc'ed and NUL-terminated; RLM_ENOMEM or 0. */
-static int copy_text(const openai *o, json_object *str, rlm_buf *out)
+/* choices[0].message.content, usage.{prompt,completion}_tokens, model, finish_reason. */
+static int openai_answer(const pu_chat *c, json_object *root, pu_chat_answer *a,
+                         const char **missing)
 {
-	size_t len = (size_t)json_object_get_string_len(str);
+	json_object *choices = pu_json_get(root, "choices", json_type_array), *choice, *message,
+	            *content, *usage, *v;
+	size_t len;
 
-	if (!(out->data = o->host->alloc(len + 1)))
-		return RLM_ENOMEM;
-	memcpy(out->data, json_object_get_string(str), len + 1);
-	out->len = len;
-	return 0;
-}
-
-static int parse_answer(const openai *o, const rlm_http_response *r, rlm_llm_response *resp,
-                        rlm_error *err)
-{
-	json_object *root, *choices, *choice, *message, *content, *v, *usage;
-	rlm_buf text = {NULL, 0};
-	int rc;
-
-	if (!r->body.data || r->body.len == 0)
-		return proto_error(o, r, "has an empty body", err);
-	root = json_tokener_parse(r->body.data);
-	if (!json_object_is_type(root, json_type_object)) {
-		json_object_put(root);
-		return proto_error(o, r, "is not a JSON object", err);
-	}
-	choices = get_path(root, "choices", json_type_array);
 	choice = choices && json_object_array_length(choices) > 0
 	                 ? json_object_array_get_idx(choices, 0)
 	                 : NULL;
-	message = get_path(choice, "message", json_type_object);
-	content = get_path(message, "content", json_type_string);
-	if (!choices || !choice)
-		rc = proto_error(o, r, "has no choices[0]", err);
-	else if (!message)
-		rc = proto_error(o, r, "has no choices[0].message", err);
-	else if (!content)
-		rc = proto_error(o, r, "has no text in choices[0].message.content", err);
-	else
-		rc = copy_text(o, content, &text);
-	if (rc == RLM_ENOMEM)
-		rc = o->host->error_set(err, RLM_ENOMEM, "openai: out of memory");
-	if (rc) {
-		json_object_put(root);
-		return rc;
-	}
-	resp->text = text;
-	usage = get_path(root, "usage", json_type_object);
-	if (HAS_FIELD(resp, rlm_llm_response, prompt_tokens))
-		resp->prompt_tokens = usage_field(usage, "prompt_tokens");
-	if (HAS_FIELD(resp, rlm_llm_response, completion_tokens))
-		resp->completion_tokens = usage_field(usage, "completion_tokens");
-	if (HAS_FIELD(resp, rlm_llm_response, model) &&
-	    (v = get_path(root, "model", json_type_string)))
-		snprintf(resp->model, sizeof(resp->model), "%s", json_object_get_string(v));
-	if (HAS_FIELD(resp, rlm_llm_response, finish_reason) &&
-	    (v = get_path(choice, "finish_reason", json_type_string)))
-		snprintf(resp->finish_reason, sizeof(resp->finish_reason), "%s",
-		         json_object_get_string(v));
-	json_object_put(root);
+	message = pu_json_get(choice, "message", json_type_object);
+	content = pu_json_get(message, "content", json_type_string);
+	if (!choice)
+		return *missing = "has no choices[0]", RLM_EPROTO;
+	if (!message)
+		return *missing = "has no choices[0].message", RLM_EPROTO;
+	if (!content)
+		return *missing = "has no text in choices[0].message.content", RLM_EPROTO;
+	len = (size_t)json_object_get_string_len(content);
+	if (!(a->text.data = pu_chat_host(c)->alloc(len + 1)))
+		return RLM_ENOMEM;
+	memcpy(a->text.data, json_object_get_string(content), len + 1);
+	a->text.len = len;
+	usage = pu_json_get(root, "usage", json_type_object);
+	a->prompt_tokens = usage_field(usage, "prompt_tokens");
+	a->completion_tokens = usage_field(usage, "completion_tokens");
+	if ((v = pu_json_get(root, "model", json_type_string)))
+		a->model = json_object_get_string(v);
+	if ((v = pu_json_get(choice, "finish_reason", json_type_string)))
+		a->finish_reason = json_object_get_string(v);
 	return 0;
 }
 
-/* ---- complete ---- */
+static const pu_chat_dialect openai_dialect = {
+        .name = OPENAI_NAME,
+        .default_base_url = OPENAI_DEFAULT_BASE_URL,
+        .default_key_env = OPENAI_DEFAULT_KEY_ENV,
+        .path = "/chat/completions",
+        .key_header = "Authorization",
+        .key_prefix = "Bearer ",
+        .build_body = openai_body,
+        .read_answer = openai_answer,
+};
 
-/* The header lines of one call: ours (unless the config's replace them), then the config's. */
-static const char **build_headers(const openai *o)
+static int openai_create(const rlm_host_api *host, const char *config_json, void **instance,
+                         rlm_error *err)
 {
-	const char **lines = o->host->alloc((o->n_extra + 4) * sizeof(*lines));
-	size_t n = 0;
-
-	if (!lines)
-		return NULL;
-	if (!o->user_sets_ctype)
-		lines[n++] = "Content-Type: application/json";
-	lines[n++] = "Accept: application/json";
-	if (o->auth_line && !o->user_sets_auth)
-		lines[n++] = o->auth_line;
-	for (size_t i = 0; i < o->n_extra; i++)
-		lines[n++] = o->extra_headers[i];
-	lines[n] = NULL;
-	return lines;
-}
-
-/* The helper got no answer (timeout, connection failures): its message, with our context. */
-static int transport_error(const openai *o, int rc, const rlm_error *herr, double timeout_s,
-                           rlm_error *err)
-{
-	char msg[RLM_ERROR_MESSAGE_MAX - 96];
-
-	pu_quote_text(o->secrets, herr->message, strlen(herr->message), msg, sizeof(msg));
-	if (rc == RLM_ETIMEOUT)
-		return o->host->error_set_http(err, rc, herr->http_status, herr->request_id,
-		                               "openai: no answer within %.3g s: %s", timeout_s,
-		                               msg);
-	return o->host->error_set_http(err, rc, herr->http_status, herr->request_id, "openai: %s",
-	                               msg);
+	return pu_chat_create(host, &openai_dialect, config_json, (pu_chat **)instance, err);
 }
 
 static int openai_complete(void *instance, const rlm_llm_request *req, rlm_llm_response *resp,
                            rlm_error *err)
 {
-	const openai *o = instance;
-	const rlm_host_api *h = o->host;
-	rlm_error local = RLM_ERROR_INIT;
-	rlm_http_request hr;
-	rlm_http_response hresp;
-	rlm_error herr = RLM_ERROR_INIT;
-	const char **headers;
-	call c = {NULL, -1, 0, 0};
-	char *body;
-	size_t body_len = 0;
-	double start = h->now();
-	int rc;
-
-	if (!err)
-		err = &local; /* the debug line below quotes the message */
-	if (!resp || resp->struct_size < offsetof(rlm_llm_response, text) + sizeof(rlm_buf))
-		return h->error_set(err, RLM_EINVAL,
-		                    "openai: no response struct, or one too small");
-	pu_reset_response(resp);
-	if ((rc = resolve_call(o, req, &c, err)) != 0)
-		return rc;
-	body = build_body(o, req, &c, &body_len);
-	headers = build_headers(o);
-	if (!body || !headers) {
-		h->free(body);
-		h->free(headers);
-		return h->error_set(err, RLM_ENOMEM, "openai: out of memory");
-	}
-	memset(&hr, 0, sizeof(hr));
-	hr.abi_version = RLM_ABI_VERSION;
-	hr.struct_size = sizeof(hr);
-	hr.method = "POST";
-	hr.url = o->url;
-	hr.headers = headers;
-	hr.body = body;
-	hr.body_len = body_len;
-	hr.connect_timeout_s =
-	        c.timeout_s < OPENAI_CONNECT_TIMEOUT_S ? c.timeout_s : OPENAI_CONNECT_TIMEOUT_S;
-	hr.timeout_s = c.timeout_s;
-	hr.deadline = start + c.timeout_s;
-	hr.max_retries = o->max_retries;
-	hr.secrets = o->secrets;
-	hr.is_final = pu_quota_is_final;
-	hr.cancel = RLM_HAS_FIELD(req, cancel) ? req->cancel : NULL;
-	memset(&hresp, 0, sizeof(hresp));
-	hresp.abi_version = RLM_ABI_VERSION;
-	hresp.struct_size = sizeof(hresp);
-	rc = h->http_request(&hr, &hresp, &herr);
-	h->free(body);
-	h->free(headers);
-	if (rc != 0)
-		rc = transport_error(o, rc, &herr, c.timeout_s, err);
-	else if (hresp.status >= 200 && hresp.status < 300)
-		rc = parse_answer(o, &hresp, resp, err);
-	else
-		rc = status_error(o, &hresp, err);
-	h->log(RLM_LOG_DEBUG, OPENAI_NAME, "POST %s model=%s: HTTP %ld, %d attempt(s), %.3f s%s%s",
-	       o->url, c.model, hresp.status, hresp.attempts, h->now() - start, rc ? ": " : "",
-	       rc ? err->message : "");
-	h->http_response_free(&hresp);
-	return rc;
+	return pu_chat_complete(instance, req, resp, err);
 }
 
-/* ---- The descriptor ---- */
+static void openai_destroy(void *instance)
+{
+	pu_chat_destroy(instance);
+}
 
 static const rlm_llm_ops openai_ops = {
         .abi_version = RLM_ABI_VERSION,
