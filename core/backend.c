@@ -54,7 +54,7 @@ int rlm_backend_control(const rlm_config *cfg, const char *backend, const char *
 		return rc;
 	const rlm_backend_ops *ops = rlm__plugin_desc(p)->ops;
 	rlm_buf out = {0};
-	if (!ops->control)
+	if (!RLM_HAS_SLOT(ops, control))
 		rc = rlm_error_set(err, RLM_ENOTSUP, "backend %s has no control operations",
 		                   backend);
 	else

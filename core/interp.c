@@ -10,9 +10,11 @@
  * the driver under the exchanges below it: it marks the interpreter broken, they all fail,
  * and the outermost one restarts and reports state_lost. */
 #include <json-c/json.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 
 #include "backend.h"
 #include "config_internal.h"
@@ -31,7 +33,7 @@ struct rlm_interp {
 	void *inst;
 	int running;         /* the driver answered "ready" and has not failed since */
 	int state_lost_owed; /* a restart failed: the next result must say state_lost */
-	unsigned long seq;
+	unsigned long seq;   /* request counter, the readable half of every request id */
 	double exec_timeout_s;
 	double grace_s;
 	double start_timeout_s;
@@ -84,10 +86,33 @@ static int default_call_handler(void *ctx, const char *name, const char *args_js
 	return RLM_ENOTSUP;
 }
 
+/* A request id: the counter and 64 random bits. Sandbox code can write frames into the
+ * channel (PROTOCOL.md, "What sandbox code can do to the channel"); since it cannot guess
+ * the id of a request not sent yet, a frame it forges can never answer a later request. */
+static void next_id(rlm_interp *in, char prefix, char *id, size_t size)
+{
+	unsigned long long r;
+	if (getrandom(&r, sizeof(r), GRND_NONBLOCK) != (ssize_t)sizeof(r))
+		r = (unsigned long long)(rlm_now() * 1e9) ^
+		    ((unsigned long long)(uintptr_t)in << 16);
+	snprintf(id, size, "%c%lu-%016llx", prefix, ++in->seq, r);
+}
+
 static const char *json_text(json_object *o)
 {
 	return json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |
 	                                                 JSON_C_TO_STRING_NOSLASHESCAPE);
+}
+
+/* Replaces each byte that is not part of valid UTF-8 with '?', so that text can go into a
+ * frame the driver reads. */
+static void utf8_scrub(char *s)
+{
+	size_t len = strlen(s), at = 0, bad;
+	while ((bad = rlm_utf8_invalid_at(s + at, len - at)) != RLM_UTF8_VALID) {
+		s[at + bad] = '?';
+		at += bad + 1;
+	}
 }
 
 /* Answers one `call` frame by appending a `reply` frame to st->reply. */
@@ -113,7 +138,20 @@ static int answer_call(struct exchange_state *st, json_object *call)
 	json_object *reply = json_object_new_object();
 	json_object_object_add(reply, "type", json_object_new_string("reply"));
 	json_object_object_add(reply, "id", json_object_new_string(id ? id : ""));
-	json_object *parsed = value ? json_tokener_parse(value) : NULL;
+	size_t bad = value ? rlm_utf8_invalid_at(value, strlen(value)) : RLM_UTF8_VALID;
+	if (rc == 0 && bad != RLM_UTF8_VALID) {
+		/* The driver cannot read a frame that is not UTF-8: the call fails instead. */
+		free(message);
+		rlm_sb sb = {0};
+		rlm_sb_printf(
+		        &sb, "%s: the host's answer is not valid UTF-8 (byte 0x%02x at offset %zu)",
+		        name ? name : "host call", (unsigned char)value[bad], bad);
+		message = rlm_sb_take(&sb);
+		rc = RLM_EINVAL;
+	}
+	if (message)
+		utf8_scrub(message);
+	json_object *parsed = rc == 0 && value ? json_tokener_parse(value) : NULL;
 	if (rc == 0 && (parsed || (value && !strcmp(value, "null")))) {
 		json_object_object_add(reply, "ok", json_object_new_boolean(1));
 		json_object_object_add(reply, "value", parsed);
@@ -133,7 +171,18 @@ static int answer_call(struct exchange_state *st, json_object *call)
 	return rc;
 }
 
-/* The wanted frame, or (for a control request) the driver's error result with its id. */
+/* Whether f is the driver's refusal of a frame it could not take (PROTOCOL.md: a result
+ * with "refused": true). */
+static int is_refusal(json_object *f)
+{
+	json_object *v = NULL;
+	return !strcmp(rlm_frame_type(f), "result") &&
+	       json_object_object_get_ex(f, "refused", &v) && json_object_get_boolean(v);
+}
+
+/* The wanted frame, or (for a control request) the driver's error result with its id. A
+ * refusal without an id (the driver could not read the id of what it refused) answers the
+ * innermost exchange, the one that wrote last: waiting on would only run out its deadline. */
 static int frame_matches(struct exchange_state *st, json_object *f)
 {
 	const char *type = rlm_frame_type(f);
@@ -142,7 +191,9 @@ static int frame_matches(struct exchange_state *st, json_object *f)
 	if (!st->want_id)
 		return 1;
 	const char *id = rlm_frame_str(f, "id");
-	return id && !strcmp(id, st->want_id);
+	if (!id)
+		return st == st->in->top && is_refusal(f);
+	return !strcmp(id, st->want_id);
 }
 
 /* Hands f to the exchange on the stack that waits for it (e.g. the waiting cell's own result
@@ -316,6 +367,90 @@ static int validate_scope(const char *scope, rlm_error *err)
 	return 0;
 }
 
+/* Whether every string in v, object keys included, is valid UTF-8. */
+static int json_utf8_ok(json_object *v)
+{
+	switch (json_object_get_type(v)) {
+	case json_type_string:
+		return rlm_utf8_invalid_at(json_object_get_string(v),
+		                           (size_t)json_object_get_string_len(v)) == RLM_UTF8_VALID;
+	case json_type_array:
+		for (size_t i = 0, n = json_object_array_length(v); i < n; i++)
+			if (!json_utf8_ok(json_object_array_get_idx(v, i)))
+				return 0;
+		return 1;
+	case json_type_object: {
+		json_object_object_foreach(v, key, val)
+		{
+			if (rlm_utf8_invalid_at(key, strlen(key)) != RLM_UTF8_VALID ||
+			    !json_utf8_ok(val))
+				return 0;
+		}
+		return 1;
+	}
+	default: return 1;
+	}
+}
+
+/* vars_json holds a byte that is not UTF-8 at offset bad: the error names the variable. */
+static int vars_utf8_error(const char *vars_json, size_t bad, rlm_error *err)
+{
+	unsigned char byte = (unsigned char)vars_json[bad];
+	json_object *vars = json_tokener_parse(vars_json);
+	if (json_object_is_type(vars, json_type_object)) {
+		json_object_object_foreach(vars, key, val)
+		{
+			if (rlm_utf8_invalid_at(key, strlen(key)) != RLM_UTF8_VALID) {
+				json_object_put(vars);
+				return rlm_error_set(
+				        err, RLM_EINVAL,
+				        "vars: a variable name is not valid UTF-8 (byte "
+				        "0x%02x at offset %zu of vars_json)",
+				        byte, bad);
+			}
+			if (!json_utf8_ok(val)) {
+				rlm_error_set(err, RLM_EINVAL,
+				              "vars: the value of '%.64s' is not valid UTF-8 (byte "
+				              "0x%02x "
+				              "at offset %zu of vars_json)",
+				              key, byte, bad);
+				json_object_put(vars);
+				return RLM_EINVAL;
+			}
+		}
+	}
+	json_object_put(vars);
+	return rlm_error_set(err, RLM_EINVAL,
+	                     "vars_json is not valid UTF-8 (byte 0x%02x at offset %zu)", byte, bad);
+}
+
+/* Code, vars and output names go to the driver inside one JSON frame, which must be UTF-8:
+ * one stray byte would make the whole frame unreadable. The error says where it is. */
+static int check_utf8_input(const char *code, const rlm_exec_options *o, rlm_error *err)
+{
+	size_t bad = rlm_utf8_invalid_at(code, strlen(code));
+	if (bad != RLM_UTF8_VALID) {
+		int line = 1;
+		for (size_t i = 0; i < bad; i++)
+			line += code[i] == '\n';
+		return rlm_error_set(err, RLM_EINVAL,
+		                     "code is not valid UTF-8: byte 0x%02x at offset %zu (line %d)",
+		                     (unsigned char)code[bad], bad, line);
+	}
+	if (o->vars_json &&
+	    (bad = rlm_utf8_invalid_at(o->vars_json, strlen(o->vars_json))) != RLM_UTF8_VALID)
+		return vars_utf8_error(o->vars_json, bad, err);
+	for (size_t i = 0; o->output_names && o->output_names[i]; i++) {
+		const char *name = o->output_names[i];
+		if ((bad = rlm_utf8_invalid_at(name, strlen(name))) != RLM_UTF8_VALID)
+			return rlm_error_set(err, RLM_EINVAL,
+			                     "output_names[%zu] is not valid UTF-8 (byte 0x%02x at "
+			                     "offset %zu)",
+			                     i, (unsigned char)name[bad], bad);
+	}
+	return 0;
+}
+
 static int cancelled_error(rlm_error *err)
 {
 	return rlm_error_set(err, RLM_ECANCELLED, "the interpreter was cancelled");
@@ -451,34 +586,49 @@ static json_object *build_exec_frame(rlm_interp *in, const char *id, const char 
 }
 
 /* The cell ran past its hard deadline: interrupt, wait a grace period, else restart (or,
- * nested, leave the restart to the outermost exchange). */
+ * nested, leave the restart to the outermost exchange). Either way the result's error is a
+ * DeadlineExceeded naming the deadline: the cell did not complete, whatever it printed. */
 static int recover_from_hang(rlm_interp *in, struct exchange_state *st, double timeout_s,
                              int nested, rlm_result **out, rlm_error *err)
 {
 	rlm_error ierr = RLM_ERROR_INIT;
-	if (in->ops->interrupt && in->ops->interrupt(in->inst, &ierr) == 0 &&
+	char msg[512];
+	if (RLM_HAS_SLOT(in->ops, interrupt) && in->ops->interrupt(in->inst, &ierr) == 0 &&
 	    run_exchange(in, st, NULL, 0, in->grace_s, &ierr) == 0) {
 		*out = rlm__result_from_frame(st->answer);
-		if (*out)
-			(*out)->timed_out = 1;
-		return *out ? 0 : rlm_error_set(err, RLM_ENOMEM, "out of memory");
+		if (!*out)
+			return rlm_error_set(err, RLM_ENOMEM, "out of memory");
+		rlm_exec_error *raised = (*out)->error;
+		snprintf(msg, sizeof(msg),
+		         "the cell ran past its hard deadline (%g s timeout + %g s grace) and was "
+		         "stopped by an interrupt%s%s",
+		         timeout_s, in->grace_s, raised ? "; it ended with " : "",
+		         raised ? raised->line : "");
+		(*out)->timed_out = 1;
+		if (rlm__result_set_error(*out, "DeadlineExceeded", msg,
+		                          raised ? raised->traceback : "")) {
+			rlm_result_free(*out);
+			*out = NULL;
+			return rlm_error_set(err, RLM_ENOMEM, "out of memory");
+		}
+		return 0;
 	}
-	char msg[256];
-	snprintf(msg, sizeof(msg),
-	         "the cell ignored its %.1f s timeout and an interrupt for %.1f s more; the "
-	         "interpreter was restarted and its state was lost",
-	         timeout_s, 2 * in->grace_s);
 	if (nested) {
-		snprintf(
-		        msg, sizeof(msg),
-		        "a nested cell ignored its %.1f s timeout and an interrupt for %.1f s more",
-		        timeout_s, 2 * in->grace_s);
-		return mark_broken(in, "TimeoutError", msg, err);
+		snprintf(msg, sizeof(msg),
+		         "a nested cell ran past its hard deadline (%g s timeout + %g s grace): it "
+		         "ignored its timeout and an interrupt for %g s more",
+		         timeout_s, in->grace_s, 2 * in->grace_s);
+		return mark_broken(in, "DeadlineExceeded", msg, err);
 	}
+	snprintf(msg, sizeof(msg),
+	         "the cell ran past its hard deadline (%g s timeout + %g s grace): it ignored its "
+	         "timeout and an interrupt for %g s more; the interpreter was restarted and its "
+	         "state was lost",
+	         timeout_s, in->grace_s, 2 * in->grace_s);
 	int rc = restart_after_failure(in, err);
 	if (rc)
 		return rc;
-	*out = rlm__result_synthetic("TimeoutError", msg, 1, 1);
+	*out = rlm__result_synthetic("DeadlineExceeded", msg, 1, 1);
 	return *out ? 0 : rlm_error_set(err, RLM_ENOMEM, "out of memory");
 }
 
@@ -516,6 +666,26 @@ static int recover_from_broken(rlm_interp *in, rlm_result **out, rlm_error *err)
 	return *out ? 0 : rlm_error_set(err, RLM_ENOMEM, "out of memory");
 }
 
+/* The driver refused the exec frame (a ProtocolError result) instead of running it. With the
+ * exec's id, nothing ran and the channel is in order. Without one the driver could not read
+ * which frame it refused, so it is restarted before the next cell. */
+static int refused_error(rlm_interp *in, json_object *answer, int nested, rlm_error *err)
+{
+	json_object *error = NULL, *message = NULL;
+	json_object_object_get_ex(answer, "error", &error);
+	json_object_object_get_ex(error, "message", &message);
+	char why[RLM_ERROR_MESSAGE_MAX];
+	snprintf(why, sizeof(why), "the sandbox driver refused the cell: %s",
+	         message ? json_object_get_string(message) : "no reason given");
+	if (!rlm_frame_str(answer, "id")) {
+		if (nested)
+			return mark_broken(in, "ProtocolError", why, err);
+		in->running = 0;
+		in->state_lost_owed = 1;
+	}
+	return rlm_error_set(err, RLM_EPROTO, "%s", why);
+}
+
 /* Outside any exchange: a broken mark left behind has done its work (running is 0 and the
  * state loss is owed), so the next exchange starts clean. */
 static int ensure_running(rlm_interp *in, int *state_lost, rlm_error *err)
@@ -550,6 +720,8 @@ int rlm_interp_execute_ex(rlm_interp *in, const char *code, const rlm_exec_optio
 	int nested = in->top != NULL;
 	if (o->scope && (rc = validate_scope(o->scope, err)))
 		return rc;
+	if ((rc = check_utf8_input(code, o, err)))
+		return rc;
 	if (nested && !o->scope)
 		return rlm_error_set(
 		        err, RLM_EINVAL,
@@ -560,8 +732,8 @@ int rlm_interp_execute_ex(rlm_interp *in, const char *code, const rlm_exec_optio
 	if (rc)
 		return rc;
 	double timeout_s = o->timeout_s > 0 ? o->timeout_s : in->exec_timeout_s;
-	char id[32];
-	snprintf(id, sizeof(id), "e%lu", ++in->seq);
+	char id[48];
+	next_id(in, 'e', id, sizeof(id));
 	json_object *frame = build_exec_frame(in, id, code, o, timeout_s, err);
 	if (!frame)
 		return err ? err->code : RLM_EINVAL;
@@ -577,7 +749,9 @@ int rlm_interp_execute_ex(rlm_interp *in, const char *code, const rlm_exec_optio
 	rlm_error xerr = RLM_ERROR_INIT;
 	rc = run_exchange(in, &st, req.data, req.len, timeout_s + in->grace_s, &xerr);
 	rlm_sb_free(&req);
-	if (rc == 0) {
+	if (rc == 0 && is_refusal(st.answer)) {
+		rc = refused_error(in, st.answer, nested, err);
+	} else if (rc == 0) {
 		*out = rlm__result_from_frame(st.answer);
 		rc = *out ? 0 : rlm_error_set(err, RLM_ENOMEM, "out of memory");
 	} else if (in->broken) {
@@ -632,8 +806,8 @@ int rlm_interp_execute(rlm_interp *in, const char *code, const char *vars_json, 
 static int simple_request(rlm_interp *in, const char *type, const char *scope,
                           const char *answer_type, double timeout_s, rlm_error *err)
 {
-	char id[32];
-	snprintf(id, sizeof(id), "%c%lu", type[0], ++in->seq);
+	char id[48];
+	next_id(in, type[0], id, sizeof(id));
 	json_object *f = json_object_new_object();
 	json_object_object_add(f, "type", json_object_new_string(type));
 	json_object_object_add(f, "id", json_object_new_string(id));
@@ -734,7 +908,7 @@ void rlm_interp_set_cancel_flag(rlm_interp *in, volatile int *flag)
 
 int rlm_interp_interrupt(rlm_interp *in, rlm_error *err)
 {
-	if (!in->ops->interrupt)
+	if (!RLM_HAS_SLOT(in->ops, interrupt))
 		return rlm_error_set(err, RLM_ENOTSUP, "backend %s cannot interrupt",
 		                     in->desc->name);
 	return in->ops->interrupt(in->inst, err);
@@ -782,7 +956,7 @@ int rlm_interp_run_command(rlm_interp *in, const char *const *argv, const char *
                            double timeout_s, rlm_command_output **out, rlm_error *err)
 {
 	*out = NULL;
-	if (!in->ops->run_command)
+	if (!RLM_HAS_SLOT(in->ops, run_command))
 		return rlm_error_set(err, RLM_ENOTSUP, "backend %s cannot run commands",
 		                     in->desc->name);
 	if (!argv || !argv[0])
@@ -864,8 +1038,8 @@ char *rlm_interp_status_json(rlm_interp *in)
 	json_object_object_add(o, "driver", in->ready ? json_object_get(in->ready) : NULL);
 	json_object *status = NULL;
 	rlm_buf buf = {0};
-	if (in->ops->control && in->ops->control(in->inst, "status", NULL, &buf, NULL) == 0 &&
-	    buf.data) {
+	if (RLM_HAS_SLOT(in->ops, control) &&
+	    in->ops->control(in->inst, "status", NULL, &buf, NULL) == 0 && buf.data) {
 		/* buf is not NUL-terminated by contract: parse with its length. */
 		json_tokener *tok = json_tokener_new();
 		status = json_tokener_parse_ex(tok, buf.data, (int)buf.len);

@@ -18,6 +18,15 @@ rlm_result *rlm__result_synthetic(const char *type, const char *message, int tim
 int rlm__interp_open_watching(const rlm_config *cfg, volatile int *cancel, rlm_interp **out,
                               rlm_error *err);
 
+/* Replaces the result's error with a new one (line = "type: message"); the old one is freed.
+ * 0 or RLM_ENOMEM (then the result is unchanged). */
+int rlm__result_set_error(rlm_result *r, const char *type, const char *message,
+                          const char *traceback);
+
+/* The bytes in a result's stdout_text / stderr_text (or a tool output's): len, or strlen when
+ * len is smaller (a result filled in by hand without its lengths). */
+size_t rlm__text_len(const char *text, size_t len);
+
 /* Result as a json-c object (caller puts it). */
 json_object *rlm__result_to_object(const rlm_result *r);
 

@@ -2,6 +2,7 @@
  * skipping, so stray bytes on a channel (a warning, a relay's noise) cannot break it. */
 #include "protocol.h"
 
+#include <stdint.h>
 #include <string.h>
 
 void rlm_decoder_init(rlm_decoder *dec, size_t max_frame)
@@ -124,6 +125,55 @@ int rlm_frame_encode(json_object *obj, rlm_sb *out)
 	if (rlm_sb_append(out, &rs, 1) || rlm_sb_append(out, s, len) || rlm_sb_append(out, "\n", 1))
 		return RLM_ENOMEM;
 	return 0;
+}
+
+size_t rlm_utf8_invalid_at(const char *s, size_t len)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	size_t i = 0;
+	while (i < len) {
+		/* ASCII runs, a word at a time: most text is ASCII. */
+		while (i + 8 <= len) {
+			uint64_t w;
+			memcpy(&w, p + i, 8);
+			if (w & 0x8080808080808080ull)
+				break;
+			i += 8;
+		}
+		if (i >= len)
+			break;
+		unsigned char c = p[i];
+		if (c < 0x80) {
+			i++;
+			continue;
+		}
+		size_t n;
+		unsigned char lo = 0x80, hi = 0xbf; /* allowed range of the second byte */
+		if (c >= 0xc2 && c <= 0xdf) {
+			n = 2;
+		} else if (c >= 0xe0 && c <= 0xef) {
+			n = 3;
+			if (c == 0xe0)
+				lo = 0xa0; /* overlong */
+			else if (c == 0xed)
+				hi = 0x9f; /* surrogates */
+		} else if (c >= 0xf0 && c <= 0xf4) {
+			n = 4;
+			if (c == 0xf0)
+				lo = 0x90; /* overlong */
+			else if (c == 0xf4)
+				hi = 0x8f; /* past U+10FFFF */
+		} else {
+			return i;
+		}
+		if (i + n > len || p[i + 1] < lo || p[i + 1] > hi)
+			return i;
+		for (size_t k = 2; k < n; k++)
+			if ((p[i + k] & 0xc0) != 0x80)
+				return i;
+		i += n;
+	}
+	return RLM_UTF8_VALID;
 }
 
 const char *rlm_frame_str(json_object *frame, const char *key)

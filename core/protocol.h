@@ -40,6 +40,12 @@ int rlm_decoder_next(rlm_decoder *dec, json_object **out);
 /* Appends RS + the object's JSON + LF to out. */
 int rlm_frame_encode(json_object *obj, rlm_sb *out);
 
+/* Where the first byte that is not part of valid UTF-8 sits in s[0..len), as Python's strict
+ * decoder judges it (no overlong forms, no surrogates, nothing past U+10FFFF): the driver
+ * cannot read a frame holding one. RLM_UTF8_VALID when there is none. */
+#define RLM_UTF8_VALID ((size_t)-1)
+size_t rlm_utf8_invalid_at(const char *s, size_t len);
+
 /* The frame's "type", or "" when missing. */
 const char *rlm_frame_type(json_object *frame);
 /* A string member, or NULL when missing or not a string. */

@@ -6,12 +6,47 @@
 #include "interp_internal.h"
 #include "util.h"
 
+/* A string member as text for a field without a length: a NUL character (which would cut the
+ * C string short) is written as the four characters \x00, as Python's repr shows it. */
 static char *dup_member(json_object *obj, const char *key)
 {
 	json_object *v = NULL;
 	if (!json_object_object_get_ex(obj, key, &v) || json_object_is_type(v, json_type_null))
 		return NULL;
-	return strdup(json_object_get_string(v));
+	const char *s = json_object_get_string(v);
+	size_t len = json_object_is_type(v, json_type_string)
+	                     ? (size_t)json_object_get_string_len(v)
+	                     : strlen(s);
+	if (!memchr(s, '\0', len))
+		return strdup(s);
+	rlm_sb sb = {0};
+	for (const char *p = s, *end = s + len; p < end;) {
+		const char *nul = memchr(p, '\0', (size_t)(end - p));
+		size_t run = nul ? (size_t)(nul - p) : (size_t)(end - p);
+		rlm_sb_append(&sb, p, run);
+		if (!nul)
+			break;
+		rlm_sb_puts(&sb, "\\x00");
+		p = nul + 1;
+	}
+	return rlm_sb_take(&sb);
+}
+
+/* A string member with its length: stdout and stderr may hold NUL characters. */
+static char *dup_bytes(json_object *obj, const char *key, size_t *len)
+{
+	json_object *v = NULL;
+	*len = 0;
+	if (!json_object_object_get_ex(obj, key, &v) || !json_object_is_type(v, json_type_string))
+		return strdup("");
+	size_t n = (size_t)json_object_get_string_len(v);
+	char *copy = malloc(n + 1);
+	if (!copy)
+		return NULL;
+	memcpy(copy, json_object_get_string(v), n);
+	copy[n] = '\0';
+	*len = n;
+	return copy;
 }
 
 static long long int_member(json_object *obj, const char *key)
@@ -20,6 +55,17 @@ static long long int_member(json_object *obj, const char *key)
 	if (!json_object_object_get_ex(obj, key, &v))
 		return 0;
 	return json_object_get_int64(v);
+}
+
+static void exec_error_free(rlm_exec_error *e)
+{
+	if (!e)
+		return;
+	free(e->type);
+	free(e->message);
+	free(e->traceback);
+	free(e->line);
+	free(e);
 }
 
 static rlm_exec_error *error_from_object(json_object *e)
@@ -49,12 +95,12 @@ rlm_result *rlm__result_from_frame(json_object *f)
 	rlm_result *r = calloc(1, sizeof(*r));
 	if (!r)
 		return NULL;
-	r->stdout_text = dup_member(f, "stdout");
-	r->stderr_text = dup_member(f, "stderr");
-	if (!r->stdout_text)
-		r->stdout_text = strdup("");
-	if (!r->stderr_text)
-		r->stderr_text = strdup("");
+	r->stdout_text = dup_bytes(f, "stdout", &r->stdout_len);
+	r->stderr_text = dup_bytes(f, "stderr", &r->stderr_len);
+	if (!r->stdout_text || !r->stderr_text) {
+		rlm_result_free(r);
+		return NULL;
+	}
 	r->stdout_chars = (size_t)int_member(f, "stdout_chars");
 	r->stderr_chars = (size_t)int_member(f, "stderr_chars");
 	r->truncated = int_member(f, "truncated") != 0;
@@ -91,19 +137,34 @@ rlm_result *rlm__result_synthetic(const char *type, const char *message, int tim
 	return r;
 }
 
+int rlm__result_set_error(rlm_result *r, const char *type, const char *message,
+                          const char *traceback)
+{
+	rlm_exec_error *e = calloc(1, sizeof(*e));
+	if (!e)
+		return RLM_ENOMEM;
+	rlm_sb line = {0};
+	rlm_sb_printf(&line, "%s: %s", type, message);
+	e->type = strdup(type);
+	e->message = strdup(message);
+	e->traceback = strdup(traceback ? traceback : "");
+	e->line = rlm_sb_take(&line);
+	if (!e->type || !e->message || !e->traceback || !e->line) {
+		exec_error_free(e);
+		return RLM_ENOMEM;
+	}
+	exec_error_free(r->error);
+	r->error = e;
+	return 0;
+}
+
 void rlm_result_free(rlm_result *r)
 {
 	if (!r)
 		return;
 	free(r->stdout_text);
 	free(r->stderr_text);
-	if (r->error) {
-		free(r->error->type);
-		free(r->error->message);
-		free(r->error->traceback);
-		free(r->error->line);
-		free(r->error);
-	}
+	exec_error_free(r->error);
 	free(r->submit_json);
 	free(r->value);
 	free(r);
@@ -114,13 +175,25 @@ static json_object *str_or_null(const char *s)
 	return s ? json_object_new_string(s) : NULL;
 }
 
+size_t rlm__text_len(const char *text, size_t len)
+{
+	if (!text)
+		return 0;
+	size_t n = strlen(text);
+	return len > n ? len : n;
+}
+
 json_object *rlm__result_to_object(const rlm_result *r)
 {
 	json_object *o = json_object_new_object();
-	json_object_object_add(o, "stdout",
-	                       json_object_new_string(r->stdout_text ? r->stdout_text : ""));
-	json_object_object_add(o, "stderr",
-	                       json_object_new_string(r->stderr_text ? r->stderr_text : ""));
+	json_object_object_add(
+	        o, "stdout",
+	        json_object_new_string_len(r->stdout_text ? r->stdout_text : "",
+	                                   (int)rlm__text_len(r->stdout_text, r->stdout_len)));
+	json_object_object_add(
+	        o, "stderr",
+	        json_object_new_string_len(r->stderr_text ? r->stderr_text : "",
+	                                   (int)rlm__text_len(r->stderr_text, r->stderr_len)));
 	json_object_object_add(o, "stdout_chars", json_object_new_int64((int64_t)r->stdout_chars));
 	json_object_object_add(o, "stderr_chars", json_object_new_int64((int64_t)r->stderr_chars));
 	json_object_object_add(o, "truncated", json_object_new_boolean(r->truncated));

@@ -83,6 +83,14 @@ def _make_json():
                 obj, end = scan(text, 0)
             except StopIteration as e:
                 raise ValueError("Expecting value: char %s" % (e.value,))
+            except SystemError:
+                # _json reports errors as json.decoder.JSONDecodeError and cannot when that
+                # module is not imported yet: import it (on this error path only) and retry.
+                import json.decoder  # noqa: F401
+                try:
+                    obj, end = scan(text, 0)
+                except StopIteration as e:
+                    raise ValueError("Expecting value: char %s" % (e.value,))
             if end != len(text):
                 raise ValueError("Extra data: char %d" % end)
             return obj
@@ -457,9 +465,10 @@ class FrameReader(object):
             j = buf.find(LF, start)
             k = buf.find(RS, start, j if j >= 0 else len(buf))
             if k >= 0:
+                rid = _recover_id(bytes(buf[1:k]).decode("utf-8", "replace"))
                 del buf[:k]
                 self.scan = 1
-                return ("bad", None, "truncated frame (RS before the terminating LF)")
+                return ("bad", rid, "truncated frame (RS before the terminating LF)")
             if j < 0:
                 self.scan = len(buf)
                 return None
@@ -473,14 +482,14 @@ class FrameReader(object):
     def decode(body):
         try:
             text = body.decode("utf-8")
-        except UnicodeDecodeError:
-            return ("bad", None, "frame is not valid UTF-8")
+        except UnicodeDecodeError as e:
+            return ("bad", _recover_id(body.decode("utf-8", "replace")),
+                    "frame is not valid UTF-8: byte 0x%02x at offset %d of its JSON text"
+                    % (body[e.start], e.start))
         try:
             obj = json_loads(text)
-        except (ValueError, RecursionError, MemoryError) as e:
-            return ("bad", None, "frame is not valid JSON: %s" % (e,))
         except Exception as e:
-            return ("bad", None, "frame is not valid JSON: %s" % (e,))
+            return ("bad", _recover_id(text), "frame is not valid JSON: %s" % (e,))
         if not isinstance(obj, dict):
             return ("bad", None, "frame is not a JSON object")
         rid = obj.get("id")
@@ -489,6 +498,28 @@ class FrameReader(object):
         if not isinstance(obj.get("type"), str):
             return ("bad", rid, "missing or non-string field 'type'")
         return ("frame", obj)
+
+
+def _recover_id(text):
+    """The id of a frame that cannot be served, read leniently (text is the frame decoded with
+    replacement; it may not even be JSON), or None: the refusal then carries this id, so the
+    host matches it at once instead of waiting out its deadline."""
+    try:
+        obj = json_loads(text)
+    except Exception:
+        obj = None
+    if isinstance(obj, dict):
+        rid = obj.get("id")
+        return rid if isinstance(rid, str) else None
+    import re
+    m = re.search(r'"id"\s*:\s*("(?:[^"\\\x00-\x1f]|\\.){1,256}")', text)
+    if m is None:
+        return None
+    try:
+        rid = json_loads(m.group(1))
+    except Exception:
+        return None
+    return rid if isinstance(rid, str) else None
 
 
 # --------------------------------------------------------------------------------------------
@@ -716,7 +747,10 @@ class Driver(object):
             os._exit(1)  # the host is gone
 
     def protocol_error(self, rid, message):
-        self.send(self.result_frame(rid, error=_error_dict("ProtocolError", message)))
+        """Refuses a frame: the host tells a refusal from a cell's own error by `refused`."""
+        frame = self.result_frame(rid, error=_error_dict("ProtocolError", message))
+        frame["refused"] = True
+        self.send(frame)
 
     def next_frame(self):
         """The next item from the channel (blocking): ("frame", dict), ("bad", id, message)
@@ -800,6 +834,10 @@ class Driver(object):
                     if item[0] == "eof":
                         os._exit(0)
                     if item[0] == "bad":
+                        if item[1] == cid:  # the reply itself cannot be read: the call fails
+                            answered = True
+                            raise RuntimeError("%s: the host's reply could not be read: %s"
+                                               % (name, item[2]))
                         self.protocol_error(item[1], item[2] + " (while waiting for reply %s)"
                                             % cid)
                         continue
@@ -1113,6 +1151,8 @@ class Driver(object):
         code = msg.get("code")
         if not isinstance(code, str):
             return self.protocol_error(rid, "exec: field 'code' must be a string")
+        if code[:1] == "\ufeff":  # a UTF-8 BOM: Python accepts it at the start of a file
+            code = code[1:]
         variables = msg.get("vars")
         if variables is None:
             variables = {}
@@ -1231,6 +1271,10 @@ class Driver(object):
         try:
             mod, expr = self.compile_cell(code, filename)
         except BaseException as e:
+            if isinstance(e, (ValueError, SyntaxError)) and "\0" in code:
+                at = code.index("\0")
+                return SyntaxError("source code cannot contain a NUL character (character %d, "
+                                   "line %d)" % (at, code.count("\n", 0, at) + 1)), None
             if isinstance(e, SyntaxError) and e.text is None and e.filename == filename:
                 try:  # errors found after parsing (e.g. 'return' outside function)
                     e.text = code.splitlines()[e.lineno - 1] + "\n"

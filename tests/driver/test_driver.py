@@ -230,6 +230,37 @@ class TestChannel(DriverTestCase):
         self.assertEqual((frame["id"], frame["error"]["type"]), ("x3", "ProtocolError"))
         self.assertAlive()
 
+    def test_invalid_utf8_frame_is_refused_at_once_with_its_id(self):
+        # A byte that is not UTF-8 inside the code: the driver cannot decode the frame, but it
+        # reads the id leniently, so the host can match the refusal instead of waiting.
+        self.d.send_raw(b'\x1e{"type":"exec","id":"e-bad","code":"print(\'\xff\')"}\n')
+        frame = self.d.read_frame(timeout=5)
+        self.assertEqual((frame["type"], frame["id"], frame["error"]["type"]),
+                         ("result", "e-bad", "ProtocolError"))
+        self.assertIs(frame["refused"], True)
+        self.assertIn("not valid UTF-8", frame["error"]["message"])
+        self.assertIn("byte 0xff at offset 43", frame["error"]["message"])
+        self.assertEqual(self.run_ok("1 + 1")["value"], "2")
+
+    def test_invalid_json_frame_is_refused_with_the_id_found_in_its_text(self):
+        self.d.send_raw(b'\x1e{"type":"exec", "id" : "e-json","code":"x" oops}\n')
+        frame = self.d.read_frame(timeout=5)
+        self.assertEqual((frame["id"], frame["error"]["type"]), ("e-json", "ProtocolError"))
+        self.assertIs(frame["refused"], True)
+        self.assertIn("not valid JSON: Expecting", frame["error"]["message"])
+        self.assertAlive()
+
+    def test_frame_without_a_readable_id_is_refused_with_null_id(self):
+        self.d.send_raw(b'\x1e{"type":"exec","code":"\xff"}\n')
+        frame = self.d.read_frame(timeout=5)
+        self.assertEqual((frame["id"], frame["refused"]), (None, True))
+        self.assertAlive()
+
+    def test_a_cell_error_is_not_a_refusal(self):
+        res = self.d.exec("class ProtocolError(Exception):\n    pass\nraise ProtocolError('x')")
+        self.assertEqual(res["error"]["type"], "ProtocolError")
+        self.assertNotIn("refused", res)
+
     def test_stray_reply_gives_protocol_error(self):
         self.d.send({"type": "reply", "id": "c99", "ok": True, "value": 1})
         frame = self.d.read_frame()
@@ -485,6 +516,14 @@ class TestOutput(DriverTestCase):
         self.assertEqual(res["stdout"], "\U0001F600" * 4 + "\n... [17 characters omitted] ...\n"
                          + "\U0001F600" * 4)
 
+    def test_nul_characters_in_output_are_kept_with_what_follows(self):
+        res = self.run_ok("import os, sys\nprint('a\\0b')\nos.write(1, b'c\\0d\\n')\n"
+                          "sys.stderr.write('e\\0f')")
+        self.assertEqual(res["stdout"], "a\0b\nc\0d\n")
+        self.assertEqual(res["stderr"], "e\0f")
+        self.assertEqual((res["stdout_chars"], res["stderr_chars"]), (8, 3))
+        self.assertIs(res["truncated"], False)
+
     def test_output_under_the_cap_is_not_truncated(self):
         res = self.run_ok("print('\u00e9' * 9)", max_output=10)
         self.assertFalse(res["truncated"])
@@ -627,6 +666,17 @@ class TestValuesAndErrors(DriverTestCase):
         self.assertFalse(res["timed_out"])
         self.assertIsNone(res["submit"])
 
+    def test_utf8_bom_at_the_start_of_code_is_dropped(self):
+        res = self.run_ok("\ufeffx = 'bom'\nprint(x)\nx")
+        self.assertEqual((res["stdout"], res["value"]), ("bom\n", "'bom'"))
+
+    def test_nul_in_code_is_a_syntax_error_naming_where(self):
+        res = self.d.exec("x = 1\ny = '\0'\n")
+        self.assertEqual(res["error"]["type"], "SyntaxError")
+        self.assertEqual(res["error"]["message"],
+                         "source code cannot contain a NUL character (character 11, line 2)")
+        self.assertEqual(self.run_ok("x = 2\nx")["value"], "2")
+
     def test_syntax_error(self):
         res = self.d.exec("x = (1,\ny = 2")
         err = res["error"]
@@ -758,6 +808,23 @@ class TestHostCalls(DriverTestCase):
         res = self.d.exec("llm_query('x')", on_call=on_call)
         self.assertEqual(res["error"]["type"], "RuntimeError")
         self.assertEqual(res["error"]["line"], "RuntimeError: rate limited")
+
+    def test_unreadable_reply_fails_the_call_at_once(self):
+        rid = self.d.next_id()
+        self.d.send({"type": "exec", "id": rid,
+                     "code": "try:\n    llm_query('q')\nexcept RuntimeError as e:\n"
+                             "    print('caught', e)\nllm_query('again')"})
+        call = self.d.read_frame()
+        self.d.send_raw(b'\x1e{"type":"reply","id":"%s","ok":true,"value":"\xfe"}\n'
+                        % call["id"].encode())
+        call = self.d.read_frame(timeout=5)
+        self.assertEqual(call["type"], "call")
+        self.d.send({"type": "reply", "id": call["id"], "ok": True, "value": "fine"})
+        res = self.d.wait_result(rid)
+        self.assertIsNone(res["error"])
+        self.assertEqual(res["value"], "'fine'")
+        self.assertIn("caught llm_query: the host's reply could not be read: frame is not "
+                      "valid UTF-8", res["stdout"])
 
     def test_several_host_calls_in_one_exec(self):
         ids = []

@@ -129,6 +129,62 @@ static void result_json_has_every_field(void **state)
 	rlm_result_free(r);
 }
 
+static void nul_in_output_is_kept_with_its_length(void **state)
+{
+	(void)state;
+	rlm_result *r = result_from("{\"type\":\"result\",\"stdout\":\"a\\u0000b\","
+	                            "\"stderr\":\"\\u0000\"}");
+	assert_int_equal(r->stdout_len, 3);
+	assert_memory_equal(r->stdout_text, "a\0b", 4);
+	assert_int_equal(r->stderr_len, 1);
+	rlm_tool_output *t = rlm_tool_output_from_result(r, NULL);
+	assert_int_equal(t->stdout_len, 3);
+	assert_memory_equal(t->stdout_text, "a\0b", 4);
+	size_t len = 0;
+	char *s = rlm_tool_output_to_string_len(t, &len);
+	assert_int_equal(len, 14);
+	assert_memory_equal(s, "a\0b\n[stderr]\n\0", 15);
+	free(s);
+	char *j = rlm_tool_output_to_json(t);
+	assert_non_null(strstr(j, "\"stdout\":\"a\\u0000b\""));
+	assert_non_null(strstr(j, "\"stderr\":\"\\u0000\""));
+	free(j);
+	j = rlm_result_to_json(r);
+	assert_non_null(strstr(j, "\"stdout\":\"a\\u0000b\""));
+	free(j);
+	rlm_tool_output_free(t);
+	rlm_result_free(r);
+}
+
+static void nul_in_an_error_message_is_shown_not_cut(void **state)
+{
+	(void)state;
+	rlm_result *r = result_from("{\"type\":\"result\",\"error\":{\"type\":\"ValueError\","
+	                            "\"message\":\"bad\\u0000tail\",\"traceback\":\"\","
+	                            "\"line\":\"ValueError: bad\\u0000tail\"}}");
+	assert_string_equal(r->error->message, "bad\\x00tail");
+	assert_string_equal(r->error->line, "ValueError: bad\\x00tail");
+	rlm_result_free(r);
+}
+
+static void result_filled_in_by_hand_without_lengths_still_maps(void **state)
+{
+	(void)state;
+	rlm_result r;
+	memset(&r, 0, sizeof(r));
+	r.stdout_text = (char *)"by hand\n";
+	r.stderr_text = (char *)"";
+	rlm_tool_output *t = rlm_tool_output_from_result(&r, NULL);
+	assert_int_equal(t->stdout_len, 8);
+	char *s = rlm_tool_output_to_string(t);
+	assert_string_equal(s, "by hand\n");
+	free(s);
+	rlm_tool_output_free(t);
+	char *j = rlm_result_to_json(&r);
+	assert_non_null(strstr(j, "\"stdout\":\"by hand\\n\""));
+	free(j);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -139,6 +195,9 @@ int main(void)
 	        cmocka_unit_test(stderr_gets_its_own_header),
 	        cmocka_unit_test(synthetic_timeout_maps_with_state_lost),
 	        cmocka_unit_test(result_json_has_every_field),
+	        cmocka_unit_test(nul_in_output_is_kept_with_its_length),
+	        cmocka_unit_test(nul_in_an_error_message_is_shown_not_cut),
+	        cmocka_unit_test(result_filled_in_by_hand_without_lengths_still_maps),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
