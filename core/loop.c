@@ -1129,7 +1129,7 @@ static void write_summary(struct run *r, struct frame *f, double secs, int rc, c
 {
 	char ts[64];
 	rlm__iso_timestamp(ts, sizeof(ts));
-	char *summary_path = rlm__trajectory_summary_path(rlm__trajectory_path(r->traj));
+	char *summary_path = rlm_trajectory_summary_path(rlm__trajectory_path(r->traj));
 	/* A view of the run's state: every pointer is borrowed, nothing here is freed. */
 	rlm_run_result view = {.answer = f->answer,
 	                       .submit_json = f->submit_json,
@@ -1231,7 +1231,7 @@ static rlm_run_result *make_result(struct run *r, struct frame *f, double secs)
 	res->usage = r->usage;
 	if (r->traj) {
 		res->trajectory_path = strdup(rlm__trajectory_path(r->traj));
-		res->summary_path = rlm__trajectory_summary_path(rlm__trajectory_path(r->traj));
+		res->summary_path = rlm_trajectory_summary_path(rlm__trajectory_path(r->traj));
 	}
 	return res;
 }

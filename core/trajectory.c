@@ -220,8 +220,10 @@ int rlm__trajectory_write(rlm_trajectory *t, json_object *obj, rlm_error *err)
 	return 0;
 }
 
-char *rlm__trajectory_summary_path(const char *path)
+char *rlm_trajectory_summary_path(const char *path)
 {
+	if (!path)
+		return NULL;
 	size_t len = strlen(path), ext = strlen(".jsonl");
 	if (len > ext && !strcmp(path + len - ext, ".jsonl"))
 		len -= ext;
@@ -236,7 +238,7 @@ int rlm__trajectory_write_summary(rlm_trajectory *t, json_object *summary, rlm_e
 		return rlm_error_set(err, RLM_ENOMEM, "out of memory writing the run's summary");
 	const char *text = json_object_to_json_string_ext(
 	        summary, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE);
-	char *path = rlm__trajectory_summary_path(t->path);
+	char *path = rlm_trajectory_summary_path(t->path);
 	rlm_sb tmp = {0};
 	if (path)
 		rlm_sb_printf(&tmp, "%s.tmp-%ld", path, (long)getpid());

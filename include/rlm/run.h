@@ -120,6 +120,11 @@ void rlm_run_result_free(rlm_run_result *result);
  * rlm_free. */
 char *rlm_run_result_to_json(const rlm_run_result *result);
 
+/* Where the summary of a trajectory file goes: "run.jsonl" -> "run.summary.json" (any other
+ * name gets ".summary.json" appended). The one rule every reader uses. Caller frees with
+ * rlm_free; NULL when out of memory. */
+char *rlm_trajectory_summary_path(const char *trajectory_path);
+
 #ifdef __cplusplus
 }
 #endif

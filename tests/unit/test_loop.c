@@ -867,13 +867,13 @@ static void trajectory_keeps_text_after_a_nul_and_masks_it(void **state)
 static void summary_sidecar_is_named_after_the_trajectory(void **state)
 {
 	(void)state;
-	char *p = rlm__trajectory_summary_path("/x/run.jsonl");
+	char *p = rlm_trajectory_summary_path("/x/run.jsonl");
 	assert_string_equal(p, "/x/run.summary.json");
 	free(p);
-	p = rlm__trajectory_summary_path("/x/run.log");
+	p = rlm_trajectory_summary_path("/x/run.log");
 	assert_string_equal(p, "/x/run.log.summary.json");
 	free(p);
-	p = rlm__trajectory_summary_path(".jsonl");
+	p = rlm_trajectory_summary_path(".jsonl");
 	assert_string_equal(p, ".jsonl.summary.json");
 	free(p);
 }
