@@ -184,15 +184,16 @@ static void read_lines(char *text, size_t len, json_object **meta, json_object *
 		char *next = nl ? nl + 1 : end;
 		lineno++;
 		size_t blank = 0;
-		while (blank < n && (line[blank] == ' ' || line[blank] == '\t' || line[blank] == '\r'))
+		while (blank < n &&
+		       (line[blank] == ' ' || line[blank] == '\t' || line[blank] == '\r'))
 			blank++;
 		if (blank == n) {
 			line = next;
 			continue;
 		}
 		json_tokener_reset(tok);
-		json_object *o = n <= (size_t)0x7fffffff ? json_tokener_parse_ex(tok, line, (int)n)
-		                                        : NULL;
+		json_object *o =
+		        n <= (size_t)0x7fffffff ? json_tokener_parse_ex(tok, line, (int)n) : NULL;
 		size_t rest = o ? json_tokener_get_parse_end(tok) : n;
 		while (rest < n && (line[rest] == ' ' || line[rest] == '\t' || line[rest] == '\r'))
 			rest++;
@@ -227,7 +228,8 @@ static void read_lines(char *text, size_t len, json_object **meta, json_object *
 static json_object *prompt_of(json_object *it)
 {
 	json_object *p = NULL;
-	return json_object_object_get_ex(it, "prompt", &p) && json_object_is_type(p, json_type_array)
+	return json_object_object_get_ex(it, "prompt", &p) &&
+	                       json_object_is_type(p, json_type_array)
 	               ? p
 	               : NULL;
 }
@@ -243,7 +245,8 @@ static json_object *compact_prompts(json_object *iterations)
 	json_object *longest = NULL;
 	for (size_t i = 0; i < n; i++) {
 		json_object *p = prompt_of(json_object_array_get_idx(iterations, i));
-		if (p && (!longest || json_object_array_length(p) > json_object_array_length(longest)))
+		if (p &&
+		    (!longest || json_object_array_length(p) > json_object_array_length(longest)))
 			longest = p;
 	}
 	int prefixes = longest != NULL;
@@ -275,19 +278,20 @@ static void compact_calls(json_object *iterations)
 {
 	for (size_t i = 0; i < json_object_array_length(iterations); i++) {
 		json_object *blocks = NULL;
-		if (!json_object_object_get_ex(json_object_array_get_idx(iterations, i), "code_blocks",
-		                               &blocks) ||
+		if (!json_object_object_get_ex(json_object_array_get_idx(iterations, i),
+		                               "code_blocks", &blocks) ||
 		    !json_object_is_type(blocks, json_type_array))
 			continue;
 		for (size_t b = 0; b < json_object_array_length(blocks); b++) {
 			json_object *result = NULL, *calls = NULL;
-			if (!json_object_object_get_ex(json_object_array_get_idx(blocks, b), "result",
-			                               &result) ||
+			if (!json_object_object_get_ex(json_object_array_get_idx(blocks, b),
+			                               "result", &result) ||
 			    !json_object_object_get_ex(result, "rlm_calls", &calls) ||
 			    !json_object_is_type(calls, json_type_array))
 				continue;
 			for (size_t c = 0; c < json_object_array_length(calls); c++) {
-				json_object *call = json_object_array_get_idx(calls, c), *child = NULL;
+				json_object *call = json_object_array_get_idx(calls, c),
+				            *child = NULL;
 				if (!json_object_object_get_ex(call, "trajectory", &child) ||
 				    !json_object_is_type(child, json_type_array))
 					continue;
@@ -466,7 +470,8 @@ static json_object *load_run(const char *path)
 	free(text);
 	if (!meta && json_object_array_length(iterations) == 0) {
 		fprintf(stderr,
-		        "rlm view: %s is not an rlm trajectory (no metadata or iteration line in it)\n",
+		        "rlm view: %s is not an rlm trajectory (no metadata or iteration line in "
+		        "it)\n",
 		        path);
 		json_object_put(p.list);
 		json_object_put(iterations);
@@ -483,7 +488,8 @@ static json_object *load_run(const char *path)
 	if (stext) {
 		summary = json_tokener_parse(stext);
 		if (!json_object_is_type(summary, json_type_object)) {
-			problem(&p, "%s does not hold a JSON object: totals are summed from the lines",
+			problem(&p,
+			        "%s does not hold a JSON object: totals are summed from the lines",
 			        base_name(summary_path));
 			json_object_put(summary);
 			summary = NULL;
@@ -528,13 +534,14 @@ int rlm_cli_view(int argc, char **argv)
 		return VIEW_BAD_INPUT;
 	char nonce[33];
 	char *output = a.output ? strdup(a.output) : default_output(a.trajectory);
-	const char *json = json_object_to_json_string_ext(data, JSON_C_TO_STRING_PLAIN |
-	                                                                JSON_C_TO_STRING_NOSLASHESCAPE);
+	const char *json = json_object_to_json_string_ext(
+	        data, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
 	struct printbuf *page = NULL;
 	if (make_nonce(nonce) != 0) {
 		fprintf(stderr, "rlm view: cannot read /dev/urandom for the page's nonce\n");
 		rc = VIEW_BAD_INPUT;
-	} else if (!output || !json || !(page = render_page(nonce, base_name(a.trajectory), json))) {
+	} else if (!output || !json ||
+	           !(page = render_page(nonce, base_name(a.trajectory), json))) {
 		fprintf(stderr, "rlm view: out of memory\n");
 		rc = VIEW_BAD_INPUT;
 	} else if (write_output(output, page->buf, (size_t)page->bpos) != 0) {

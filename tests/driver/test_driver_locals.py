@@ -47,6 +47,19 @@ class TestLocals(DriverTestCase):
         self.assertIn("...", got["big"])
         self.assertIn("...", got["nested"])
 
+    def test_big_containers_cost_little(self):
+        res = self.run_ok("d = {i: i for i in range(2 * 10**6)}\ns = set(range(2 * 10**6))\n"
+                          "b = bytes(50 * 10**6)", locals=True)
+        self.assertLess(res["duration_ms"], 5000)
+        got = res["locals"]
+        self.assertTrue(got["d"].startswith("{0: 0, 1: 1, 2: 2"), got["d"])
+        self.assertTrue(got["d"].endswith(", ...}"), got["d"])
+        self.assertIn("...", got["s"])
+        self.assertTrue(got["b"].startswith("b'\\x00\\x00"), got["b"])
+        self.assertTrue(got["b"].endswith("..."), got["b"])
+        # Well inside the time for variables: nothing was cut off for time.
+        self.assertFalse(any("not shown" in v for v in got.values()), got)
+
     def test_a_repr_that_raises_gets_a_placeholder(self):
         res = self.run_ok("class Bad:\n    def __repr__(self):\n        raise ValueError('no')\n"
                           "class Worse:\n    def __repr__(self):\n        raise SystemExit(3)\n"
