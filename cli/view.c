@@ -114,13 +114,15 @@ static char *read_file(const char *path, size_t *len)
 			buf = bigger;
 			cap *= 2;
 		}
+		errno = 0;
 		size_t got = fread(buf + n, 1, cap - n - 1, f);
 		n += got;
 		if (got == 0) {
 			if (ferror(f)) {
+				int e = errno ? errno : EIO;
 				free(buf);
 				buf = NULL;
-				errno = EIO;
+				errno = e;
 			}
 			break;
 		}
