@@ -6,7 +6,7 @@ JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 CMAKE_ARGS ?=
 DEBIAN_PACKAGES = build-essential cmake pkg-config python3 libjson-c-dev libcurl4-openssl-dev \
 	libcmocka-dev clang-format protobuf-c-compiler libprotobuf-c-dev protobuf-compiler \
-	python3-grpcio python3-protobuf openssl
+	python3-grpcio python3-protobuf openssl chromium
 FUZZ_PACKAGES = clang libclang-rt-14-dev
 
 FUZZ_BUILD ?= build-fuzz

@@ -449,6 +449,7 @@ static int cmd_backends(struct options *o)
 
 int rlm_cli_smoke(const struct options *o, rlm_config *cfg);
 int rlm_cli_run(int argc, char **argv); /* run.c */
+int rlm_cli_view(int argc, char **argv);
 
 static double now_s(void)
 {
@@ -685,6 +686,8 @@ int main(int argc, char **argv)
 	}
 	if (!strcmp(argv[1], "run"))
 		return rlm_cli_run(argc - 2, argv + 2);
+	if (!strcmp(argv[1], "view"))
+		return rlm_cli_view(argc - 2, argv + 2);
 	struct options o = {0};
 	o.older_than_min = -1;
 	int rc = parse_options(argc - 2, argv + 2, &o);

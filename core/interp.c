@@ -582,6 +582,8 @@ static json_object *build_exec_frame(rlm_interp *in, const char *id, const char 
 	json_object_object_add(f, "max_output", json_object_new_int64(max_output));
 	if (o->scope)
 		json_object_object_add(f, "scope", json_object_new_string(o->scope));
+	if (RLM_HAS_FIELD(o, locals) && o->locals)
+		json_object_object_add(f, "locals", json_object_new_boolean(1));
 	return f;
 }
 

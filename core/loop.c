@@ -117,9 +117,11 @@ static json_object *json_or_null_string(const char *s)
 	return s ? json_object_new_string(s) : NULL;
 }
 
-static json_object *json_tokens(long n)
+/* Adds a token count the provider reported; an unknown one (< 0) is left out. */
+static void add_tokens(json_object *o, const char *key, long n)
 {
-	return n >= 0 ? json_object_new_int64(n) : NULL;
+	if (n >= 0)
+		json_object_object_add(o, key, json_object_new_int64(n));
 }
 
 static int history_push(struct history *h, const char *role, const char *content)
@@ -246,21 +248,21 @@ static int budget_take(struct run *r, long n, const char *what, char **why)
 	return 0;
 }
 
-/* Adds a sub-call to the record of the block running now. */
+/* Adds a sub-call to the record of the block running now. A failed call has response ""
+ * and the reason in "error" (the visualizer reads response as a string). */
 static void record_call(struct frame *f, const char *type, const char *prompt,
                         const rlm_llm_response *resp, const char *error, double secs)
 {
 	if (!f->run->traj || !f->calls)
 		return;
+	const char *text = !error && resp && resp->text.data ? resp->text.data : "";
 	json_object *c = json_object_new_object();
 	json_object_object_add(c, "type", json_object_new_string(type));
 	json_object_object_add(c, "depth", json_object_new_int(f->depth + 1));
 	json_object_object_add(c, "prompt", json_object_new_string(prompt ? prompt : ""));
-	json_object_object_add(c, "response",
-	                       error ? NULL : json_or_null_string(resp ? resp->text.data : NULL));
-	json_object_object_add(c, "prompt_tokens", json_tokens(resp ? resp->prompt_tokens : -1));
-	json_object_object_add(c, "completion_tokens",
-	                       json_tokens(resp ? resp->completion_tokens : -1));
+	json_object_object_add(c, "response", json_object_new_string(text));
+	add_tokens(c, "prompt_tokens", resp ? resp->prompt_tokens : -1);
+	add_tokens(c, "completion_tokens", resp ? resp->completion_tokens : -1);
 	json_object_object_add(c, "execution_time", json_object_new_double(secs));
 	if (resp && resp->model[0])
 		json_object_object_add(c, "model", json_object_new_string(resp->model));
@@ -476,7 +478,8 @@ static int child_query(struct run *r, struct frame *parent, const char *prompt,
 		json_object_object_add(rec, "type", json_object_new_string("rlm_query"));
 		json_object_object_add(rec, "depth", json_object_new_int(c.depth));
 		json_object_object_add(rec, "prompt", json_object_new_string(prompt));
-		json_object_object_add(rec, "response", json_or_null_string(c.answer));
+		json_object_object_add(rec, "response",
+		                       json_object_new_string(rc || !c.answer ? "" : c.answer));
 		json_object_object_add(
 		        rec, "prompt_tokens",
 		        json_object_new_int64(r->usage.prompt_tokens - before.prompt_tokens));
@@ -603,23 +606,43 @@ static void report_progress(struct run *r, struct frame *f, const rlm_run_iterat
 		r->opts->on_iteration(r->opts->progress_ctx, it);
 }
 
-/* The record of one block for the trajectory: the visualizer's {code, result{...}} and ours. */
+/* Bytes of a result's output text: its length field, or (from a result built before those
+ * fields were filled) up to the first NUL. */
+static size_t output_len(const char *text, size_t len)
+{
+	return len ? len : strlen(text ? text : "");
+}
+
+/* The result's locals_json as an object; {} when there is none or it does not parse. */
+static json_object *locals_object(const rlm_result *res)
+{
+	json_object *o = res->locals_json ? json_tokener_parse(res->locals_json) : NULL;
+	if (json_object_is_type(o, json_type_object))
+		return o;
+	json_object_put(o);
+	return json_object_new_object();
+}
+
+/* The record of one block for the trajectory: the visualizer's {code, result{...}} and ours.
+ * code goes without its trailing newlines (the visualizer numbers every line of it). */
 static json_object *block_record(const char *code, const rlm_result *res, json_object *calls)
 {
 	json_object *result = json_object_new_object();
-	json_object_object_add(result, "stdout", json_object_new_string(res->stdout_text));
+	json_object_object_add(
+	        result, "stdout",
+	        json_object_new_string_len(res->stdout_text,
+	                                   (int)output_len(res->stdout_text, res->stdout_len)));
 	rlm_sb err = {0};
-	rlm_sb_puts(&err, res->stderr_text);
+	rlm_sb_append(&err, res->stderr_text, output_len(res->stderr_text, res->stderr_len));
 	if (res->error && err.len && err.data[err.len - 1] != '\n')
 		rlm_sb_puts(&err, "\n");
 	if (res->error)
 		rlm_sb_puts(&err,
 		            res->error->traceback[0] ? res->error->traceback : res->error->line);
-	char *stderr_text = rlm_sb_take(&err);
 	json_object_object_add(result, "stderr",
-	                       json_object_new_string(stderr_text ? stderr_text : ""));
-	free(stderr_text);
-	json_object_object_add(result, "locals", json_object_new_object());
+	                       json_object_new_string_len(err.data ? err.data : "", (int)err.len));
+	rlm_sb_free(&err);
+	json_object_object_add(result, "locals", locals_object(res));
 	json_object_object_add(result, "execution_time",
 	                       json_object_new_double(res->duration_ms / 1000.0));
 	json_object_object_add(result, "rlm_calls",
@@ -631,8 +654,11 @@ static json_object *block_record(const char *code, const rlm_result *res, json_o
 	json_object_object_add(result, "value", json_or_null_string(res->value));
 	json_object_object_add(result, "timed_out", json_object_new_boolean(res->timed_out));
 	json_object_object_add(result, "state_lost", json_object_new_boolean(res->state_lost));
+	size_t code_len = strlen(code);
+	while (code_len && (code[code_len - 1] == '\n' || code[code_len - 1] == '\r'))
+		code_len--;
 	json_object *b = json_object_new_object();
-	json_object_object_add(b, "code", json_object_new_string(code));
+	json_object_object_add(b, "code", json_object_new_string_len(code, (int)code_len));
 	json_object_object_add(b, "result", result);
 	return b;
 }
@@ -650,9 +676,12 @@ static int emit_iteration(struct run *r, struct frame *f, json_object *line, rlm
 	return rc;
 }
 
-static json_object *iteration_record(int iteration, json_object *prompt, const char *response,
-                                     json_object *blocks, const char *final_answer, double secs,
-                                     int depth)
+/* One turn as the visualizer reads it (type, iteration, timestamp, prompt, response,
+ * code_blocks, final_answer, iteration_time), plus the depth and the turn's own call: its
+ * model and, when the provider said, its tokens. */
+static json_object *iteration_record(int iteration, json_object *prompt,
+                                     const rlm_llm_response *resp, json_object *blocks,
+                                     const char *final_answer, double secs, int depth)
 {
 	char ts[64];
 	rlm__iso_timestamp(ts, sizeof(ts));
@@ -661,11 +690,15 @@ static json_object *iteration_record(int iteration, json_object *prompt, const c
 	json_object_object_add(o, "iteration", json_object_new_int(iteration));
 	json_object_object_add(o, "timestamp", json_object_new_string(ts));
 	json_object_object_add(o, "prompt", prompt);
-	json_object_object_add(o, "response", json_object_new_string(response));
+	json_object_object_add(o, "response", json_object_new_string(resp->text.data));
 	json_object_object_add(o, "code_blocks", blocks ? blocks : json_object_new_array());
 	json_object_object_add(o, "final_answer", json_or_null_string(final_answer));
 	json_object_object_add(o, "iteration_time", json_object_new_double(secs));
 	json_object_object_add(o, "depth", json_object_new_int(depth));
+	if (resp->model[0])
+		json_object_object_add(o, "model", json_object_new_string(resp->model));
+	add_tokens(o, "prompt_tokens", resp->prompt_tokens);
+	add_tokens(o, "completion_tokens", resp->completion_tokens);
 	return o;
 }
 
@@ -679,6 +712,7 @@ static int run_blocks(struct run *r, struct frame *f, char **blocks, int n, rlm_
 		eo.scope = f->scope;
 		eo.timeout_s = within_deadline(r, r->exec_timeout_s);
 		eo.max_output_chars = r->max_output;
+		eo.locals = r->traj != NULL; /* the visualizer's Variables pane */
 		json_object_put(f->calls);
 		f->calls = r->traj ? json_object_new_array() : NULL;
 		rlm_result *res = NULL;
@@ -785,7 +819,7 @@ static int turn(struct run *r, struct frame *f, int iteration, rlm_error *err)
 	info.submitted = f->answer != NULL;
 	json_object *line = NULL;
 	if (r->traj)
-		line = iteration_record(iteration, prompt, resp.text.data, records, f->answer,
+		line = iteration_record(iteration, prompt, &resp, records, f->answer,
 		                        info.iteration_s, f->depth);
 	else
 		json_object_put(records);
@@ -842,7 +876,7 @@ static int fallback_turn(struct run *r, struct frame *f, rlm_error *err)
 	info.completion_tokens = resp.completion_tokens;
 	json_object *line = NULL;
 	if (r->traj) {
-		line = iteration_record(info.iteration, prompt, resp.text.data, NULL, f->answer,
+		line = iteration_record(info.iteration, prompt, &resp, NULL, f->answer,
 		                        info.iteration_s, f->depth);
 		json_object_object_add(line, "fallback", json_object_new_boolean(1));
 	}
@@ -1096,24 +1130,18 @@ static json_object *usage_json(const rlm_run_usage *u)
 	return o;
 }
 
-/* The closing line: the answer and usage. code_blocks and prompt are there (empty) for
- * viewers that read every line but the metadata as an iteration. */
-static json_object *summary_record(const struct run *r, const struct frame *f, double secs, int rc,
-                                   const rlm_error *err)
+/* What a run ended with, as the summary sidecar and rlm_run_result_to_json show it: res's
+ * fields, the error (rc != 0) and where the trajectory and its summary went. */
+static json_object *outcome_json(const rlm_run_result *res, int rc, const rlm_error *err)
 {
-	char ts[64];
-	rlm__iso_timestamp(ts, sizeof(ts));
-	json_object *s = json_object_new_object();
-	json_object_object_add(s, "type", json_object_new_string("summary"));
-	json_object_object_add(s, "timestamp", json_object_new_string(ts));
-	json_object_object_add(s, "answer", json_or_null_string(f->answer));
-	json_object_object_add(s, "final_answer", json_or_null_string(f->answer));
-	json_object_object_add(s, "fallback", json_object_new_boolean(f->fallback));
-	json_object_object_add(s, "submit",
-	                       f->submit_json ? json_tokener_parse(f->submit_json) : NULL);
-	json_object_object_add(s, "iterations", json_object_new_int(f->iterations));
-	json_object_object_add(s, "duration_s", json_object_new_double(secs));
-	json_object_object_add(s, "usage", usage_json(&r->usage));
+	json_object *o = json_object_new_object();
+	json_object_object_add(o, "answer", json_or_null_string(res->answer));
+	json_object_object_add(o, "fallback", json_object_new_boolean(res->fallback));
+	json_object_object_add(o, "submit",
+	                       res->submit_json ? json_tokener_parse(res->submit_json) : NULL);
+	json_object_object_add(o, "iterations", json_object_new_int(res->iterations));
+	json_object_object_add(o, "duration_s", json_object_new_double(res->duration_s));
+	json_object_object_add(o, "usage", usage_json(&res->usage));
 	json_object *e = NULL;
 	if (rc) {
 		e = json_object_new_object();
@@ -1123,10 +1151,39 @@ static json_object *summary_record(const struct run *r, const struct frame *f, d
 		                                                      ? err->message
 		                                                      : rlm_strerror(rc)));
 	}
-	json_object_object_add(s, "error", e);
-	json_object_object_add(s, "code_blocks", json_object_new_array());
-	json_object_object_add(s, "prompt", json_object_new_array());
-	return s;
+	json_object_object_add(o, "error", e);
+	json_object_object_add(o, "trajectory", json_or_null_string(res->trajectory_path));
+	json_object_object_add(o, "summary", json_or_null_string(res->summary_path));
+	return o;
+}
+
+/* The summary sidecar: {type: "summary", timestamp} and outcome_json. Written at the end of
+ * every run that has a trajectory, failed ones included. */
+static void write_summary(struct run *r, struct frame *f, double secs, int rc, const rlm_error *err)
+{
+	char ts[64];
+	rlm__iso_timestamp(ts, sizeof(ts));
+	char *summary_path = rlm_trajectory_summary_path(rlm__trajectory_path(r->traj));
+	/* A view of the run's state: every pointer is borrowed, nothing here is freed. */
+	rlm_run_result view = {.answer = f->answer,
+	                       .submit_json = f->submit_json,
+	                       .fallback = f->fallback,
+	                       .iterations = f->iterations,
+	                       .duration_s = secs,
+	                       .usage = r->usage,
+	                       .trajectory_path = (char *)rlm__trajectory_path(r->traj),
+	                       .summary_path = summary_path};
+	json_object *s = json_object_new_object();
+	json_object_object_add(s, "type", json_object_new_string("summary"));
+	json_object_object_add(s, "timestamp", json_object_new_string(ts));
+	json_object *o = outcome_json(&view, rc, err);
+	json_object_object_foreach(o, key, v) json_object_object_add(s, key, json_object_get(v));
+	json_object_put(o);
+	rlm_error werr = RLM_ERROR_INIT;
+	if (rlm__trajectory_write_summary(r->traj, s, &werr))
+		rlm_log(RLM_LOG_WARN, "loop", "%s", werr.message);
+	json_object_put(s);
+	free(summary_path);
 }
 
 static int check_options(const rlm_config *cfg, const rlm_run_options *o, rlm_run_result **out,
@@ -1217,7 +1274,10 @@ static rlm_run_result *make_result(struct run *r, struct frame *f, double secs)
 	res->iterations = f->iterations;
 	res->duration_s = secs;
 	res->usage = r->usage;
-	res->trajectory_path = r->traj ? strdup(rlm__trajectory_path(r->traj)) : NULL;
+	if (r->traj) {
+		res->trajectory_path = strdup(rlm__trajectory_path(r->traj));
+		res->summary_path = rlm_trajectory_summary_path(rlm__trajectory_path(r->traj));
+	}
 	return res;
 }
 
@@ -1243,11 +1303,8 @@ int rlm_run(const rlm_config *cfg, const rlm_run_options *opts, rlm_run_result *
 	if (!rc)
 		rc = frame_loop(&r, &root, opts->task, &ci, err);
 	double secs = rlm_now() - t0;
-	if (r.traj) {
-		json_object *summary = summary_record(&r, &root, secs, rc, err);
-		rlm__trajectory_write(r.traj, summary, NULL);
-		json_object_put(summary);
-	}
+	if (r.traj)
+		write_summary(&r, &root, secs, rc, err);
 	if (!rc) {
 		*out = make_result(&r, &root, secs);
 		if (!*out)
@@ -1273,6 +1330,7 @@ void rlm_run_result_free(rlm_run_result *res)
 	free(res->answer);
 	free(res->submit_json);
 	free(res->trajectory_path);
+	free(res->summary_path);
 	free(res);
 }
 
@@ -1280,15 +1338,7 @@ char *rlm_run_result_to_json(const rlm_run_result *res)
 {
 	if (!res)
 		return NULL;
-	json_object *o = json_object_new_object();
-	json_object_object_add(o, "answer", json_or_null_string(res->answer));
-	json_object_object_add(o, "fallback", json_object_new_boolean(res->fallback));
-	json_object_object_add(o, "submit",
-	                       res->submit_json ? json_tokener_parse(res->submit_json) : NULL);
-	json_object_object_add(o, "iterations", json_object_new_int(res->iterations));
-	json_object_object_add(o, "duration_s", json_object_new_double(res->duration_s));
-	json_object_object_add(o, "usage", usage_json(&res->usage));
-	json_object_object_add(o, "trajectory", json_or_null_string(res->trajectory_path));
+	json_object *o = outcome_json(res, 0, NULL);
 	char *s = json_dup_text(o);
 	json_object_put(o);
 	return s;

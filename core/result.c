@@ -112,6 +112,9 @@ rlm_result *rlm__result_from_frame(json_object *f)
 		r->submit_json = strdup(json_object_to_json_string_ext(
 		        v, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
 	r->value = dup_member(f, "value");
+	if (json_object_object_get_ex(f, "locals", &v) && json_object_is_type(v, json_type_object))
+		r->locals_json = strdup(json_object_to_json_string_ext(
+		        v, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
 	return r;
 }
 
@@ -167,6 +170,7 @@ void rlm_result_free(rlm_result *r)
 	exec_error_free(r->error);
 	free(r->submit_json);
 	free(r->value);
+	free(r->locals_json);
 	free(r);
 }
 

@@ -1,5 +1,6 @@
 /* trajectory.c - the JSONL record of a run (see trajectory.h): one object per line, every
- * string redacted (once: masked strings are marked), flushed line by line. */
+ * string redacted (once: masked strings are marked), flushed line by line; and the run's
+ * summary in a JSON file beside it. */
 #include "trajectory.h"
 
 #include <errno.h>
@@ -153,22 +154,39 @@ json_object *rlm__trajectory_string(const rlm_trajectory *t, const char *text)
 	return s;
 }
 
+/* Masks a string that may hold NUL bytes (a cell's output can): each NUL-separated piece is
+ * masked on its own. Masking keeps lengths, so the pieces go back where they were. */
+static int mask_string(const rlm_trajectory *t, json_object *o)
+{
+	const char *text = json_object_get_string(o);
+	size_t len = (size_t)json_object_get_string_len(o);
+	char *buf = malloc(len + 1);
+	if (!buf)
+		return RLM_ENOMEM;
+	memcpy(buf, text, len);
+	buf[len] = '\0';
+	for (size_t at = 0; at < len; at += strlen(buf + at) + 1) {
+		if (!buf[at])
+			continue;
+		char *clean = rlm__redact_with(buf + at, (const char *const *)t->secrets);
+		if (!clean) {
+			free(buf);
+			return RLM_ENOMEM;
+		}
+		memcpy(buf + at, clean, strlen(buf + at));
+		free(clean);
+	}
+	int ok = json_object_set_string_len(o, buf, (int)len);
+	free(buf);
+	return ok ? mark_masked(o) : RLM_ENOMEM;
+}
+
 /* Masks every string of the tree that is not marked yet. */
 static int mask_tree(const rlm_trajectory *t, json_object *o)
 {
 	switch (json_object_get_type(o)) {
-	case json_type_string: {
-		if (json_object_get_userdata(o) == &masked_mark)
-			return 0;
-		char *clean = rlm__redact_with(json_object_get_string(o),
-		                               (const char *const *)t->secrets);
-		if (!clean || !json_object_set_string(o, clean)) {
-			free(clean);
-			return RLM_ENOMEM;
-		}
-		free(clean);
-		return mark_masked(o);
-	}
+	case json_type_string:
+		return json_object_get_userdata(o) == &masked_mark ? 0 : mask_string(t, o);
 	case json_type_array:
 		for (size_t i = 0; i < json_object_array_length(o); i++)
 			if (mask_tree(t, json_object_array_get_idx(o, i)))
@@ -200,6 +218,56 @@ int rlm__trajectory_write(rlm_trajectory *t, json_object *obj, rlm_error *err)
 		return rlm_error_set(err, RLM_EIO, "trajectory: cannot write %s: %s", t->path,
 		                     strerror(errno));
 	return 0;
+}
+
+char *rlm_trajectory_summary_path(const char *path)
+{
+	if (!path)
+		return NULL;
+	size_t len = strlen(path), ext = strlen(".jsonl");
+	if (len > ext && !strcmp(path + len - ext, ".jsonl"))
+		len -= ext;
+	rlm_sb sb = {0};
+	rlm_sb_printf(&sb, "%.*s.summary.json", (int)len, path);
+	return rlm_sb_take(&sb);
+}
+
+int rlm__trajectory_write_summary(rlm_trajectory *t, json_object *summary, rlm_error *err)
+{
+	if (mask_tree(t, summary))
+		return rlm_error_set(err, RLM_ENOMEM, "out of memory writing the run's summary");
+	const char *text = json_object_to_json_string_ext(
+	        summary, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE);
+	char *path = rlm_trajectory_summary_path(t->path);
+	rlm_sb tmp = {0};
+	if (path)
+		rlm_sb_printf(&tmp, "%s.tmp-%ld", path, (long)getpid());
+	char *tmp_path = rlm_sb_take(&tmp);
+	if (!text || !path || !tmp_path) {
+		free(path);
+		free(tmp_path);
+		return rlm_error_set(err, RLM_ENOMEM, "out of memory writing the run's summary");
+	}
+	/* Written whole, then renamed: a reader never sees half a summary. */
+	FILE *f = fopen(tmp_path, "w");
+	int ok = f && fputs(text, f) >= 0 && fputc('\n', f) != EOF;
+	int e = errno;
+	if (f && fclose(f) != 0 && ok) {
+		ok = 0;
+		e = errno;
+	}
+	if (ok && rename(tmp_path, path) != 0) {
+		ok = 0;
+		e = errno;
+	}
+	int rc = ok ? 0
+	            : rlm_error_set(err, RLM_EIO, "trajectory: cannot write %s: %s", path,
+	                            strerror(e));
+	if (!ok)
+		unlink(tmp_path);
+	free(path);
+	free(tmp_path);
+	return rc;
 }
 
 void rlm__trajectory_close(rlm_trajectory *t)

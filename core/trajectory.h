@@ -1,7 +1,9 @@
 /* trajectory.h - the JSONL record of a run, in the shape alexzhang13/rlm's log visualizer
- * reads (a "metadata" line, then one "iteration" line per turn), plus a closing "summary"
- * line. Lines are written and flushed as the run goes, so a crash keeps what happened; every
- * string in a line passes through secret redaction first. */
+ * reads: a "metadata" line, then one "iteration" line per turn, and nothing else (the
+ * visualizer takes every line that is not metadata for an iteration). The run's closing
+ * summary goes to a sidecar file beside it (rlm_trajectory_summary_path in rlm/run.h). Lines
+ * are written and flushed as the run goes, so a crash keeps what happened; every string
+ * passes through secret redaction first. */
 #ifndef RLM_TRAJECTORY_H
 #define RLM_TRAJECTORY_H
 
@@ -9,6 +11,7 @@
 #include <stddef.h>
 
 #include "rlm/error.h"
+#include "rlm/run.h"
 
 typedef struct rlm_trajectory rlm_trajectory;
 
@@ -30,6 +33,10 @@ int rlm__trajectory_write(rlm_trajectory *t, json_object *obj, rlm_error *err);
  * makes one per history message, which every later line's "prompt" repeats. NULL when out of
  * memory. */
 json_object *rlm__trajectory_string(const rlm_trajectory *t, const char *text);
+
+/* Masks summary's strings (in place, as rlm__trajectory_write does) and writes it, pretty,
+ * to the sidecar: into a temporary file renamed over it, so a reader sees all or nothing. */
+int rlm__trajectory_write_summary(rlm_trajectory *t, json_object *summary, rlm_error *err);
 
 void rlm__trajectory_close(rlm_trajectory *t);
 

@@ -43,6 +43,9 @@ PRIVATE_FD_MIN = 10            # the channel and capture fds live at or above th
 RESERVE_BYTES = 1 << 20        # memory released on MemoryError so the driver can answer
 SCOPE_MAX = 64                 # longest scope name (child namespaces, see PROTOCOL.md)
 SCOPE_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-")
+LOCALS_MAX = 100               # variables an exec with `locals: true` reports, at most
+LOCALS_REPR_MAX = 200          # characters of each one's repr
+LOCALS_TIME_S = 0.5            # for all of them: a __repr__ that hangs cannot hold the cell
 
 RS = b"\x1e"
 LF = b"\n"
@@ -214,6 +217,110 @@ _Timeout.__name__ = _Timeout.__qualname__ = "TimeoutError"
 _Timeout.__module__ = "builtins"
 _Submit.__name__ = _Submit.__qualname__ = "SubmitExit"
 _Submit.__module__ = "builtins"
+
+
+class _ReprTimeout(BaseException):
+    pass
+
+
+_LOCALS_REPR = None
+
+
+def _locals_repr():
+    """A reprlib.Repr for locals, made on first use (reprlib is not imported at start-up).
+    Unlike reprlib's own it never sorts a dict's keys or a set's items (O(n log n) on a big
+    one, every cell) and cuts bytes before repr (repr of a 100 MB bytes is 400 MB)."""
+    global _LOCALS_REPR
+    if _LOCALS_REPR is not None:
+        return _LOCALS_REPR
+    import reprlib
+
+    class LocalsRepr(reprlib.Repr):
+        def repr_dict(self, x, level):
+            if not x:
+                return "{}"
+            if level <= 0:
+                return "{...}"
+            pieces = []
+            for i, key in enumerate(x):
+                if i >= self.maxdict:
+                    pieces.append("...")
+                    break
+                pieces.append("%s: %s" % (self.repr1(key, level - 1),
+                                          self.repr1(x[key], level - 1)))
+            return "{%s}" % ", ".join(pieces)
+
+        def repr_set(self, x, level):
+            return self._repr_iterable(x, level, "{", "}", self.maxset) if x else "set()"
+
+        def repr_frozenset(self, x, level):
+            return (self._repr_iterable(x, level, "frozenset({", "})", self.maxfrozenset)
+                    if x else "frozenset()")
+
+        def repr_bytes(self, x, level):
+            return repr(x[:self.maxstring]) + ("..." if len(x) > self.maxstring else "")
+
+        repr_bytearray = repr_bytes
+
+    r = LocalsRepr()
+    r.maxlevel = 3
+    r.maxstring = r.maxother = r.maxlong = LOCALS_REPR_MAX
+    r.maxdict = r.maxlist = r.maxtuple = r.maxset = r.maxfrozenset = r.maxdeque = 10
+    _LOCALS_REPR = r
+    return r
+
+
+def user_locals(ns):
+    """{name: capped repr} of the user variables in namespace ns (names not starting with _,
+    not reserved), in definition order, for an exec that asked for `locals`.  repr runs user
+    code (__repr__), so it runs under its own interval timer: past LOCALS_TIME_S in all, the
+    names left get a placeholder.  Called between cells: host calls fail (no exec), and the
+    waiting cell's timer, if any, is already stopped."""
+    r = _locals_repr()
+    out = {}
+    expired = [False]
+    armed = [True]
+
+    def on_alarm(signum, frame):
+        expired[0] = True
+        if armed[0]:
+            raise _ReprTimeout()
+
+    names = [k for k in list(ns) if isinstance(k, str) and not k.startswith("_")
+             and k not in RESERVED][:LOCALS_MAX]
+    try:
+        signal.signal(signal.SIGALRM, on_alarm)
+        signal.setitimer(signal.ITIMER_REAL, LOCALS_TIME_S, 0.1)
+    except (ValueError, OSError):
+        pass
+    try:
+        try:
+            for name in names:
+                if expired[0]:
+                    break
+                try:
+                    text = r.repr(ns.get(name))
+                    if not isinstance(text, str):
+                        text = "<%s object>" % type(text).__name__
+                except _ReprTimeout:
+                    text = "<not shown: repr took too long>"
+                except BaseException:
+                    text = "<not shown: repr failed>"
+                if len(text) > LOCALS_REPR_MAX:
+                    text = text[:LOCALS_REPR_MAX - 3] + "..."
+                out[name] = text
+        finally:
+            armed[0] = False  # from here on the alarm only sets expired
+            try:
+                signal.setitimer(signal.ITIMER_REAL, 0, 0)
+            except (ValueError, OSError):
+                pass
+    except _ReprTimeout:  # landed between two variables
+        pass
+    for name in names:
+        if name not in out:
+            out[name] = "<not shown: the time for variables ran out>"
+    return out
 
 
 # --------------------------------------------------------------------------------------------
@@ -1173,6 +1280,9 @@ class Driver(object):
         if not isinstance(max_output, int) or isinstance(max_output, bool) or max_output < 0:
             return self.protocol_error(rid, "exec: field 'max_output' must be a non-negative "
                                             "integer")
+        want_locals = msg.get("locals")
+        if want_locals is not None and not isinstance(want_locals, bool):
+            return self.protocol_error(rid, "exec: field 'locals' must be a boolean or null")
         for name in variables:
             problem = self.bad_var_name(name)
             if problem:
@@ -1236,6 +1346,7 @@ class Driver(object):
         self.pending = None
 
         self.restore_namespace(ns)
+        user_vars = user_locals(ns) if want_locals else None
         ns = None
         self.install_signals()
         self.fix_stdio()
@@ -1255,8 +1366,12 @@ class Driver(object):
         if value is not None:
             value = cap_text(value, max_output)[0]
         duration = round((time.monotonic() - t0) * 1000.0, 3)
-        self.send(self.result_frame(rid, stdout, stderr, stdout_chars, stderr_chars, t1 or t2,
-                                    err_dict, self.submitted, value, timed_out, duration))
+        frame = self.result_frame(rid, stdout, stderr, stdout_chars, stderr_chars, t1 or t2,
+                                  err_dict, self.submitted, value, timed_out, duration)
+        if user_vars is not None:
+            frame["locals"] = user_vars
+        self.send(frame)
+        frame = user_vars = None
         self.submitted = None
         self.output_names = None
         if self.reserve is None:

@@ -46,6 +46,9 @@ typedef struct rlm_result {
 	unsigned host_calls;   /* llm_query and friends answered during the cell */
 	size_t stdout_len;     /* bytes in stdout_text (it may contain NUL) */
 	size_t stderr_len;     /* bytes in stderr_text */
+	/* JSON object {name: repr} of the namespace's user variables after the cell (capped:
+	 * 100 names, 200 characters each), when rlm_exec_options.locals asked for it; else NULL. */
+	char *locals_json;
 } rlm_result;
 
 /* Answers a host call made by sandbox code (llm_query, llm_query_batched, rlm_query).
@@ -68,6 +71,9 @@ typedef struct rlm_exec_options {
 	 * made empty on first use, where a child RLM runs without seeing or touching the
 	 * parent's variables (buffers and VOLUME are shared). */
 	const char *scope;
+	/* 1: the result carries locals_json (costs a repr of each user variable; trajectories
+	 * ask for it). */
+	int locals;
 } rlm_exec_options;
 
 /* clang-format off */

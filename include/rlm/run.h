@@ -54,7 +54,8 @@ typedef struct rlm_run_options {
 	size_t context_len;       /* bytes of context; 0: strlen(context) */
 	const char *context_file; /* or: a host file whose bytes are the context */
 	/* JSONL trajectory written as the run goes; NULL: none. A path ending in '/' (or an
-	 * existing directory) gets a file named rlm_<date>_<time>_<8 hex>.jsonl in it. */
+	 * existing directory) gets a file named rlm_<date>_<time>_<8 hex>.jsonl in it. At the
+	 * end a summary goes beside it (rlm_run_result.summary_path). */
 	const char *trajectory_path;
 	long max_iterations;       /* > 0: overrides limits.max_iterations */
 	long max_llm_calls;        /* > 0: overrides limits.max_llm_calls */
@@ -106,6 +107,9 @@ typedef struct rlm_run_result {
 	double duration_s;
 	rlm_run_usage usage;
 	char *trajectory_path; /* where the trajectory went, NULL when none */
+	/* The summary sidecar beside it (run.jsonl -> run.summary.json: what
+	 * rlm_run_result_to_json prints, with the time it ended), NULL when none. */
+	char *summary_path;
 } rlm_run_result;
 
 /* Runs the loop to an answer. On success *out is set (free it with rlm_run_result_free),
@@ -113,8 +117,8 @@ typedef struct rlm_run_result {
  * faults: no LLM configured or a bad `llm` section (RLM_ECONFIG), the root LLM call failing
  * (the plugin's code, e.g. RLM_EAUTH, RLM_ETIMEOUT, RLM_EBUDGET for a replay script that ran
  * out), the sandbox failing (RLM_EBACKEND, ...). What went wrong in user code never is: the
- * model sees it and the loop goes on. The trajectory, if any, keeps every finished turn and a
- * last line saying what happened. */
+ * model sees it and the loop goes on. The trajectory, if any, keeps every finished turn, and
+ * its summary sidecar says how the run ended (the error included). */
 RLM_API int rlm_run(const rlm_config *cfg, const rlm_run_options *opts, rlm_run_result **out,
                     rlm_error *err);
 
@@ -122,8 +126,15 @@ RLM_API void rlm_run_result_free(rlm_run_result *result);
 
 /* {"answer", "fallback", "submit", "iterations", "duration_s", "usage": {"llm_calls",
  * "budget_calls", "budget_max", "prompt_tokens", "completion_tokens", "calls_by_depth": []},
- * "trajectory"}. Caller frees with rlm_free. */
+ * "error": null, "trajectory", "summary"}: the summary sidecar's fields (it adds "type" and
+ * "timestamp", and "error" {code, message} for a run that failed). Caller frees with
+ * rlm_free. */
 RLM_API char *rlm_run_result_to_json(const rlm_run_result *result);
+
+/* Where the summary of a trajectory file goes: "run.jsonl" -> "run.summary.json" (any other
+ * name gets ".summary.json" appended). The one rule every reader uses. Caller frees with
+ * rlm_free; NULL when out of memory. */
+RLM_API char *rlm_trajectory_summary_path(const char *trajectory_path);
 
 #ifdef __cplusplus
 }

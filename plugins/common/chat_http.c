@@ -104,7 +104,8 @@ void pu_chat_destroy(pu_chat *c)
 		h->free(c->extra_headers[i]);
 	h->free(c->extra_headers);
 	for (size_t i = 0; i < c->n_defaults; i++) {
-		/* the key's line holds the key: it should not outlive the instance in freed memory */
+		/* the key's line holds the key: it should not outlive the instance in freed memory
+		 */
 		memset(c->defaults[i], 0, strlen(c->defaults[i]));
 		h->free(c->defaults[i]);
 	}
@@ -171,11 +172,11 @@ static int parse_headers(pu_chat *c, json_object *cfg, rlm_error *err)
 			                    name);
 		v = json_object_get_string(val);
 		if (!pu_header_name_ok(name) || pu_value_has_newline(v))
-			return h->error_set(
-			        err, RLM_ECONFIG,
-			        "%s: headers: \"%s\" is not a valid header name, or its value has a "
-			        "line break",
-			        pn, name);
+			return h->error_set(err, RLM_ECONFIG,
+			                    "%s: headers: \"%s\" is not a valid header name, or "
+			                    "its value has a "
+			                    "line break",
+			                    pn, name);
 		if (!(c->extra_headers[c->n_extra] = pu_format_str(h, "%s: %s", name, v)))
 			return h->error_set(err, RLM_ENOMEM, "%s: out of memory", pn);
 		c->n_extra++;
@@ -201,8 +202,8 @@ static int read_key(pu_chat *c, rlm_error *err)
 		return 0;
 	}
 	if (memchr(key, '\r', klen) || memchr(key, '\n', klen))
-		return h->error_set(err, RLM_ECONFIG, "%s: env var %s holds a line break", c->d->name,
-		                    c->key_env);
+		return h->error_set(err, RLM_ECONFIG, "%s: env var %s holds a line break",
+		                    c->d->name, c->key_env);
 	if (!(c->key = pu_format_str(h, "%.*s", (int)klen, key)))
 		return h->error_set(err, RLM_ENOMEM, "%s: out of memory", c->d->name);
 	char *value = pu_format_str(h, "%s%s", c->d->key_prefix, c->key);
@@ -270,16 +271,17 @@ int pu_chat_create(const rlm_host_api *host, const pu_chat_dialect *d, const cha
 	*out = NULL;
 	if (host->struct_size < offsetof(rlm_host_api, http_header) + sizeof(host->http_header) ||
 	    !host->http_request || !host->http_response_free || !host->http_header)
-		return host->error_set(err, RLM_EPLUGIN,
-		                       "%s: this rlm's host has no HTTP helper (needs plugin ABI 1.1 "
-		                       "or later)",
-		                       d->name);
+		return host->error_set(
+		        err, RLM_EPLUGIN,
+		        "%s: this rlm's host has no HTTP helper (needs plugin ABI 1.1 "
+		        "or later)",
+		        d->name);
 	cfg = config_json && *config_json ? json_tokener_parse(config_json)
 	                                  : json_object_new_object();
 	if (!cfg || !json_object_is_type(cfg, json_type_object)) {
 		json_object_put(cfg);
-		return host->error_set(err, RLM_ECONFIG, "%s: the config section is not a JSON object",
-		                       d->name);
+		return host->error_set(err, RLM_ECONFIG,
+		                       "%s: the config section is not a JSON object", d->name);
 	}
 	if (!(c = host->alloc(sizeof(*c)))) {
 		json_object_put(cfg);
@@ -298,9 +300,8 @@ int pu_chat_create(const rlm_host_api *host, const pu_chat_dialect *d, const cha
 		rc = read_key(c, err);
 	if (!rc && d->configure)
 		rc = d->configure(c, cfg, err);
-	if (!rc && !(c->secrets = pu_collect_secrets(host, c->key,
-	                                             (const char *const *)c->extra_headers,
-	                                             c->n_extra)))
+	if (!rc && !(c->secrets = pu_collect_secrets(
+	                     host, c->key, (const char *const *)c->extra_headers, c->n_extra)))
 		rc = host->error_set(err, RLM_ENOMEM, "%s: out of memory", d->name);
 	json_object_put(cfg);
 	if (rc) {
@@ -325,8 +326,8 @@ static int resolve_call(const pu_chat *c, const rlm_llm_request *req, pu_chat_ca
 		return h->error_set(err, RLM_EINVAL, "%s: the request has no messages", pn);
 	for (size_t i = 0; i < req->n_messages; i++)
 		if (!req->messages[i].role || !*req->messages[i].role || !req->messages[i].content)
-			return h->error_set(err, RLM_EINVAL, "%s: message %zu has no role or no content",
-			                    pn, i);
+			return h->error_set(err, RLM_EINVAL,
+			                    "%s: message %zu has no role or no content", pn, i);
 	if (c->d->check) {
 		int rc = c->d->check(c, req, err);
 		if (rc)
@@ -335,10 +336,11 @@ static int resolve_call(const pu_chat *c, const rlm_llm_request *req, pu_chat_ca
 	call->model = HAS(req, rlm_llm_request, model) && req->model && *req->model ? req->model
 	                                                                            : c->model;
 	if (!call->model)
-		return h->error_set(err, RLM_ECONFIG,
-		                    "%s: no model: set llm.model (or sub_llm.model) in the config, or "
-		                    "name one in the call",
-		                    pn);
+		return h->error_set(
+		        err, RLM_ECONFIG,
+		        "%s: no model: set llm.model (or sub_llm.model) in the config, or "
+		        "name one in the call",
+		        pn);
 	call->temperature = HAS(req, rlm_llm_request, temperature) && req->temperature >= 0
 	                            ? req->temperature
 	                            : c->temperature;
@@ -407,8 +409,7 @@ static void provider_error(const pu_chat *c, const rlm_buf *body, char *msg, siz
 }
 
 /* The request id of the answer: the helper's, else the usual headers. */
-static const char *request_id(const pu_chat *c, const rlm_http_response *r, char *buf,
-                              size_t size)
+static const char *request_id(const pu_chat *c, const rlm_http_response *r, char *buf, size_t size)
 {
 	if (r->request_id[0])
 		return r->request_id;
@@ -436,42 +437,44 @@ static int status_error(const pu_chat *c, const rlm_http_response *r, rlm_error 
 	if (rid[0])
 		snprintf(tail, sizeof(tail), " [request id %s]", rid);
 	if ((st == 401 || st == 403) && !c->key && !c->user_sets_auth)
-		return h->error_set_http(err, RLM_EAUTH, st, rid,
-		                         "%s: %s refused the request (HTTP %ld%s%s): %s%s; no API key "
-		                         "was sent because env var %s is not set (export it, or point "
-		                         "llm.api_key_env at the variable that holds the key)",
-		                         pn, c->url, st, sep, type, msg, tail, c->key_env);
+		return h->error_set_http(
+		        err, RLM_EAUTH, st, rid,
+		        "%s: %s refused the request (HTTP %ld%s%s): %s%s; no API key "
+		        "was sent because env var %s is not set (export it, or point "
+		        "llm.api_key_env at the variable that holds the key)",
+		        pn, c->url, st, sep, type, msg, tail, c->key_env);
 	if (st == 401 || st == 403)
-		return h->error_set_http(err, RLM_EAUTH, st, rid, "%s: %s refused %s%s (HTTP %ld%s%s): %s%s",
-		                         pn, c->url,
+		return h->error_set_http(err, RLM_EAUTH, st, rid,
+		                         "%s: %s refused %s%s (HTTP %ld%s%s): %s%s", pn, c->url,
 		                         c->user_sets_auth ? "the credentials in llm.headers"
 		                                           : "the API key from env var ",
-		                         c->user_sets_auth ? "" : c->key_env, st, sep, type, msg, tail);
+		                         c->user_sets_auth ? "" : c->key_env, st, sep, type, msg,
+		                         tail);
 	if (st == 429 || st == 402) {
 		code = (st == 402 || pu_says_quota(r->body.data, r->body.len)) ? RLM_EQUOTA
 		                                                               : RLM_ETRANSIENT;
-		return h->error_set_http(err, code, st, rid, "%s: %s (HTTP %ld%s%s after %d attempt%s): %s%s",
-		                         pn,
-		                         code == RLM_EQUOTA ? "quota or credit exhausted" : "rate limited",
-		                         st, sep, type, r->attempts, r->attempts == 1 ? "" : "s", msg,
-		                         tail);
+		return h->error_set_http(
+		        err, code, st, rid, "%s: %s (HTTP %ld%s%s after %d attempt%s): %s%s", pn,
+		        code == RLM_EQUOTA ? "quota or credit exhausted" : "rate limited", st, sep,
+		        type, r->attempts, r->attempts == 1 ? "" : "s", msg, tail);
 	}
 	if (st >= 500)
 		return h->error_set_http(err, RLM_ETRANSIENT, st, rid,
-		                         "%s: server error (HTTP %ld%s%s after %d attempt%s): %s%s", pn,
-		                         st, sep, type, r->attempts, r->attempts == 1 ? "" : "s", msg,
-		                         tail);
+		                         "%s: server error (HTTP %ld%s%s after %d attempt%s): %s%s",
+		                         pn, st, sep, type, r->attempts,
+		                         r->attempts == 1 ? "" : "s", msg, tail);
 	/* A refusal that says the account has no credit is a quota error, not a bad request. */
 	if (st >= 400 && pu_says_quota(msg, strlen(msg)))
 		return h->error_set_http(err, RLM_EQUOTA, st, rid,
-		                         "%s: quota or credit exhausted (HTTP %ld%s%s): %s%s", pn, st,
-		                         sep, type, msg, tail);
+		                         "%s: quota or credit exhausted (HTTP %ld%s%s): %s%s", pn,
+		                         st, sep, type, msg, tail);
 	if (st >= 400)
 		return h->error_set_http(err, RLM_EINVAL, st, rid,
-		                         "%s: %s rejected the request (HTTP %ld%s%s): %s%s", pn, c->url,
-		                         st, sep, type, msg, tail);
-	return h->error_set_http(err, RLM_EPROTO, st, rid, "%s: unexpected HTTP status %ld from %s: %s%s",
-	                         pn, st, c->url, msg, tail);
+		                         "%s: %s rejected the request (HTTP %ld%s%s): %s%s", pn,
+		                         c->url, st, sep, type, msg, tail);
+	return h->error_set_http(err, RLM_EPROTO, st, rid,
+	                         "%s: unexpected HTTP status %ld from %s: %s%s", pn, st, c->url,
+	                         msg, tail);
 }
 
 static int proto_error(const pu_chat *c, const rlm_http_response *r, const char *what,

@@ -189,6 +189,8 @@ static int add_trajectory_calls(struct replay *r, json_object *calls)
 			for (size_t j = 0; !rc && j < json_object_array_length(child); j++)
 				rc = add_trajectory_iteration(r,
 				                              json_object_array_get_idx(child, j));
+		} else if (member_str(c, "error")) { /* a failed call fails again */
+			rc = add_entry(r, "", NULL, member_str(c, "error"), NULL);
 		} else if (member_str(c, "response")) {
 			rc = add_entry(r, member_str(c, "response"), NULL, NULL, NULL);
 		}

@@ -239,7 +239,11 @@ class RunAgainstFakeProvidersTest(unittest.TestCase):
 
     def run_loop(self, provider, env_name, base_url):
         with tempfile.TemporaryDirectory() as d:
-            traj = os.path.join(d, "t.jsonl")
+            keep = os.environ.get("RLM_TEST_TRAJECTORIES")  # trajectory_schema checks them
+            if keep:
+                d = os.path.join(keep, "cli")
+                os.makedirs(d, exist_ok=True)
+            traj = os.path.join(d, provider + ".jsonl")
             env = dict(os.environ, **{env_name: self.KEY})
             p = subprocess.run([RLM, "run", "-q", "What is 6 * 7?", "--llm", provider,
                                 "--model", "fake-model", "--set", "llm.base_url=" + base_url,

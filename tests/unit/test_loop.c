@@ -17,6 +17,7 @@
 #include "prompt.h"
 #include "rlm/rlm.h"
 #include "util.h"
+#include "trajectory.h"
 
 /* One scripted answer: match (key mode) or NULL, response text, or an error to fail with. */
 struct scripted {
@@ -26,13 +27,26 @@ struct scripted {
 };
 
 static char scratch[256];
+/* Where trajectories go: $RLM_TEST_TRAJECTORIES/unit_loop when set (the trajectory_schema
+ * test validates every file there afterwards), else the scratch directory. */
+static char traj_dir[512];
 
 static int make_scratch(void **state)
 {
 	(void)state;
 	const char *tmp = getenv("TMPDIR");
 	snprintf(scratch, sizeof(scratch), "%s/rlm-test-loop-XXXXXX", tmp && *tmp ? tmp : "/tmp");
-	return mkdtemp(scratch) ? 0 : -1;
+	if (!mkdtemp(scratch))
+		return -1;
+	const char *keep = getenv("RLM_TEST_TRAJECTORIES");
+	if (!keep || !*keep) {
+		snprintf(traj_dir, sizeof(traj_dir), "%s", scratch);
+		return 0;
+	}
+	snprintf(traj_dir, sizeof(traj_dir), "%s/unit_loop", keep);
+	char cmd[1200];
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s' && mkdir -p '%s'", traj_dir, traj_dir);
+	return system(cmd) == 0 ? 0 : -1;
 }
 
 static int remove_scratch(void **state)
@@ -46,6 +60,12 @@ static int remove_scratch(void **state)
 static void scratch_path(char *buf, size_t size, const char *name)
 {
 	snprintf(buf, size, "%s/%s", scratch, name);
+}
+
+static void traj_path(char *buf, size_t size, const char *name)
+{
+	if (snprintf(buf, size, "%s/%s", traj_dir, name) >= (int)size)
+		fail_msg("trajectory path too long: %s/%s", traj_dir, name);
 }
 
 /* Writes a JSONL script (built with json-c, so the code in responses needs no escaping). */
@@ -324,6 +344,36 @@ static void max_iterations_ends_with_a_marked_fallback(void **state)
 	rlm_config_free(cfg);
 }
 
+static void recorded_failed_call_replays_as_a_failure(void **state)
+{
+	(void)state;
+	char traj[512], again[512], quoted[600];
+	traj_path(traj, sizeof(traj), "record-failed.jsonl");
+	traj_path(again, sizeof(again), "record-failed-again.jsonl");
+	const struct scripted s[] = {
+	        {NULL,
+	         CODE("try:\n    h = llm_query('help')\nexcept RuntimeError as e:\n"
+	              "    h = 'failed: ' + str(e)"),
+	         NULL},
+	        {NULL, NULL, "no capacity"},
+	        {NULL, CODE("SUBMIT(answer=h)"), NULL},
+	};
+	rlm_config *cfg = replay_config("record-failed-script.jsonl", s, 3, 0);
+	rlm_run_options o = RLM_RUN_OPTIONS_INIT;
+	o.task = "record a failure";
+	o.trajectory_path = traj;
+	rlm_run_result *res = run_ok(cfg, &o);
+	assert_string_equal(res->answer, "failed: llm_query failed: no capacity");
+	rlm_run_result_free(res);
+	snprintf(quoted, sizeof(quoted), "\"%s\"", traj);
+	set(cfg, "llm.script", quoted);
+	o.trajectory_path = again;
+	res = run_ok(cfg, &o);
+	assert_string_equal(res->answer, "failed: llm_query failed: no capacity");
+	rlm_run_result_free(res);
+	rlm_config_free(cfg);
+}
+
 static void replay_script_exhaustion_is_a_clear_error(void **state)
 {
 	(void)state;
@@ -349,7 +399,7 @@ static void budget_exhaustion_raises_in_code_and_the_loop_goes_on(void **state)
 {
 	(void)state;
 	char traj[512];
-	scratch_path(traj, sizeof(traj), "budget-trajectory.jsonl");
+	traj_path(traj, sizeof(traj), "budget-trajectory.jsonl");
 	const struct scripted s[] = {
 	        {NULL, CODE("r = llm_query('first')\nr2 = llm_query('second')"), NULL},
 	        {NULL, "sub answer", NULL},
@@ -462,7 +512,7 @@ static void child_rlm_shares_the_sandbox_but_not_the_namespace(void **state)
 	};
 	rlm_config *cfg = replay_config("child.jsonl", s, 2, 1);
 	char traj[512];
-	scratch_path(traj, sizeof(traj), "child-trajectory.jsonl");
+	traj_path(traj, sizeof(traj), "child-trajectory.jsonl");
 	rlm_run_options o = RLM_RUN_OPTIONS_INIT;
 	o.task = "delegate";
 	o.max_depth = 1;
@@ -502,7 +552,7 @@ static void context_of_several_megabytes_reaches_the_repl(void **state)
 	memcpy(ctx + size - 12, "END-SENTINEL", 12);
 	ctx[size] = '\0';
 	char traj[512];
-	scratch_path(traj, sizeof(traj), "big-trajectory.jsonl");
+	traj_path(traj, sizeof(traj), "big-trajectory.jsonl");
 	const struct scripted s[] = {
 	        {NULL,
 	         CODE("SUBMIT(answer=f'{type(context).__name__}:{len(context)}:{context[-12:]}')"),
@@ -550,6 +600,8 @@ static void context_file_becomes_context(void **state)
 static void check_block(json_object *b)
 {
 	assert_type(b, "code", json_type_string);
+	const char *code = json_object_get_string(get(b, "code"));
+	assert_true(*code && code[strlen(code) - 1] != '\n'); /* no empty last line */
 	json_object *r = get(b, "result");
 	assert_type(r, "stdout", json_type_string);
 	assert_type(r, "stderr", json_type_string);
@@ -562,16 +614,29 @@ static void check_block(json_object *b)
 		assert_true(json_object_is_type(get(c, "prompt"), json_type_string));
 		assert_true(json_object_is_type(get(c, "response"), json_type_string));
 		assert_number(c, "execution_time");
-		get(c, "prompt_tokens");
-		get(c, "completion_tokens");
 	}
+}
+
+/* The summary sidecar beside a trajectory, parsed. */
+static json_object *read_summary(const char *traj)
+{
+	char path[600];
+	size_t n = strlen(traj) - strlen(".jsonl");
+	assert_string_equal(traj + n, ".jsonl");
+	snprintf(path, sizeof(path), "%.*s.summary.json", (int)n, traj);
+	char *text = read_text(path);
+	json_object *o = json_tokener_parse(text);
+	free(text);
+	assert_true(json_object_is_type(o, json_type_object));
+	assert_string_equal(json_object_get_string(get(o, "type")), "summary");
+	return o;
 }
 
 static void trajectory_has_the_visualizer_schema(void **state)
 {
 	(void)state;
 	char traj[512];
-	scratch_path(traj, sizeof(traj), "schema.jsonl");
+	traj_path(traj, sizeof(traj), "schema.jsonl");
 	const struct scripted s[] = {
 	        {NULL, "Look first.\n" CODE("print(len(context))"), NULL},
 	        {NULL, "No code this time.", NULL},
@@ -589,10 +654,16 @@ static void trajectory_has_the_visualizer_schema(void **state)
 	rlm_run_result *res = run_ok(cfg, &o);
 	assert_string_equal(res->answer, "a summary");
 	assert_string_equal(res->trajectory_path, traj);
+	char want_summary[600];
+	snprintf(want_summary, sizeof(want_summary), "%.*s.summary.json",
+	         (int)(strlen(traj) - strlen(".jsonl")), traj);
+	assert_string_equal(res->summary_path, want_summary);
+	char *printed = rlm_run_result_to_json(res);
 	rlm_run_result_free(res);
 
+	/* Only the metadata and the turns: the visualizer takes any other line for a turn. */
 	json_object *lines = read_lines(traj);
-	assert_int_equal(json_object_array_length(lines), 5); /* metadata, 3 turns, summary */
+	assert_int_equal(json_object_array_length(lines), 4);
 	json_object *meta = json_object_array_get_idx(lines, 0);
 	assert_string_equal(json_object_get_string(get(meta, "type")), "metadata");
 	assert_type(meta, "timestamp", json_type_string);
@@ -639,14 +710,133 @@ static void trajectory_has_the_visualizer_schema(void **state)
 	assert_string_equal(
 	        json_object_get_string(get(json_object_array_get_idx(calls, 0), "response")),
 	        "a summary");
-	json_object *sum = json_object_array_get_idx(lines, 4);
-	assert_string_equal(json_object_get_string(get(sum, "type")), "summary");
+	/* The variables after each block, as repr: the task's `context` and what the code set. */
+	json_object *locals = get(get(json_object_array_get_idx(last, 0), "result"), "locals");
+	assert_string_equal(json_object_get_string(get(locals, "context")), "'some context'");
+	assert_string_equal(json_object_get_string(get(locals, "s")), "'a summary'");
+	json_object *sum = read_summary(traj);
 	assert_string_equal(json_object_get_string(get(sum, "answer")), "a summary");
+	assert_null(get(sum, "error"));
+	assert_string_equal(json_object_get_string(get(sum, "trajectory")), traj);
+	/* --json prints the same fields, from the same builder. */
+	json_object *p = json_tokener_parse(printed);
+	json_object_object_foreach(p, key, v)
+	{
+		json_object *w = NULL;
+		assert_true(json_object_object_get_ex(sum, key, &w));
+		if (strcmp(key, "duration_s"))
+			assert_true(json_object_equal(v, w));
+	}
+	json_object_put(p);
+	free(printed);
 	json_object *usage = get(sum, "usage");
 	assert_int_equal(json_object_get_int(get(usage, "llm_calls")), 4);
 	json_object *by_depth = get(usage, "calls_by_depth");
 	assert_int_equal(json_object_get_int(json_object_array_get_idx(by_depth, 0)), 3);
 	assert_int_equal(json_object_get_int(json_object_array_get_idx(by_depth, 1)), 1);
+	json_object_put(sum);
+	json_object_put(lines);
+	rlm_config_free(cfg);
+}
+
+static void failed_sub_call_has_an_empty_response_and_its_error(void **state)
+{
+	(void)state;
+	char traj[512];
+	traj_path(traj, sizeof(traj), "failed-call.jsonl");
+	const struct scripted s[] = {
+	        {NULL,
+	         CODE("try:\n    llm_query('will fail')\nexcept RuntimeError as e:\n"
+	              "    SUBMIT(answer='caught: ' + str(e))"),
+	         NULL},
+	        {NULL, NULL, "provider down"},
+	};
+	rlm_config *cfg = replay_config("failed-call-script.jsonl", s, 2, 0);
+	rlm_run_options o = RLM_RUN_OPTIONS_INIT;
+	o.task = "fail a call";
+	o.trajectory_path = traj;
+	rlm_run_result *res = run_ok(cfg, &o);
+	assert_string_equal(res->answer, "caught: llm_query failed: provider down");
+	rlm_run_result_free(res);
+	json_object *lines = read_lines(traj);
+	json_object *block = json_object_array_get_idx(
+	        get(json_object_array_get_idx(lines, 1), "code_blocks"), 0);
+	json_object *call = json_object_array_get_idx(get(get(block, "result"), "rlm_calls"), 0);
+	assert_type(call, "response", json_type_string);
+	assert_string_equal(json_object_get_string(get(call, "response")), "");
+	assert_non_null(strstr(json_object_get_string(get(call, "error")), "provider down"));
+	assert_number(call, "execution_time");
+	json_object_put(lines);
+	rlm_config_free(cfg);
+}
+
+static void locals_are_capped_reprs_of_user_variables(void **state)
+{
+	(void)state;
+	char traj[512];
+	traj_path(traj, sizeof(traj), "locals.jsonl");
+	const struct scripted s[] = {
+	        {NULL,
+	         CODE("import os\nbig = 'x' * 100000\nnums = list(range(1000))\n_hidden = 1\n"
+	              "class Slow:\n    def __repr__(self):\n        while True: pass\n"
+	              "slow = Slow()\nafter = 7\nSUBMIT(answer='ok')"),
+	         NULL},
+	};
+	rlm_config *cfg = replay_config("locals-script.jsonl", s, 1, 0);
+	rlm_run_options o = RLM_RUN_OPTIONS_INIT;
+	o.task = "make variables";
+	o.trajectory_path = traj;
+	rlm_run_result *res = run_ok(cfg, &o);
+	assert_string_equal(res->answer, "ok");
+	rlm_run_result_free(res);
+	json_object *lines = read_lines(traj);
+	json_object *block = json_object_array_get_idx(
+	        get(json_object_array_get_idx(lines, 1), "code_blocks"), 0);
+	json_object *locals = get(get(block, "result"), "locals");
+	json_object_object_foreach(locals, key, v)
+	{
+		assert_true(key[0] != '_');
+		assert_true(json_object_is_type(v, json_type_string));
+		assert_true(json_object_get_string_len(v) <= 200);
+	}
+	/* The scaffold is not the user's. */
+	assert_false(json_object_object_get_ex(locals, "SUBMIT", NULL));
+	assert_false(json_object_object_get_ex(locals, "llm_query", NULL));
+	assert_false(json_object_object_get_ex(locals, "_hidden", NULL));
+	assert_string_equal(json_object_get_string(get(locals, "context")), "None");
+	assert_non_null(strstr(json_object_get_string(get(locals, "os")), "<module 'os'"));
+	assert_int_equal(strncmp(json_object_get_string(get(locals, "big")), "'xxxx", 5), 0);
+	assert_int_equal(strncmp(json_object_get_string(get(locals, "nums")), "[0, 1, 2", 8), 0);
+	/* A __repr__ that never returns costs a placeholder, not the run. */
+	assert_non_null(strstr(json_object_get_string(get(locals, "slow")), "not shown"));
+	assert_non_null(get(locals, "after"));
+	json_object_put(lines);
+	rlm_config_free(cfg);
+}
+
+static void failed_run_still_writes_its_summary(void **state)
+{
+	(void)state;
+	char traj[512];
+	traj_path(traj, sizeof(traj), "failed-run.jsonl");
+	const struct scripted s[] = {{NULL, CODE("print('no submit')"), NULL}};
+	rlm_config *cfg = replay_config("failed-run-script.jsonl", s, 1, 0);
+	rlm_run_options o = RLM_RUN_OPTIONS_INIT;
+	o.task = "runs out of script";
+	o.max_iterations = 3;
+	o.trajectory_path = traj;
+	rlm_run_result *res = NULL;
+	rlm_error err = RLM_ERROR_INIT;
+	assert_int_equal(rlm_run(cfg, &o, &res, &err), RLM_EBUDGET);
+	json_object *lines = read_lines(traj);
+	assert_int_equal(json_object_array_length(lines), 2); /* metadata, the one turn */
+	json_object *sum = read_summary(traj);
+	assert_null(get(sum, "answer"));
+	json_object *e = get(sum, "error");
+	assert_string_equal(json_object_get_string(get(e, "code")), "RLM_EBUDGET");
+	assert_non_null(strstr(json_object_get_string(get(e, "message")), "replay script"));
+	assert_int_equal(json_object_get_int(get(sum, "iterations")), 1);
+	json_object_put(sum);
 	json_object_put(lines);
 	rlm_config_free(cfg);
 }
@@ -657,7 +847,7 @@ static void secrets_never_reach_the_trajectory(void **state)
 	const char *secret = "zq7-f3a9c1e5b2d4f60x";
 	setenv("RLM_TEST_LLM_CRED", secret, 1);
 	char traj[512];
-	scratch_path(traj, sizeof(traj), "secret.jsonl");
+	traj_path(traj, sizeof(traj), "secret.jsonl");
 	const struct scripted s[] = {
 	        {NULL,
 	         "My key is zq7-f3a9c1e5b2d4f60x, header Authorization: Bearer "
@@ -678,8 +868,57 @@ static void secrets_never_reach_the_trajectory(void **state)
 	assert_non_null(strstr(text, "Bearer ****"));
 	json_object_put(read_lines(traj)); /* masking kept every line valid JSON */
 	free(text);
+	char summary[600];
+	snprintf(summary, sizeof(summary), "%.*s.summary.json",
+	         (int)(strlen(traj) - strlen(".jsonl")), traj);
+	text = read_text(summary);
+	assert_null(strstr(text, secret));
+	assert_non_null(strstr(text, "used ****"));
+	free(text);
 	unsetenv("RLM_TEST_LLM_CRED");
 	rlm_config_free(cfg);
+}
+
+/* Output may hold NUL bytes: the line keeps all of it (as \u0000), masked on both sides. */
+static void trajectory_keeps_text_after_a_nul_and_masks_it(void **state)
+{
+	(void)state;
+	char path[512];
+	traj_path(path, sizeof(path), "nul.jsonl");
+	const char *secrets[] = {"hunter2-secret-value", NULL};
+	rlm_trajectory *t = NULL;
+	rlm_error err = RLM_ERROR_INIT;
+	assert_int_equal(rlm__trajectory_open(path, secrets, &t, &err), 0);
+	static const char out[] = "before\0hunter2-secret-value after\0";
+	json_object *line = json_object_new_object();
+	json_object_object_add(line, "type", json_object_new_string("metadata"));
+	json_object_object_add(line, "stdout", json_object_new_string_len(out, sizeof(out) - 1));
+	assert_int_equal(rlm__trajectory_write(t, line, &err), 0);
+	json_object_put(line);
+	rlm__trajectory_close(t);
+	char *text = read_text(path);
+	assert_non_null(strstr(text, "\"before\\u0000******************** after\\u0000\""));
+	free(text);
+	json_object *lines = read_lines(path);
+	json_object *got = get(json_object_array_get_idx(lines, 0), "stdout");
+	assert_int_equal(json_object_get_string_len(got), sizeof(out) - 1);
+	json_object_put(lines);
+	/* Not a run's trajectory: the validator is not to see it. */
+	unlink(path);
+}
+
+static void summary_sidecar_is_named_after_the_trajectory(void **state)
+{
+	(void)state;
+	char *p = rlm_trajectory_summary_path("/x/run.jsonl");
+	assert_string_equal(p, "/x/run.summary.json");
+	free(p);
+	p = rlm_trajectory_summary_path("/x/run.log");
+	assert_string_equal(p, "/x/run.log.summary.json");
+	free(p);
+	p = rlm_trajectory_summary_path(".jsonl");
+	assert_string_equal(p, ".jsonl.summary.json");
+	free(p);
 }
 
 /* ---- configuration of the LLM ---- */
@@ -741,8 +980,8 @@ static void recorded_trajectory_replays_the_same_run(void **state)
 {
 	(void)state;
 	char traj[512], again[512], quoted[600];
-	scratch_path(traj, sizeof(traj), "record.jsonl");
-	scratch_path(again, sizeof(again), "record-again.jsonl");
+	traj_path(traj, sizeof(traj), "record.jsonl");
+	traj_path(again, sizeof(again), "record-again.jsonl");
 	const struct scripted s[] = {
 	        {NULL, CODE("h = llm_query('help')"), NULL},
 	        {NULL, "helped", NULL},
@@ -884,10 +1123,16 @@ int main(void)
 	        cmocka_unit_test(context_file_becomes_context),
 	        cmocka_unit_test(trajectory_has_the_visualizer_schema),
 	        cmocka_unit_test(secrets_never_reach_the_trajectory),
+	        cmocka_unit_test(failed_sub_call_has_an_empty_response_and_its_error),
+	        cmocka_unit_test(locals_are_capped_reprs_of_user_variables),
+	        cmocka_unit_test(failed_run_still_writes_its_summary),
+	        cmocka_unit_test(trajectory_keeps_text_after_a_nul_and_masks_it),
+	        cmocka_unit_test(summary_sidecar_is_named_after_the_trajectory),
 	        cmocka_unit_test(missing_provider_says_how_to_configure_one),
 	        cmocka_unit_test(key_the_provider_does_not_take_is_refused),
 	        cmocka_unit_test(inline_script_array_answers),
 	        cmocka_unit_test(recorded_trajectory_replays_the_same_run),
+	        cmocka_unit_test(recorded_failed_call_replays_as_a_failure),
 	        cmocka_unit_test(extraction_takes_python_py_and_repl_fences),
 	        cmocka_unit_test(extraction_skips_other_languages_and_prose),
 	        cmocka_unit_test(extraction_closes_only_on_a_bare_fence_line),
