@@ -1117,11 +1117,16 @@ static int env_seconds(rlm_config *cfg, const char *var, const char *key, const 
 		return rlm_error_set(err, RLM_ECONFIG,
 		                     "%s must be a positive number of seconds, got \"%s\"", var,
 		                     value);
-	/* Whole seconds stay integers so the document reads as the user wrote it. */
-	if (d <= 9.2e18 && (double)(int64_t)d == d)
+	/* Whole seconds stay integers so the document (and a range error) reads as the user
+	 * wrote it: 45, 1.5, 1e+300, not 1.0000000000000001e+300. */
+	if (d <= 9.2e18 && (double)(int64_t)d == d) {
 		v = json_object_new_int64((int64_t)d);
-	else
-		v = json_object_new_double(d);
+	} else {
+		char text[64];
+
+		snprintf(text, sizeof(text), "%.15g", d);
+		v = json_object_new_double_s(d, text);
+	}
 	if (!v)
 		return out_of_memory(err);
 	return set_checked(cfg, key, v, var, err);

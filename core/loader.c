@@ -2,8 +2,8 @@
  * child process before loading it here (a plugin that crashes in its entry point must not take
  * rlm down), dlopens it, checks its ABI and that its capabilities match its ops table, keeps a
  * built-in table, and never unloads a plugin while it is in use. The registry (loaded plugins,
- * files already probed, this librlm's plugin directory) is process-wide state behind one
- * mutex; host.c keeps the others (log level, data dir, host table). */
+ * files already probed) is process-wide state behind one mutex, this librlm's plugin directory
+ * is computed once; host.c keeps the other process-wide state (log level, data dir). */
 #include "loader.h"
 
 #include <ctype.h>

@@ -732,6 +732,23 @@ static void test_env_execute_timeout_invalid(void **state)
 	rlm_config_free(cfg);
 }
 
+/* The variable is held to the key's range too, and the message quotes the value readably. */
+static void test_env_execute_timeout_out_of_range(void **state)
+{
+	rlm_config *cfg = new_config();
+	rlm_error err = RLM_ERROR_INIT;
+
+	(void)state;
+	setenv("RLM_EXECUTE_TIMEOUT_S", "1e300", 1);
+	assert_int_equal(rlm_config_apply_env(cfg, &err), RLM_ECONFIG);
+	assert_string_equal(err.message, "RLM_EXECUTE_TIMEOUT_S: \"limits.execute_timeout_s\" must "
+	                                 "be a number from 0.001 to 604800, got 1e+300");
+	setenv("RLM_EXECUTE_TIMEOUT_S", "inf", 1);
+	assert_int_equal(rlm_config_apply_env(cfg, &err), RLM_ECONFIG);
+	assert_json_equal(cfg, "limits.execute_timeout_s", "300");
+	rlm_config_free(cfg);
+}
+
 static void test_env_execute_timeout_valid(void **state)
 {
 	rlm_config *cfg = new_config();
@@ -1338,6 +1355,7 @@ int main(void)
 	        T(test_env_layering_file_then_env_then_set),
 	        T(test_env_execute_timeout_invalid),
 	        T(test_env_execute_timeout_valid),
+	        T(test_env_execute_timeout_out_of_range),
 	        T(test_env_error_leaves_config_unchanged),
 	        T(test_env_plugin_path_prepends),
 	        T(test_env_urls_go_to_backend_sections),
