@@ -41,15 +41,20 @@ enum key_type {
 	KEY_BACKENDS, /* name -> free-form object, checked by the plugin at open time */
 	KEY_STRING,   /* a non-empty string */
 	KEY_STRING_OR_NULL,
-	KEY_STRING_LIST,
+	KEY_STRING_LIST, /* a list of strings; a plain string is taken as a one-element list */
 	KEY_LOG_LEVEL,
-	KEY_POSITIVE,       /* a number > 0 (seconds) */
-	KEY_POSITIVE_COUNT, /* a whole number > 0 */
-	KEY_COUNT,          /* a whole number >= 0 */
-	KEY_TEMPERATURE,    /* a number >= 0, or null */
-	KEY_MAX_TOKENS,     /* a whole number > 0, or null */
-	KEY_HEADERS,        /* an object of strings, or null */
-	KEY_SCRIPT,         /* a file path or an inline array of responses, or null */
+	KEY_NUMBER,          /* a number within the key's range */
+	KEY_NUMBER_OR_NULL,  /* the same, or null */
+	KEY_INTEGER,         /* a whole number within the key's range */
+	KEY_INTEGER_OR_NULL, /* the same, or null */
+	KEY_HEADERS,         /* an object of strings, or null */
+	KEY_SCRIPT,          /* a file path or an inline array of responses, or null */
+};
+
+/* The closed interval a number must lie in. Every range lives in the schema below and is
+ * checked once, when a layer is merged: code that reads a value can use it as it is. */
+struct range {
+	double min, max;
 };
 
 struct key_spec {
@@ -57,45 +62,60 @@ struct key_spec {
 	enum key_type type;
 	const char *default_json;        /* JSON text of the built-in default (not sections) */
 	const struct key_spec *children; /* KEY_SECTION only; ends with a NULL name */
+	struct range range;              /* KEY_NUMBER* and KEY_INTEGER* only */
 };
 
+/* Bounds that recur below. Seconds stop at a week (the driver refuses a timeout of 1e9 s or
+ * more); integers stay within int32, so every reader's int or long holds them. */
+#define SECONDS_MIN 0.001
+#define WEEK_S      604800.0
+#define DAY_S       86400.0
+#define INT32_TOP   2147483647.0
+/* Two capped streams, each character JSON-escaped to up to 6 bytes, must fit one driver
+ * frame (RLM_FRAME_MAX_DEFAULT, 512 MiB). */
+#define OUTPUT_CHARS_MAX 10000000.0
+
 static const struct key_spec llm_keys[] = {
-        {"provider", KEY_STRING_OR_NULL, "null", NULL},
-        {"model", KEY_STRING_OR_NULL, "null", NULL},
-        {"base_url", KEY_STRING_OR_NULL, "null", NULL},
-        {"api_key_env", KEY_STRING_OR_NULL, "null", NULL},
-        {"temperature", KEY_TEMPERATURE, "null", NULL},
-        {"max_tokens", KEY_MAX_TOKENS, "null", NULL},
-        {"headers", KEY_HEADERS, "{}", NULL},
-        {"script", KEY_SCRIPT, "null", NULL},
-        {"match", KEY_STRING_OR_NULL, "null", NULL},
-        {"api_version", KEY_STRING_OR_NULL, "null", NULL},
-        {"max_retries", KEY_COUNT, "4", NULL},
-        {NULL, KEY_SECTION, NULL, NULL},
+        {"provider", KEY_STRING_OR_NULL, "null", NULL, {0, 0}},
+        {"model", KEY_STRING_OR_NULL, "null", NULL, {0, 0}},
+        {"base_url", KEY_STRING_OR_NULL, "null", NULL, {0, 0}},
+        {"api_key_env", KEY_STRING_OR_NULL, "null", NULL, {0, 0}},
+        /* OpenAI's bound, the widest of the supported APIs (Anthropic stops at 1). */
+        {"temperature", KEY_NUMBER_OR_NULL, "null", NULL, {0, 2}},
+        {"max_tokens", KEY_INTEGER_OR_NULL, "null", NULL, {1, INT32_TOP}},
+        {"headers", KEY_HEADERS, "{}", NULL, {0, 0}},
+        {"script", KEY_SCRIPT, "null", NULL, {0, 0}},
+        {"match", KEY_STRING_OR_NULL, "null", NULL, {0, 0}},
+        {"api_version", KEY_STRING_OR_NULL, "null", NULL, {0, 0}},
+        /* The LLM plugins' own cap. */
+        {"max_retries", KEY_INTEGER, "4", NULL, {0, 20}},
+        {NULL, KEY_SECTION, NULL, NULL, {0, 0}},
 };
 
 static const struct key_spec limits_keys[] = {
-        {"execute_timeout_s", KEY_POSITIVE, "300", NULL},
-        {"hard_deadline_grace_s", KEY_POSITIVE, "5", NULL},
-        {"start_timeout_s", KEY_POSITIVE, "120", NULL},
-        {"max_output_chars", KEY_POSITIVE_COUNT, "20000", NULL},
-        {"max_iterations", KEY_POSITIVE_COUNT, "20", NULL},
-        {"max_llm_calls", KEY_POSITIVE_COUNT, "100", NULL},
-        {"max_depth", KEY_COUNT, "1", NULL},
-        {"llm_call_timeout_s", KEY_POSITIVE, "60", NULL},
-        {"llm_concurrency", KEY_POSITIVE_COUNT, "8", NULL},
-        {NULL, KEY_SECTION, NULL, NULL},
+        {"execute_timeout_s", KEY_NUMBER, "300", NULL, {SECONDS_MIN, WEEK_S}},
+        {"hard_deadline_grace_s", KEY_NUMBER, "5", NULL, {SECONDS_MIN, 3600}},
+        {"start_timeout_s", KEY_NUMBER, "120", NULL, {SECONDS_MIN, DAY_S}},
+        {"max_output_chars", KEY_INTEGER, "20000", NULL, {1, OUTPUT_CHARS_MAX}},
+        {"max_iterations", KEY_INTEGER, "20", NULL, {1, 100000}},
+        {"max_llm_calls", KEY_INTEGER, "100", NULL, {1, 1000000}},
+        /* Each level is a live child interpreter (a sandbox) on the way down. */
+        {"max_depth", KEY_INTEGER, "1", NULL, {0, 64}},
+        {"llm_call_timeout_s", KEY_NUMBER, "60", NULL, {SECONDS_MIN, DAY_S}},
+        /* Threads of one llm_query_batched. */
+        {"llm_concurrency", KEY_INTEGER, "8", NULL, {1, 1024}},
+        {NULL, KEY_SECTION, NULL, NULL, {0, 0}},
 };
 
 static const struct key_spec root_keys[] = {
-        {"backend", KEY_STRING, "\"local\"", NULL},
-        {"plugin_path", KEY_STRING_LIST, "[]", NULL},
-        {"log_level", KEY_LOG_LEVEL, "\"warn\"", NULL},
-        {"llm", KEY_SECTION, NULL, llm_keys},
-        {"sub_llm", KEY_SECTION, NULL, llm_keys},
-        {"limits", KEY_SECTION, NULL, limits_keys},
-        {"backends", KEY_BACKENDS, "{}", NULL},
-        {NULL, KEY_SECTION, NULL, NULL},
+        {"backend", KEY_STRING, "\"local\"", NULL, {0, 0}},
+        {"plugin_path", KEY_STRING_LIST, "[]", NULL, {0, 0}},
+        {"log_level", KEY_LOG_LEVEL, "\"warn\"", NULL, {0, 0}},
+        {"llm", KEY_SECTION, NULL, llm_keys, {0, 0}},
+        {"sub_llm", KEY_SECTION, NULL, llm_keys, {0, 0}},
+        {"limits", KEY_SECTION, NULL, limits_keys, {0, 0}},
+        {"backends", KEY_BACKENDS, "{}", NULL, {0, 0}},
+        {NULL, KEY_SECTION, NULL, NULL, {0, 0}},
 };
 
 static const char *const log_levels[] = {"error", "warn", "info", "debug", NULL};
@@ -146,6 +166,24 @@ static int is_string_array(json_object *v)
 			return 0;
 	}
 	return 1;
+}
+
+/* A plain string as the list of strings it stands for: "/dir" is ["/dir"], "" is []. A new
+ * array, or NULL when out of memory. */
+static json_object *string_as_list(json_object *str)
+{
+	json_object *list = json_object_new_array(), *item;
+
+	if (!list || json_object_get_string_len(str) == 0)
+		return list;
+	item = json_object_new_string_len(json_object_get_string(str),
+	                                  json_object_get_string_len(str));
+	if (!item || json_object_array_add(list, item) != 0) {
+		json_object_put(item);
+		json_object_put(list);
+		return NULL;
+	}
+	return list;
 }
 
 /* The value as JSON text for a message, cut to fit in out. */
@@ -333,13 +371,15 @@ struct known_paths {
 	size_t count;
 };
 
+/* The path is built in a local buffer, not in place: prefix points into kp->paths, and a
+ * snprintf from kp into kp is what gcc's -Wrestrict (rightly) cannot prove apart. */
 static void collect_paths(const struct key_spec *keys, const char *prefix, struct known_paths *kp)
 {
 	for (; keys->name && kp->count < SCHEMA_KEYS_MAX; keys++) {
-		char *path = kp->paths[kp->count];
+		char path[sizeof(kp->paths[0])];
 
-		snprintf(path, sizeof(kp->paths[0]), "%s%s%s", prefix, *prefix ? "." : "",
-		         keys->name);
+		snprintf(path, sizeof(path), "%s%s%s", prefix, *prefix ? "." : "", keys->name);
+		memcpy(kp->paths[kp->count], path, sizeof(path));
 		kp->names[kp->count++] = keys->name;
 		kp->names[kp->count] = NULL;
 		if (keys->children)
@@ -480,34 +520,49 @@ static int check_log_level(struct check *c, json_object *val)
 	return type_error(c, "one of error, warn, info, debug", val);
 }
 
-/* The example message "must be a positive number" is what users see for a typo; the
- * whole-number rule only comes up for a fractional count. */
-static int check_limit(struct check *c, enum key_type type, json_object *val)
+/* A bound as people write it: 604800, 0.001, 2147483647 (not %g's 2.14748e+09). */
+static void format_bound(double d, char *out, size_t size)
 {
-	int ok = is_number(val) && json_object_get_double(val) >= 0;
-
-	if (type != KEY_COUNT && ok && json_object_get_double(val) <= 0)
-		ok = 0;
-	if (!ok)
-		return type_error(c, type == KEY_COUNT ? "a number >= 0" : "a positive number",
-		                  val);
-	if (type != KEY_POSITIVE && !is_whole(val))
-		return type_error(c, "a whole number", val);
-	return 0;
+	if (d > -1e15 && d < 1e15 && d == (double)(int64_t)d)
+		snprintf(out, size, "%.0f", d);
+	else
+		snprintf(out, size, "%g", d);
 }
 
-static int check_nullable_number(struct check *c, enum key_type type, json_object *val)
+/* Whether v is a number (a whole one, when integer) within range. Infinities and NaN are
+ * never within; integers json-c saturated on parsing are past any range. */
+static int number_in_range(json_object *v, int integer, struct range range)
 {
-	if (val == NULL)
+	double d;
+
+	if (!(integer ? is_whole(v) : is_number(v)))
 		return 0;
-	if (type == KEY_TEMPERATURE && is_number(val) && json_object_get_double(val) >= 0)
+	d = json_object_get_double(v);
+	return d >= range.min && d <= range.max;
+}
+
+static int is_numeric_key(enum key_type type)
+{
+	return type == KEY_NUMBER || type == KEY_NUMBER_OR_NULL || type == KEY_INTEGER ||
+	       type == KEY_INTEGER_OR_NULL;
+}
+
+/* KEY_NUMBER* and KEY_INTEGER*: the message names the key, the range and the value. */
+static int check_number(struct check *c, const struct key_spec *spec, json_object *val)
+{
+	int integer = spec->type == KEY_INTEGER || spec->type == KEY_INTEGER_OR_NULL;
+	int nullable = spec->type == KEY_NUMBER_OR_NULL || spec->type == KEY_INTEGER_OR_NULL;
+	char lo[32], hi[32], expected[128];
+
+	if (val == NULL && nullable)
 		return 0;
-	if (type == KEY_MAX_TOKENS && is_whole(val) && json_object_get_double(val) > 0)
+	if (number_in_range(val, integer, spec->range))
 		return 0;
-	return type_error(c,
-	                  type == KEY_TEMPERATURE ? "a number >= 0 or null"
-	                                          : "a positive whole number or null",
-	                  val);
+	format_bound(spec->range.min, lo, sizeof(lo));
+	format_bound(spec->range.max, hi, sizeof(hi));
+	snprintf(expected, sizeof(expected), "%s from %s to %s%s",
+	         integer ? "a whole number" : "a number", lo, hi, nullable ? ", or null" : "");
+	return type_error(c, expected, val);
 }
 
 static int check_value(struct check *c, const struct key_spec *spec, json_object *val)
@@ -528,11 +583,10 @@ static int check_value(struct check *c, const struct key_spec *spec, json_object
 		return type_error(c, "a string or null", val);
 	case KEY_STRING_LIST: return check_string_list(c, val);
 	case KEY_LOG_LEVEL: return check_log_level(c, val);
-	case KEY_POSITIVE:
-	case KEY_POSITIVE_COUNT:
-	case KEY_COUNT: return check_limit(c, spec->type, val);
-	case KEY_TEMPERATURE:
-	case KEY_MAX_TOKENS: return check_nullable_number(c, spec->type, val);
+	case KEY_NUMBER:
+	case KEY_NUMBER_OR_NULL:
+	case KEY_INTEGER:
+	case KEY_INTEGER_OR_NULL: return check_number(c, spec, val);
 	case KEY_HEADERS: return check_headers(c, val);
 	case KEY_SCRIPT:
 		if (val == NULL || is_type(val, json_type_string) || is_type(val, json_type_array))
@@ -551,6 +605,50 @@ static int check_document(json_object *root, const char *origin, rlm_error *err)
 		return rlm_error_set(err, RLM_ECONFIG, "%s: the top level must be an object",
 		                     origin);
 	return check_section(&c, root_keys, root);
+}
+
+/* The schema entry for a dotted key path, or NULL. */
+static const struct key_spec *find_spec(const char *key_path)
+{
+	const struct key_spec *keys = root_keys;
+	const char *p = key_path;
+
+	while (keys) {
+		const char *dot = strchr(p, '.');
+		size_t len = dot ? (size_t)(dot - p) : strlen(p);
+
+		while (keys->name &&
+		       !(strlen(keys->name) == len && memcmp(keys->name, p, len) == 0))
+			keys++;
+		if (!keys->name || !dot)
+			return keys->name ? keys : NULL;
+		keys = keys->children;
+		p = dot + 1;
+	}
+	return NULL;
+}
+
+int rlm__config_check_number(const char *key_path, double value, const char *origin, rlm_error *err)
+{
+	const struct key_spec *spec = key_path ? find_spec(key_path) : NULL;
+	struct check c = {.origin = origin ? origin : "config", .err = err};
+	char text[64];
+	json_object *v;
+	int r;
+
+	if (!spec || !is_numeric_key(spec->type))
+		return rlm_error_set(err, RLM_EINVAL,
+		                     "rlm__config_check_number: \"%s\" is not "
+		                     "a numeric key",
+		                     key_path ? key_path : "");
+	snprintf(c.path, sizeof(c.path), "%s", key_path);
+	snprintf(text, sizeof(text), "%.15g", value);
+	v = json_object_new_double_s(value, text);
+	if (!v)
+		return out_of_memory(err);
+	r = check_number(&c, spec, v);
+	json_object_put(v);
+	return r;
 }
 
 int rlm_config_validate(const rlm_config *cfg, rlm_error *err)
@@ -661,6 +759,34 @@ static int merge_objects(json_object *dst, json_object *src)
 	return 0;
 }
 
+/* Rewrites, in obj and the sections below it, every string-list key that holds a plain string
+ * as a one-element list (`--set plugin_path=/dir`), whatever layer it came from. Keys the
+ * schema does not know are left for check_document to refuse. */
+static int normalize_section(const struct key_spec *keys, json_object *obj)
+{
+	json_object_object_foreach(obj, key, val)
+	{
+		const struct key_spec *spec = keys;
+		json_object *list;
+
+		while (spec->name && strcmp(spec->name, key) != 0)
+			spec++;
+		if (spec->type == KEY_SECTION && spec->children && is_type(val, json_type_object)) {
+			if (normalize_section(spec->children, val) != 0)
+				return RLM_ENOMEM;
+		} else if (spec->type == KEY_STRING_LIST && is_type(val, json_type_string)) {
+			/* Replacing the value of the key being visited keeps the iteration valid.
+			 */
+			list = string_as_list(val);
+			if (!list || json_object_object_add(obj, key, list) != 0) {
+				json_object_put(list);
+				return RLM_ENOMEM;
+			}
+		}
+	}
+	return 0;
+}
+
 /* Merges patch (an object; not consumed) into a copy of the document and keeps the copy only
  * if it validates, so a refused layer leaves cfg as it was. */
 static int merge_checked(rlm_config *cfg, json_object *patch, const char *origin, rlm_error *err)
@@ -670,7 +796,7 @@ static int merge_checked(rlm_config *cfg, json_object *patch, const char *origin
 
 	if (!next)
 		return out_of_memory(err);
-	if (merge_objects(next, patch) != 0) {
+	if (merge_objects(next, patch) != 0 || normalize_section(root_keys, next) != 0) {
 		json_object_put(next);
 		return out_of_memory(err);
 	}
@@ -991,11 +1117,16 @@ static int env_seconds(rlm_config *cfg, const char *var, const char *key, const 
 		return rlm_error_set(err, RLM_ECONFIG,
 		                     "%s must be a positive number of seconds, got \"%s\"", var,
 		                     value);
-	/* Whole seconds stay integers so the document reads as the user wrote it. */
-	if (d <= 9.2e18 && (double)(int64_t)d == d)
+	/* Whole seconds stay integers so the document (and a range error) reads as the user
+	 * wrote it: 45, 1.5, 1e+300, not 1.0000000000000001e+300. */
+	if (d <= 9.2e18 && (double)(int64_t)d == d) {
 		v = json_object_new_int64((int64_t)d);
-	else
-		v = json_object_new_double(d);
+	} else {
+		char text[64];
+
+		snprintf(text, sizeof(text), "%.15g", d);
+		v = json_object_new_double_s(d, text);
+	}
 	if (!v)
 		return out_of_memory(err);
 	return set_checked(cfg, key, v, var, err);
@@ -1200,6 +1331,13 @@ void rlm_free(void *ptr)
 
 /* ---- Plugin option sections ---- */
 
+/* Option specs carry no range yet (that needs an ABI addition), so numbers get a generic one:
+ * integers fit in int32 (plugins read them into an int) and other numbers stay within 1e9 in
+ * magnitude (seconds, MiB, CPUs: 1e9 of any is a mistake, and (int) casts and conversions to
+ * milliseconds stay defined). NaN and infinities never pass. */
+static const struct range plugin_int_range = {-2147483648.0, INT32_TOP};
+static const struct range plugin_number_range = {-1e9, 1e9};
+
 static const char *option_expected(rlm_option_type type)
 {
 	switch (type) {
@@ -1221,13 +1359,30 @@ static int option_type_ok(rlm_option_type type, json_object *v)
 		return 1;
 	switch (type) {
 	case RLM_OPT_STRING: return is_type(v, json_type_string);
-	case RLM_OPT_INT: return is_whole(v);
-	case RLM_OPT_NUMBER: return is_number(v);
+	case RLM_OPT_INT: return number_in_range(v, 1, plugin_int_range);
+	case RLM_OPT_NUMBER: return number_in_range(v, 0, plugin_number_range);
 	case RLM_OPT_BOOL: return is_type(v, json_type_boolean);
 	case RLM_OPT_STRING_LIST: return is_string_array(v);
 	case RLM_OPT_OBJECT: return is_type(v, json_type_object);
 	}
 	return 1;
+}
+
+/* What the option must be, with the range when a number missed it ("an integer from ... to
+ * ..."), into out. */
+static const char *option_expectation(rlm_option_type type, json_object *v, char *out, size_t size)
+{
+	const struct range *range = type == RLM_OPT_INT      ? &plugin_int_range
+	                            : type == RLM_OPT_NUMBER ? &plugin_number_range
+	                                                     : NULL;
+	char lo[32], hi[32];
+
+	if (!range || !(is_type(v, json_type_int) || is_type(v, json_type_double)))
+		return option_expected(type);
+	format_bound(range->min, lo, sizeof(lo));
+	format_bound(range->max, hi, sizeof(hi));
+	snprintf(out, size, "%s from %s to %s", option_expected(type), lo, hi);
+	return out;
 }
 
 static const char *value_kind(json_object *v)
@@ -1247,14 +1402,15 @@ static const char *value_kind(json_object *v)
 static int option_type_error(const char *where, const rlm_option_spec *spec, json_object *v,
                              int from_default, rlm_error *err)
 {
-	char got[VALUE_QUOTE_MAX];
+	char got[VALUE_QUOTE_MAX], buf[128];
+	const char *expected = option_expectation(spec->type, v, buf, sizeof(buf));
 
 	quote_value(v, got, sizeof(got));
 	if (from_default)
 		return rlm_error_set(err, RLM_EPLUGIN, "%s.%s: the plugin's default %s is not %s",
-		                     where, spec->name, got, option_expected(spec->type));
+		                     where, spec->name, got, expected);
 	return rlm_error_set(err, RLM_ECONFIG, "%s.%s must be %s, got %s %s", where, spec->name,
-	                     option_expected(spec->type), value_kind(v), got);
+	                     expected, value_kind(v), got);
 }
 
 static int unknown_option(const rlm_option_spec *specs, const char *key, const char *where,
@@ -1306,7 +1462,8 @@ static int check_option_keys(const rlm_option_spec *specs, json_object *section,
 }
 
 /* The option's value (a new reference, or NULL for JSON null), from the section or from the
- * spec's default, type-checked; an integral double for an INT becomes an int. */
+ * spec's default, type-checked; an integral double for an INT becomes an int, and a plain
+ * string for a STRING_LIST a one-element list. */
 static int option_value(const rlm_option_spec *spec, json_object *section, const char *where,
                         json_object **out, rlm_error *err)
 {
@@ -1327,6 +1484,13 @@ static int option_value(const rlm_option_spec *spec, json_object *section, const
 			return rlm_error_set(err, RLM_EPLUGIN,
 			                     "%s.%s: the plugin's default is not valid JSON: %s",
 			                     where, spec->name, why.what);
+	}
+	if (spec->type == RLM_OPT_STRING_LIST && is_type(v, json_type_string)) {
+		json_object *list = string_as_list(v);
+
+		json_object_put(v);
+		if (!(v = list))
+			return out_of_memory(err);
 	}
 	if (!option_type_ok(spec->type, v)) {
 		r = option_type_error(where, spec, v, from_default, err);

@@ -1,6 +1,9 @@
-/* plugins_json.c - describes every plugin the loader can find (for `rlm backends`). */
+/* plugins_json.c - describes every plugin the loader can find (for `rlm backends`). Plugin
+ * files are described by a probe child (rlm__plugin_probe), never loaded into this process:
+ * a plugin that crashes in its entry point is listed with an error naming it. */
 #include <dirent.h>
 #include <json-c/json.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,14 +28,13 @@ static const char *type_name(rlm_option_type t)
 	return "?";
 }
 
-static json_object *describe(const rlm_plugin *p)
+static json_object *describe(const rlm_plugin_desc *d, const char *file)
 {
-	const rlm_plugin_desc *d = rlm__plugin_desc(p);
 	json_object *o = json_object_new_object();
 	json_object_object_add(o, "name", json_object_new_string(d->name));
 	json_object_object_add(
 	        o, "kind", json_object_new_string(d->kind == RLM_PLUGIN_LLM ? "llm" : "backend"));
-	json_object_object_add(o, "file", json_object_new_string(rlm__plugin_file(p)));
+	json_object_object_add(o, "file", json_object_new_string(file));
 	char abi[32];
 	snprintf(abi, sizeof(abi), "%u.%u", RLM_ABI_MAJOR_OF(d->abi_version),
 	         RLM_ABI_MINOR_OF(d->abi_version));
@@ -72,27 +74,36 @@ static int seen(json_object *list, rlm_plugin_kind kind, const char *name)
 	return 0;
 }
 
-static void add_named(const rlm_config *cfg, json_object *list, rlm_plugin_kind kind,
-                      const char *name)
+static void add_error(json_object *list, rlm_plugin_kind kind, const char *name, const char *file,
+                      const char *message)
+{
+	json_object *o = json_object_new_object();
+	json_object_object_add(o, "name", json_object_new_string(name));
+	json_object_object_add(o, "kind", json_object_new_string(kind_word(kind)));
+	if (file)
+		json_object_object_add(o, "file", json_object_new_string(file));
+	json_object_object_add(o, "error", json_object_new_string(message));
+	json_object_array_add(list, o);
+}
+
+static void add_builtin(const rlm_config *cfg, json_object *list, rlm_plugin_kind kind,
+                        const char *name)
 {
 	if (seen(list, kind, name))
 		return;
 	rlm_plugin *p = NULL;
 	rlm_error err = RLM_ERROR_INIT;
 	if (rlm__plugin_acquire(cfg, kind, name, &p, &err) == 0) {
-		json_object_array_add(list, describe(p));
+		json_object_array_add(list, describe(rlm__plugin_desc(p), rlm__plugin_file(p)));
 		rlm__plugin_release(p);
 		return;
 	}
-	json_object *o = json_object_new_object();
-	json_object_object_add(o, "name", json_object_new_string(name));
-	json_object_object_add(o, "kind", json_object_new_string(kind_word(kind)));
-	json_object_object_add(o, "error", json_object_new_string(err.message));
-	json_object_array_add(list, o);
+	add_error(list, kind, name, NULL, err.message);
 }
 
-/* Adds the plugin named by a file "rlm-<kind>-<name>.so", if entry names one. */
-static void add_file(const rlm_config *cfg, json_object *list, const char *file)
+/* Describes dir/file when it is named "rlm-<kind>-<name>.so" and no plugin of that kind and
+ * name came earlier in the search order. */
+static void add_file(json_object *list, const char *dir, const char *file)
 {
 	static const struct {
 		const char *prefix;
@@ -103,52 +114,60 @@ static void add_file(const rlm_config *cfg, json_object *list, const char *file)
 		size_t p = strlen(kinds[i].prefix);
 		if (strncmp(file, kinds[i].prefix, p) || n < p + 4 || strcmp(file + n - 3, ".so"))
 			continue;
-		char name[128];
+		char name[128], path[PATH_MAX], real[PATH_MAX];
 		snprintf(name, sizeof(name), "%.*s", (int)(n - p - 3), file + p);
-		add_named(cfg, list, kinds[i].kind, name);
+		if (seen(list, kinds[i].kind, name))
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", dir, file);
+		const char *where = realpath(path, real) ? real : path;
+		json_object *d = NULL;
+		rlm_error err = RLM_ERROR_INIT;
+		if (rlm__plugin_probe(where, kinds[i].kind, name, describe, &d, &err) == 0 && d)
+			json_object_array_add(list, d);
+		else
+			add_error(list, kinds[i].kind, name, where, err.message);
 	}
 }
 
-static void scan_dir(const rlm_config *cfg, json_object *list, const char *dir)
+static void scan_dir(json_object *list, const char *dir)
 {
 	DIR *d = opendir(dir);
 	if (!d)
 		return;
 	struct dirent *e;
 	while ((e = readdir(d)))
-		add_file(cfg, list, e->d_name);
+		add_file(list, dir, e->d_name);
 	closedir(d);
 }
 
+/* In the loader's order: plugin_path and $RLM_PLUGIN_PATH, the built-in table, then librlm's
+ * own plugin directory; the first plugin of a kind and name is the one listed. */
 char *rlm_plugins_json(const rlm_config *cfg, rlm_error *err)
 {
 	json_object *list = json_object_new_array();
-	if (!list) {
+	size_t nexplicit = 0;
+	char **dirs = rlm__plugin_dirs(cfg, &nexplicit);
+	if (!list || !dirs) {
+		json_object_put(list);
+		rlm__plugin_dirs_free(dirs);
 		rlm_error_set(err, RLM_ENOMEM, "out of memory");
 		return NULL;
 	}
+	for (size_t i = 0; i < nexplicit; i++)
+		scan_dir(list, dirs[i]);
 	for (size_t i = 0; i < rlm__builtin_count(); i++) {
 		rlm_plugin_kind kind;
 		const char *name = rlm__builtin_name(i, &kind);
-		add_named(cfg, list, kind, name);
+		add_builtin(cfg, list, kind, name);
 	}
-	json_object *pp = cfg ? rlm__config_lookup(cfg, "plugin_path") : NULL;
-	for (size_t i = 0; pp && i < json_object_array_length(pp); i++)
-		scan_dir(cfg, list, json_object_get_string(json_object_array_get_idx(pp, i)));
-	char *env = getenv("RLM_PLUGIN_PATH") ? strdup(getenv("RLM_PLUGIN_PATH")) : NULL;
-	char *save = NULL;
-	for (char *t = env ? strtok_r(env, ":", &save) : NULL; t; t = strtok_r(NULL, ":", &save))
-		scan_dir(cfg, list, t);
-	free(env);
-#ifdef RLM_BUILD_PLUGIN_DIR
-	scan_dir(cfg, list, RLM_BUILD_PLUGIN_DIR);
-#endif
-#ifdef RLM_INSTALL_PLUGIN_DIR
-	scan_dir(cfg, list, RLM_INSTALL_PLUGIN_DIR);
-#endif
+	for (size_t i = nexplicit; dirs[i]; i++)
+		scan_dir(list, dirs[i]);
+	rlm__plugin_dirs_free(dirs);
 	char *s = strdup(json_object_to_json_string_ext(
 	        list, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE));
 	json_object_put(list);
+	if (!s)
+		rlm_error_set(err, RLM_ENOMEM, "out of memory");
 	return s;
 }
 

@@ -1,8 +1,10 @@
 #!/usr/bin/env python3
 """http_fault_server.py - a loopback HTTP server with injectable faults, for the HTTP helper's tests.
 
-Starts on 127.0.0.1 with a free port, prints the port on the first stdout line, and exits
+Starts on 127.0.0.1 with a free port, prints the port on the first stdout line once it is
+listening (the client's readiness signal: no client may assume a start-up time), and exits
 when its stdin closes (so a test that dies never leaves it behind). Stdlib only.
+RLM_FAKE_START_DELAY_S=N makes it wait N seconds first, as a loaded machine does.
 
 Endpoints (any method):
   /raw...          answers 200 with the request body, byte for byte (binary round trips)
@@ -26,6 +28,7 @@ Control (never faulted, logged or counted):
 """
 import email.utils
 import json
+import os
 import sys
 import threading
 import time
@@ -169,6 +172,7 @@ class Server(ThreadingHTTPServer):
 
 
 def main():
+    time.sleep(float(os.environ.get("RLM_FAKE_START_DELAY_S") or 0))
     server = Server(("127.0.0.1", 0), Handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     print(server.server_address[1], flush=True)

@@ -10,7 +10,15 @@
  * used.
  *
  * execute() may be re-entered from its own on_data callback (RLM_CAP_NESTED_EXECUTE): what
- * one exchange still has to write lives in that call's frame, never in the instance. */
+ * one exchange still has to write lives in that call's frame, never in the instance.
+ *
+ * Built twice more from this file, for the ABI's size rule (an ops table may end at shutdown,
+ * and a slot exists only inside struct_size):
+ *   -DMOCK_SHORT_OPS  rlm-backend-short.so: struct_size ends at shutdown and no capability is
+ *                     declared; the slots past the end hold poison functions that say so and
+ *                     fail, so a core that reads past struct_size is caught, not lucky.
+ *   -DMOCK_CAPS_WITHOUT_SLOTS  rlm-backend-liar.so: the same table, declaring
+ *                     RLM_CAP_RUN_COMMAND: the loader must refuse it. */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE /* closefrom, mkdtemp */
 #endif
@@ -22,6 +30,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,7 +45,14 @@
 
 #include "rlm/plugin.h"
 
-#define MOCK_NAME      "mock"
+#if defined(MOCK_SHORT_OPS)
+#define MOCK_NAME "short"
+#elif defined(MOCK_CAPS_WITHOUT_SLOTS)
+#define MOCK_NAME "liar"
+#else
+#define MOCK_NAME     "mock"
+#define MOCK_FULL_OPS 1
+#endif
 #define MOCK_JUNK      "noise\n"
 #define MOCK_BAD_FRAME "\x1e{not json\n"
 
@@ -497,6 +513,7 @@ static void mock_shutdown(void *instance)
 	m->host->free(m);
 }
 
+#ifdef MOCK_FULL_OPS
 static int mock_interrupt(void *instance, rlm_error *err)
 {
 	mock *m = instance;
@@ -527,7 +544,74 @@ static int mock_control(void *instance, const char *op, const char *arg_json, rl
 	out->len = (size_t)n;
 	return 0;
 }
+#endif
 
+#ifndef MOCK_FULL_OPS
+/* Past struct_size: never to be called. Each says who called it and fails. */
+static int poison_interrupt(void *instance, rlm_error *err)
+{
+	mock *m = instance;
+
+	fprintf(stderr, "%s: interrupt called past struct_size\n", MOCK_NAME);
+	return m->host->error_set(err, RLM_EPLUGIN, "%s: interrupt called past struct_size",
+	                          MOCK_NAME);
+}
+
+static int poison_run_command(void *instance, const rlm_command *cmd, rlm_command_result *res,
+                              rlm_error *err)
+{
+	mock *m = instance;
+
+	(void)cmd;
+	(void)res;
+	fprintf(stderr, "%s: run_command called past struct_size\n", MOCK_NAME);
+	return m->host->error_set(err, RLM_EPLUGIN, "%s: run_command called past struct_size",
+	                          MOCK_NAME);
+}
+
+static int poison_is_alive(void *instance)
+{
+	(void)instance;
+	fprintf(stderr, "%s: is_alive called past struct_size\n", MOCK_NAME);
+	return 0;
+}
+
+static int poison_control(void *instance, const char *op, const char *arg_json, rlm_buf *out,
+                          rlm_error *err)
+{
+	mock *m = instance;
+
+	(void)op;
+	(void)arg_json;
+	(void)out;
+	fprintf(stderr, "%s: control called past struct_size\n", MOCK_NAME);
+	return m->host->error_set(err, RLM_EPLUGIN, "%s: control called past struct_size",
+	                          MOCK_NAME);
+}
+
+static const rlm_backend_ops mock_ops = {
+        .abi_version = RLM_ABI_VERSION,
+        .struct_size = offsetof(rlm_backend_ops, interrupt),
+        .create = mock_create,
+        .start = mock_start,
+        .execute = mock_execute,
+        .upload = mock_upload,
+        .download = mock_download,
+        .shutdown = mock_shutdown,
+        .interrupt = poison_interrupt,
+        .run_command = poison_run_command,
+        .is_alive = poison_is_alive,
+        .control = poison_control,
+};
+
+#ifdef MOCK_SHORT_OPS
+#define MOCK_CAPABILITIES 0
+#define MOCK_SUMMARY      "test backend: the mock with an ops table that ends at shutdown"
+#else
+#define MOCK_CAPABILITIES RLM_CAP_RUN_COMMAND
+#define MOCK_SUMMARY      "test backend: claims run_command, its ops table ends at shutdown"
+#endif
+#else
 static const rlm_backend_ops mock_ops = {
         .abi_version = RLM_ABI_VERSION,
         .struct_size = sizeof(rlm_backend_ops),
@@ -541,14 +625,18 @@ static const rlm_backend_ops mock_ops = {
         .control = mock_control,
 };
 
+#define MOCK_CAPABILITIES (RLM_CAP_INTERRUPT | RLM_CAP_NESTED_EXECUTE)
+#define MOCK_SUMMARY      "test backend: the driver as a plain child process, with injectable faults"
+#endif
+
 static const rlm_plugin_desc mock_desc = {
         .abi_version = RLM_ABI_VERSION,
         .struct_size = sizeof(rlm_plugin_desc),
         .kind = RLM_PLUGIN_BACKEND,
         .name = MOCK_NAME,
-        .summary = "test backend: the driver as a plain child process, with injectable faults",
+        .summary = MOCK_SUMMARY,
         .version = "0.1.0",
-        .capabilities = RLM_CAP_INTERRUPT | RLM_CAP_NESTED_EXECUTE,
+        .capabilities = MOCK_CAPABILITIES,
         .options = mock_options,
         .ops = &mock_ops,
 };

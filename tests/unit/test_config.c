@@ -12,6 +12,7 @@
 #include <cmocka.h>
 
 #include <limits.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -243,8 +244,9 @@ static void test_merge_type_error_names_key_and_origin(void **state)
 	assert_int_equal(
 	        rlm_config_merge_json(cfg, "{\"limits\":{\"max_depth\":-1}}", "f.json", &err),
 	        RLM_ECONFIG);
-	assert_string_equal(err.message,
-	                    "f.json: \"limits.max_depth\" must be a number >= 0, got -1");
+	assert_string_equal(
+	        err.message,
+	        "f.json: \"limits.max_depth\" must be a whole number from 0 to 64, got -1");
 	rlm_config_free(cfg);
 }
 
@@ -478,9 +480,8 @@ static void test_set_type_error(void **state)
 
 	(void)state;
 	assert_int_equal(rlm_config_set(cfg, "limits.max_iterations", "abc", &err), RLM_ECONFIG);
-	assert_string_equal(
-	        err.message,
-	        "--set: \"limits.max_iterations\" must be a positive number, got \"abc\"");
+	assert_string_equal(err.message, "--set: \"limits.max_iterations\" must be a whole number "
+	                                 "from 1 to 100000, got \"abc\"");
 	assert_true(rlm_config_get_number(cfg, "limits.max_iterations", 0) == 20);
 	rlm_config_free(cfg);
 }
@@ -492,8 +493,164 @@ static void test_set_count_must_be_whole(void **state)
 
 	(void)state;
 	assert_int_equal(rlm_config_set(cfg, "limits.max_iterations", "2.5", &err), RLM_ECONFIG);
-	assert_contains(err.message, "must be a whole number, got 2.5");
+	assert_contains(err.message, "must be a whole number from 1 to 100000, got 2.5");
 	assert_int_equal(rlm_config_set(cfg, "limits.execute_timeout_s", "2.5", &err), 0);
+	rlm_config_free(cfg);
+}
+
+/* Every numeric key of the schema has a range, checked when the layer is merged; the message
+ * names the key, the range and the value, and the config keeps its old value. */
+static void expect_set_refused(const char *key, const char *value, const char *message)
+{
+	rlm_config *cfg = new_config();
+	rlm_error err = RLM_ERROR_INIT;
+	char *before = rlm_config_get_json(cfg, key);
+
+	assert_int_equal(rlm_config_set(cfg, key, value, &err), RLM_ECONFIG);
+	assert_int_equal(err.code, RLM_ECONFIG);
+	assert_string_equal(err.message, message);
+	assert_json_equal(cfg, key, before);
+	rlm_free(before);
+	rlm_config_free(cfg);
+}
+
+static void test_set_numbers_out_of_range_are_refused(void **state)
+{
+	(void)state;
+	expect_set_refused("limits.execute_timeout_s", "1e300",
+	                   "--set: \"limits.execute_timeout_s\" must be a number from 0.001 to "
+	                   "604800, got 1e300");
+	expect_set_refused("limits.execute_timeout_s", "inf",
+	                   "--set: \"limits.execute_timeout_s\" must be a number from 0.001 to "
+	                   "604800, got \"inf\"");
+	expect_set_refused("limits.execute_timeout_s", "nan",
+	                   "--set: \"limits.execute_timeout_s\" must be a number from 0.001 to "
+	                   "604800, got \"nan\"");
+	expect_set_refused("limits.execute_timeout_s", "0",
+	                   "--set: \"limits.execute_timeout_s\" must be a number from 0.001 to "
+	                   "604800, got 0");
+	expect_set_refused("limits.max_output_chars", "1e20",
+	                   "--set: \"limits.max_output_chars\" must be a whole number from 1 to "
+	                   "10000000, got 1e20");
+	expect_set_refused("limits.max_output_chars", "100000000000000000000",
+	                   "--set: \"limits.max_output_chars\" must be a whole number from 1 to "
+	                   "10000000, got 18446744073709551615");
+	expect_set_refused("limits.hard_deadline_grace_s", "1e9",
+	                   "--set: \"limits.hard_deadline_grace_s\" must be a number from 0.001 "
+	                   "to 3600, got 1e9");
+	expect_set_refused("limits.start_timeout_s", "-1",
+	                   "--set: \"limits.start_timeout_s\" must be a number from 0.001 to "
+	                   "86400, got -1");
+	expect_set_refused("limits.llm_call_timeout_s", "86401",
+	                   "--set: \"limits.llm_call_timeout_s\" must be a number from 0.001 to "
+	                   "86400, got 86401");
+	expect_set_refused("limits.max_iterations", "0",
+	                   "--set: \"limits.max_iterations\" must be a whole number from 1 to "
+	                   "100000, got 0");
+	expect_set_refused("limits.max_llm_calls", "1e7",
+	                   "--set: \"limits.max_llm_calls\" must be a whole number from 1 to "
+	                   "1000000, got 1e7");
+	expect_set_refused("limits.max_depth", "65",
+	                   "--set: \"limits.max_depth\" must be a whole number from 0 to 64, "
+	                   "got 65");
+	expect_set_refused("limits.llm_concurrency", "100000",
+	                   "--set: \"limits.llm_concurrency\" must be a whole number from 1 to "
+	                   "1024, got 100000");
+	expect_set_refused("llm.temperature", "3",
+	                   "--set: \"llm.temperature\" must be a number from 0 to 2, or null, "
+	                   "got 3");
+	expect_set_refused("sub_llm.max_tokens", "4294967296",
+	                   "--set: \"sub_llm.max_tokens\" must be a whole number from 1 to "
+	                   "2147483647, or null, got 4294967296");
+	expect_set_refused("llm.max_retries", "1000",
+	                   "--set: \"llm.max_retries\" must be a whole number from 0 to 20, got "
+	                   "1000");
+}
+
+/* The bounds themselves are inside. */
+static void test_set_numbers_at_range_bounds_are_accepted(void **state)
+{
+	static const char *const ok[] = {
+	        "limits.execute_timeout_s=604800",
+	        "limits.execute_timeout_s=0.001",
+	        "limits.max_output_chars=10000000",
+	        "limits.max_depth=64",
+	        "limits.max_depth=0",
+	        "llm.temperature=2",
+	        "llm.temperature=null",
+	        "llm.max_tokens=2147483647",
+	        "llm.max_retries=0",
+	        NULL,
+	};
+	rlm_config *cfg = new_config();
+	rlm_error err = RLM_ERROR_INIT;
+
+	(void)state;
+	for (size_t i = 0; ok[i]; i++) {
+		if (rlm_config_set_assignment(cfg, ok[i], &err) != 0)
+			fail_msg("%s: %s", ok[i], err.message);
+	}
+	assert_int_equal(rlm_config_validate(cfg, &err), 0);
+	rlm_config_free(cfg);
+}
+
+/* A file is held to the same ranges as --set. */
+static void test_merge_number_out_of_range_names_file(void **state)
+{
+	rlm_config *cfg = new_config();
+	rlm_error err = RLM_ERROR_INIT;
+
+	(void)state;
+	assert_int_equal(rlm_config_merge_json(cfg, "{\"limits\":{\"max_output_chars\":1e999}}",
+	                                       "rlm.json", &err),
+	                 RLM_ECONFIG);
+	assert_contains(err.message, "rlm.json: \"limits.max_output_chars\" must be a whole number "
+	                             "from 1 to 10000000, got ");
+	rlm_config_free(cfg);
+}
+
+/* Values that arrive outside the document (a per-call timeout) are checked against the same
+ * schema range. */
+static void test_check_number_uses_the_schema_range(void **state)
+{
+	rlm_error err = RLM_ERROR_INIT;
+
+	(void)state;
+	assert_int_equal(
+	        rlm__config_check_number("limits.execute_timeout_s", 30, "--timeout", &err), 0);
+	assert_int_equal(
+	        rlm__config_check_number("limits.execute_timeout_s", INFINITY, "--timeout", &err),
+	        RLM_ECONFIG);
+	assert_string_equal(err.message, "--timeout: \"limits.execute_timeout_s\" must be a number "
+	                                 "from 0.001 to 604800, got inf");
+	assert_int_equal(
+	        rlm__config_check_number("limits.execute_timeout_s", NAN, "--timeout", &err),
+	        RLM_ECONFIG);
+	assert_int_equal(rlm__config_check_number("limits.max_depth", 1.5, NULL, &err),
+	                 RLM_ECONFIG);
+	assert_contains(err.message, "whole number");
+	assert_int_equal(rlm__config_check_number("backend", 1, NULL, &err), RLM_EINVAL);
+	assert_int_equal(rlm__config_check_number("limits.nope", 1, NULL, &err), RLM_EINVAL);
+}
+
+/* A string-list key takes a plain string as a one-element list, from any layer. */
+static void test_set_string_list_from_plain_string(void **state)
+{
+	rlm_config *cfg = new_config();
+	rlm_error err = RLM_ERROR_INIT;
+
+	(void)state;
+	assert_int_equal(rlm_config_set_assignment(cfg, "plugin_path=/opt/rlm/plugins", &err), 0);
+	assert_json_equal(cfg, "plugin_path", "[\"/opt/rlm/plugins\"]");
+	assert_int_equal(rlm_config_set(cfg, "plugin_path", "\"/quoted\"", &err), 0);
+	assert_json_equal(cfg, "plugin_path", "[\"/quoted\"]");
+	assert_int_equal(rlm_config_set(cfg, "plugin_path", "", &err), 0);
+	assert_json_equal(cfg, "plugin_path", "[]");
+	assert_int_equal(rlm_config_merge_json(cfg, "{\"plugin_path\":\"/from/file\"}", "f", &err),
+	                 0);
+	assert_json_equal(cfg, "plugin_path", "[\"/from/file\"]");
+	assert_int_equal(rlm_config_set(cfg, "plugin_path", "7", &err), RLM_ECONFIG);
+	assert_contains(err.message, "must be a list of strings");
 	rlm_config_free(cfg);
 }
 
@@ -572,6 +729,23 @@ static void test_env_execute_timeout_invalid(void **state)
 	assert_contains(err.message, "\"soon\"");
 	setenv("RLM_EXECUTE_TIMEOUT_S", "-3", 1);
 	assert_int_equal(rlm_config_apply_env(cfg, &err), RLM_ECONFIG);
+	rlm_config_free(cfg);
+}
+
+/* The variable is held to the key's range too, and the message quotes the value readably. */
+static void test_env_execute_timeout_out_of_range(void **state)
+{
+	rlm_config *cfg = new_config();
+	rlm_error err = RLM_ERROR_INIT;
+
+	(void)state;
+	setenv("RLM_EXECUTE_TIMEOUT_S", "1e300", 1);
+	assert_int_equal(rlm_config_apply_env(cfg, &err), RLM_ECONFIG);
+	assert_string_equal(err.message, "RLM_EXECUTE_TIMEOUT_S: \"limits.execute_timeout_s\" must "
+	                                 "be a number from 0.001 to 604800, got 1e+300");
+	setenv("RLM_EXECUTE_TIMEOUT_S", "inf", 1);
+	assert_int_equal(rlm_config_apply_env(cfg, &err), RLM_ECONFIG);
+	assert_json_equal(cfg, "limits.execute_timeout_s", "300");
 	rlm_config_free(cfg);
 }
 
@@ -962,7 +1136,8 @@ static void test_options_apply_int_type_error(void **state)
 	assert_option_rejected("memory_mb", "\"lots\"",
 	                       "backends.local.memory_mb must be an integer, got string \"lots\"");
 	assert_option_rejected("memory_mb", "2.5",
-	                       "backends.local.memory_mb must be an integer, got number 2.5");
+	                       "backends.local.memory_mb must be an integer from -2147483648 to "
+	                       "2147483647, got number 2.5");
 }
 
 static void test_options_apply_number_type_error(void **state)
@@ -985,9 +1160,69 @@ static void test_options_apply_string_list_type_error(void **state)
 	assert_option_rejected(
 	        "mounts", "[\"/a\",1]",
 	        "backends.local.mounts must be a list of strings, got array [\"/a\",1]");
-	assert_option_rejected(
-	        "mounts", "\"/a\"",
-	        "backends.local.mounts must be a list of strings, got string \"/a\"");
+}
+
+/* A plain string stands for the one-element list, as for the core's string-list keys. */
+static void test_options_apply_string_is_a_one_element_list(void **state)
+{
+	json_object *out = NULL;
+	rlm_error err = RLM_ERROR_INIT;
+
+	(void)state;
+	assert_int_equal(apply_section("{\"mounts\":\"data\"}", &out, &err), 0);
+	assert_option_json(out, "mounts", "[\"data\"]");
+	json_object_put(out);
+}
+
+/* Specs carry no range yet: integers must fit in int32, numbers stay within 1e9. */
+static void test_options_apply_numbers_out_of_generic_range(void **state)
+{
+	json_object *out = NULL;
+	rlm_error err = RLM_ERROR_INIT;
+
+	(void)state;
+	assert_option_rejected("memory_mb", "1e20",
+	                       "backends.local.memory_mb must be an integer from -2147483648 to "
+	                       "2147483647, got number 1e20");
+	assert_option_rejected("memory_mb", "100000000000000000000",
+	                       "backends.local.memory_mb must be an integer from -2147483648 to "
+	                       "2147483647, got number 18446744073709551615");
+	assert_option_rejected("memory_mb", "2147483648",
+	                       "backends.local.memory_mb must be an integer from -2147483648 to "
+	                       "2147483647, got number 2147483648");
+	assert_option_rejected("cpu_s", "1e300",
+	                       "backends.local.cpu_s must be a number from -1000000000 to "
+	                       "1000000000, got number 1e300");
+	assert_option_rejected("cpu_s", "-1e10",
+	                       "backends.local.cpu_s must be a number from -1000000000 to "
+	                       "1000000000, got number -1e10");
+	assert_int_equal(apply_section("{\"memory_mb\":2147483647,\"cpu_s\":1e9}", &out, &err), 0);
+	assert_option_json(out, "memory_mb", "2147483647");
+	json_object_put(out);
+}
+
+/* NaN and Infinity cannot come from JSON text (strict parsing), but an embedder may build the
+ * section with json-c. */
+static void test_options_apply_nan_and_infinity_refused(void **state)
+{
+	json_object *section = json_object_new_object(), *out = NULL;
+	rlm_error err = RLM_ERROR_INIT;
+
+	(void)state;
+	json_object_object_add(section, "cpu_s", json_object_new_double(NAN));
+	assert_int_equal(rlm__options_apply(local_specs, section, "backends.local", &out, &err),
+	                 RLM_ECONFIG);
+	assert_contains(err.message, "backends.local.cpu_s must be a number");
+	json_object_object_add(section, "cpu_s", json_object_new_double(INFINITY));
+	assert_int_equal(rlm__options_apply(local_specs, section, "backends.local", &out, &err),
+	                 RLM_ECONFIG);
+	json_object_object_add(section, "cpu_s", NULL);
+	json_object_object_add(section, "memory_mb", json_object_new_double(-INFINITY));
+	assert_int_equal(rlm__options_apply(local_specs, section, "backends.local", &out, &err),
+	                 RLM_ECONFIG);
+	assert_contains(err.message, "backends.local.memory_mb must be an integer");
+	assert_null(out);
+	json_object_put(section);
 }
 
 static void test_options_apply_object_type_error(void **state)
@@ -1108,6 +1343,11 @@ int main(void)
 	        T(test_set_unknown_key),
 	        T(test_set_type_error),
 	        T(test_set_count_must_be_whole),
+	        T(test_set_numbers_out_of_range_are_refused),
+	        T(test_set_numbers_at_range_bounds_are_accepted),
+	        T(test_merge_number_out_of_range_names_file),
+	        T(test_check_number_uses_the_schema_range),
+	        T(test_set_string_list_from_plain_string),
 	        T(test_set_invalid_key_path),
 	        T(test_set_assignment_splits_at_first_equals),
 	        T(test_set_assignment_without_equals),
@@ -1115,6 +1355,7 @@ int main(void)
 	        T(test_env_layering_file_then_env_then_set),
 	        T(test_env_execute_timeout_invalid),
 	        T(test_env_execute_timeout_valid),
+	        T(test_env_execute_timeout_out_of_range),
 	        T(test_env_error_leaves_config_unchanged),
 	        T(test_env_plugin_path_prepends),
 	        T(test_env_urls_go_to_backend_sections),
@@ -1140,6 +1381,9 @@ int main(void)
 	        T(test_options_apply_number_type_error),
 	        T(test_options_apply_bool_type_error),
 	        T(test_options_apply_string_list_type_error),
+	        T(test_options_apply_string_is_a_one_element_list),
+	        T(test_options_apply_numbers_out_of_generic_range),
+	        T(test_options_apply_nan_and_infinity_refused),
 	        T(test_options_apply_object_type_error),
 	        T(test_options_apply_integral_double_accepted_for_int),
 	        T(test_options_apply_null_means_unset),

@@ -8,6 +8,7 @@
 #include <cmocka.h>
 
 #include <arpa/inet.h>
+#include <errno.h>
 #include <json-c/json.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -33,16 +34,52 @@ static char base[64]; /* http://127.0.0.1:PORT */
 
 /* --- the fake server's lifetime --- */
 
-static int read_port_line(int fd)
+/* How long the fake may take to print its port. Python starts in a fraction of a second on an
+ * idle machine and in many seconds on a loaded one (CI runs the suite at -j8 on few cores):
+ * the deadline only bounds a server that will never come up. */
+#define FAKE_READY_TIMEOUT_S 90.0
+
+/* Reads the server's first line (its port, printed once it listens) until the deadline, or
+ * until it exits without one; the reason goes to stderr. Returns the port, or 0. */
+static int read_port_line(int fd, pid_t pid)
 {
 	char line[32] = "";
 	size_t len = 0;
-	struct pollfd p = {fd, POLLIN, 0};
-	while (len < sizeof(line) - 1 && !strchr(line, '\n') && poll(&p, 1, 10000) == 1) {
-		ssize_t n = read(fd, line + len, sizeof(line) - 1 - len);
+	double deadline = rlm_now() + FAKE_READY_TIMEOUT_S;
+	while (!strchr(line, '\n')) {
+		double left = deadline - rlm_now();
+		struct pollfd p = {fd, POLLIN, 0};
+		if (left <= 0) {
+			fprintf(stderr, "test_http: the fake server printed no port in %.0f s\n",
+			        FAKE_READY_TIMEOUT_S);
+			return 0;
+		}
+		int n = poll(&p, 1, left > 1 ? 1000 : (int)(left * 1000) + 1);
+		if (n < 0 && errno != EINTR)
+			return 0;
 		if (n <= 0)
-			break;
-		len += (size_t)n;
+			continue;
+		ssize_t got = read(fd, line + len, sizeof(line) - 1 - len);
+		if (got < 0 && errno == EINTR)
+			continue;
+		if (got <= 0) {
+			int status = 0;
+			if (waitpid(pid, &status, WNOHANG) == pid && WIFEXITED(status))
+				fprintf(stderr,
+				        "test_http: the fake server exited with status %d "
+				        "before printing its port\n",
+				        WEXITSTATUS(status));
+			else
+				fprintf(stderr,
+				        "test_http: the fake server closed its output before "
+				        "printing its port\n");
+			return 0;
+		}
+		if (len + (size_t)got >= sizeof(line) - 1) {
+			fprintf(stderr, "test_http: the fake server's first line is not a port\n");
+			return 0;
+		}
+		len += (size_t)got;
 		line[len] = '\0';
 	}
 	return atoi(line);
@@ -69,7 +106,7 @@ static int fake_start(void **state)
 	close(in[0]);
 	close(out[1]);
 	fake_stdin = in[1];
-	int port = read_port_line(out[0]);
+	int port = read_port_line(out[0], fake_pid);
 	close(out[0]);
 	snprintf(base, sizeof(base), "http://127.0.0.1:%d", port);
 	return port > 0 ? 0 : -1;

@@ -2,8 +2,11 @@
  *
  * Plugins come from $RLM_TEST_PLUGIN_DIR (set by the build): rlm-backend-mock.so, and the
  * broken ones: -badabi (next major ABI), -noentry (no rlm_plugin_entry), -notaplugin (a text
- * file). Each refusal must say which file and why, since that message is all a plugin author
- * gets. The mock's fault options check that the core survives a misbehaving transport. */
+ * file), -crash (its entry point dereferences NULL), -liar (claims run_command, its ops table
+ * ends at shutdown). Each refusal must say which file and why, since that message is all a
+ * plugin author gets. -short is the mock with an ops table that ends at shutdown: it must
+ * work, with every optional feature absent. The mock's fault options check that the core
+ * survives a misbehaving transport. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -18,6 +21,19 @@
 
 #include "loader.h"
 #include "rlm/rlm.h"
+
+/* Under AddressSanitizer its own handler reports a SIGSEGV, so the signal's name is not in
+ * the message (the crash still is). */
+#if defined(__SANITIZE_ADDRESS__)
+#define SEGV_NAME "crashed"
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define SEGV_NAME "crashed"
+#endif
+#endif
+#ifndef SEGV_NAME
+#define SEGV_NAME "SIGSEGV"
+#endif
 
 static const char *plugin_dir;
 
@@ -303,6 +319,87 @@ static int mock_is_loaded(void)
 	return h != NULL;
 }
 
+/* `rlm backends` lists every file on the path: one that crashes in its entry point is
+ * probed in a child, so the listing survives and names it. */
+static void test_plugins_json_survives_crashing_plugin_and_names_it(void **state)
+{
+	json_object *doc, *crash = find_plugin("crash", &doc), *v;
+
+	(void)state;
+	assert_true(json_object_object_get_ex(crash, "error", &v));
+	assert_contains(json_object_get_string(v), "rlm-backend-crash.so");
+	assert_contains(json_object_get_string(v), "crashed in rlm_plugin_entry()");
+	assert_contains(json_object_get_string(v), SEGV_NAME);
+	assert_true(json_object_object_get_ex(crash, "file", &v));
+	assert_contains(json_object_get_string(v), "rlm-backend-crash.so");
+	json_object_put(doc);
+}
+
+/* Listing describes plugins from the probe child: nothing is loaded into this process. */
+static void test_plugins_json_loads_nothing_here(void **state)
+{
+	json_object *doc;
+
+	(void)state;
+	find_plugin("mock", &doc);
+	json_object_put(doc);
+	assert_int_equal(rlm__plugin_refcount("mock"), 0);
+	assert_false(mock_is_loaded());
+}
+
+static void test_crashing_plugin_is_refused_naming_file_and_signal(void **state)
+{
+	const char *needles[] = {"rlm-backend-crash.so", "crashed in rlm_plugin_entry()", SEGV_NAME,
+	                         NULL};
+
+	(void)state;
+	expect_open_refused("crash", NULL, RLM_EPLUGIN, needles);
+	/* and this process is still here, able to load a good plugin */
+	rlm_interp_close(open_mock(NULL));
+}
+
+static void test_capability_without_slot_is_refused(void **state)
+{
+	const char *needles[] = {"rlm-backend-liar.so", "\"liar\"", "RLM_CAP_RUN_COMMAND",
+	                         "run_command slot", NULL};
+
+	(void)state;
+	expect_open_refused("liar", NULL, RLM_EPLUGIN, needles);
+}
+
+/* An ops table may end at shutdown (ABI 1.0's required slots). Its optional slots lie past
+ * struct_size and hold poison functions there: the core must treat them as absent. */
+static void test_ops_table_ending_at_shutdown_works_without_optional_features(void **state)
+{
+	rlm_interp *interp;
+	rlm_error err = RLM_ERROR_INIT;
+	const char *argv[] = {"true", NULL};
+	rlm_command_output *out = NULL;
+	rlm_config *cfg = make_config("short", NULL);
+	char *status;
+	json_object *doc, *caps;
+
+	(void)state;
+	if (rlm_interp_open(cfg, &interp, &err) != 0)
+		fail_msg("open short: %s: %s", rlm_status_name(err.code), err.message);
+	expect_print_works(interp);
+	assert_int_equal(rlm_interp_interrupt(interp, &err), RLM_ENOTSUP);
+	assert_int_equal(rlm_interp_run_command(interp, argv, NULL, 5, &out, &err), RLM_ENOTSUP);
+	assert_null(out);
+	status = rlm_interp_status_json(interp);
+	doc = json_tokener_parse(status);
+	assert_non_null(doc);
+	assert_true(json_object_object_get_ex(doc, "capabilities", &caps));
+	assert_int_equal(json_object_array_length(caps), 0);
+	json_object_put(doc);
+	rlm_free(status);
+	expect_print_works(interp);
+	rlm_interp_close(interp);
+	assert_int_equal(rlm_backend_control(cfg, "short", "status", NULL, &status, &err),
+	                 RLM_ENOTSUP);
+	rlm_config_free(cfg);
+}
+
 static void test_plugin_stays_loaded_while_an_interpreter_lives(void **state)
 {
 	(void)state;
@@ -335,6 +432,11 @@ int main(void)
 	        cmocka_unit_test(test_mock_slow_replies_work),
 	        cmocka_unit_test(test_mock_upload_failure_is_an_error),
 	        cmocka_unit_test(test_plugin_stays_loaded_while_an_interpreter_lives),
+	        cmocka_unit_test(test_plugins_json_survives_crashing_plugin_and_names_it),
+	        cmocka_unit_test(test_plugins_json_loads_nothing_here),
+	        cmocka_unit_test(test_crashing_plugin_is_refused_naming_file_and_signal),
+	        cmocka_unit_test(test_capability_without_slot_is_refused),
+	        cmocka_unit_test(test_ops_table_ending_at_shutdown_works_without_optional_features),
 	};
 
 	plugin_dir = getenv("RLM_TEST_PLUGIN_DIR");
