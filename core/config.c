@@ -107,6 +107,14 @@ static const struct key_spec limits_keys[] = {
         {NULL, KEY_SECTION, NULL, NULL, {0, 0}},
 };
 
+/* The sandbox pool (rlm/pool.h): null takes the backend's declared default. */
+static const struct key_spec pool_keys[] = {
+        {"max_live", KEY_INTEGER_OR_NULL, "null", NULL, {1, 100000}},
+        {"creates_per_s", KEY_NUMBER_OR_NULL, "null", NULL, {0, 100000}},
+        {"warm", KEY_INTEGER, "0", NULL, {0, 100000}},
+        {NULL, KEY_SECTION, NULL, NULL, {0, 0}},
+};
+
 static const struct key_spec root_keys[] = {
         {"backend", KEY_STRING, "\"local\"", NULL, {0, 0}},
         {"plugin_path", KEY_STRING_LIST, "[]", NULL, {0, 0}},
@@ -114,6 +122,7 @@ static const struct key_spec root_keys[] = {
         {"llm", KEY_SECTION, NULL, llm_keys, {0, 0}},
         {"sub_llm", KEY_SECTION, NULL, llm_keys, {0, 0}},
         {"limits", KEY_SECTION, NULL, limits_keys, {0, 0}},
+        {"pool", KEY_SECTION, NULL, pool_keys, {0, 0}},
         {"backends", KEY_BACKENDS, "{}", NULL, {0, 0}},
         {NULL, KEY_SECTION, NULL, NULL, {0, 0}},
 };

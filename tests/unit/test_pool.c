@@ -233,6 +233,25 @@ static void cancel_wakes_a_waiting_acquire(void **state)
 	rlm_config_free(cfg);
 }
 
+/* The pool section sets the limits; options left at INIT take them, the backend's default
+ * (local: twice the cores) fills what neither says. */
+static void pool_section_sets_the_limits(void **state)
+{
+	(void)state;
+	rlm_config *cfg = local_config();
+	rlm_error err = RLM_ERROR_INIT;
+	rlm_pool *p = open_pool(cfg, 0, -1);
+	assert_int_equal(stat_of(p, "max_live"), 2 * sysconf(_SC_NPROCESSORS_ONLN));
+	rlm_pool_close(p);
+	assert_int_equal(rlm_config_set_assignment(cfg, "pool.max_live=5", &err), 0);
+	assert_int_equal(rlm_config_set_assignment(cfg, "pool.warm=1", &err), 0);
+	p = open_pool(cfg, 0, -1);
+	assert_int_equal(stat_of(p, "max_live"), 5);
+	assert_int_equal(stat_of(p, "warm"), 1);
+	rlm_pool_close(p);
+	rlm_config_free(cfg);
+}
+
 static void unstamped_pool_options_are_einval(void **state)
 {
 	(void)state;
@@ -331,6 +350,7 @@ int main(void)
 	        cmocka_unit_test(failing_creation_fails_the_waiter_instead_of_hanging),
 	        cmocka_unit_test(cancel_wakes_a_waiting_acquire),
 	        cmocka_unit_test(unstamped_pool_options_are_einval),
+	        cmocka_unit_test(pool_section_sets_the_limits),
 	        cmocka_unit_test(limiter_spaces_creations_across_processes),
 	        cmocka_unit_test(limiter_refuses_a_backlog_beyond_the_deadline),
 	};
