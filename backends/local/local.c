@@ -15,7 +15,6 @@
 #endif
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <json-c/json.h>
 #include <limits.h>
 #include <poll.h>
@@ -46,11 +45,13 @@
 #define LOCAL_ENTRY_VISIBILITY RLM_PLUGIN_EXPORT
 #endif
 
-#define LOCAL_CHUNK           (64 * 1024)   /* read size on the channel and command pipes */
-#define LOCAL_WRITE_MAX       (1024 * 1024) /* largest single write() to the driver */
-#define LOCAL_POLL_SLICE_MS   250           /* how often a quiet wait checks the driver is alive */
-#define LOCAL_CAPTURE_MAX     (64u << 20)   /* run_command keeps this much of each stream */
-#define LOCAL_DEFAULT_START_S 30.0          /* when the launch gives no start timeout */
+#define LOCAL_CHUNK     (64 * 1024)   /* read size on the channel and command pipes */
+#define LOCAL_WRITE_MAX (1024 * 1024) /* largest single write() to the driver */
+#define LOCAL_POLL_SLICE_MS                                                                        \
+	100 /* a quiet wait checks the driver and the cancel flag this often                       \
+	     */
+#define LOCAL_CAPTURE_MAX     (64u << 20) /* run_command keeps this much of each stream */
+#define LOCAL_DEFAULT_START_S 30.0        /* when the launch gives no start timeout */
 #define LOCAL_SANDBOX_PATH    "/usr/local/bin:/usr/bin:/bin"
 #define LOCAL_SCRIPT_NAME     ".rlm_driver.py"
 #define LOCAL_PYC_NAME        ".rlm_driver.pyc" /* preferred: see local_pyc.c */
@@ -64,6 +65,8 @@ struct local {
 	const rlm_host_api *host;
 	struct local_config cfg;
 	char *workdir;     /* NULL until provisioned; removed at shutdown */
+	dev_t workdir_dev; /* what was made at workdir: only that is removed */
+	ino_t workdir_ino;
 	char *volume_dir;  /* NULL without a volume; kept */
 	char *script_path; /* <workdir>/.rlm_driver.py */
 	char *log_path;    /* <workdir>/.rlm_driver.log */
@@ -74,6 +77,9 @@ struct local {
 	int to_driver, from_driver;
 	struct local_report setup; /* what the last launch reached */
 	bool have_setup, warned_isolation;
+	/* A process of the sandbox outlived its end (stuck in the kernel): the work dir is then
+	 * left in place at shutdown rather than removed while something may still use it. */
+	bool unended;
 	unsigned tmp_seq; /* temp file names of uploads */
 };
 
@@ -143,14 +149,6 @@ static int strv_setenv(const rlm_host_api *host, char ***v, char *entry)
 	grown[n + 1] = NULL;
 	*v = grown;
 	return 0;
-}
-
-static void sleep_ms(long ms)
-{
-	struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-
-	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-		;
 }
 
 static bool path_under(const char *path, const char *dir)
@@ -592,6 +590,7 @@ static int make_workdir(struct local *l, rlm_error *err)
 {
 	const struct local_config *c = &l->cfg;
 	char *tmp, blocker[PATH_MAX];
+	struct stat st;
 
 	if (!(tmp = xprintf(l->host, "%s/rlm-XXXXXX", c->workdir_root)))
 		return nomem(l, err);
@@ -602,6 +601,13 @@ static int make_workdir(struct local *l, rlm_error *err)
 		                          c->workdir_root, strerror(e));
 	}
 	l->workdir = tmp; /* from here on shutdown() removes it */
+	if (lstat(tmp, &st) < 0) {
+		int e = errno;
+		return l->host->error_set(err, RLM_EIO, "cannot stat work directory %s: %s", tmp,
+		                          strerror(e));
+	}
+	l->workdir_dev = st.st_dev;
+	l->workdir_ino = st.st_ino;
 	if (!(l->script_path = xprintf(l->host, "%s/" LOCAL_SCRIPT_NAME, tmp)) ||
 	    !(l->log_path = xprintf(l->host, "%s/" LOCAL_LOG_NAME, tmp)) ||
 	    !(tmp = xprintf(l->host, "%s/tmp", l->workdir)))
@@ -1002,25 +1008,34 @@ static void set_nonblock(int fd)
 		fcntl(fd, F_SETFL, flags | O_NONBLOCK);
 }
 
-/* Kills the driver's whole process group and reaps it; keeps the work dir and the volume.
- * grace_s: how long a driver whose channel was just closed may take to leave by itself. */
-static void stop_driver(struct local *l, double grace_s)
+/* Ends a sandbox process (the driver or a command) and everything it started, and reaps it.
+ * Only a process stuck in the kernel can survive that: then the sandbox counts as unended. */
+static void end_sandbox_process(struct local *l, pid_t pid, const char *what, int *status)
 {
-	pid_t pid = atomic_load(&l->pid);
-	int status;
+	if (rlm_local_kill_reap(pid, LOCAL_END_TIMEOUT_S, status) == 0)
+		return;
+	l->unended = true;
+	l->host->log(RLM_LOG_WARN, LOCAL_NAME,
+	             "a process of the sandbox (session %d, the %s's) was still alive %g s after "
+	             "SIGKILL, or /proc could not be read to check: the work directory %s will be "
+	             "left in place",
+	             (int)pid, what, LOCAL_END_TIMEOUT_S, l->workdir ? l->workdir : "(none)");
+}
+
+/* Ends the driver and every process it started, and reaps it; keeps the work dir and the
+ * volume. The driver leaves at once when its channel closes (os._exit, nothing to flush), so
+ * there is no grace period to wait out: SIGKILL does the same, sooner. */
+static void stop_driver(struct local *l)
+{
+	pid_t pid = atomic_exchange(&l->pid, 0); /* interrupt() no longer targets it */
 
 	if (l->to_driver >= 0)
 		close(l->to_driver);
 	if (l->from_driver >= 0)
 		close(l->from_driver);
 	l->to_driver = l->from_driver = -1;
-	if (pid <= 0)
-		return;
-	for (double waited = 0; waited < grace_s && !rlm_local_exited(pid, &status);
-	     waited += 0.005)
-		sleep_ms(5);
-	rlm_local_kill_reap(pid, NULL);
-	atomic_store(&l->pid, 0);
+	if (pid > 0)
+		end_sandbox_process(l, pid, "driver", NULL);
 }
 
 static void log_isolation(struct local *l, pid_t pid)
@@ -1041,7 +1056,8 @@ static void log_isolation(struct local *l, pid_t pid)
 	}
 }
 
-static int launch_driver(struct local *l, double timeout_s, rlm_error *err)
+static int launch_driver(struct local *l, double timeout_s, const volatile int *cancel,
+                         rlm_error *err)
 {
 	int to[2] = {-1, -1}, from[2] = {-1, -1}, rc;
 	char *argv[12];
@@ -1081,7 +1097,8 @@ static int launch_driver(struct local *l, double timeout_s, rlm_error *err)
 	plan.out_fd = plan.err_fd = -1;
 	plan.log_path = l->log_path;
 	rlm_local_plan_sandbox(&plan, &l->cfg);
-	rc = rlm_local_spawn(l->host, &plan, l->host->now() + timeout_s, &pid, &l->setup, err);
+	rc = rlm_local_spawn(l->host, &plan, l->host->now() + timeout_s, cancel, &pid, &l->setup,
+	                     err);
 	if (rc)
 		goto out;
 	l->have_setup = true;
@@ -1104,17 +1121,18 @@ static int local_start(void *instance, const rlm_launch *launch, rlm_error *err)
 {
 	struct local *l = instance;
 	double timeout_s = LOCAL_DEFAULT_START_S;
+	const volatile int *cancel = RLM_HAS_FIELD(launch, cancel) ? launch->cancel : NULL;
 	int rc;
 
-	if (launch &&
-	    launch->struct_size >= offsetof(rlm_launch, start_timeout_s) + sizeof(double) &&
-	    launch->start_timeout_s > 0)
+	if (RLM_HAS_FIELD(launch, start_timeout_s) && launch->start_timeout_s > 0)
 		timeout_s = launch->start_timeout_s;
 	/* A restart after a hang or a crash: the old driver goes first, state and all. */
-	stop_driver(l, 0);
+	stop_driver(l);
+	if (cancel && *cancel)
+		return l->host->error_set(err, RLM_ECANCELLED, "start was cancelled");
 	if ((rc = provision(l, err)) || (rc = write_driver_script(l, err)))
 		return rc;
-	return launch_driver(l, timeout_s, err);
+	return launch_driver(l, timeout_s, cancel, err);
 }
 
 /* The last lines of the driver's log (Python's own fatal errors), for error messages. */
@@ -1151,23 +1169,47 @@ static void log_tail(const struct local *l, char *buf, size_t size)
 	memmove(buf, buf + start, (size_t)n - start + 1);
 }
 
+/* Which of the sandbox's limits killed a process, from how it died and the CPU time it used
+ * (an empty string when none can be told). RLIMIT_CPU sends SIGXCPU at the soft limit and
+ * SIGKILL at the hard one; both are cpu_seconds here, so the kernel's SIGKILL comes at once. */
+static void limit_that_killed(const struct local *l, pid_t pid, int status, char *buf, size_t size)
+{
+	const struct local_config *c = &l->cfg;
+	int sig = status >= 0 && WIFSIGNALED(status) ? WTERMSIG(status) : 0;
+	double cpu = sig == SIGKILL || sig == SIGXCPU ? rlm_local_cpu_seconds(pid) : -1;
+
+	buf[0] = '\0';
+	/* CPU time is counted in clock ticks: allow one tick or so of rounding. */
+	if (c->cpu_seconds > 0 && (sig == SIGXCPU || (sig == SIGKILL && cpu >= 0 &&
+	                                              cpu + 0.05 >= (double)c->cpu_seconds)))
+		snprintf(buf, size,
+		         ": it reached the cpu_seconds limit (%ld s of CPU time, RLIMIT_CPU; "
+		         "backends.local.cpu_seconds)",
+		         c->cpu_seconds);
+	else if (sig == SIGXFSZ && c->max_file_size_mb > 0)
+		snprintf(buf, size,
+		         ": it wrote past the max_file_size_mb limit (%ld MiB, RLIMIT_FSIZE; "
+		         "backends.local.max_file_size_mb)",
+		         c->max_file_size_mb);
+}
+
 /* The channel closed (or the driver vanished): say how it ended and what it last said. */
 static int driver_died(struct local *l, rlm_error *err)
 {
 	pid_t pid = atomic_load(&l->pid);
-	char how[128], tail[640];
+	char how[128], limit[160] = "", tail[640];
 	int status = -1;
-	bool gone = false;
 
-	for (int i = 0; i < 40 && !(gone = rlm_local_exited(pid, &status)); i++)
-		sleep_ms(5);
-	if (gone)
+	/* The channel closes a moment before the process is a zombie. */
+	if (rlm_local_wait_exit(pid, 0.2, &status)) {
 		rlm_local_describe_status(status, how, sizeof(how));
-	else
+		limit_that_killed(l, pid, status, limit, sizeof(limit));
+	} else {
 		snprintf(how, sizeof(how), "closed its channel but is still running (pid %d)",
 		         (int)pid);
+	}
 	log_tail(l, tail, sizeof(tail));
-	return l->host->error_set(err, RLM_EBACKEND, "driver %s%s%s", how,
+	return l->host->error_set(err, RLM_EBACKEND, "driver %s%s%s%s", how, limit,
 	                          tail[0] ? "; last lines of " LOCAL_LOG_NAME ":\n" : "", tail);
 }
 
@@ -1210,15 +1252,23 @@ static ssize_t write_nosigpipe(int fd, const void *buf, size_t len)
 	return n;
 }
 
-/* Polls in slices so a driver that died while something else holds its pipe is noticed.
- * Returns > 0 when an fd is ready, 0 after a quiet slice, RLM_ETIMEOUT past the deadline. */
-static int wait_fds(struct local *l, double deadline, struct pollfd *pfd, nfds_t n)
+static bool exchange_cancelled(const rlm_exchange *ex)
+{
+	return RLM_HAS_FIELD(ex, cancel) && ex->cancel && *ex->cancel;
+}
+
+/* Polls in slices so a driver that died while something else holds its pipe, and a cancel
+ * flag set by another thread, are noticed. Returns > 0 when an fd is ready, 0 after a quiet
+ * slice, RLM_ETIMEOUT past the deadline, RLM_ECANCELLED once the exchange is cancelled. */
+static int wait_fds(struct local *l, const rlm_exchange *ex, struct pollfd *pfd, nfds_t n)
 {
 	int ms = LOCAL_POLL_SLICE_MS, r;
 
+	if (exchange_cancelled(ex))
+		return RLM_ECANCELLED;
 	/* A deadline of 0 or less is taken as "none": a real one is a positive clock value. */
-	if (deadline > 0) {
-		double left = deadline - l->host->now();
+	if (ex->deadline > 0) {
+		double left = ex->deadline - l->host->now();
 		if (left <= 0)
 			return RLM_ETIMEOUT;
 		if (left * 1000 < ms)
@@ -1226,6 +1276,11 @@ static int wait_fds(struct local *l, double deadline, struct pollfd *pfd, nfds_t
 	}
 	r = poll(pfd, n, ms);
 	return r < 0 ? 0 : r;
+}
+
+static int cancelled(struct local *l, rlm_error *err)
+{
+	return l->host->error_set(err, RLM_ECANCELLED, "the exchange was cancelled");
 }
 
 static int quiet_slice(struct local *l, rlm_error *err)
@@ -1272,11 +1327,13 @@ static int xfer_write(struct local *l, const rlm_exchange *ex, struct xfer *x, b
 	while (x->out_off < x->out_len) {
 		struct pollfd pfd[2] = {{l->to_driver, POLLOUT, 0}, {l->from_driver, POLLIN, 0}};
 		size_t left = x->out_len - x->out_off;
-		int rc = wait_fds(l, ex->deadline, pfd, drain ? 2 : 1);
+		int rc = wait_fds(l, ex, pfd, drain ? 2 : 1);
 		ssize_t n;
 
 		if (rc == RLM_ETIMEOUT)
 			return timed_out(l, err);
+		if (rc == RLM_ECANCELLED)
+			return cancelled(l, err);
 		if (rc == 0) {
 			if ((rc = quiet_slice(l, err)) != XFER_MORE)
 				return rc;
@@ -1328,11 +1385,13 @@ static int xfer_deliver(struct local *l, const rlm_exchange *ex, struct xfer *x,
 static int xfer_read(struct local *l, const rlm_exchange *ex, struct xfer *x, rlm_error *err)
 {
 	struct pollfd pfd = {l->from_driver, POLLIN, 0};
-	int rc = wait_fds(l, ex->deadline, &pfd, 1);
+	int rc = wait_fds(l, ex, &pfd, 1);
 	ssize_t n;
 
 	if (rc == RLM_ETIMEOUT)
 		return timed_out(l, err);
+	if (rc == RLM_ECANCELLED)
+		return cancelled(l, err);
 	if (rc == 0)
 		return quiet_slice(l, err);
 	n = read(l->from_driver, x->chunk, LOCAL_CHUNK);
@@ -1496,58 +1555,61 @@ static void close_capture_fd(int *fd)
 	*fd = -1;
 }
 
-/* Reads both pipes until they close. When the command's leader exits, its group is killed
- * so helpers it left behind neither hold the pipes open nor outlive it. */
-static void command_collect(struct local *l, pid_t pid, int fds[2], double timeout_s,
-                            struct capture cap[2], int *status, int *timed)
+/* Reads one chunk from whichever capture pipe poll() found ready; closes it at EOF. */
+static void command_read(struct local *l, int fds[2], const struct pollfd pfd[2], char *chunk,
+                         size_t chunk_size, struct capture cap[2])
+{
+	for (int i = 0; i < 2; i++) {
+		ssize_t n;
+		if (fds[i] < 0 || !pfd[i].revents)
+			continue;
+		n = read(fds[i], chunk, chunk_size);
+		if (n > 0 && capture_add(l, &cap[i], chunk, (size_t)n) < 0)
+			cap[i].truncated = true;
+		else if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR))
+			close_capture_fd(&fds[i]);
+	}
+}
+
+/* Reads both pipes until they close. When the command's leader exits, times out or is
+ * cancelled, everything of its session is ended (rlm_local_kill_reap) so helpers it left
+ * behind neither hold the pipes open nor outlive it; what they wrote is still read. Returns
+ * 0, or RLM_ECANCELLED when *cancel was set. */
+static int command_collect(struct local *l, pid_t pid, int fds[2], double timeout_s,
+                           const volatile int *cancel, struct capture cap[2], int *status,
+                           int *timed)
 {
 	double deadline = timeout_s > 0 ? l->host->now() + timeout_s : 0, drain_until = 0;
-	char *chunk = l->host->alloc(LOCAL_CHUNK);
-	char small[4096];
-	bool leader_gone = false;
+	char *chunk = l->host->alloc(LOCAL_CHUNK), small[4096];
+	bool ended = false, was_cancelled = false;
 
 	while (fds[0] >= 0 || fds[1] >= 0) {
 		struct pollfd pfd[2] = {{fds[0], POLLIN, 0}, {fds[1], POLLIN, 0}};
 		double now = l->host->now();
-		int ms = 100;
+		int ms = LOCAL_POLL_SLICE_MS;
 
-		if (deadline > 0 && now >= deadline && !*timed) {
-			*timed = 1;
-			kill(-pid, SIGKILL);
-			drain_until = now + 2;
+		if (!ended) {
+			bool expired = deadline > 0 && now >= deadline;
+			was_cancelled = cancel && *cancel;
+			if (expired || was_cancelled || rlm_local_exited(pid, status)) {
+				*timed = expired && !was_cancelled;
+				end_sandbox_process(l, pid, "command", status);
+				ended = true;
+				drain_until = l->host->now() + 2;
+			} else if (deadline > 0 && (deadline - now) * 1000 < ms) {
+				ms = (int)((deadline - now) * 1000) + 1;
+			}
 		}
-		if (deadline > 0 && !*timed && (deadline - now) * 1000 < ms)
-			ms = (int)((deadline - now) * 1000) + 1;
-		if (drain_until > 0 && now >= drain_until)
-			break; /* something outside the group holds the pipes */
+		if (ended && l->host->now() >= drain_until)
+			break; /* something outside the sandbox holds the pipes */
 		poll(pfd, 2, ms);
-		for (int i = 0; i < 2; i++) {
-			ssize_t n;
-			if (fds[i] < 0 || !pfd[i].revents)
-				continue;
-			n = read(fds[i], chunk ? chunk : small,
-			         chunk ? LOCAL_CHUNK : sizeof(small));
-			if (n > 0 && capture_add(l, &cap[i], chunk ? chunk : small, (size_t)n) < 0)
-				cap[i].truncated = true;
-			else if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR))
-				close_capture_fd(&fds[i]);
-		}
-		if (!leader_gone && rlm_local_exited(pid, status)) {
-			leader_gone = true;
-			kill(-pid, SIGKILL);
-			drain_until = l->host->now() + 2;
-		}
+		command_read(l, fds, pfd, chunk ? chunk : small,
+		             chunk ? LOCAL_CHUNK : sizeof(small), cap);
 	}
 	l->host->free(chunk);
-	/* The pipes close a moment before the leader is a zombie: let it finish exiting. */
-	for (long ms = 1; !rlm_local_exited(pid, status); ms = ms < 50 ? ms * 2 : 50) {
-		if (deadline > 0 && !*timed && l->host->now() >= deadline) {
-			*timed = 1;
-			break;
-		}
-		sleep_ms(ms);
-	}
-	rlm_local_kill_reap(pid, status);
+	if (!ended)
+		end_sandbox_process(l, pid, "command", status);
+	return was_cancelled ? RLM_ECANCELLED : 0;
 }
 
 static int command_spawn(struct local *l, const rlm_command *cmd, char **env, int out[2],
@@ -1573,8 +1635,8 @@ static int command_spawn(struct local *l, const rlm_command *cmd, char **env, in
 	plan.out_fd = out[1];
 	plan.err_fd = errp[1];
 	rlm_local_plan_sandbox(&plan, &l->cfg);
-	rc = rlm_local_spawn(l->host, &plan, l->host->now() + LOCAL_DEFAULT_START_S, pid, &setup,
-	                     err);
+	rc = rlm_local_spawn(l->host, &plan, l->host->now() + LOCAL_DEFAULT_START_S,
+	                     RLM_HAS_FIELD(cmd, cancel) ? cmd->cancel : NULL, pid, &setup, err);
 	l->host->free(cwd);
 	return rc;
 }
@@ -1638,10 +1700,14 @@ static int local_run_command(void *instance, const rlm_command *cmd, rlm_command
 		goto out;
 	fds[0] = out[0];
 	fds[1] = errp[0];
-	command_collect(l, pid, fds, cmd->timeout_s, cap, &status, &timed);
+	rc = command_collect(l, pid, fds, cmd->timeout_s,
+	                     RLM_HAS_FIELD(cmd, cancel) ? cmd->cancel : NULL, cap, &status, &timed);
 	out[0] = fds[0];
 	errp[0] = fds[1];
-	rc = command_result(l, cap, status, timed, res, err);
+	if (rc == RLM_ECANCELLED)
+		rc = l->host->error_set(err, RLM_ECANCELLED, "run_command: cancelled");
+	else
+		rc = command_result(l, cap, status, timed, res, err);
 out:
 	for (int i = 0; i < 2; i++) {
 		if (out[i] >= 0)
@@ -1738,39 +1804,15 @@ static int local_control(void *instance, const char *op, const char *arg_json, r
 
 /* ---- create, shutdown ------------------------------------------------------------------ */
 
-/* nftw has no context pointer: these callbacks need none. Pass 1 (not as root) makes every
- * directory the sandbox locked us out of ours again; pass 2 removes bottom-up. */
-static int unlock_entry(const char *path, const struct stat *st, int type, struct FTW *ftw)
+/* Only once nothing of the sandbox runs (stop_driver and run_command ended it all), and then
+ * without following any link the sandbox left (local_remove.c). */
+static void remove_workdir(struct local *l)
 {
-	(void)ftw;
-	if (type == FTW_DNR || (type == FTW_D && (st->st_mode & S_IRWXU) != S_IRWXU)) {
-		chmod(path, (st->st_mode & 07777) | S_IRWXU);
-		return type == FTW_DNR; /* nftw could not look inside: walk again */
-	}
-	return 0;
-}
-
-static int remove_entry(const char *path, const struct stat *st, int type, struct FTW *ftw)
-{
-	(void)st;
-	(void)ftw;
-	if (type == FTW_DP)
-		rmdir(path);
-	else
-		unlink(path);
-	return 0;
-}
-
-static void remove_tree(const struct local *l, const char *dir)
-{
-	struct stat st;
-
-	for (int pass = 0; geteuid() != 0 && pass < 64; pass++)
-		if (nftw(dir, unlock_entry, 16, FTW_PHYS | FTW_MOUNT) != 1)
-			break;
-	nftw(dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS | FTW_MOUNT);
-	if (lstat(dir, &st) == 0)
-		l->host->log(RLM_LOG_WARN, LOCAL_NAME, "could not remove work directory %s", dir);
+	if (l->unended)
+		return; /* end_sandbox_process() said so already */
+	if (rlm_local_remove_tree(l->workdir, l->workdir_dev, l->workdir_ino) < 0)
+		l->host->log(RLM_LOG_WARN, LOCAL_NAME, "could not remove work directory %s: %s",
+		             l->workdir, strerror(errno));
 }
 
 static void local_shutdown(void *instance)
@@ -1781,9 +1823,9 @@ static void local_shutdown(void *instance)
 	if (!l)
 		return;
 	host = l->host;
-	stop_driver(l, 0.2);
+	stop_driver(l);
 	if (l->workdir)
-		remove_tree(l, l->workdir);
+		remove_workdir(l);
 	host->free(l->workdir);
 	host->free(l->volume_dir);
 	host->free(l->script_path);

@@ -1,6 +1,7 @@
-/* local_internal.h - what the two files of the local backend share: its configuration, the
- * spawn plan that local_isolation.c turns into a sandboxed child process, and the report the
- * child sends back about the isolation it reached. Not part of any public ABI. */
+/* local_internal.h - what the files of the local backend share: its configuration, the spawn
+ * plan that local_isolation.c turns into a sandboxed child process, the report the child sends
+ * back about the isolation it reached, how a sandbox's processes are ended, and how its work
+ * directory is removed (local_remove.c). Not part of any public ABI. */
 #ifndef RLM_LOCAL_INTERNAL_H
 #define RLM_LOCAL_INTERNAL_H
 
@@ -28,6 +29,11 @@
 #define LOCAL_FD_CHAN_IN  3
 #define LOCAL_FD_CHAN_OUT 4
 #define LOCAL_FD_STATUS   5
+
+/* How long ending a sandbox may wait for its processes to die. SIGKILL takes effect at once
+ * unless a process is stuck in the kernel (a hung NFS mount): past this the sandbox is
+ * reported as not ended, and its work dir is left in place rather than removed under it. */
+#define LOCAL_END_TIMEOUT_S 10.0
 
 enum local_isolation {
 	LOCAL_ISO_AUTO,       /* try namespaces, fall back to process hygiene and report it */
@@ -106,6 +112,7 @@ enum local_stage {
 	LOCAL_STAGE_PDEATHSIG,
 	LOCAL_STAGE_PARENT_GONE,
 	LOCAL_STAGE_NO_NEW_PRIVS,
+	LOCAL_STAGE_SECCOMP,
 	LOCAL_STAGE_DEVNULL,
 	LOCAL_STAGE_LOG,
 	LOCAL_STAGE_FDS,
@@ -130,19 +137,38 @@ struct local_report {
 LOCAL_HIDDEN void rlm_local_plan_sandbox(struct local_spawn *plan, const struct local_config *cfg);
 
 /* Forks and sets up the child of plan. On success (0) the child has exec'ed: *pid is set and
- * *setup holds its report. On failure the child (if any) is killed and reaped, and err names
- * the step that failed. deadline: host->now() value to give up waiting for the child. */
+ * *setup holds its report. On failure the child (if any) is ended and reaped, and err names
+ * the step that failed. deadline: host->now() value to give up waiting for the child; cancel
+ * (may be NULL): once *cancel is set the wait stops within 100 ms with RLM_ECANCELLED. */
 LOCAL_HIDDEN int rlm_local_spawn(const rlm_host_api *host, const struct local_spawn *plan,
-                                 double deadline, pid_t *pid, struct local_report *setup,
-                                 rlm_error *err);
+                                 double deadline, const volatile int *cancel, pid_t *pid,
+                                 struct local_report *setup, rlm_error *err);
 
-/* SIGKILLs the process group led by pid (and pid), then reaps pid. *status is its wait
- * status, or -1 when someone else reaped it. pid <= 0 is a no-op. */
-LOCAL_HIDDEN void rlm_local_kill_reap(pid_t pid, int *status);
+/* Ends everything of the sandbox whose first process is pid (our child, not yet reaped), then
+ * reaps pid; *status (may be NULL) is its wait status, or -1 when someone else reaped it.
+ *
+ * A sandbox is one session: the child made it with setsid(), and a seccomp filter refuses
+ * setsid() to everything that runs in it, so no process of the sandbox can leave it (a
+ * process group can be left with setpgid(), a session cannot). SIGKILL goes to the session's
+ * first process group, then every process /proc lists in the session is SIGKILLed until a
+ * pass finds none alive (zombies count as dead: they hold no files and run no code). pid is
+ * reaped last, so the session id cannot be reused while the sweep runs. Returns 0 when no
+ * process of the session is left, -1 when one outlived timeout_s (stuck in the kernel) or
+ * /proc cannot be read: then the caller must not act as if the sandbox were gone. pid <= 0
+ * is a no-op that returns 0. */
+LOCAL_HIDDEN int rlm_local_kill_reap(pid_t pid, double timeout_s, int *status);
 
 /* Whether pid (our child, not yet reaped) has exited; *status is then its wait status (or -1
- * when it cannot be known). Never reaps, so the pid and its group id stay ours. */
+ * when it cannot be known). Never reaps, so the pid and its session id stay ours. */
 LOCAL_HIDDEN bool rlm_local_exited(pid_t pid, int *status);
+
+/* Waits up to timeout_s for pid (our child, not yet reaped) to exit, on a pidfd where the
+ * kernel has them (no polling); never reaps. Returns whether it exited (*status as above). */
+LOCAL_HIDDEN bool rlm_local_wait_exit(pid_t pid, double timeout_s, int *status);
+
+/* The CPU time (user + system, seconds) that exited child pid used, not reaped yet; -1 when
+ * unknown. For naming the limit that killed it. */
+LOCAL_HIDDEN double rlm_local_cpu_seconds(pid_t pid);
 
 /* "status 3", "signal 9 (SIGKILL)" ... for a wait status; "an unknown status" for -1. */
 LOCAL_HIDDEN void rlm_local_describe_status(int status, char *buf, size_t size);
@@ -160,6 +186,11 @@ LOCAL_HIDDEN const char *rlm_local_stage_name(int stage);
  * not NULL) names the first path that stops it. Always true when no uid is dropped. */
 LOCAL_HIDDEN bool rlm_local_sandbox_can_reach(const struct local_config *cfg, const char *path,
                                               bool want_exec, char *blocker, size_t blocker_size);
+
+/* Removes the directory at path, which must still be the directory (dev, ino) that was made
+ * there, and everything in it, without ever following a symbolic link or leaving the tree:
+ * see local_remove.c. Returns 0 when it is gone, -1 (errno set) when something was left. */
+LOCAL_HIDDEN int rlm_local_remove_tree(const char *path, dev_t dev, ino_t ino);
 
 /* The driver compiled for python (absolute path), from a host-only cache that is filled on
  * first use; *out is host->alloc'ed. Non-zero when there is none (then run the source). */

@@ -1,34 +1,45 @@
-/* local_isolation.c - how the local backend launches a process inside its sandbox.
+/* local_isolation.c - how the local backend launches a process inside its sandbox, and how
+ * it ends every process of a sandbox.
  *
  * The parent prepares a spawn plan (everything that allocates or formats happens there, since
  * the host may be multithreaded); the child then only makes async-signal-safe system calls:
- * its own session, best-effort namespaces, rlimits, the sandbox uid, a parent-death signal,
- * no-new-privs, a clean fd table, then execve. It reports the isolation it reached, or the
- * step that failed, on a close-on-exec status pipe: EOF after a setup report means execve
- * worked. This is resource containment, not a security boundary against hostile code. */
+ * its own session, a clean fd table, best-effort namespaces, rlimits, the sandbox uid, a
+ * parent-death signal, no-new-privs, a seccomp filter that keeps everything it starts in that
+ * session, then execve. It reports the isolation it reached, or the step that failed, on a
+ * close-on-exec status pipe: EOF after a setup report means execve worked. Ending a sandbox
+ * kills its session, see rlm_local_kill_reap(). This is resource containment, not a security
+ * boundary against hostile code. */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
 #include "local_internal.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
 #include <limits.h>
+#include <linux/audit.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
 #include <net/if.h>
 #include <poll.h>
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <sys/xattr.h>
+#include <time.h>
 #include <unistd.h>
 
 /* ---- the plan (parent side) ------------------------------------------------------------ */
@@ -300,43 +311,30 @@ static void child_close_from(int lo, int fallback_max)
 		close(fd);
 }
 
-static int child_open_stdio(struct child *c, int *null_fd, int *out, int *err)
-{
-	const struct local_spawn *p = c->plan;
-	int log;
-
-	*null_fd = child_high(open("/dev/null", O_RDONLY | O_CLOEXEC));
-	if (*null_fd < 0)
-		child_fail(c, LOCAL_STAGE_DEVNULL, errno);
-	if (p->out_fd >= 0) {
-		*out = child_high(p->out_fd);
-		*err = child_high(p->err_fd);
-		return *out < 0 || *err < 0 ? -1 : 0;
-	}
-	/* The driver's own stdout/stderr: Python's fatal errors land here for error messages. */
-	log = open(p->log_path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
-	if (log < 0)
-		child_fail(c, LOCAL_STAGE_LOG, errno);
-	*out = *err = child_high(log);
-	return *out < 0 ? -1 : 0;
-}
-
-/* 0: /dev/null; 1, 2: log or capture pipes; 3, 4: the channel; 5: the status pipe; no more. */
+/* 0: /dev/null; 1, 2: the capture pipes, or /dev/null until child_log(); 3, 4: the channel;
+ * 5: the status pipe; every fd inherited from the host closed. Runs before the limits, so the
+ * host may hold any number of fds (RLIMIT_NOFILE would leave no room to move them), and
+ * before the namespaces and the uid change, so nothing of the host stays open in there. */
 static void child_fds(struct child *c)
 {
 	const struct local_spawn *p = c->plan;
-	int st, null_fd, out, err, in = -1, chan = -1;
+	int st, null_fd, out = -1, err = -1, in = -1, chan = -1;
 
 	st = child_high(c->status_fd);
 	if (st < 0)
 		child_fail(c, LOCAL_STAGE_FDS, errno);
 	c->status_fd = st;
-	if (child_open_stdio(c, &null_fd, &out, &err) < 0)
+	null_fd = child_high(open("/dev/null", O_RDWR | O_CLOEXEC));
+	if (null_fd < 0)
+		child_fail(c, LOCAL_STAGE_DEVNULL, errno);
+	if (p->out_fd >= 0 &&
+	    ((out = child_high(p->out_fd)) < 0 || (err = child_high(p->err_fd)) < 0))
 		child_fail(c, LOCAL_STAGE_FDS, errno);
 	if (p->chan_in >= 0 &&
 	    ((in = child_high(p->chan_in)) < 0 || (chan = child_high(p->chan_out)) < 0))
 		child_fail(c, LOCAL_STAGE_FDS, errno);
-	if (dup2(null_fd, 0) < 0 || dup2(out, 1) < 0 || dup2(err, 2) < 0 ||
+	if (dup2(null_fd, 0) < 0 || dup2(out >= 0 ? out : null_fd, 1) < 0 ||
+	    dup2(err >= 0 ? err : null_fd, 2) < 0 ||
 	    (in >= 0 && (dup2(in, LOCAL_FD_CHAN_IN) < 0 || dup2(chan, LOCAL_FD_CHAN_OUT) < 0)) ||
 	    dup3(st, LOCAL_FD_STATUS, O_CLOEXEC) < 0)
 		child_fail(c, LOCAL_STAGE_FDS, errno);
@@ -347,6 +345,89 @@ static void child_fds(struct child *c)
 	}
 	child_close_from(LOCAL_FD_STATUS + 1, p->close_fallback);
 }
+
+/* The driver's own stdout/stderr go to its log (Python's fatal errors land there, for error
+ * messages). Opened as the sandbox uid, in the sandbox's directory: never as root there. */
+static void child_log(struct child *c)
+{
+	int log;
+
+	if (c->plan->out_fd >= 0)
+		return;
+	log = open(c->plan->log_path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (log < 0)
+		child_fail(c, LOCAL_STAGE_LOG, errno);
+	if (dup2(log, 1) < 0 || dup2(log, 2) < 0)
+		child_fail(c, LOCAL_STAGE_LOG, errno);
+	close(log);
+}
+
+/* The seccomp filter of child_contain(): setsid() fails with EPERM for the native ABI and the
+ * compat ones this architecture can run, so every process of the sandbox stays in the session
+ * the child made. Everything else is allowed. */
+#if defined(__x86_64__)
+#define SANDBOX_ARCH          AUDIT_ARCH_X86_64
+#define SANDBOX_COMPAT_ARCH   AUDIT_ARCH_I386
+#define SANDBOX_COMPAT_SETSID 66
+#define SANDBOX_X32_SETSID    (0x40000000 | __NR_setsid) /* x32 calls carry this bit */
+#elif defined(__aarch64__)
+#define SANDBOX_ARCH          AUDIT_ARCH_AARCH64
+#define SANDBOX_COMPAT_ARCH   AUDIT_ARCH_ARM
+#define SANDBOX_COMPAT_SETSID 66
+#elif defined(__i386__)
+#define SANDBOX_ARCH AUDIT_ARCH_I386
+#elif defined(__arm__) && !defined(__ARMEB__)
+#define SANDBOX_ARCH AUDIT_ARCH_ARM
+#elif defined(__riscv) && __riscv_xlen == 64
+#define SANDBOX_ARCH AUDIT_ARCH_RISCV64
+#elif defined(__powerpc64__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+#define SANDBOX_ARCH AUDIT_ARCH_PPC64LE
+#elif defined(__s390x__)
+#define SANDBOX_ARCH          AUDIT_ARCH_S390X
+#define SANDBOX_COMPAT_ARCH   AUDIT_ARCH_S390
+#define SANDBOX_COMPAT_SETSID 66
+#endif
+#ifdef SANDBOX_ARCH
+#ifndef SANDBOX_COMPAT_ARCH
+#define SANDBOX_COMPAT_ARCH   SANDBOX_ARCH /* never reached: the native test comes first */
+#define SANDBOX_COMPAT_SETSID __NR_setsid
+#endif
+#ifndef SANDBOX_X32_SETSID
+#define SANDBOX_X32_SETSID __NR_setsid
+#endif
+
+static void child_contain(struct child *c)
+{
+	enum { NATIVE = 2, COMPAT = 5, OTHER = 8, ALLOW = 9, DENY = 10 };
+	struct sock_filter insns[] = {
+	        /* 0 */ BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch)),
+	        /* 1 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SANDBOX_ARCH, NATIVE - 2, COMPAT - 2),
+	        /* 2 */ BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+	        /* 3 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_setsid, DENY - 4, 0),
+	        /* 4 */
+	        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SANDBOX_X32_SETSID, DENY - 5, ALLOW - 5),
+	        /* 5 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SANDBOX_COMPAT_ARCH, 0, OTHER - 6),
+	        /* 6 */ BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+	        /* 7 */
+	        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SANDBOX_COMPAT_SETSID, DENY - 8, ALLOW - 8),
+	        /* 8 */ BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | ENOSYS), /* an ABI we cannot
+	                                                                          read */
+	        /* 9 */ BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+	        /* 10 */ BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EPERM),
+	};
+	struct sock_fprog prog = {sizeof(insns) / sizeof(insns[0]), insns};
+
+	if (prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog, 0, 0) < 0)
+		child_fail(c, LOCAL_STAGE_SECCOMP, errno);
+}
+#else
+/* An architecture this file has no seccomp numbers for: setsid() stays allowed, and the README
+ * says that the sweep at close then misses what left the session. */
+static void child_contain(struct child *c)
+{
+	(void)c;
+}
+#endif
 
 static _Noreturn void child_run(const struct local_spawn *p, int status_fd)
 {
@@ -360,13 +441,15 @@ static _Noreturn void child_run(const struct local_spawn *p, int status_fd)
 	child_default_signals();
 	if (setsid() < 0)
 		child_fail(&c, LOCAL_STAGE_SETSID, errno);
+	child_fds(&c);
 	child_namespaces(&c);
 	child_limits(&c);
 	child_identity(&c);
 	child_tie_to_parent(&c);
+	child_contain(&c);
 	if (chdir(p->cwd) < 0)
 		child_fail(&c, LOCAL_STAGE_CHDIR, errno);
-	child_fds(&c);
+	child_log(&c);
 	child_send(c.status_fd, &c.setup);
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
@@ -390,6 +473,8 @@ static const char *const stage_names[] = {
         [LOCAL_STAGE_PDEATHSIG] = "prctl(PR_SET_PDEATHSIG)",
         [LOCAL_STAGE_PARENT_GONE] = "parent check",
         [LOCAL_STAGE_NO_NEW_PRIVS] = "prctl(PR_SET_NO_NEW_PRIVS)",
+        [LOCAL_STAGE_SECCOMP] = "installing the seccomp filter that keeps the sandbox in its "
+                                "session",
         [LOCAL_STAGE_DEVNULL] = "opening /dev/null",
         [LOCAL_STAGE_LOG] = "opening the driver log",
         [LOCAL_STAGE_FDS] = "arranging file descriptors",
@@ -478,14 +563,190 @@ bool rlm_local_exited(pid_t pid, int *status)
 	return true;
 }
 
-void rlm_local_kill_reap(pid_t pid, int *status)
+/* ---- ending a sandbox: every process of its session ------------------------------------ */
+
+static double mono_now(void)
 {
-	int st = -1;
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static int ms_until(double deadline, int cap_ms)
+{
+	double left = deadline - mono_now();
+
+	if (left <= 0)
+		return 0;
+	return left * 1000 < cap_ms ? (int)(left * 1000) + 1 : cap_ms;
+}
+
+/* A pidfd for pid, or -1 (errno ENOSYS before Linux 5.3). */
+static int pidfd_for(pid_t pid)
+{
+#ifdef SYS_pidfd_open
+	return (int)syscall(SYS_pidfd_open, pid, 0);
+#else
+	(void)pid;
+	errno = ENOSYS;
+	return -1;
+#endif
+}
+
+static int pidfd_kill(int pidfd)
+{
+#ifdef SYS_pidfd_send_signal
+	return (int)syscall(SYS_pidfd_send_signal, pidfd, SIGKILL, NULL, 0);
+#else
+	(void)pidfd;
+	errno = ENOSYS;
+	return -1;
+#endif
+}
+
+/* Waits until pidfd says its process exited, or the deadline. */
+static bool pidfd_wait(int pidfd, double deadline)
+{
+	for (;;) {
+		struct pollfd pfd = {pidfd, POLLIN, 0};
+		int r = poll(&pfd, 1, ms_until(deadline, 1000));
+
+		if (r > 0)
+			return true;
+		if ((r == 0 && mono_now() >= deadline) || (r < 0 && errno != EINTR))
+			return false;
+	}
+}
+
+/* What /proc/<pid>/stat says of a process. A zombie whose threads all exited is dead; one
+ * whose leader thread exited while others run (num_threads > 1) is not. */
+struct proc_info {
+	long session;
+	bool alive;
+	double cpu_s; /* utime + stime */
+};
+
+static int proc_info(int procfd, pid_t pid, struct proc_info *pi)
+{
+	char name[32], buf[1024], state;
+	unsigned long long utime, stime;
+	long threads;
+	ssize_t n;
+	int fd;
+
+	snprintf(name, sizeof(name), "%d/stat", (int)pid);
+	fd = openat(procfd, name, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return -1;
+	buf[n] = '\0';
+	/* The command name may hold anything, ')' included: the fields start after the last. */
+	char *p = strrchr(buf, ')');
+	if (!p ||
+	    sscanf(p + 1,
+	           " %c %*s %*s %ld %*s %*s %*s %*s %*s %*s %*s %llu %llu %*s %*s %*s %*s %ld",
+	           &state, &pi->session, &utime, &stime, &threads) != 5)
+		return -1;
+	pi->alive = !((state == 'Z' || state == 'X' || state == 'x') && threads <= 1);
+	pi->cpu_s = (double)(utime + stime) / (double)sysconf(_SC_CLK_TCK);
+	return 0;
+}
+
+double rlm_local_cpu_seconds(pid_t pid)
+{
+	struct proc_info pi;
+	int procfd = open("/proc", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	int rc = procfd >= 0 ? proc_info(procfd, pid, &pi) : -1;
+
+	if (procfd >= 0)
+		close(procfd);
+	return rc == 0 ? pi.cpu_s : -1;
+}
+
+#define SWEEP_WAIT_MAX 64 /* pidfds waited on per pass; the next pass finds the rest */
+
+/* One pass over /proc: SIGKILLs every live process of session sid. Their pidfds go in fds
+ * (*nfds of them) for the caller to wait on. Returns how many were alive, -1 without /proc.
+ * A pid read from /proc may be reused before it is signalled, so each is pinned with a pidfd
+ * and checked again before the signal; sid itself cannot be reused (the caller has not reaped
+ * the session leader). Kernels without pidfds get a plain kill() after the check. */
+static int sweep_pass(pid_t sid, int *fds, int *nfds)
+{
+	int procfd = open("/proc", O_RDONLY | O_DIRECTORY | O_CLOEXEC), live = 0;
+	DIR *dir = procfd >= 0 ? fdopendir(procfd) : NULL;
+	struct dirent *e;
+	struct proc_info pi;
+
+	if (!dir) {
+		if (procfd >= 0)
+			close(procfd);
+		return -1;
+	}
+	while ((e = readdir(dir))) {
+		char *end;
+		long pid = strtol(e->d_name, &end, 10);
+		int pidfd;
+
+		if (*end || pid <= 0 || proc_info(procfd, (pid_t)pid, &pi) < 0 ||
+		    pi.session != sid || !pi.alive)
+			continue;
+		live++;
+		pidfd = pidfd_for((pid_t)pid);
+		if (pidfd < 0) {
+			if (errno == ENOSYS)
+				kill((pid_t)pid, SIGKILL);
+			continue;
+		}
+		if (proc_info(procfd, (pid_t)pid, &pi) == 0 && pi.session == sid && pi.alive &&
+		    pidfd_kill(pidfd) == 0 && *nfds < SWEEP_WAIT_MAX) {
+			fds[(*nfds)++] = pidfd;
+			continue;
+		}
+		close(pidfd);
+	}
+	closedir(dir);
+	return live;
+}
+
+/* SIGKILLs every process of session sid until a pass over /proc finds none alive. */
+static int sweep_session(pid_t sid, double deadline)
+{
+	for (long pause_us = 100;; pause_us = pause_us < 10000 ? pause_us * 2 : 10000) {
+		int fds[SWEEP_WAIT_MAX], n = 0;
+		int live = sweep_pass(sid, fds, &n);
+
+		if (live <= 0)
+			return live;
+		for (int i = 0; i < n; i++) {
+			pidfd_wait(fds[i], deadline);
+			close(fds[i]);
+		}
+		if (mono_now() >= deadline)
+			return -1;
+		if (n == 0) { /* nothing to wait on (no pidfds): pause before the next pass */
+			struct timespec ts = {0, pause_us * 1000};
+			nanosleep(&ts, NULL);
+		}
+	}
+}
+
+int rlm_local_kill_reap(pid_t pid, double timeout_s, int *status)
+{
+	int st = -1, rc = 0;
 
 	if (pid > 0) {
-		/* pid is our unreaped child, so no other process can own this group id. */
+		double deadline = mono_now() + timeout_s;
+		/* pid is our unreaped child, so no other process can own this group or session
+		 * id. The group first: it usually holds the whole sandbox, and one kill() reaches
+		 * all of it at once, forks in flight included. */
 		kill(-pid, SIGKILL);
 		kill(pid, SIGKILL);
+		rlm_local_wait_exit(pid, timeout_s, &st);
+		rc = sweep_session(pid, deadline);
 		while (waitpid(pid, &st, 0) < 0) {
 			if (errno != EINTR) {
 				st = -1;
@@ -495,12 +756,36 @@ void rlm_local_kill_reap(pid_t pid, int *status)
 	}
 	if (status)
 		*status = st;
+	return rc;
 }
 
-/* Reads up to n reports until EOF (the child exec'ed or exited) or the deadline. Returns the
- * number of whole reports read, or -1 on timeout. */
+bool rlm_local_wait_exit(pid_t pid, double timeout_s, int *status)
+{
+	double deadline = mono_now() + timeout_s;
+	int pidfd;
+
+	if (rlm_local_exited(pid, status))
+		return true;
+	pidfd = pidfd_for(pid);
+	if (pidfd >= 0) {
+		pidfd_wait(pidfd, deadline);
+		close(pidfd);
+		return rlm_local_exited(pid, status);
+	}
+	for (long pause_us = 50; !rlm_local_exited(pid, status);
+	     pause_us = pause_us < 5000 ? pause_us * 2 : 5000) {
+		struct timespec ts = {0, pause_us * 1000};
+		if (mono_now() >= deadline)
+			return false;
+		nanosleep(&ts, NULL);
+	}
+	return true;
+}
+
+/* Reads up to n reports until EOF (the child exec'ed or exited), the deadline, or a cancel.
+ * Returns the number of whole reports read, -1 on timeout, -2 when cancelled. */
 static int read_reports(const rlm_host_api *host, int fd, double deadline,
-                        struct local_report *reps, int n)
+                        const volatile int *cancel, struct local_report *reps, int n)
 {
 	char *buf = (char *)reps;
 	size_t want = sizeof(*reps) * (size_t)n, got = 0;
@@ -511,10 +796,12 @@ static int read_reports(const rlm_host_api *host, int fd, double deadline,
 		struct pollfd pfd = {fd, POLLIN, 0};
 		ssize_t r;
 
+		if (cancel && *cancel)
+			return -2;
 		if (left <= 0)
 			return -1;
-		if (poll(&pfd, 1, left > 3600 ? 3600000 : (int)(left * 1000) + 1) < 0 &&
-		    errno != EINTR)
+		/* Bounded slices, so a cancel is seen within 100 ms. */
+		if (poll(&pfd, 1, left > 0.1 ? 100 : (int)(left * 1000) + 1) < 0 && errno != EINTR)
 			return -1;
 		if (!pfd.revents)
 			continue;
@@ -605,7 +892,8 @@ static pid_t fork_child(const struct local_spawn *p, int status_pipe[2])
 }
 
 int rlm_local_spawn(const rlm_host_api *host, const struct local_spawn *p, double deadline,
-                    pid_t *pid_out, struct local_report *setup, rlm_error *err)
+                    const volatile int *cancel, pid_t *pid_out, struct local_report *setup,
+                    rlm_error *err)
 {
 	struct local_report reps[2];
 	int status_pipe[2], n, status;
@@ -622,14 +910,17 @@ int rlm_local_spawn(const rlm_host_api *host, const struct local_spawn *p, doubl
 	}
 	close(status_pipe[1]);
 	memset(reps, 0, sizeof(reps));
-	n = read_reports(host, status_pipe[0], deadline, reps, 2);
+	n = read_reports(host, status_pipe[0], deadline, cancel, reps, 2);
 	close(status_pipe[0]);
 	if (n == 1 && reps[0].kind == LOCAL_REPORT_SETUP) {
 		*pid_out = pid;
 		*setup = reps[0];
 		return 0;
 	}
-	rlm_local_kill_reap(pid, &status);
+	rlm_local_kill_reap(pid, LOCAL_END_TIMEOUT_S, &status);
+	if (n == -2)
+		return host->error_set(err, RLM_ECANCELLED,
+		                       "cancelled while the sandbox process was being set up");
 	if (n < 0)
 		return host->error_set(err, RLM_ETIMEOUT,
 		                       "the sandbox process did not finish its setup in time");
