@@ -1607,6 +1607,15 @@ static int command_collect(struct local *l, pid_t pid, int fds[2], double timeou
 		             chunk ? LOCAL_CHUNK : sizeof(small), cap);
 	}
 	l->host->free(chunk);
+	/* The pipes close a moment before the leader is a zombie: let it finish exiting (a
+	 * command that closed them and runs on is waited for until its timeout, or a cancel). */
+	while (!ended && !rlm_local_wait_exit(pid, LOCAL_POLL_SLICE_MS / 1000.0, status)) {
+		if ((was_cancelled = cancel && *cancel) ||
+		    (deadline > 0 && l->host->now() >= deadline)) {
+			*timed = !was_cancelled;
+			break;
+		}
+	}
 	if (!ended)
 		end_sandbox_process(l, pid, "command", status);
 	return was_cancelled ? RLM_ECANCELLED : 0;
