@@ -58,8 +58,11 @@
 #define LOCAL_LOG_NAME        ".rlm_driver.log"
 #define LOCAL_LOG_TAIL_LINES  20
 
-/* The one piece of process-wide mutable state: spreads automatic sandbox uids apart. */
+/* Process-wide mutable state, these two only: the counter spreads automatic sandbox uids
+ * apart; the flag says the python fallback warning was given (once per process, not once
+ * per interpreter of an eval run). */
 static atomic_uint local_uid_counter;
+static atomic_flag local_warned_python = ATOMIC_FLAG_INIT;
 
 struct local {
 	const rlm_host_api *host;
@@ -431,6 +434,7 @@ static int python_from_path(struct local *l, const char *name, rlm_error *err)
 {
 	const char *env_path = getenv("PATH");
 	char dir[PATH_MAX], cand[PATH_MAX], blocked[PATH_MAX] = "", blocker[PATH_MAX] = "";
+	char blocked_by[PATH_MAX] = "";
 	const char *p = env_path && *env_path ? env_path : LOCAL_SANDBOX_PATH;
 	struct stat st;
 
@@ -450,12 +454,24 @@ static int python_from_path(struct local *l, const char *name, rlm_error *err)
 		 * uid: keep looking, and say so if nothing better turns up. */
 		if (usable &&
 		    !rlm_local_sandbox_can_reach(&l->cfg, cand, true, blocker, sizeof(blocker))) {
-			if (!blocked[0])
+			if (!blocked[0]) {
 				snprintf(blocked, sizeof(blocked), "%s", cand);
+				snprintf(blocked_by, sizeof(blocked_by), "%s", blocker);
+			}
 			usable = false;
 		}
-		if (usable)
-			return (l->cfg.python = xstrdup(l->host, cand)) ? 0 : nomem(l, err);
+		if (usable) {
+			if (!(l->cfg.python = xstrdup(l->host, cand)))
+				return nomem(l, err);
+			if (blocked[0] && !atomic_flag_test_and_set(&local_warned_python))
+				l->host->log(RLM_LOG_WARN, LOCAL_NAME,
+				             "python: %s is the first %s on the host PATH, but the "
+				             "sandbox uid %u cannot run it (%s is in the way): using %s "
+				             "instead; set backends.local.python to choose the "
+				             "interpreter (or backends.local.sandbox_uid to 0)",
+				             blocked, name, (unsigned)l->cfg.uid, blocked_by, cand);
+			return 0;
+		}
 		p += n + (p[n] == ':');
 	}
 	if (blocked[0])
@@ -465,7 +481,7 @@ static int python_from_path(struct local *l, const char *name, rlm_error *err)
 		        "sandbox uid %u cannot run it (%s is in the way); set "
 		        "backends.local.python to one it can (e.g. /usr/bin/python3) "
 		        "or backends.local.sandbox_uid to 0",
-		        blocked, name, (unsigned)l->cfg.uid, blocker);
+		        blocked, name, (unsigned)l->cfg.uid, blocked_by);
 	return l->host->error_set(err, RLM_ECONFIG,
 	                          "python: \"%s\" was not found on the host PATH (set "
 	                          "backends.local.python to the interpreter's path)",
