@@ -234,6 +234,74 @@ static void removal_race_leaves_a_host_directory_untouched_at_the_process_level(
 	removal_race_leaves_the_victim_untouched(settings);
 }
 
+/* ---- setsid() is refused, through every ABI; setpgid() is not -------------------------- */
+
+/* In a forked child (an ABI the kernel lacks may kill it): the session after os.setsid(),
+ * after setsid through the i386 ABI (int 0x80, eax 66) and the x32 ABI (syscall
+ * 0x40000000 | 112), each run from an executable page; and whether setpgid(0, 0) worked. */
+static const char setsid_cell[] =
+        "import ctypes, mmap, os, platform\n"
+        "def in_child(fn):\n"
+        "    r, w = os.pipe()\n"
+        "    pid = os.fork()\n"
+        "    if pid == 0:\n"
+        "        os.close(r)\n"
+        "        try:\n"
+        "            res = fn()\n"
+        "        except BaseException as e:\n"
+        "            res = type(e).__name__\n"
+        "        os.write(w, ('%s %d' % (res, os.getsid(0) == os.getpid())).encode())\n"
+        "        os._exit(0)\n"
+        "    os.close(w)\n"
+        "    os.waitpid(pid, 0)\n"
+        "    out = os.read(r, 100).decode() or 'killed 0'\n"
+        "    os.close(r)\n"
+        "    return out\n"
+        "def native():\n"
+        "    os.setsid()\n"
+        "    return 'allowed'\n"
+        "def raw(code):\n"
+        "    m = mmap.mmap(-1, 4096, prot=mmap.PROT_READ | mmap.PROT_WRITE | mmap.PROT_EXEC)\n"
+        "    m.write(code)\n"
+        "    addr = ctypes.addressof(ctypes.c_char.from_buffer(m))\n"
+        "    return ctypes.CFUNCTYPE(ctypes.c_long)(addr)()\n"
+        "I386 = bytes([0x53, 0xb8, 66, 0, 0, 0, 0xcd, 0x80, 0x5b, 0x48, 0x63, 0xc0, 0xc3])\n"
+        "X32 = bytes([0xb8, 112, 0, 0, 0x40, 0x0f, 0x05, 0xc3])\n"
+        "print('native', in_child(native))\n"
+        "if platform.machine() == 'x86_64':\n"
+        "    print('i386', in_child(lambda: raw(I386)))\n"
+        "    print('x32', in_child(lambda: raw(X32)))\n"
+        "def group():\n"
+        "    os.setpgid(0, 0)\n"
+        "    return 'allowed' if os.getpgid(0) == os.getpid() else 'no'\n"
+        "print('setpgid', in_child(group))\n";
+
+static void setsid_is_refused_through_every_abi_and_setpgid_still_works(void **state)
+{
+	char *out;
+
+	(void)state;
+	rlm_interp *in = lt_open(NULL);
+	out = lt_run(in, setsid_cell);
+	printf("%s", out);
+	/* Never a session leader; the native call fails with EPERM. */
+	assert_non_null(strstr(out, "native PermissionError 0\n"));
+	assert_null(strstr(out, " 1\n"));
+	assert_null(strstr(out, "allowed 1"));
+	/* -1 is -EPERM; an ABI this kernel was built without may fail otherwise (-ENOSYS) or
+	 * kill the child, which is just as good. */
+	if (strstr(out, "i386 ") && !strstr(out, "i386 -1 0") && !strstr(out, "i386 -38 0") &&
+	    !strstr(out, "i386 killed 0"))
+		fail_msg("setsid through int 0x80: %s", strstr(out, "i386 "));
+	if (strstr(out, "x32 ") && !strstr(out, "x32 -1 0") && !strstr(out, "x32 -38 0") &&
+	    !strstr(out, "x32 killed 0"))
+		fail_msg("setsid through the x32 ABI: %s", strstr(out, "x32 "));
+	/* timeout(1) and friends put themselves in a group of their own: still allowed. */
+	assert_non_null(strstr(out, "setpgid allowed 0\n"));
+	free(out);
+	rlm_interp_close(in);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -243,6 +311,7 @@ int main(void)
 	        cmocka_unit_test(removal_race_leaves_a_host_directory_untouched),
 	        cmocka_unit_test(
 	                removal_race_leaves_a_host_directory_untouched_at_the_process_level),
+	        cmocka_unit_test(setsid_is_refused_through_every_abi_and_setpgid_still_works),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
