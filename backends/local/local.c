@@ -45,18 +45,17 @@
 #define LOCAL_ENTRY_VISIBILITY RLM_PLUGIN_EXPORT
 #endif
 
-#define LOCAL_CHUNK     (64 * 1024)   /* read size on the channel and command pipes */
-#define LOCAL_WRITE_MAX (1024 * 1024) /* largest single write() to the driver */
-#define LOCAL_POLL_SLICE_MS                                                                        \
-	100 /* a quiet wait checks the driver and the cancel flag this often                       \
-	     */
-#define LOCAL_CAPTURE_MAX     (64u << 20) /* run_command keeps this much of each stream */
-#define LOCAL_DEFAULT_START_S 30.0        /* when the launch gives no start timeout */
-#define LOCAL_SANDBOX_PATH    "/usr/local/bin:/usr/bin:/bin"
-#define LOCAL_SCRIPT_NAME     ".rlm_driver.py"
-#define LOCAL_PYC_NAME        ".rlm_driver.pyc" /* preferred: see local_pyc.c */
-#define LOCAL_LOG_NAME        ".rlm_driver.log"
-#define LOCAL_LOG_TAIL_LINES  20
+#define LOCAL_CHUNK           (64 * 1024)   /* read size on the channel and command pipes */
+#define LOCAL_WRITE_MAX       (1024 * 1024) /* largest single write() to the driver */
+#define LOCAL_CAPTURE_MAX     (64u << 20)   /* run_command keeps this much of each stream */
+#define LOCAL_DEFAULT_START_S 30.0          /* when the launch gives no start timeout */
+/* How often a quiet wait checks that the driver lives and that no cancel flag is set. */
+#define LOCAL_POLL_SLICE_MS  100
+#define LOCAL_SANDBOX_PATH   "/usr/local/bin:/usr/bin:/bin"
+#define LOCAL_SCRIPT_NAME    ".rlm_driver.py"
+#define LOCAL_PYC_NAME       ".rlm_driver.pyc" /* preferred: see local_pyc.c */
+#define LOCAL_LOG_NAME       ".rlm_driver.log"
+#define LOCAL_LOG_TAIL_LINES 20
 
 /* Process-wide mutable state, these two only: the counter spreads automatic sandbox uids
  * apart; the flag says the python fallback warning was given (once per process, not once
@@ -464,12 +463,13 @@ static int python_from_path(struct local *l, const char *name, rlm_error *err)
 			if (!(l->cfg.python = xstrdup(l->host, cand)))
 				return nomem(l, err);
 			if (blocked[0] && !atomic_flag_test_and_set(&local_warned_python))
-				l->host->log(RLM_LOG_WARN, LOCAL_NAME,
-				             "python: %s is the first %s on the host PATH, but the "
-				             "sandbox uid %u cannot run it (%s is in the way): using %s "
-				             "instead; set backends.local.python to choose the "
-				             "interpreter (or backends.local.sandbox_uid to 0)",
-				             blocked, name, (unsigned)l->cfg.uid, blocked_by, cand);
+				l->host->log(
+				        RLM_LOG_WARN, LOCAL_NAME,
+				        "python: %s is the first %s on the host PATH, but the "
+				        "sandbox uid %u cannot run it (%s is in the way): using %s "
+				        "instead; set backends.local.python to choose the "
+				        "interpreter (or backends.local.sandbox_uid to 0)",
+				        blocked, name, (unsigned)l->cfg.uid, blocked_by, cand);
 			return 0;
 		}
 		p += n + (p[n] == ':');

@@ -398,22 +398,25 @@ static void child_log(struct child *c)
 
 static void child_contain(struct child *c)
 {
+	/* Instruction numbers: a jump's offsets count from the instruction after it. */
 	enum { NATIVE = 2, COMPAT = 5, OTHER = 8, ALLOW = 9, DENY = 10 };
 	struct sock_filter insns[] = {
-	        /* 0 */ BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch)),
-	        /* 1 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SANDBOX_ARCH, NATIVE - 2, COMPAT - 2),
-	        /* 2 */ BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
-	        /* 3 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_setsid, DENY - 4, 0),
-	        /* 4 */
+	        /* 0, 1: the native ABI goes to 2, any other to 5 */
+	        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch)),
+	        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SANDBOX_ARCH, NATIVE - 2, COMPAT - 2),
+	        /* 2-4: native setsid (and x32's) is denied, the rest allowed */
+	        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+	        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_setsid, DENY - 4, 0),
 	        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SANDBOX_X32_SETSID, DENY - 5, ALLOW - 5),
-	        /* 5 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SANDBOX_COMPAT_ARCH, 0, OTHER - 6),
-	        /* 6 */ BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
-	        /* 7 */
+	        /* 5-7: the compat ABI's setsid is denied, the rest allowed */
+	        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SANDBOX_COMPAT_ARCH, 0, OTHER - 6),
+	        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
 	        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SANDBOX_COMPAT_SETSID, DENY - 8, ALLOW - 8),
-	        /* 8 */ BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | ENOSYS), /* an ABI we cannot
-	                                                                          read */
-	        /* 9 */ BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
-	        /* 10 */ BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EPERM),
+	        /* 8: an ABI whose numbers this filter does not know: every call fails */
+	        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | ENOSYS),
+	        /* 9, 10 */
+	        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+	        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EPERM),
 	};
 	struct sock_fprog prog = {sizeof(insns) / sizeof(insns[0]), insns};
 
@@ -673,7 +676,7 @@ double rlm_local_cpu_seconds(pid_t pid)
  * (*nfds of them) for the caller to wait on. Returns how many were alive, -1 without /proc.
  * A pid read from /proc may be reused before it is signalled, so each is pinned with a pidfd
  * and checked again before the signal; sid itself cannot be reused (the caller has not reaped
- * the session leader). Kernels without pidfds get a plain kill() after the check. */
+ * the session leader). Without a pidfd, a plain kill() follows the check. */
 static int sweep_pass(pid_t sid, int *fds, int *nfds)
 {
 	int procfd = open("/proc", O_RDONLY | O_DIRECTORY | O_CLOEXEC), live = 0;
@@ -697,7 +700,8 @@ static int sweep_pass(pid_t sid, int *fds, int *nfds)
 		live++;
 		pidfd = pidfd_for((pid_t)pid);
 		if (pidfd < 0) {
-			if (errno == ENOSYS)
+			/* No pidfd (an old kernel, or no fd left): kill() just after the check. */
+			if (errno != ESRCH)
 				kill((pid_t)pid, SIGKILL);
 			continue;
 		}
@@ -747,6 +751,9 @@ int rlm_local_kill_reap(pid_t pid, double timeout_s, int *status)
 		kill(pid, SIGKILL);
 		rlm_local_wait_exit(pid, timeout_s, &st);
 		rc = sweep_session(pid, deadline);
+		if (!rlm_local_exited(pid, &st))
+			return -1; /* unkillable (stuck in the kernel): it cannot be reaped either
+			            */
 		while (waitpid(pid, &st, 0) < 0) {
 			if (errno != EINTR) {
 				st = -1;
