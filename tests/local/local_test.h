@@ -38,24 +38,32 @@ static inline double lt_now(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-/* A local interpreter with the given "key=value" settings (NULL-terminated); fails the test
- * when it does not open. */
-static inline rlm_interp *lt_open(const char *const *settings)
+/* Opens a local interpreter with the given "key=value" settings (NULL-terminated). */
+static inline int lt_try_open(const char *const *settings, rlm_interp **in, rlm_error *err)
 {
 	rlm_config *cfg = NULL;
+	int rc = rlm_config_new(&cfg, err);
+
+	*in = NULL;
+	if (!rc)
+		rc = rlm_config_apply_env(cfg, err);
+	if (!rc)
+		rc = rlm_config_set_assignment(cfg, "backend=local", err);
+	for (const char *const *s = settings; !rc && s && *s; s++)
+		rc = rlm_config_set_assignment(cfg, *s, err);
+	if (!rc)
+		rc = rlm_interp_open(cfg, in, err);
+	rlm_config_free(cfg);
+	return rc;
+}
+
+/* The same, failing the test when it does not open. */
+static inline rlm_interp *lt_open(const char *const *settings)
+{
 	rlm_interp *in = NULL;
 	rlm_error err = RLM_ERROR_INIT;
-	int rc = rlm_config_new(&cfg, &err);
+	int rc = lt_try_open(settings, &in, &err);
 
-	if (!rc)
-		rc = rlm_config_apply_env(cfg, &err);
-	if (!rc)
-		rc = rlm_config_set_assignment(cfg, "backend=local", &err);
-	for (const char *const *s = settings; !rc && s && *s; s++)
-		rc = rlm_config_set_assignment(cfg, *s, &err);
-	if (!rc)
-		rc = rlm_interp_open(cfg, &in, &err);
-	rlm_config_free(cfg);
 	if (rc)
 		fail_msg("opening a local interpreter: %s: %s", rlm_status_name(rc), err.message);
 	return in;

@@ -53,7 +53,16 @@ static const char escapees_cell[] =
 
 static void escapees_are_dead_after_close(const char *const *settings, const char *level)
 {
-	rlm_interp *in = lt_open(settings);
+	rlm_interp *in = NULL;
+	rlm_error err = RLM_ERROR_INIT;
+	int rc = lt_try_open(settings, &in, &err);
+
+	if (rc == RLM_ENOTSUP) { /* isolation "namespaces" where the host allows none */
+		printf("skipped: %s\n", err.message);
+		skip();
+	}
+	if (rc)
+		fail_msg("opening a local interpreter: %s: %s", rlm_status_name(rc), err.message);
 	char *isolation = lt_status(in, "isolation"), *workdir = lt_status(in, "workdir");
 	char *out = lt_run(in, escapees_cell);
 	int pids[3], fds[3], alive_before = 0, alive_after = 0;
@@ -90,9 +99,9 @@ static void escapees_are_dead_after_close(const char *const *settings, const cha
 
 static void escapees_die_at_close_with_namespaces(void **state)
 {
+	static const char *const settings[] = {"backends.local.isolation=\"namespaces\"", NULL};
 	(void)state;
-	/* "auto": namespaces where the host allows them (always as root). */
-	escapees_are_dead_after_close(NULL, geteuid() == 0 ? "namespaces" : NULL);
+	escapees_are_dead_after_close(settings, "namespaces");
 }
 
 static void escapees_die_at_close_at_the_process_level(void **state)

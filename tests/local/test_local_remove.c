@@ -143,7 +143,7 @@ static void removal_removes_links_and_never_their_targets(void **state)
 static void removal_empties_trees_deeper_than_path_max_with_locked_directories(void **state)
 {
 	struct tree t;
-	int fd, next;
+	int fd, next, locked[8], nlocked = 0;
 
 	(void)state;
 	make_tree(&t, FEW_FILES);
@@ -157,12 +157,18 @@ static void removal_empties_trees_deeper_than_path_max_with_locked_directories(v
 			int f = openat(next, "file", O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
 			assert_true(f >= 0);
 			close(f);
-			fchmod(next, 0); /* locked: the owner must take it back to empty it */
+			locked[nlocked++] = dup(next);
 		}
 		close(fd);
 		fd = next;
 	}
 	close(fd);
+	/* Locked once the chain is made: mode 0, so only the owner taking them back (or root)
+	 * can look inside and empty them. */
+	for (int i = 0; i < nlocked; i++) {
+		assert_int_equal(fchmod(locked[i], 0), 0);
+		close(locked[i]);
+	}
 	assert_int_equal(remove_work(&t), 0);
 	assert_false(lt_exists(t.work));
 	drop_tree(&t);
