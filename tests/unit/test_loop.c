@@ -8,9 +8,11 @@
 #include <setjmp.h>
 #include <cmocka.h>
 #include <json-c/json.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "interp_internal.h"
@@ -228,6 +230,47 @@ static void run_time_limit_stops_the_run(void **state)
 	assert_null(res);
 	assert_non_null(strstr(err.message, "time limit"));
 	assert_true(rlm_now() - t0 < 50); /* the 60 s sleep was cut */
+	rlm_config_free(cfg);
+}
+
+struct cancel_later {
+	volatile int *flag;
+	double after_s;
+};
+
+static void *set_flag_later(void *arg)
+{
+	struct cancel_later *c = arg;
+	struct timespec ts = {(time_t)c->after_s, (long)((c->after_s - (time_t)c->after_s) * 1e9)};
+	nanosleep(&ts, NULL);
+	*c->flag = 1;
+	return NULL;
+}
+
+/* A cancel flag set from another thread stops a run whose cell would sleep a minute: rlm_run
+ * returns RLM_ECANCELLED long before, without asking the model again. */
+static void cancel_flag_stops_the_run(void **state)
+{
+	(void)state;
+	const struct scripted s[] = {
+	        {NULL, CODE("import time\ntime.sleep(60)"), NULL},
+	        {NULL, CODE("SUBMIT(answer='too late')"), NULL},
+	};
+	rlm_config *cfg = replay_config("cancel.jsonl", s, 2, 0);
+	volatile int flag = 0;
+	rlm_run_options o = RLM_RUN_OPTIONS_INIT;
+	o.task = "wait";
+	o.cancel = &flag;
+	struct cancel_later c = {&flag, 0.5};
+	pthread_t t;
+	assert_int_equal(pthread_create(&t, NULL, set_flag_later, &c), 0);
+	rlm_run_result *res = NULL;
+	rlm_error err = RLM_ERROR_INIT;
+	double t0 = rlm_now();
+	assert_int_equal(rlm_run(cfg, &o, &res, &err), RLM_ECANCELLED);
+	assert_true(rlm_now() - t0 < 50); /* the 60 s sleep was abandoned */
+	pthread_join(t, NULL);
+	assert_null(res);
 	rlm_config_free(cfg);
 }
 
@@ -1109,6 +1152,7 @@ int main(void)
 	        cmocka_unit_test(submit_with_several_fields_answers_json),
 	        cmocka_unit_test(unstamped_options_are_einval),
 	        cmocka_unit_test(run_time_limit_stops_the_run),
+	        cmocka_unit_test(cancel_flag_stops_the_run),
 	        cmocka_unit_test(answer_without_code_gets_a_nudge_and_counts),
 	        cmocka_unit_test(several_blocks_run_in_order),
 	        cmocka_unit_test(nested_fences_in_a_string_are_not_split),
