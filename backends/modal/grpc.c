@@ -1,8 +1,14 @@
-/* grpc.c - gRPC unary and server-streaming calls over libcurl's HTTP/2 (see grpc.h).
+/* grpc.c - gRPC unary, client-streaming and server-streaming calls over libcurl's HTTP/2 (see
+ * grpc.h).
  *
- * A call is one POST of a 5-byte-framed protobuf message with content-type application/grpc
- * and te: trailers. grpc-status, grpc-message and grpc-status-details-bin are read from
- * whatever header lines curl hands over, which for HTTP/2 includes the trailers.
+ * A call is one POST of 5-byte-framed protobuf messages (one, or a client stream's several,
+ * packed one at a time by the read callback) with content-type application/grpc and te:
+ * trailers. grpc-status, grpc-message and grpc-status-details-bin are read from whatever
+ * header lines curl hands over, which for HTTP/2 includes the trailers.
+ *
+ * Bounds. The caller waits on its call in slices (1 s, or 50 ms when it watches a cancel flag)
+ * and takes it off the engine once the deadline passes or the flag is set; curl's own
+ * CURLOPT_TIMEOUT, a little longer, is a second line of defence.
  *
  * The engine. One thread per process owns a curl multi handle; a call is an easy handle the
  * caller builds, queues and then waits on. The multi handle's connection cache is what makes
@@ -86,6 +92,11 @@ struct mg_call {
 	CURLcode cc;
 	int cancel;
 	int have_status, grpc_status;
+	/* the request body, read by curl through mg_on_read */
+	const ProtobufCMessage *const *msgs;
+	size_t n_msgs, next_msg;
+	unsigned char *frame; /* the message being sent, framed */
+	size_t frame_len, frame_pos, frame_cap;
 	char grpc_message[512];
 	double retry_after_s;
 	struct mg_origin *origin; /* cleartext only */
@@ -100,6 +111,7 @@ struct mg_call {
 	int stopped;
 	int bad_message;
 	int deadline_hit;
+	int aborted;                  /* the caller's cancel flag ended it */
 	char errbuf[CURL_ERROR_SIZE]; /* curl's own words on a failed transfer */
 };
 
@@ -135,6 +147,7 @@ int mg_to_rlm(int code)
 	case 11: /* OUT_OF_RANGE */ return RLM_EINVAL;
 	case MG_UNIMPLEMENTED: return RLM_ENOTSUP;
 	case MG_TRANSPORT: return RLM_EBACKEND;
+	case MG_CALLER_CANCELLED: return RLM_ECANCELLED;
 	default: return mg_retryable(code) ? RLM_ETRANSIENT : RLM_EBACKEND;
 	}
 }
@@ -282,6 +295,58 @@ static size_t mg_on_data(char *data, size_t size, size_t nitems, void *ud)
 	return n;
 }
 
+/* The request body: each message framed when curl wants its bytes (engine thread). */
+static size_t mg_on_read(char *buf, size_t size, size_t nitems, void *ud)
+{
+	struct mg_call *c = ud;
+	size_t max = size * nitems, out = 0;
+
+	while (out < max) {
+		if (c->frame_pos == c->frame_len) {
+			const ProtobufCMessage *m;
+			size_t plen;
+			if (c->next_msg == c->n_msgs)
+				break;
+			m = c->msgs[c->next_msg++];
+			plen = protobuf_c_message_get_packed_size(m);
+			if (plen + 5 > c->frame_cap) {
+				unsigned char *nf = realloc(c->frame, plen + 5);
+				if (!nf)
+					return CURL_READFUNC_ABORT;
+				c->frame = nf;
+				c->frame_cap = plen + 5;
+			}
+			c->frame[0] = 0;
+			c->frame[1] = (unsigned char)(plen >> 24);
+			c->frame[2] = (unsigned char)(plen >> 16);
+			c->frame[3] = (unsigned char)(plen >> 8);
+			c->frame[4] = (unsigned char)plen;
+			protobuf_c_message_pack(m, c->frame + 5);
+			c->frame_len = plen + 5;
+			c->frame_pos = 0;
+		}
+		size_t n = c->frame_len - c->frame_pos;
+		if (n > max - out)
+			n = max - out;
+		memcpy(buf + out, c->frame + c->frame_pos, n);
+		c->frame_pos += n;
+		out += n;
+	}
+	return out;
+}
+
+/* curl rewinds the body to send it again (a reused connection that turned out dead). */
+static int mg_on_seek(void *ud, curl_off_t offset, int origin)
+{
+	struct mg_call *c = ud;
+
+	if (offset != 0 || origin != SEEK_SET)
+		return CURL_SEEKFUNC_CANTSEEK;
+	c->next_msg = 0;
+	c->frame_len = c->frame_pos = 0;
+	return CURL_SEEKFUNC_OK;
+}
+
 /* A cleartext call that may only ride an existing connection refuses to open one. */
 static curl_socket_t mg_open_socket(void *ud, curlsocktype purpose, struct curl_sockaddr *a)
 {
@@ -332,6 +397,7 @@ static void activate(struct mg_engine *e, struct mg_call *c)
 		finish(e, c, CURLE_ABORTED_BY_CALLBACK);
 		return;
 	}
+	mg_on_seek(c, 0, SEEK_SET); /* (again, for a call queued again) the body from its start */
 	if (o) {
 		if (o->state == H2C_OPENING) {
 			c->next = o->held;
@@ -704,8 +770,8 @@ static void cancel_and_wait(struct mg_engine *e, struct mg_call *c)
 }
 
 /* Queues the call and feeds the frames to it as they come, until the transfer ends, a
- * callback stops it or deadline passes. */
-static void run_call(mg_channel *ch, struct mg_call *c, double deadline)
+ * callback stops it, the deadline passes or *cancel is set. */
+static void run_call(mg_channel *ch, struct mg_call *c, double deadline, const volatile int *cancel)
 {
 	struct mg_engine *e = ch->e;
 
@@ -730,7 +796,12 @@ static void run_call(mg_channel *ch, struct mg_call *c, double deadline)
 		}
 		if (c->state == CALL_DONE)
 			break;
-		double left = deadline > 0 ? deadline - ch->host->now() : 1.0;
+		if (cancel && *cancel) {
+			c->aborted = 1;
+			cancel_and_wait(e, c);
+			break;
+		}
+		double left = deadline - ch->host->now(), slice = cancel ? 0.05 : 1.0;
 		if (left <= 0) {
 			c->deadline_hit = 1;
 			cancel_and_wait(e, c);
@@ -738,8 +809,8 @@ static void run_call(mg_channel *ch, struct mg_call *c, double deadline)
 		}
 		struct timespec ts;
 		clock_gettime(CLOCK_REALTIME, &ts);
-		if (left > 1.0)
-			left = 1.0;
+		if (left > slice)
+			left = slice;
 		ts.tv_sec += (time_t)left;
 		ts.tv_nsec += (long)((left - (double)(time_t)left) * 1e9);
 		if (ts.tv_nsec >= 1000000000L) {
@@ -769,30 +840,46 @@ static int permanent(CURLcode cc)
 	}
 }
 
-static int mg_perform(mg_channel *ch, const char *path, const ProtobufCMessage *req,
-                      const char *const *extra, double timeout_s, double deadline,
+static int mg_perform(mg_channel *ch, const char *path, const ProtobufCMessage *const *msgs,
+                      size_t n_msgs, const char *const *extra, const mg_bounds *b,
                       struct mg_call *c, mg_status *st)
 {
-	size_t plen = protobuf_c_message_get_packed_size(req);
-	unsigned char *body = malloc(plen + 5);
 	char *url = malloc(strlen(ch->base_url) + strlen(path) + 1);
 	char tmo[64];
 	struct curl_slist *hdrs = NULL, *t;
-	long ms = timeout_s > 0 ? (long)(timeout_s * 1000.0) + 1 : 0;
+	double left = b->deadline - ch->host->now();
+	long ms = left > 0 ? (long)(left * 1000.0) + 1 : 0;
+	curl_off_t body_len = 0;
 	long httpver = 0;
 	int oom = 0;
 
 	memset(st, 0, sizeof(*st));
 	c->ch = ch;
-	if (!body || !url || !(c->easy = curl_easy_init()))
+	if (b->deadline <= 0) { /* every call has a deadline: a caller without one is a bug */
+		free(url);
+		st->code = MG_INTERNAL;
+		snprintf(st->message, sizeof(st->message), "%s called without a deadline", path);
+		return st->code;
+	}
+	if (b->cancel && *b->cancel) {
+		free(url);
+		st->code = MG_CALLER_CANCELLED;
+		snprintf(st->message, sizeof(st->message), "cancelled");
+		return st->code;
+	}
+	if (ms <= 0) {
+		free(url);
+		st->code = MG_DEADLINE_EXCEEDED;
+		snprintf(st->message, sizeof(st->message), "deadline exceeded");
+		return st->code;
+	}
+	if (!url || !(c->easy = curl_easy_init()))
 		goto oom;
 	pthread_cond_init(&c->cv, NULL);
-	body[0] = 0;
-	body[1] = (unsigned char)(plen >> 24);
-	body[2] = (unsigned char)(plen >> 16);
-	body[3] = (unsigned char)(plen >> 8);
-	body[4] = (unsigned char)plen;
-	protobuf_c_message_pack(req, body + 5);
+	c->msgs = msgs;
+	c->n_msgs = n_msgs;
+	for (size_t i = 0; i < n_msgs; i++)
+		body_len += (curl_off_t)protobuf_c_message_get_packed_size(msgs[i]) + 5;
 	strcpy(url, ch->base_url);
 	strcat(url, path);
 	/* the channel's headers, this call's extra ones and its grpc-timeout, on a copy */
@@ -808,8 +895,12 @@ static int mg_perform(mg_channel *ch, const char *path, const ProtobufCMessage *
 			hdrs = t;
 		else
 			oom = 1;
-	if (ms > 0 && !oom) {
-		snprintf(tmo, sizeof(tmo), "grpc-timeout: %ldm", ms);
+	if (!oom) {
+		/* at most 8 digits, in milliseconds or, for longer deadlines, seconds */
+		if (ms <= 99999999L)
+			snprintf(tmo, sizeof(tmo), "grpc-timeout: %ldm", ms);
+		else
+			snprintf(tmo, sizeof(tmo), "grpc-timeout: %ldS", ms / 1000 + 1);
 		if ((t = curl_slist_append(hdrs, tmo)))
 			hdrs = t;
 		else
@@ -822,8 +913,11 @@ static int mg_perform(mg_channel *ch, const char *path, const ProtobufCMessage *
 	curl_easy_setopt(c->easy, CURLOPT_URL, url);
 	curl_easy_setopt(c->easy, CURLOPT_PRIVATE, (char *)c);
 	curl_easy_setopt(c->easy, CURLOPT_POST, 1L);
-	curl_easy_setopt(c->easy, CURLOPT_POSTFIELDS, (char *)body);
-	curl_easy_setopt(c->easy, CURLOPT_POSTFIELDSIZE, (long)(plen + 5));
+	curl_easy_setopt(c->easy, CURLOPT_READFUNCTION, mg_on_read);
+	curl_easy_setopt(c->easy, CURLOPT_READDATA, c);
+	curl_easy_setopt(c->easy, CURLOPT_SEEKFUNCTION, mg_on_seek);
+	curl_easy_setopt(c->easy, CURLOPT_SEEKDATA, c);
+	curl_easy_setopt(c->easy, CURLOPT_POSTFIELDSIZE_LARGE, body_len);
 	curl_easy_setopt(c->easy, CURLOPT_HTTPHEADER, hdrs);
 	curl_easy_setopt(c->easy, CURLOPT_HTTP_VERSION,
 	                 ch->h2c ? CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE : CURL_HTTP_VERSION_2TLS);
@@ -837,8 +931,8 @@ static int mg_perform(mg_channel *ch, const char *path, const ProtobufCMessage *
 		curl_easy_setopt(c->easy, CURLOPT_VERBOSE, 1L);
 		curl_easy_setopt(c->easy, CURLOPT_DEBUGFUNCTION, mg_debug);
 	}
-	curl_easy_setopt(c->easy, CURLOPT_CONNECTTIMEOUT_MS, 10000L);
-	curl_easy_setopt(c->easy, CURLOPT_TIMEOUT_MS, ms > 0 ? ms + 2000 : 0L);
+	curl_easy_setopt(c->easy, CURLOPT_CONNECTTIMEOUT_MS, ms < 10000 ? ms : 10000L);
+	curl_easy_setopt(c->easy, CURLOPT_TIMEOUT_MS, ms + 2000);
 	curl_easy_setopt(c->easy, CURLOPT_WRITEFUNCTION, mg_on_data);
 	curl_easy_setopt(c->easy, CURLOPT_WRITEDATA, c);
 	curl_easy_setopt(c->easy, CURLOPT_HEADERFUNCTION, mg_on_header);
@@ -846,10 +940,13 @@ static int mg_perform(mg_channel *ch, const char *path, const ProtobufCMessage *
 	curl_easy_setopt(c->easy, CURLOPT_ERRORBUFFER, c->errbuf);
 	curl_easy_setopt(c->easy, CURLOPT_OPENSOCKETFUNCTION, mg_open_socket);
 	curl_easy_setopt(c->easy, CURLOPT_OPENSOCKETDATA, c);
-	run_call(ch, c, deadline);
+	run_call(ch, c, b->deadline, b->cancel);
 	curl_easy_getinfo(c->easy, CURLINFO_HTTP_VERSION, &httpver);
 	if (c->stopped) {
 		st->code = MG_STOPPED;
+	} else if (c->aborted) {
+		st->code = MG_CALLER_CANCELLED;
+		snprintf(st->message, sizeof(st->message), "cancelled");
 	} else if (c->deadline_hit || c->cc == CURLE_OPERATION_TIMEDOUT) {
 		st->code = MG_DEADLINE_EXCEEDED;
 		snprintf(st->message, sizeof(st->message), "deadline exceeded");
@@ -877,30 +974,30 @@ static int mg_perform(mg_channel *ch, const char *path, const ProtobufCMessage *
 	curl_slist_free_all(hdrs);
 	free(c->in);
 	free(c->buf);
-	free(body);
+	free(c->frame);
 	free(url);
 	return st->code;
 oom:
 	if (c->easy)
 		curl_easy_cleanup(c->easy);
 	curl_slist_free_all(hdrs);
-	free(body);
 	free(url);
 	st->code = MG_INTERNAL;
 	snprintf(st->message, sizeof(st->message), "out of memory");
 	return st->code;
 }
 
-int mg_unary(mg_channel *ch, const char *path, const ProtobufCMessage *req,
-             const char *const *extra, const ProtobufCMessageDescriptor *resp_desc,
-             ProtobufCMessage **resp, double timeout_s, mg_status *st)
+static int mg_one_answer(mg_channel *ch, const char *path, const ProtobufCMessage *const *reqs,
+                         size_t n, const char *const *extra,
+                         const ProtobufCMessageDescriptor *resp_desc, ProtobufCMessage **resp,
+                         const mg_bounds *b, mg_status *st)
 {
 	struct mg_call c;
 
 	memset(&c, 0, sizeof(c));
 	c.desc = resp_desc;
 	*resp = NULL;
-	mg_perform(ch, path, req, extra, timeout_s, 0, &c, st);
+	mg_perform(ch, path, reqs, n, extra, b, &c, st);
 	if (st->code == MG_OK && !c.first) {
 		st->code = MG_INTERNAL;
 		snprintf(st->message, sizeof(st->message), "%s answered no message", path);
@@ -912,9 +1009,24 @@ int mg_unary(mg_channel *ch, const char *path, const ProtobufCMessage *req,
 	return st->code;
 }
 
+int mg_unary(mg_channel *ch, const char *path, const ProtobufCMessage *req,
+             const char *const *extra, const ProtobufCMessageDescriptor *resp_desc,
+             ProtobufCMessage **resp, const mg_bounds *b, mg_status *st)
+{
+	return mg_one_answer(ch, path, &req, 1, extra, resp_desc, resp, b, st);
+}
+
+int mg_client_stream(mg_channel *ch, const char *path, const ProtobufCMessage *const *reqs,
+                     size_t n, const char *const *extra,
+                     const ProtobufCMessageDescriptor *resp_desc, ProtobufCMessage **resp,
+                     const mg_bounds *b, mg_status *st)
+{
+	return mg_one_answer(ch, path, reqs, n, extra, resp_desc, resp, b, st);
+}
+
 int mg_stream(mg_channel *ch, const char *path, const ProtobufCMessage *req,
               const char *const *extra, const ProtobufCMessageDescriptor *resp_desc,
-              double timeout_s, double deadline, mg_message_fn on_message, void *ctx, mg_status *st)
+              const mg_bounds *b, mg_message_fn on_message, void *ctx, mg_status *st)
 {
 	struct mg_call c;
 
@@ -922,5 +1034,5 @@ int mg_stream(mg_channel *ch, const char *path, const ProtobufCMessage *req,
 	c.desc = resp_desc;
 	c.on_message = on_message;
 	c.ctx = ctx;
-	return mg_perform(ch, path, req, extra, timeout_s, deadline, &c, st);
+	return mg_perform(ch, path, &req, 1, extra, b, &c, st);
 }

@@ -38,6 +38,12 @@ static const rlm_option_spec modal_options[] = {
          "sandbox lifetime in seconds: Modal kills it then, even if the host died"},
         {"execute_timeout_s", RLM_OPT_NUMBER, "300",
          "longest one RPC or helper command (file transfer) may take"},
+        {"shutdown_timeout_s", RLM_OPT_NUMBER, "20",
+         "longest shutdown spends terminating the sandbox; past it the sandbox is left to "
+         "its lifetime (timeout_s)"},
+        {"image_builder_version", RLM_OPT_STRING, NULL,
+         "Modal image builder version; else MODAL_IMAGE_BUILDER_VERSION, the profile's, or "
+         "the environment's own setting (as the SDKs)"},
         {"cpu", RLM_OPT_NUMBER, NULL,
          "CPU cores (sent as milli-CPUs); the server's default if unset"},
         {"memory_mb", RLM_OPT_INT, NULL, "memory in MiB; the server's default if unset"},
@@ -68,7 +74,9 @@ int nomem(struct modal *m, rlm_error *err)
 	return m->host->error_set(err, RLM_ENOMEM, "modal backend: out of memory");
 }
 
-void sleep_s(double s)
+/* ---- bounds ---------------------------------------------------------------------------- */
+
+static void nap(double s)
 {
 	struct timespec ts;
 
@@ -77,6 +85,67 @@ void sleep_s(double s)
 	ts.tv_sec = (time_t)s;
 	ts.tv_nsec = (long)((s - (double)ts.tv_sec) * 1e9);
 	nanosleep(&ts, NULL);
+}
+
+mg_bounds mb_budget(struct modal *m, double max_s, const volatile int *cancel)
+{
+	mg_bounds b = {m->host->now() + max_s, cancel};
+
+	return b;
+}
+
+mg_bounds mb_within(struct modal *m, const mg_bounds *b, double max_s)
+{
+	mg_bounds r = *b;
+	double end = m->host->now() + max_s;
+
+	if (end < r.deadline)
+		r.deadline = end;
+	return r;
+}
+
+int mb_check(struct modal *m, const mg_bounds *b, const char *what, rlm_error *err)
+{
+	if (b->cancel && *b->cancel)
+		return m->host->error_set(err, RLM_ECANCELLED, "modal: %s: cancelled", what);
+	if (m->host->now() >= b->deadline)
+		return m->host->error_set(err, RLM_ETIMEOUT, "modal: %s: deadline passed", what);
+	return 0;
+}
+
+int mb_sleep(struct modal *m, const mg_bounds *b, double s, const char *what, rlm_error *err)
+{
+	double end = m->host->now() + s;
+	int rc;
+
+	while ((rc = mb_check(m, b, what, err)) == 0) {
+		double left = end - m->host->now(), to_deadline = b->deadline - m->host->now();
+		if (left <= 0)
+			return 0;
+		if (left > to_deadline)
+			left = to_deadline;
+		nap(b->cancel && left > 0.05 ? 0.05 : left);
+	}
+	return rc;
+}
+
+int mb_lock(struct modal *m, pthread_mutex_t *mu, const mg_bounds *b, const char *what,
+            rlm_error *err)
+{
+	int rc;
+
+	while ((rc = mb_check(m, b, what, err)) == 0) {
+		struct timespec ts;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_nsec += 50000000L;
+		if (ts.tv_nsec >= 1000000000L) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000L;
+		}
+		if (pthread_mutex_timedlock(mu, &ts) == 0)
+			return 0;
+	}
+	return rc;
 }
 
 /* ---- config and credentials ------------------------------------------------------------ */
@@ -215,7 +284,8 @@ static int cfg_parse(struct modal *m, const char *config_json, rlm_error *err)
 	    (rc = cfg_str(m, root, "volume_name", &m->volume_name, err)) ||
 	    (rc = cfg_str(m, root, "workdir", &m->workdir, err)) ||
 	    (rc = cfg_str(m, root, "python", &m->python, err)) ||
-	    (rc = cfg_str(m, root, "ca_file", &m->ca_file, err)))
+	    (rc = cfg_str(m, root, "ca_file", &m->ca_file, err)) ||
+	    (rc = cfg_str(m, root, "image_builder_version", &m->image_builder_version, err)))
 		goto out;
 	if (json_object_object_get_ex(root, "file_transfer", &v) &&
 	    json_object_is_type(v, json_type_string) &&
@@ -242,6 +312,7 @@ static int cfg_parse(struct modal *m, const char *config_json, rlm_error *err)
 	}
 	m->timeout_s = cfg_num(root, "timeout_s", 3600);
 	m->exec_timeout_s = cfg_num(root, "execute_timeout_s", 300);
+	m->shutdown_timeout_s = cfg_num(root, "shutdown_timeout_s", 20);
 	m->cpu = cfg_num(root, "cpu", 0);
 	m->memory_mb = (long)cfg_num(root, "memory_mb", 0);
 	/* Modal's longest sandbox lifetime is 24 h (UNVERIFIED on Modal's own pages, reference
@@ -252,10 +323,18 @@ static int cfg_parse(struct modal *m, const char *config_json, rlm_error *err)
 		                        m->timeout_s);
 		goto out;
 	}
-	if (!(m->exec_timeout_s > 0)) {
+	if (!(m->exec_timeout_s > 0 && m->exec_timeout_s <= 86400)) {
 		rc = m->host->error_set(err, RLM_ECONFIG,
-		                        "backends.modal.execute_timeout_s: %g must be > 0",
+		                        "backends.modal.execute_timeout_s: %g is not in (0, 86400] "
+		                        "seconds",
 		                        m->exec_timeout_s);
+		goto out;
+	}
+	if (!(m->shutdown_timeout_s > 0 && m->shutdown_timeout_s <= 3600)) {
+		rc = m->host->error_set(err, RLM_ECONFIG,
+		                        "backends.modal.shutdown_timeout_s: %g is not in (0, 3600] "
+		                        "seconds",
+		                        m->shutdown_timeout_s);
 		goto out;
 	}
 	if (!(m->cpu >= 0 && m->cpu <= 1024) || m->memory_mb < 0 || m->memory_mb > (1L << 22)) {
@@ -292,6 +371,8 @@ out:
 
 int rpc_error(struct modal *m, const char *what, const mg_status *st, rlm_error *err)
 {
+	if (st->code == MG_CALLER_CANCELLED)
+		return m->host->error_set(err, RLM_ECANCELLED, "modal: %s: cancelled", what);
 	if (st->code == MG_TRANSPORT)
 		return m->host->error_set(err, mg_to_rlm(st->code), "modal: %s failed: %s", what,
 		                          st->message);
@@ -322,50 +403,56 @@ void new_uuid(char out[37])
 /* A control-plane unary call with the SDKs' retry headers: one x-idempotency-key for all
  * attempts of the call (so a retried SandboxCreate whose first answer was lost does not make
  * a second sandbox), x-retry-attempt, and x-retry-delay after the first attempt. */
-static int cp_attempt(struct modal *m, const char *path, const ProtobufCMessage *req,
-                      const ProtobufCMessageDescriptor *desc, void *resp, const char *key,
-                      int attempt, double first_at, mg_status *st)
+static int cp_attempt(struct modal *m, const mg_bounds *b, const char *path,
+                      const ProtobufCMessage *req, const ProtobufCMessageDescriptor *desc,
+                      void *resp, const char *key, int attempt, double first_at, mg_status *st)
 {
 	char idem[64], att[40], dly[48];
 	const char *hdrs[4] = {idem, att, NULL, NULL};
+	mg_bounds one = mb_within(m, b, m->exec_timeout_s);
+
 	snprintf(idem, sizeof(idem), "x-idempotency-key: %s", key);
 	snprintf(att, sizeof(att), "x-retry-attempt: %d", attempt);
 	if (attempt > 0) {
 		snprintf(dly, sizeof(dly), "x-retry-delay: %.3f", m->host->now() - first_at);
 		hdrs[2] = dly;
 	}
-	return mg_unary(m->cp, path, req, hdrs, desc, (ProtobufCMessage **)resp, m->exec_timeout_s,
-	                st);
+	return mg_unary(m->cp, path, req, hdrs, desc, (ProtobufCMessage **)resp, &one, st);
 }
 
 /* 3 retries of the retryable codes (100 ms doubling, at most 1 s) and server-directed
- * throttling (RPCRetryPolicy) outside that budget, up to 60 s of it. */
-int cp_call(struct modal *m, const char *path, const ProtobufCMessage *req,
+ * throttling (RPCRetryPolicy) outside that budget, up to 60 s of it; all within b. */
+int cp_call(struct modal *m, const mg_bounds *b, const char *path, const ProtobufCMessage *req,
             const ProtobufCMessageDescriptor *desc, void *resp, rlm_error *err)
 {
+	const char *what = strrchr(path, '/') + 1;
 	mg_status st;
 	double delay = 0.1, throttled = 0, first_at = m->host->now();
-	int attempt = 0, sent = 0;
+	int attempt = 0, sent = 0, rc;
 	char key[37];
 
 	new_uuid(key);
 	for (;;) {
-		if (cp_attempt(m, path, req, desc, resp, key, sent++, first_at, &st) == MG_OK)
+		if (cp_attempt(m, b, path, req, desc, resp, key, sent++, first_at, &st) == MG_OK)
 			return 0;
+		if (st.code == MG_CALLER_CANCELLED)
+			return rpc_error(m, what, &st, err);
 		if (st.retry_after_s > 0 && throttled + st.retry_after_s <= 60) {
 			throttled += st.retry_after_s;
-			sleep_s(st.retry_after_s);
+			if ((rc = mb_sleep(m, b, st.retry_after_s, what, err)))
+				return rc;
 			continue;
 		}
-		if (!mg_retryable(st.code) || attempt++ >= 3)
-			return rpc_error(m, strrchr(path, '/') + 1, &st, err);
+		if (!mg_retryable(st.code) || attempt++ >= 3 || m->host->now() >= b->deadline)
+			return rpc_error(m, what, &st, err);
 		m->host->log(RLM_LOG_DEBUG, MODAL, "%s: status %d, retrying", path, st.code);
-		sleep_s(delay);
+		if ((rc = mb_sleep(m, b, delay, what, err)))
+			return rc;
 		delay = delay * 2 > 1 ? 1 : delay * 2;
 	}
 }
 
-static int router_connect(struct modal *m, rlm_error *err);
+static int router_connect(struct modal *m, const mg_bounds *b, rlm_error *err);
 
 mg_channel *router_get(struct modal *m, unsigned *gen)
 {
@@ -378,20 +465,24 @@ mg_channel *router_get(struct modal *m, unsigned *gen)
 	return ch;
 }
 
-int router_refresh(struct modal *m, unsigned gen, rlm_error *err)
+int router_refresh(struct modal *m, const mg_bounds *b, unsigned gen, rlm_error *err)
 {
-	int rc = 0;
+	int rc, stale;
 
+	if ((rc = mb_lock(m, &m->refresh_mu, b, "router access", err)))
+		return rc;
 	pthread_mutex_lock(&m->mu);
-	if (gen == m->router_gen)
-		rc = router_connect(m, err);
+	stale = gen == m->router_gen;
 	pthread_mutex_unlock(&m->mu);
+	rc = stale ? router_connect(m, b, err) : 0;
+	pthread_mutex_unlock(&m->refresh_mu);
 	return rc;
 }
 
-int rt_call(struct modal *m, const char *path, const ProtobufCMessage *req,
-            const ProtobufCMessageDescriptor *desc, void *resp, double timeout_s, rlm_error *err)
+int rt_call(struct modal *m, const mg_bounds *b, const char *path, const ProtobufCMessage *req,
+            const ProtobufCMessageDescriptor *desc, void *resp, rlm_error *err)
 {
+	const char *what = strrchr(path, '/') + 1;
 	mg_status st;
 	double delay = 0.01;
 	int attempt = 0, refreshed = 0, rc;
@@ -399,32 +490,49 @@ int rt_call(struct modal *m, const char *path, const ProtobufCMessage *req,
 	for (;;) {
 		unsigned gen;
 		mg_channel *ch = router_get(m, &gen);
-		if (mg_unary(ch, path, req, NULL, desc, (ProtobufCMessage **)resp,
-		             timeout_s > 0 ? timeout_s : m->exec_timeout_s, &st) == MG_OK)
+		mg_bounds one = mb_within(m, b, m->exec_timeout_s);
+		if (mg_unary(ch, path, req, NULL, desc, (ProtobufCMessage **)resp, &one, &st) ==
+		    MG_OK)
 			return 0;
 		if (st.code == MG_UNAUTHENTICATED && !refreshed) {
 			refreshed = 1;
-			if ((rc = router_refresh(m, gen, err)))
+			if ((rc = router_refresh(m, b, gen, err)))
 				return rc;
 			continue;
 		}
-		if (!mg_retryable(st.code) || attempt++ >= 10)
-			return rpc_error(m, strrchr(path, '/') + 1, &st, err);
-		sleep_s(delay);
+		if (!mg_retryable(st.code) || attempt++ >= 10 || m->host->now() >= b->deadline)
+			return rpc_error(m, what, &st, err);
+		if ((rc = mb_sleep(m, b, delay, what, err)))
+			return rc;
 		delay *= 2;
 	}
 }
 
 /* ---- provisioning ---------------------------------------------------------------------- */
 
-/* The token headers go on every control-plane call. There is no client type for C: rlm sends
- * the Go SDK's (9) and its "behaves like" version 1.0.0; what the server makes of an unknown
- * client, and whether V1 sandbox calls also want x-modal-auth-token (the Python SDK does not
- * send it there, so neither does rlm), is UNVERIFIED (reference 9). */
+/* How rlm presents itself. Modal's ClientType enum has no value for a C client, and an
+ * unknown client type is not known to be accepted, so rlm says it is the Go SDK (9) and sends
+ * that SDK's headers exactly as modal-go sends them: x-modal-client-version "1.0.0" (the Python
+ * SDK version it behaves like) and x-modal-libmodal-version "modal-go/<version>", the version
+ * of modal-go whose wire behaviour this plugin follows (modal-client go/version.go, read at
+ * 69519aef). The free-form user-agent says what is really talking. What the server makes of
+ * either is UNVERIFIED (reference 9). */
+#define MODAL_GO_COMPAT "0.9.0"
+#define PLUGIN_VERSION  "0.2.0"
+
+/* The token headers go on every control-plane call. Whether V1 sandbox calls also want
+ * x-modal-auth-token (the Python SDK does not send it there, so neither does rlm) is
+ * UNVERIFIED (reference 9). */
 static int cp_connect(struct modal *m, rlm_error *err)
 {
 	char id[512], secret[512];
-	const char *hdrs[] = {id, secret, "x-modal-client-type: 9", "x-modal-client-version: 1.0.0",
+	const char *hdrs[] = {id,
+	                      secret,
+	                      "x-modal-client-type: 9",
+	                      "x-modal-client-version: 1.0.0",
+	                      "x-modal-libmodal-version: modal-go/" MODAL_GO_COMPAT,
+	                      "user-agent: rlm-backend-modal/" PLUGIN_VERSION
+	                      " (modal-go/" MODAL_GO_COMPAT " compatible)",
 	                      NULL};
 
 	if (m->cp)
@@ -444,7 +552,9 @@ static int cp_connect(struct modal *m, rlm_error *err)
 	return m->cp ? 0 : nomem(m, err);
 }
 
-static int router_connect(struct modal *m, rlm_error *err)
+/* Asks for router access (a JWT and the router's URL) and installs it. Called with refresh_mu
+ * held (router_refresh), so one thread at a time; mu is taken only to swap the channel. */
+static int router_connect(struct modal *m, const mg_bounds *b, rlm_error *err)
 {
 	Modal__Client__TaskGetCommandRouterAccessRequest req =
 	        MODAL__CLIENT__TASK_GET_COMMAND_ROUTER_ACCESS_REQUEST__INIT;
@@ -454,7 +564,7 @@ static int router_connect(struct modal *m, rlm_error *err)
 	int rc;
 
 	req.task_id = m->task_id;
-	if ((rc = cp_call(m, CP_PATH("TaskGetCommandRouterAccess"), &req.base,
+	if ((rc = cp_call(m, b, CP_PATH("TaskGetCommandRouterAccess"), &req.base,
 	                  &modal__client__task_get_command_router_access_response__descriptor,
 	                  &resp, err)))
 		return rc;
@@ -466,12 +576,14 @@ static int router_connect(struct modal *m, rlm_error *err)
 		goto out;
 	}
 	snprintf(auth, sizeof(auth), "authorization: Bearer %s", resp->jwt);
+	pthread_mutex_lock(&m->mu);
 	if (m->router && m->router_url && strcmp(m->router_url, resp->url) == 0) {
 		rc = mg_channel_set_headers(m->router, hdrs) ? nomem(m, err) : 0;
 	} else {
 		mg_channel *ch = mg_channel_new(m->host, resp->url, hdrs, m->ca_file);
 		char *url = mstrdup(m, resp->url);
 		if (!ch || !url) {
+			pthread_mutex_unlock(&m->mu);
 			mg_channel_free(ch);
 			m->host->free(url);
 			rc = nomem(m, err);
@@ -489,6 +601,7 @@ static int router_connect(struct modal *m, rlm_error *err)
 		m->router_url = url;
 	}
 	m->router_gen++;
+	pthread_mutex_unlock(&m->mu);
 	memset(auth, 0, sizeof(auth));
 out:
 	protobuf_c_message_free_unpacked(&resp->base, NULL);
@@ -528,27 +641,58 @@ static int on_image_join(void *ctx, const ProtobufCMessage *msg)
 	return 0;
 }
 
-static int image_build(struct modal *m, double deadline, rlm_error *err)
+/* The image builder version, as the SDKs choose it: the option, MODAL_IMAGE_BUILDER_VERSION or
+ * the profile's image_builder_version, else the environment's setting (EnvironmentGetOrCreate,
+ * looked up, not created). *out is NULL when the environment names none: the server's default
+ * then applies. */
+static int builder_version(struct modal *m, const mg_bounds *b, char **out, rlm_error *err)
+{
+	Modal__Client__EnvironmentGetOrCreateRequest req =
+	        MODAL__CLIENT__ENVIRONMENT_GET_OR_CREATE_REQUEST__INIT;
+	Modal__Client__EnvironmentGetOrCreateResponse *resp = NULL;
+	const char *v;
+	int rc;
+
+	*out = NULL;
+	if (m->image_builder_version && *m->image_builder_version)
+		return (*out = mstrdup(m, m->image_builder_version)) ? 0 : nomem(m, err);
+	if ((*out = setting(m, "MODAL_IMAGE_BUILDER_VERSION", "image_builder_version", NULL)))
+		return 0;
+	req.deployment_name = m->environment;
+	if ((rc = cp_call(m, b, CP_PATH("EnvironmentGetOrCreate"), &req.base,
+	                  &modal__client__environment_get_or_create_response__descriptor, &resp,
+	                  err)))
+		return rc;
+	v = resp->metadata && resp->metadata->settings
+	            ? resp->metadata->settings->image_builder_version
+	            : NULL;
+	if (v && *v && !(*out = mstrdup(m, v)))
+		rc = nomem(m, err);
+	m->host->log(RLM_LOG_DEBUG, MODAL, "environment %s: image builder version %s",
+	             *m->environment ? m->environment : "(default)", v && *v ? v : "(none)");
+	protobuf_c_message_free_unpacked(&resp->base, NULL);
+	return rc;
+}
+
+static int image_build(struct modal *m, const mg_bounds *b, rlm_error *err)
 {
 	Modal__Client__ImageGetOrCreateRequest req =
 	        MODAL__CLIENT__IMAGE_GET_OR_CREATE_REQUEST__INIT;
 	Modal__Client__Image img = MODAL__CLIENT__IMAGE__INIT;
 	Modal__Client__ImageGetOrCreateResponse *resp = NULL;
-	char from[512], *cmds[] = {from};
-	char *builder =
-	        setting(m, "MODAL_IMAGE_BUILDER_VERSION", "image_builder_version", "2024.10");
+	char from[512], *cmds[] = {from}, *builder = NULL;
 	struct image_join j = {m, NULL, 0, ""};
 	int rc;
 
-	if (!builder)
-		return nomem(m, err);
+	if ((rc = builder_version(m, b, &builder, err)))
+		return rc;
 	snprintf(from, sizeof(from), "FROM %s", m->image);
 	img.n_dockerfile_commands = 1;
 	img.dockerfile_commands = cmds;
 	req.image = &img;
 	req.app_id = m->app_id;
-	req.builder_version = builder;
-	rc = cp_call(m, CP_PATH("ImageGetOrCreate"), &req.base,
+	req.builder_version = builder ? builder : "";
+	rc = cp_call(m, b, CP_PATH("ImageGetOrCreate"), &req.base,
 	             &modal__client__image_get_or_create_response__descriptor, &resp, err);
 	m->host->free(builder);
 	if (rc)
@@ -572,25 +716,28 @@ static int image_build(struct modal *m, double deadline, rlm_error *err)
 		Modal__Client__ImageJoinStreamingRequest jr =
 		        MODAL__CLIENT__IMAGE_JOIN_STREAMING_REQUEST__INIT;
 		mg_status st;
+		mg_bounds one = mb_within(m, b, 60); /* the SDKs' 55 s long poll, and some */
 		jr.image_id = m->image_id;
 		jr.timeout = 55;
 		jr.last_entry_id = j.entry_id ? j.entry_id : "";
 		mg_stream(m->cp, CP_PATH("ImageJoinStreaming"), &jr.base, NULL,
-		          &modal__client__image_join_streaming_response__descriptor, 60, deadline,
+		          &modal__client__image_join_streaming_response__descriptor, &one,
 		          on_image_join, &j, &st);
 		if (j.status)
 			break;
-		if (deadline > 0 && m->host->now() > deadline) {
+		if (st.code == MG_CALLER_CANCELLED)
+			rc = rpc_error(m, "ImageJoinStreaming", &st, err);
+		else if (m->host->now() >= b->deadline)
+			rc = m->host->error_set(err, RLM_ETIMEOUT,
+			                        "modal: image %s not built in time", m->image);
+		else if (st.code != MG_OK && !mg_retryable(st.code))
+			rc = rpc_error(m, "ImageJoinStreaming", &st, err);
+		else if (st.code != MG_OK)
+			rc = mb_sleep(m, b, tries < 10 ? 0.1 : 1, "image build", err);
+		if (rc) {
 			m->host->free(j.entry_id);
-			return m->host->error_set(err, RLM_ETIMEOUT,
-			                          "modal: image %s not built in time", m->image);
+			return rc;
 		}
-		if (st.code != MG_OK && !mg_retryable(st.code)) {
-			m->host->free(j.entry_id);
-			return rpc_error(m, "ImageJoinStreaming", &st, err);
-		}
-		if (st.code != MG_OK)
-			sleep_s(tries < 10 ? 0.1 : 1);
 	}
 	m->host->free(j.entry_id);
 	if (j.status != MODAL__CLIENT__GENERIC_STATUS__GENERIC_STATUS_SUCCESS)
@@ -599,7 +746,7 @@ static int image_build(struct modal *m, double deadline, rlm_error *err)
 	return 0;
 }
 
-static int make_secret(struct modal *m, rlm_error *err)
+static int make_secret(struct modal *m, const mg_bounds *b, rlm_error *err)
 {
 	Modal__Client__SecretGetOrCreateRequest req =
 	        MODAL__CLIENT__SECRET_GET_OR_CREATE_REQUEST__INIT;
@@ -632,7 +779,7 @@ static int make_secret(struct modal *m, rlm_error *err)
 	req.n_env_dict = n;
 	req.env_dict = ptrs;
 	req.app_id = m->app_id;
-	rc = cp_call(m, CP_PATH("SecretGetOrCreate"), &req.base,
+	rc = cp_call(m, b, CP_PATH("SecretGetOrCreate"), &req.base,
 	             &modal__client__secret_get_or_create_response__descriptor, &resp, err);
 	m->host->free(entries);
 	m->host->free(ptrs);
@@ -643,7 +790,7 @@ static int make_secret(struct modal *m, rlm_error *err)
 	return m->secret_id ? 0 : nomem(m, err);
 }
 
-static int make_volume(struct modal *m, rlm_error *err)
+static int make_volume(struct modal *m, const mg_bounds *b, rlm_error *err)
 {
 	Modal__Client__VolumeGetOrCreateRequest req =
 	        MODAL__CLIENT__VOLUME_GET_OR_CREATE_REQUEST__INIT;
@@ -656,7 +803,7 @@ static int make_volume(struct modal *m, rlm_error *err)
 	req.environment_name = m->environment;
 	req.object_creation_type =
 	        MODAL__CLIENT__OBJECT_CREATION_TYPE__OBJECT_CREATION_TYPE_CREATE_IF_MISSING;
-	if ((rc = cp_call(m, CP_PATH("VolumeGetOrCreate"), &req.base,
+	if ((rc = cp_call(m, b, CP_PATH("VolumeGetOrCreate"), &req.base,
 	                  &modal__client__volume_get_or_create_response__descriptor, &resp, err)))
 		return rc;
 	m->volume_id = mstrdup(m, resp->volume_id);
@@ -664,7 +811,7 @@ static int make_volume(struct modal *m, rlm_error *err)
 	return m->volume_id ? 0 : nomem(m, err);
 }
 
-static int sandbox_create(struct modal *m, rlm_error *err)
+static int sandbox_create(struct modal *m, const mg_bounds *b, rlm_error *err)
 {
 	Modal__Client__SandboxCreateRequest req = MODAL__CLIENT__SANDBOX_CREATE_REQUEST__INIT;
 	Modal__Client__Sandbox def = MODAL__CLIENT__SANDBOX__INIT;
@@ -695,7 +842,7 @@ static int sandbox_create(struct modal *m, rlm_error *err)
 	}
 	req.app_id = m->app_id;
 	req.definition = &def;
-	if ((rc = cp_call(m, CP_PATH("SandboxCreate"), &req.base,
+	if ((rc = cp_call(m, b, CP_PATH("SandboxCreate"), &req.base,
 	                  &modal__client__sandbox_create_response__descriptor, &resp, err)))
 		return rc;
 	m->sandbox_id = mstrdup(m, resp->sandbox_id);
@@ -707,7 +854,7 @@ static int sandbox_create(struct modal *m, rlm_error *err)
 }
 
 /* SandboxGetTaskId every 500 ms until the sandbox is scheduled (or has already ended). */
-static int wait_task_id(struct modal *m, double deadline, rlm_error *err)
+static int wait_task_id(struct modal *m, const mg_bounds *b, rlm_error *err)
 {
 	double t0 = m->host->now(), said = t0;
 
@@ -718,7 +865,7 @@ static int wait_task_id(struct modal *m, double deadline, rlm_error *err)
 		int rc;
 
 		req.sandbox_id = m->sandbox_id;
-		if ((rc = cp_call(m, CP_PATH("SandboxGetTaskId"), &req.base,
+		if ((rc = cp_call(m, b, CP_PATH("SandboxGetTaskId"), &req.base,
 		                  &modal__client__sandbox_get_task_id_response__descriptor, &resp,
 		                  err)))
 			return rc;
@@ -737,7 +884,7 @@ static int wait_task_id(struct modal *m, double deadline, rlm_error *err)
 		protobuf_c_message_free_unpacked(&resp->base, NULL);
 		if (rc)
 			return rc;
-		if (m->host->now() > deadline)
+		if (m->host->now() > b->deadline)
 			return m->host->error_set(err, RLM_ETIMEOUT,
 			                          "modal: sandbox %s was not scheduled in time",
 			                          m->sandbox_id);
@@ -747,11 +894,12 @@ static int wait_task_id(struct modal *m, double deadline, rlm_error *err)
 			             "sandbox %s: not scheduled yet after %.0f s", m->sandbox_id,
 			             said - t0);
 		}
-		sleep_s(0.5);
+		if ((rc = mb_sleep(m, b, 0.5, "waiting for the sandbox to be scheduled", err)))
+			return rc;
 	}
 }
 
-static int app_get(struct modal *m, rlm_error *err)
+static int app_get(struct modal *m, const mg_bounds *b, rlm_error *err)
 {
 	Modal__Client__AppGetOrCreateRequest req = MODAL__CLIENT__APP_GET_OR_CREATE_REQUEST__INIT;
 	Modal__Client__AppGetOrCreateResponse *resp = NULL;
@@ -761,7 +909,7 @@ static int app_get(struct modal *m, rlm_error *err)
 	req.environment_name = m->environment;
 	req.object_creation_type =
 	        MODAL__CLIENT__OBJECT_CREATION_TYPE__OBJECT_CREATION_TYPE_CREATE_IF_MISSING;
-	if ((rc = cp_call(m, CP_PATH("AppGetOrCreate"), &req.base,
+	if ((rc = cp_call(m, b, CP_PATH("AppGetOrCreate"), &req.base,
 	                  &modal__client__app_get_or_create_response__descriptor, &resp, err)))
 		return rc;
 	m->app_id = mstrdup(m, resp->app_id);
@@ -787,6 +935,7 @@ static int modal_create(const rlm_host_api *host, const char *config_json, void 
 	memset(m, 0, sizeof(*m));
 	m->host = host;
 	pthread_mutex_init(&m->mu, NULL);
+	pthread_mutex_init(&m->refresh_mu, NULL);
 	pthread_mutex_init(&m->life_mu, NULL);
 	if ((rc = cfg_parse(m, config_json, err))) {
 		modal_shutdown(m);
@@ -796,22 +945,21 @@ static int modal_create(const rlm_host_api *host, const char *config_json, void 
 	return 0;
 }
 
-/* Everything up to a running task with router access; what a replaced sandbox already had
- * (app, image, secret, volume) is kept. */
-static int provision(struct modal *m, double deadline, rlm_error *err)
+/* Everything up to a running task with router access, within b; what a replaced sandbox
+ * already had (app, image, secret, volume) is kept. */
+static int provision(struct modal *m, const mg_bounds *b, rlm_error *err)
 {
+	unsigned gen;
 	int rc;
 
-	if ((rc = cp_connect(m, err)) || (!m->app_id && (rc = app_get(m, err))) ||
-	    (!m->image_id && (rc = image_build(m, deadline, err))) ||
-	    (!m->secret_id && (rc = make_secret(m, err))) ||
-	    (!m->volume_id && (rc = make_volume(m, err))) || (rc = sandbox_create(m, err)) ||
-	    (rc = wait_task_id(m, deadline, err)))
+	if ((rc = cp_connect(m, err)) || (!m->app_id && (rc = app_get(m, b, err))) ||
+	    (!m->image_id && (rc = image_build(m, b, err))) ||
+	    (!m->secret_id && (rc = make_secret(m, b, err))) ||
+	    (!m->volume_id && (rc = make_volume(m, b, err))) || (rc = sandbox_create(m, b, err)) ||
+	    (rc = wait_task_id(m, b, err)))
 		return rc;
-	pthread_mutex_lock(&m->mu);
-	rc = router_connect(m, err);
-	pthread_mutex_unlock(&m->mu);
-	return rc;
+	router_get(m, &gen);
+	return router_refresh(m, b, gen, err);
 }
 
 static const char *status_name(int status)
@@ -823,9 +971,9 @@ static const char *status_name(int status)
 	return status >= 0 && status <= 8 ? names[status] : "UNKNOWN";
 }
 
-/* Whether the sandbox has ended: 0 running, -1 unknown (the question failed), else its
- * GenericStatus with a description in why. SandboxWait with timeout 0 is a poll. */
-static int sandbox_ended(struct modal *m, char *why, size_t why_len)
+/* Whether the sandbox has ended: 0 running, -1 unknown (the question failed within b), else
+ * its GenericStatus with a description in why. SandboxWait with timeout 0 is a poll. */
+static int sandbox_ended(struct modal *m, const mg_bounds *b, char *why, size_t why_len)
 {
 	Modal__Client__SandboxWaitRequest req = MODAL__CLIENT__SANDBOX_WAIT_REQUEST__INIT;
 	Modal__Client__SandboxWaitResponse *resp = NULL;
@@ -836,7 +984,7 @@ static int sandbox_ended(struct modal *m, char *why, size_t why_len)
 		return -1;
 	req.sandbox_id = m->sandbox_id;
 	req.timeout = 0;
-	if (cp_call(m, CP_PATH("SandboxWait"), &req.base,
+	if (cp_call(m, b, CP_PATH("SandboxWait"), &req.base,
 	            &modal__client__sandbox_wait_response__descriptor, &resp, &err))
 		return -1;
 	status = resp->result ? (int)resp->result->status : 0;
@@ -851,6 +999,10 @@ static int sandbox_ended(struct modal *m, char *why, size_t why_len)
 	protobuf_c_message_free_unpacked(&resp->base, NULL);
 	return status;
 }
+
+/* A question about the sandbox's state (is it alive, why did the driver stop): its own short
+ * budget, the caller's flag. */
+#define PROBE_BUDGET_S 15
 
 static void terminate(struct modal *m);
 
@@ -869,6 +1021,7 @@ static int modal_start(void *instance, const rlm_launch *launch, rlm_error *err)
 {
 	struct modal *m = instance;
 	double tmo = launch && launch->start_timeout_s > 0 ? launch->start_timeout_s : 300;
+	mg_bounds b = mb_budget(m, tmo, RLM_HAS_FIELD(launch, cancel) ? launch->cancel : NULL);
 	char *argv[8];
 	size_t argc = 0;
 	int rc;
@@ -877,23 +1030,28 @@ static int modal_start(void *instance, const rlm_launch *launch, rlm_error *err)
 		/* A restart: if the sandbox itself is what died (its lifetime ran out, it was
 		 * evicted or terminated), it is replaced, once per start. */
 		char why[512];
-		if (sandbox_ended(m, why, sizeof(why)) > 0) {
+		mg_bounds probe = mb_within(m, &b, PROBE_BUDGET_S);
+		if (sandbox_ended(m, &probe, why, sizeof(why)) > 0) {
 			m->host->log(RLM_LOG_WARN, MODAL, "%s; creating a new one", why);
-			pthread_mutex_lock(&m->life_mu);
+			if ((rc = mb_lock(m, &m->life_mu, &b, "start", err)))
+				return rc;
 			forget_sandbox(m);
 			pthread_mutex_unlock(&m->life_mu);
 		}
 	}
+	if ((rc = mb_check(m, &b, "start", err)))
+		return rc;
 	if (!m->task_id) {
-		pthread_mutex_lock(&m->life_mu);
-		rc = provision(m, m->host->now() + tmo, err);
+		if ((rc = mb_lock(m, &m->life_mu, &b, "start", err)))
+			return rc;
+		rc = provision(m, &b, err);
 		pthread_mutex_unlock(&m->life_mu);
 		if (rc)
 			return rc;
 	}
 	m->started = 1;
 	if (!m->driver_uploaded) {
-		if ((rc = modal_write_file(m, ".rlm/driver.py", m->host->driver_script,
+		if ((rc = modal_write_file(m, &b, ".rlm/driver.py", m->host->driver_script,
 		                           m->host->driver_script_len, err)))
 			return rc;
 		m->driver_uploaded = 1;
@@ -902,9 +1060,10 @@ static int modal_start(void *instance, const rlm_launch *launch, rlm_error *err)
 		char *kill_argv[] = {"sh", "-c",
 		                     "kill -9 $(cat .rlm/driver.pid) 2>/dev/null; true"};
 		mx_spec kill = {kill_argv, 3, 0, NULL, NULL, 0};
+		mg_bounds kb = mb_within(m, &b, 30);
 		mx_result r;
 		m->driver_running = 0;
-		if ((rc = mx_run(m, &kill, NULL, 0, 0, 30, &r, err)))
+		if ((rc = mx_run(m, &kb, &kill, NULL, 0, 0, &r, err)))
 			return rc;
 		mx_result_free(m, &r);
 	}
@@ -924,7 +1083,7 @@ static int modal_start(void *instance, const rlm_launch *launch, rlm_error *err)
 	mx_spec spec = {
 	        argv, argc, MODAL__CLIENT__TASK_EXEC_STDERR_CONFIG__TASK_EXEC_STDERR_CONFIG_STDOUT,
 	        NULL, NULL, 0};
-	if ((rc = mx_start(m, m->exec_id, &spec, err)))
+	if ((rc = mx_start(m, &b, m->exec_id, &spec, err)))
 		return rc;
 	m->driver_running = 1;
 	return 0;
@@ -932,6 +1091,7 @@ static int modal_start(void *instance, const rlm_launch *launch, rlm_error *err)
 
 struct exchange_sink {
 	struct modal *m;
+	const mg_bounds *b;
 	const rlm_exchange *ex;
 	rlm_error *err;
 };
@@ -947,7 +1107,8 @@ static int exchange_sink(void *ctx, const uint8_t *data, size_t len)
 	if (act < 0)
 		return act;
 	if (reply && reply_len) {
-		if ((rc = mx_stdin(s->m, s->m->exec_id, s->m->in_off, reply, reply_len, 0, s->err)))
+		if ((rc = mx_stdin(s->m, s->b, s->m->exec_id, s->m->in_off, reply, reply_len, 0,
+		                   s->err)))
 			return rc;
 		s->m->in_off += reply_len;
 	}
@@ -957,63 +1118,78 @@ static int exchange_sink(void *ctx, const uint8_t *data, size_t len)
 static int modal_execute(void *instance, const rlm_exchange *ex, rlm_error *err)
 {
 	struct modal *m = instance;
-	struct exchange_sink s = {m, ex, err};
+	mg_bounds b = {ex->deadline, RLM_HAS_FIELD(ex, cancel) ? ex->cancel : NULL};
+	struct exchange_sink s = {m, &b, ex, err};
 	int rc, exited = 0, code = -1, sig = 0;
 
 	if (!m->driver_running)
 		return m->host->error_set(err, RLM_EBACKEND, "modal: the driver is not running");
+	if (b.deadline <= 0) /* (an exchange always has one; this keeps the rule local) */
+		b.deadline = m->host->now() + m->exec_timeout_s;
 	if (ex->request_len) {
-		if ((rc = mx_stdin(m, m->exec_id, m->in_off, ex->request, ex->request_len, 0, err)))
+		if ((rc = mx_stdin(m, &b, m->exec_id, m->in_off, ex->request, ex->request_len, 0,
+		                   err)))
 			return rc;
 		m->in_off += ex->request_len;
 	}
-	rc = mx_read(m, m->exec_id, 0, &m->out_off, ex->deadline, exchange_sink, &s, err);
+	rc = mx_read(m, &b, m->exec_id, 0, &m->out_off, exchange_sink, &s, err);
 	if (rc == 1)
 		return 0;
 	if (rc)
 		return rc;
-	/* A clean end of the stream: the driver closed its channel, or its sandbox ended. */
+	/* A clean end of the stream: the driver closed its channel, or its sandbox ended. The
+	 * questions why get a short budget of their own: the exchange's deadline may be near. */
 	m->driver_running = 0;
 	char why[512];
-	if (sandbox_ended(m, why, sizeof(why)) > 0)
+	mg_bounds probe = mb_budget(m, PROBE_BUDGET_S, b.cancel);
+	if (sandbox_ended(m, &probe, why, sizeof(why)) > 0)
 		return m->host->error_set(err, RLM_EBACKEND, "modal: %s", why);
-	if (mx_wait(m, m->exec_id, 10, &exited, &code, &sig) == 0 && !exited)
+	probe = mb_budget(m, 10, b.cancel);
+	if (mx_wait(m, &probe, m->exec_id, &exited, &code, &sig) == 0 && !exited)
 		return m->host->error_set(err, RLM_EBACKEND,
 		                          "modal: the driver was killed by signal %d (status %d)",
 		                          sig, code);
 	return m->host->error_set(err, RLM_EBACKEND, "modal: the driver exited (status %d)", code);
 }
 
+/* The ABI gives upload and download no deadline: each gets execute_timeout_s. */
 static int modal_upload(void *instance, const void *data, size_t len, const char *remote_path,
                         rlm_error *err)
 {
 	struct modal *m = instance;
+	mg_bounds b = mb_budget(m, m->exec_timeout_s, NULL);
 
 	if (!m->task_id)
 		return m->host->error_set(err, RLM_EBACKEND, "modal: no sandbox yet");
-	return modal_write_file(m, remote_path, data, len, err);
+	return modal_write_file(m, &b, remote_path, data, len, err);
 }
 
 static int modal_download(void *instance, const char *remote_path, rlm_buf *out, rlm_error *err)
 {
 	struct modal *m = instance;
+	mg_bounds b = mb_budget(m, m->exec_timeout_s, NULL);
 
 	if (!m->task_id)
 		return m->host->error_set(err, RLM_EBACKEND, "modal: no sandbox yet");
-	return modal_read_file(m, remote_path, out, err);
+	return modal_read_file(m, &b, remote_path, out, err);
 }
 
+/* SandboxTerminate within shutdown_timeout_s, whatever the caller's flag says (a cancelled
+ * run must still end its sandbox). Past the budget the sandbox is left to its lifetime. */
 static void terminate(struct modal *m)
 {
 	Modal__Client__SandboxTerminateRequest req = MODAL__CLIENT__SANDBOX_TERMINATE_REQUEST__INIT;
 	Modal__Client__SandboxTerminateResponse *resp = NULL;
 	rlm_error err = RLM_ERROR_INIT;
+	mg_bounds b = mb_budget(m, m->shutdown_timeout_s, NULL);
 
 	req.sandbox_id = m->sandbox_id;
-	if (cp_call(m, CP_PATH("SandboxTerminate"), &req.base,
+	if (cp_call(m, &b, CP_PATH("SandboxTerminate"), &req.base,
 	            &modal__client__sandbox_terminate_response__descriptor, &resp, &err))
-		m->host->log(RLM_LOG_WARN, MODAL, "sandbox %s not terminated: %s", m->sandbox_id,
-		             err.message);
+		m->host->log(RLM_LOG_WARN, MODAL,
+		             "sandbox %s not terminated within %.0f s (%s); Modal ends it when its "
+		             "lifetime (timeout_s = %.0f s) runs out",
+		             m->sandbox_id, m->shutdown_timeout_s, err.message, m->timeout_s);
 	else
 		protobuf_c_message_free_unpacked(&resp->base, NULL);
 }
@@ -1021,11 +1197,12 @@ static void terminate(struct modal *m)
 static void modal_shutdown(void *instance)
 {
 	struct modal *m = instance;
-	char **strs[] = {&m->server_url,   &m->environment, &m->app_name, &m->image,
-	                 &m->volume_name,  &m->workdir,     &m->python,   &m->token_id,
-	                 &m->token_secret, &m->app_id,      &m->image_id, &m->secret_id,
-	                 &m->volume_id,    &m->sandbox_id,  &m->task_id,  &m->router_url,
-	                 &m->ca_file};
+	char **strs[] = {&m->server_url, &m->environment, &m->app_name,
+	                 &m->image,      &m->volume_name, &m->workdir,
+	                 &m->python,     &m->token_id,    &m->token_secret,
+	                 &m->app_id,     &m->image_id,    &m->secret_id,
+	                 &m->volume_id,  &m->sandbox_id,  &m->task_id,
+	                 &m->router_url, &m->ca_file,     &m->image_builder_version};
 
 	if (!m)
 		return;
@@ -1036,6 +1213,7 @@ static void modal_shutdown(void *instance)
 		mg_channel_free(m->retired[i]);
 	mg_channel_free(m->cp);
 	pthread_mutex_destroy(&m->mu);
+	pthread_mutex_destroy(&m->refresh_mu);
 	pthread_mutex_destroy(&m->life_mu);
 	if (m->token_secret)
 		memset(m->token_secret, 0, strlen(m->token_secret));
@@ -1048,8 +1226,9 @@ static void modal_shutdown(void *instance)
 static int modal_is_alive(void *instance)
 {
 	struct modal *m = instance;
+	mg_bounds b = mb_budget(m, PROBE_BUDGET_S, NULL);
 
-	return m->sandbox_id && sandbox_ended(m, NULL, 0) == 0;
+	return m->sandbox_id && sandbox_ended(m, &b, NULL, 0) == 0;
 }
 
 static int modal_control(void *instance, const char *op, const char *arg_json, rlm_buf *out,
@@ -1102,7 +1281,7 @@ static const rlm_plugin_desc modal_desc = {
         .kind = RLM_PLUGIN_BACKEND,
         .name = "modal",
         .summary = "Modal sandboxes over gRPC (control plane + task command router)",
-        .version = "0.1.0",
+        .version = PLUGIN_VERSION,
         .capabilities = RLM_CAP_REMOTE | RLM_CAP_VOLUME | RLM_CAP_NESTED_EXECUTE |
                         RLM_CAP_INTERRUPT | RLM_CAP_RUN_COMMAND | RLM_CAP_IS_ALIVE,
         .options = modal_options,

@@ -1,6 +1,8 @@
 /* modal_exec.c - execs through the task command router (reference 4.2): start, stdin by
- * offset, stdout/stderr read by offset and resumed after a dropped stream, wait; and on top
- * of them the backend's run_command and interrupt slots.
+ * offset (unary writes for the driver's channel, a resumable client stream for uploads, as the
+ * SDKs), stdout/stderr read by offset and resumed after a dropped stream, wait; and on top of
+ * them the backend's run_command and interrupt slots. Everything runs within the caller's
+ * mg_bounds (modal_internal.h).
  *
  * Any thread may run these (interrupt comes from another thread while the main one reads the
  * driver's output): every call fetches the router channel through router_get(), and a JWT
@@ -14,7 +16,15 @@
 
 /* ---- the router RPCs ------------------------------------------------------------------- */
 
-int mx_start(struct modal *m, const char *exec_id, const mx_spec *spec, rlm_error *err)
+/* The Python SDK's largest unary stdin write (TASK_COMMAND_ROUTER_MAX_BUFFER_SIZE), and the
+ * SDKs' chunk for streamed stdin and its resume budget (modal-client@69519aef,
+ * py/modal/io_streams.py, go/task_command_router_client.go). */
+#define STDIN_UNARY_MAX     (16u << 20)
+#define STDIN_STREAM_CHUNK  (256u << 10)
+#define STDIN_STREAM_RESUME 9
+
+int mx_start(struct modal *m, const mg_bounds *b, const char *exec_id, const mx_spec *spec,
+             rlm_error *err)
 {
 	Modal__Client__TaskExecStartRequest req = MODAL__CLIENT__TASK_EXEC_START_REQUEST__INIT;
 	Modal__Client__TaskExecStartResponse *resp = NULL;
@@ -71,8 +81,8 @@ int mx_start(struct modal *m, const char *exec_id, const mx_spec *spec, rlm_erro
 	req.stderr_config = (Modal__Client__TaskExecStderrConfig)spec->stderr_cfg;
 	req.workdir = (char *)(spec->workdir ? spec->workdir : m->workdir);
 	req.timeout_secs = spec->timeout_secs; /* 0 is not sent: no timeout */
-	rc = rt_call(m, RT_PATH("TaskExecStart"), &req.base,
-	             &modal__client__task_exec_start_response__descriptor, &resp, 0, err);
+	rc = rt_call(m, b, RT_PATH("TaskExecStart"), &req.base,
+	             &modal__client__task_exec_start_response__descriptor, &resp, err);
 	if (!rc)
 		protobuf_c_message_free_unpacked(&resp->base, NULL);
 out:
@@ -82,61 +92,180 @@ out:
 	return rc;
 }
 
-int mx_stdin(struct modal *m, const char *exec_id, uint64_t offset, const void *data, size_t len,
-             int eof, rlm_error *err)
+int mx_stdin(struct modal *m, const mg_bounds *b, const char *exec_id, uint64_t offset,
+             const void *data, size_t len, int eof, rlm_error *err)
 {
-	Modal__Client__TaskExecStdinWriteRequest req =
-	        MODAL__CLIENT__TASK_EXEC_STDIN_WRITE_REQUEST__INIT;
-	Modal__Client__TaskExecStdinWriteResponse *resp = NULL;
+	size_t pos = 0;
+	int rc;
+
+	do {
+		Modal__Client__TaskExecStdinWriteRequest req =
+		        MODAL__CLIENT__TASK_EXEC_STDIN_WRITE_REQUEST__INIT;
+		Modal__Client__TaskExecStdinWriteResponse *resp = NULL;
+		size_t n = len - pos > STDIN_UNARY_MAX ? STDIN_UNARY_MAX : len - pos;
+		req.task_id = m->task_id;
+		req.exec_id = (char *)exec_id;
+		req.offset = offset + pos;
+		req.data.data = (uint8_t *)data + pos;
+		req.data.len = n;
+		req.eof = eof && pos + n == len;
+		if ((rc = rt_call(m, b, RT_PATH("TaskExecStdinWrite"), &req.base,
+		                  &modal__client__task_exec_stdin_write_response__descriptor, &resp,
+		                  err)))
+			return rc;
+		protobuf_c_message_free_unpacked(&resp->base, NULL);
+		pos += n;
+	} while (pos < len);
+	return 0;
+}
+
+/* TaskExecStdinStatus: how many bytes the router took, and whether stdin is closed. */
+static int stdin_status(struct modal *m, const mg_bounds *b, const char *exec_id, uint64_t *taken,
+                        int *closed, rlm_error *err)
+{
+	Modal__Client__TaskExecStdinStatusRequest req =
+	        MODAL__CLIENT__TASK_EXEC_STDIN_STATUS_REQUEST__INIT;
+	Modal__Client__TaskExecStdinStatusResponse *resp = NULL;
 	int rc;
 
 	req.task_id = m->task_id;
 	req.exec_id = (char *)exec_id;
-	req.offset = offset;
-	req.data.data = (uint8_t *)data;
-	req.data.len = len;
-	req.eof = eof;
-	if ((rc = rt_call(m, RT_PATH("TaskExecStdinWrite"), &req.base,
-	                  &modal__client__task_exec_stdin_write_response__descriptor, &resp, 0,
-	                  err)))
+	if ((rc = rt_call(m, b, RT_PATH("TaskExecStdinStatus"), &req.base,
+	                  &modal__client__task_exec_stdin_status_response__descriptor, &resp, err)))
 		return rc;
+	*taken = resp->num_bytes_written;
+	*closed = resp->closed;
 	protobuf_c_message_free_unpacked(&resp->base, NULL);
 	return 0;
 }
 
-int mx_wait(struct modal *m, const char *exec_id, double wait_s, int *exited, int *code, int *sig)
+/* One TaskExecStdinWriteStream from offset: start, the data in 256 KiB messages, end. The
+ * messages point into data; grpc.c packs them one at a time. 0 when the router took it all,
+ * RLM_ENOMEM, or 1 with the failure in st. */
+static int stdin_stream_once(struct modal *m, const mg_bounds *b, const char *exec_id,
+                             const uint8_t *data, size_t len, uint64_t offset, mg_status *st)
+{
+	size_t n_data = (len - offset + STDIN_STREAM_CHUNK - 1) / STDIN_STREAM_CHUNK;
+	size_t n = n_data + 2, i = 0;
+	Modal__Client__TaskExecStdinWriteStreamRequest *msgs = m->host->alloc(n * sizeof(*msgs));
+	const ProtobufCMessage **ptrs = m->host->alloc(n * sizeof(*ptrs));
+	Modal__Client__TaskExecStdinWriteStreamStart start =
+	        MODAL__CLIENT__TASK_EXEC_STDIN_WRITE_STREAM_START__INIT;
+	Modal__Client__TaskExecStdinWriteStreamEnd end =
+	        MODAL__CLIENT__TASK_EXEC_STDIN_WRITE_STREAM_END__INIT;
+	Modal__Client__TaskExecStdinWriteStreamResponse *resp = NULL;
+	unsigned gen;
+	mg_channel *ch = router_get(m, &gen);
+
+	if (!msgs || !ptrs) {
+		m->host->free(msgs);
+		m->host->free(ptrs);
+		return RLM_ENOMEM;
+	}
+	start.task_id = m->task_id;
+	start.exec_id = (char *)exec_id;
+	start.offset = offset;
+	for (i = 0; i < n; i++) {
+		modal__client__task_exec_stdin_write_stream_request__init(&msgs[i]);
+		ptrs[i] = &msgs[i].base;
+	}
+	msgs[0].payload_case = MODAL__CLIENT__TASK_EXEC_STDIN_WRITE_STREAM_REQUEST__PAYLOAD_START;
+	msgs[0].start = &start;
+	for (i = 1; i <= n_data; i++) {
+		size_t at = (size_t)offset + (i - 1) * STDIN_STREAM_CHUNK;
+		msgs[i].payload_case =
+		        MODAL__CLIENT__TASK_EXEC_STDIN_WRITE_STREAM_REQUEST__PAYLOAD_DATA;
+		msgs[i].data.data = (uint8_t *)data + at;
+		msgs[i].data.len = len - at > STDIN_STREAM_CHUNK ? STDIN_STREAM_CHUNK : len - at;
+	}
+	msgs[n - 1].payload_case = MODAL__CLIENT__TASK_EXEC_STDIN_WRITE_STREAM_REQUEST__PAYLOAD_END;
+	msgs[n - 1].end = &end;
+	if (mg_client_stream(ch, RT_PATH("TaskExecStdinWriteStream"), ptrs, n, NULL,
+	                     &modal__client__task_exec_stdin_write_stream_response__descriptor,
+	                     (ProtobufCMessage **)&resp, b, st) == MG_OK)
+		protobuf_c_message_free_unpacked(&resp->base, NULL);
+	m->host->free(msgs);
+	m->host->free(ptrs);
+	return st->code == MG_OK ? 0 : 1;
+}
+
+int mx_stdin_stream(struct modal *m, const mg_bounds *b, const char *exec_id, const void *data,
+                    size_t len, rlm_error *err)
+{
+	uint64_t offset = 0;
+	int rc;
+
+	for (int attempt = 0;; attempt++) {
+		mg_status st;
+		unsigned gen;
+		int closed = 0;
+		router_get(m, &gen);
+		if ((rc = stdin_stream_once(m, b, exec_id, data, len, offset, &st)) <= 0)
+			return rc ? nomem(m, err) : 0;
+		if (st.code == MG_FAILED_PRECONDITION || st.code == MG_ABORTED) {
+			m->host->log(RLM_LOG_DEBUG, MODAL, "exec %s stopped taking its input: %s",
+			             exec_id, st.message);
+			return MX_EXITED_EARLY;
+		}
+		/* Like the SDKs: resumable are the retryable codes and UNAUTHENTICATED (after a
+		 * new JWT); anything else, a set flag or the deadline ends it. */
+		if ((!mg_retryable(st.code) && st.code != MG_UNAUTHENTICATED) ||
+		    attempt >= STDIN_STREAM_RESUME || m->host->now() >= b->deadline)
+			return rpc_error(m, "TaskExecStdinWriteStream", &st, err);
+		if (st.code == MG_UNAUTHENTICATED && (rc = router_refresh(m, b, gen, err)))
+			return rc;
+		if ((rc = stdin_status(m, b, exec_id, &offset, &closed, err)))
+			return rc;
+		if (closed && offset == len) { /* it all arrived; only the answer was lost */
+			m->host->log(RLM_LOG_DEBUG, MODAL,
+			             "stdin stream: complete, answer lost (%d)", st.code);
+			return 0;
+		}
+		if (closed || offset > len)
+			return m->host->error_set(err, RLM_EBACKEND,
+			                          "modal: stdin stream broke (%s) and the router "
+			                          "reports %llu of %zu bytes%s",
+			                          st.message, (unsigned long long)offset, len,
+			                          closed ? " with stdin closed" : "");
+		m->host->log(RLM_LOG_DEBUG, MODAL, "stdin stream: status %d; resuming at %llu",
+		             st.code, (unsigned long long)offset);
+	}
+}
+
+int mx_wait(struct modal *m, const mg_bounds *b, const char *exec_id, int *exited, int *code,
+            int *sig)
 {
 	Modal__Client__TaskExecWaitRequest req = MODAL__CLIENT__TASK_EXEC_WAIT_REQUEST__INIT;
 	Modal__Client__TaskExecWaitResponse *resp = NULL;
-	double end = m->host->now() + wait_s;
+	rlm_error ignored = RLM_ERROR_INIT;
 	int refreshed = 0, rc = -1;
 	mg_status st;
 
 	req.task_id = m->task_id;
 	req.exec_id = (char *)exec_id;
 	/* TaskExecWait blocks server-side, 60 s per call like the SDKs; retryable failures are
-	 * retried until wait_s has passed. */
+	 * retried while b holds. */
 	for (;;) {
-		double left = end - m->host->now();
 		unsigned gen;
 		mg_channel *ch = router_get(m, &gen);
-		if (left <= 0)
+		mg_bounds one = mb_within(m, b, 60);
+		if (mb_check(m, b, "TaskExecWait", &ignored))
 			return -1;
 		if (mg_unary(ch, RT_PATH("TaskExecWait"), &req.base, NULL,
 		             &modal__client__task_exec_wait_response__descriptor,
-		             (ProtobufCMessage **)&resp, left < 60 ? left : 60, &st) == MG_OK)
+		             (ProtobufCMessage **)&resp, &one, &st) == MG_OK)
 			break;
 		if (st.code == MG_UNAUTHENTICATED && !refreshed) {
-			rlm_error ignored = RLM_ERROR_INIT;
 			refreshed = 1;
-			if (router_refresh(m, gen, &ignored))
+			if (router_refresh(m, b, gen, &ignored))
 				return -1;
 			continue;
 		}
 		if (!mg_retryable(st.code))
 			return -1;
-		if (st.code != MG_DEADLINE_EXCEEDED)
-			sleep_s(st.code == MG_UNAVAILABLE ? 0.05 : 1);
+		if (st.code != MG_DEADLINE_EXCEEDED &&
+		    mb_sleep(m, b, st.code == MG_UNAVAILABLE ? 0.05 : 1, "TaskExecWait", &ignored))
+			return -1;
 	}
 	if (resp->exit_status_case == MODAL__CLIENT__TASK_EXEC_WAIT_RESPONSE__EXIT_STATUS_CODE) {
 		*exited = 1;
@@ -191,7 +320,7 @@ static int on_stdio(void *ctx, const ProtobufCMessage *msg)
 	return 0;
 }
 
-int mx_read(struct modal *m, const char *exec_id, int fd, uint64_t *offset, double deadline,
+int mx_read(struct modal *m, const mg_bounds *b, const char *exec_id, int fd, uint64_t *offset,
             int (*sink)(void *, const uint8_t *, size_t), void *ctx, rlm_error *err)
 {
 	struct reader r = {m, offset, sink, ctx, 0, 0, 0, 0};
@@ -214,15 +343,17 @@ int mx_read(struct modal *m, const char *exec_id, int fd, uint64_t *offset, doub
 		r.stop_rc = 0;
 		r.pos = *offset;
 		mg_stream(ch, RT_PATH("TaskExecStdioRead"), &req.base, NULL,
-		          &modal__client__task_exec_stdio_read_response__descriptor, 0, deadline,
-		          on_stdio, &r, &st);
+		          &modal__client__task_exec_stdio_read_response__descriptor, b, on_stdio,
+		          &r, &st);
 		if (st.code == MG_STOPPED && r.restart)
 			continue;
 		if (st.code == MG_STOPPED)
 			return r.stop_rc; /* > 0: the sink is done; < 0: its error */
 		if (st.code == MG_OK)
 			return 0;
-		if (deadline > 0 && m->host->now() >= deadline)
+		if (st.code == MG_CALLER_CANCELLED)
+			return rpc_error(m, "TaskExecStdioRead", &st, err);
+		if (m->host->now() >= b->deadline)
 			return m->host->error_set(err, RLM_ETIMEOUT, "modal: exec deadline passed");
 		if (r.progressed) {
 			retries = 0;
@@ -230,7 +361,7 @@ int mx_read(struct modal *m, const char *exec_id, int fd, uint64_t *offset, doub
 		}
 		if (st.code == MG_UNAUTHENTICATED && !refreshed) {
 			refreshed = 1;
-			if ((rc = router_refresh(m, gen, err)))
+			if ((rc = router_refresh(m, b, gen, err)))
 				return rc;
 			continue;
 		}
@@ -239,7 +370,11 @@ int mx_read(struct modal *m, const char *exec_id, int fd, uint64_t *offset, doub
 		m->host->log(RLM_LOG_DEBUG, MODAL,
 		             "fd %d stream ended with %d at offset %llu; resuming", fd, st.code,
 		             (unsigned long long)*offset);
-		sleep_s(delay);
+		if ((rc = mb_sleep(m, b, delay, "TaskExecStdioRead", err)))
+			return rc == RLM_ETIMEOUT
+			               ? m->host->error_set(err, RLM_ETIMEOUT,
+			                                    "modal: exec deadline passed")
+			               : rc;
 		delay *= 2;
 	}
 }
@@ -277,8 +412,8 @@ static int collect_sink(void *ctx, const uint8_t *data, size_t len)
  * block (reference 8), so both streams are read at once. */
 struct err_reader {
 	struct modal *m;
+	const mg_bounds *b;
 	const char *exec_id;
-	double deadline;
 	struct collect c;
 	uint64_t off;
 	int rc;
@@ -289,7 +424,7 @@ static void *read_stderr(void *arg)
 {
 	struct err_reader *r = arg;
 
-	r->rc = mx_read(r->m, r->exec_id, 1, &r->off, r->deadline, collect_sink, &r->c, &r->err);
+	r->rc = mx_read(r->m, r->b, r->exec_id, 1, &r->off, collect_sink, &r->c, &r->err);
 	return NULL;
 }
 
@@ -308,12 +443,25 @@ void mx_result_free(struct modal *m, mx_result *res)
 	memset(res, 0, sizeof(*res));
 }
 
-int mx_run(struct modal *m, const mx_spec *spec, const void *in, size_t in_len, int has_input,
-           double timeout_s, mx_result *res, rlm_error *err)
+/* The exec's input: a stream when there are bytes (as the SDKs upload), else a bare EOF. A
+ * process that stopped taking it early is no error here: its exit status and stderr say what
+ * happened. */
+static int send_input(struct modal *m, const mg_bounds *b, const char *exec_id, const void *in,
+                      size_t in_len, rlm_error *err)
+{
+	int rc;
+
+	if (!in_len)
+		return mx_stdin(m, b, exec_id, 0, "", 0, 1, err);
+	rc = mx_stdin_stream(m, b, exec_id, in, in_len, err);
+	return rc == MX_EXITED_EARLY ? 0 : rc;
+}
+
+int mx_run(struct modal *m, const mg_bounds *b, const mx_spec *spec, const void *in, size_t in_len,
+           int has_input, mx_result *res, rlm_error *err)
 {
 	char exec_id[40];
 	uint64_t off = 0;
-	double deadline = m->host->now() + (timeout_s > 0 ? timeout_s : m->exec_timeout_s);
 	struct collect out = {m, &res->out, 0};
 	struct err_reader er;
 	pthread_t thread;
@@ -322,22 +470,15 @@ int mx_run(struct modal *m, const mx_spec *spec, const void *in, size_t in_len, 
 	memset(res, 0, sizeof(*res));
 	memset(&er, 0, sizeof(er));
 	new_uuid(exec_id);
-	if ((rc = mx_start(m, exec_id, spec, err)))
+	if ((rc = mx_start(m, b, exec_id, spec, err)))
 		return rc;
-	for (size_t pos = 0; has_input;) {
-		size_t n = in_len - pos > (16u << 20) ? (16u << 20) : in_len - pos;
-		if ((rc = mx_stdin(m, exec_id, pos, (const char *)in + pos, n, pos + n == in_len,
-		                   err)))
-			return rc;
-		pos += n;
-		if (pos == in_len)
-			break;
-	}
+	if (has_input && (rc = send_input(m, b, exec_id, in, in_len, err)))
+		return rc;
 	if (spec->stderr_cfg ==
 	    MODAL__CLIENT__TASK_EXEC_STDERR_CONFIG__TASK_EXEC_STDERR_CONFIG_PIPE) {
 		er.m = m;
+		er.b = b;
 		er.exec_id = exec_id;
-		er.deadline = deadline;
 		er.c.m = m;
 		er.c.buf = &res->err;
 		er.err = (rlm_error)RLM_ERROR_INIT;
@@ -345,7 +486,7 @@ int mx_run(struct modal *m, const mx_spec *spec, const void *in, size_t in_len, 
 			return m->host->error_set(err, RLM_ENOMEM, "modal: cannot start a thread");
 		have_thread = 1;
 	}
-	rc = mx_read(m, exec_id, 0, &off, deadline, collect_sink, &out, err);
+	rc = mx_read(m, b, exec_id, 0, &off, collect_sink, &out, err);
 	if (have_thread) {
 		pthread_join(thread, NULL);
 		if (!rc && er.rc && er.rc != RLM_ETIMEOUT) {
@@ -361,9 +502,16 @@ int mx_run(struct modal *m, const mx_spec *spec, const void *in, size_t in_len, 
 		mx_result_free(m, res);
 		return rc;
 	}
-	/* Output is complete: the exec has ended or is about to (or its time is up). */
-	waited = mx_wait(m, exec_id, res->timed_out ? 5 : deadline - m->host->now() + 5,
-	                 &res->exited, &res->code, &res->signal);
+	/* Output is complete: the exec has ended or is about to; or its time is up. Either way
+	 * the status is waited for a little (5 s) past the deadline, no longer. */
+	mg_bounds wb = *b;
+	wb.deadline = (res->timed_out ? m->host->now() : b->deadline) + 5;
+	waited = mx_wait(m, &wb, exec_id, &res->exited, &res->code, &res->signal);
+	if (b->cancel && *b->cancel) {
+		mx_result_free(m, res);
+		return m->host->error_set(err, RLM_ECANCELLED, "modal: %s: cancelled",
+		                          spec->argv[0]);
+	}
 	if (waited < 0 && !res->timed_out) {
 		mx_result_free(m, res);
 		return m->host->error_set(err, RLM_EBACKEND, "modal: %s did not finish",
@@ -389,6 +537,7 @@ int modal_run_command(void *instance, const rlm_command *cmd, rlm_command_result
 	struct modal *m = instance;
 	mx_spec spec;
 	mx_result r;
+	mg_bounds b;
 	size_t argc = 0;
 	int rc;
 
@@ -404,10 +553,13 @@ int modal_run_command(void *instance, const rlm_command *cmd, rlm_command_result
 	spec.stderr_cfg = MODAL__CLIENT__TASK_EXEC_STDERR_CONFIG__TASK_EXEC_STDERR_CONFIG_PIPE;
 	spec.workdir = cmd->cwd;
 	spec.env = cmd->env;
-	/* The server kills the command at its timeout; the client waits a little longer. */
+	/* The server kills the command at its timeout; the client waits a little longer. Without
+	 * one the command gets execute_timeout_s. */
 	if (cmd->timeout_s > 0)
 		spec.timeout_secs = (uint32_t)(cmd->timeout_s + 0.999);
-	rc = mx_run(m, &spec, "", 0, 1, cmd->timeout_s > 0 ? cmd->timeout_s + 5 : 0, &r, err);
+	b = mb_budget(m, cmd->timeout_s > 0 ? cmd->timeout_s + 5 : m->exec_timeout_s,
+	              RLM_HAS_FIELD(cmd, cancel) ? cmd->cancel : NULL);
+	rc = mx_run(m, &b, &spec, "", 0, 1, &r, err);
 	if (rc)
 		return rc;
 	res->exit_code = r.exited ? r.code : -r.signal;
@@ -417,6 +569,9 @@ int modal_run_command(void *instance, const rlm_command *cmd, rlm_command_result
 	return 0;
 }
 
+/* The interrupt's own budget: a tiny exec, normally done in well under a second. */
+#define INTERRUPT_BUDGET_S 10
+
 int modal_interrupt(void *instance, rlm_error *err)
 {
 	struct modal *m = instance;
@@ -424,19 +579,25 @@ int modal_interrupt(void *instance, rlm_error *err)
 	mx_spec spec = {
 	        argv, 3,    MODAL__CLIENT__TASK_EXEC_STDERR_CONFIG__TASK_EXEC_STDERR_CONFIG_PIPE,
 	        NULL, NULL, 0};
+	mg_bounds b = mb_budget(m, INTERRUPT_BUDGET_S, NULL);
 	mx_result r;
 	int rc;
 
 	/* life_mu: the sandbox cannot be replaced (its ids freed) while this runs. */
-	pthread_mutex_lock(&m->life_mu);
+	if ((rc = mb_lock(m, &m->life_mu, &b, "interrupt", err)))
+		return rc;
 	if (!m->task_id || !m->driver_running)
 		rc = m->host->error_set(err, RLM_EBACKEND, "modal: interrupt: no driver running");
 	else
-		rc = mx_run(m, &spec, NULL, 0, 0, 15, &r, err);
+		rc = mx_run(m, &b, &spec, NULL, 0, 0, &r, err);
 	pthread_mutex_unlock(&m->life_mu);
 	if (rc)
 		return rc;
-	if (!r.exited || r.code != 0)
+	if (r.timed_out)
+		rc = m->host->error_set(err, RLM_ETIMEOUT,
+		                        "modal: interrupt: no answer within %d s",
+		                        INTERRUPT_BUDGET_S);
+	else if (!r.exited || r.code != 0)
 		rc = m->host->error_set(err, RLM_EBACKEND,
 		                        "modal: interrupt failed (status %d): %s", r.code,
 		                        r.err.data);

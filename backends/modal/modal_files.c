@@ -9,6 +9,10 @@
  *    V2 sandboxes, so only tried for V1 ids ("sb-...").
  *  - shell: exec sh -c 'cat > "$1"' / cat, through the same exec RPCs; any image with a shell.
  *
+ * Writes stream the bytes to the helper's stdin as the SDKs do (TaskExecStdinWriteStream,
+ * 256 KiB messages, resumed after a broken stream). Everything runs within the caller's
+ * bounds, and each helper exec within execute_timeout_s.
+ *
  * With file_transfer = auto the first way that is available is kept for the sandbox. The
  * helper binary is injected by Modal, but that every image and worker version has it is
  * UNVERIFIED (reference 9): "unavailable" is a start refused with NOT_FOUND, INVALID_ARGUMENT,
@@ -85,8 +89,8 @@ static int fs_tools_error(struct modal *m, const char *op, const char *path, con
 	return rc;
 }
 
-static int fs_tools(struct modal *m, const char *op, const char *path, const void *in,
-                    size_t in_len, rlm_buf *out, rlm_error *err)
+static int fs_tools(struct modal *m, const mg_bounds *b, const char *op, const char *path,
+                    const void *in, size_t in_len, rlm_buf *out, rlm_error *err)
 {
 	json_object *doc = json_object_new_object(), *args = json_object_new_object();
 	char *argv[2] = {FS_TOOLS_BIN, NULL};
@@ -99,13 +103,13 @@ static int fs_tools(struct modal *m, const char *op, const char *path, const voi
 	json_object_object_add(args, "path", json_object_new_string(path));
 	json_object_object_add(doc, op, args);
 	argv[1] = (char *)json_object_to_json_string_ext(doc, JSON_C_TO_STRING_PLAIN);
-	rc = mx_run(m, &spec, in, in_len, 1, 0, &r, err);
+	rc = mx_run(m, b, &spec, in, in_len, 1, &r, err);
 	json_object_put(doc);
 	if (rc)
 		return unavailable_start(rc) ? FS_UNAVAILABLE : rc;
 	if (r.timed_out) {
-		rc = m->host->error_set(err, RLM_ETIMEOUT, "modal: %s %s took longer than %.0f s",
-		                        op, path, m->exec_timeout_s);
+		rc = m->host->error_set(err, RLM_ETIMEOUT, "modal: %s %s did not finish in time",
+		                        op, path);
 	} else if (r.exited && r.code == 0) {
 		if (out) {
 			*out = r.out;
@@ -170,16 +174,16 @@ static int on_fs_batch(void *ctx, const ProtobufCMessage *msg)
 
 /* One ContainerFilesystemExec step, drained to its eof. *fd gets the descriptor of an open.
  * FS_UNAVAILABLE when the server does not offer the API. */
-static int legacy_step(struct modal *m, Modal__Client__ContainerFilesystemExecRequest *req,
-                       const char *what, const char *path, char **fd, rlm_buf *out, rlm_error *err)
+static int legacy_step(struct modal *m, const mg_bounds *b,
+                       Modal__Client__ContainerFilesystemExecRequest *req, const char *what,
+                       const char *path, char **fd, rlm_buf *out, rlm_error *err)
 {
 	Modal__Client__ContainerFilesystemExecResponse *resp = NULL;
 	struct fs_drain d = {m, out, 0, 0, 0, "", 0};
-	double deadline = m->host->now() + m->exec_timeout_s;
 	int rc;
 
 	req->task_id = m->task_id;
-	if ((rc = cp_call(m, CP_PATH("ContainerFilesystemExec"), &req->base,
+	if ((rc = cp_call(m, b, CP_PATH("ContainerFilesystemExec"), &req->base,
 	                  &modal__client__container_filesystem_exec_response__descriptor, &resp,
 	                  err)))
 		return rc == RLM_ENOTSUP || rc == RLM_EBACKEND ? FS_UNAVAILABLE : rc;
@@ -193,10 +197,11 @@ static int legacy_step(struct modal *m, Modal__Client__ContainerFilesystemExecRe
 		Modal__Client__ContainerFilesystemExecGetOutputRequest g =
 		        MODAL__CLIENT__CONTAINER_FILESYSTEM_EXEC_GET_OUTPUT_REQUEST__INIT;
 		mg_status st;
+		mg_bounds one = mb_within(m, b, 60); /* the SDKs' 55 s long poll, and some */
 		g.exec_id = resp->exec_id;
 		g.timeout = 55;
 		mg_stream(m->cp, CP_PATH("ContainerFilesystemExecGetOutput"), &g.base, NULL,
-		          &modal__client__filesystem_runtime_output_batch__descriptor, 60, deadline,
+		          &modal__client__filesystem_runtime_output_batch__descriptor, &one,
 		          on_fs_batch, &d, &st);
 		if (d.nomem) {
 			rc = nomem(m, err);
@@ -204,7 +209,11 @@ static int legacy_step(struct modal *m, Modal__Client__ContainerFilesystemExecRe
 		}
 		if (d.eof)
 			break;
-		if (m->host->now() >= deadline) {
+		if (st.code == MG_CALLER_CANCELLED) {
+			rc = rpc_error(m, "ContainerFilesystemExecGetOutput", &st, err);
+			break;
+		}
+		if (m->host->now() >= b->deadline) {
 			rc = m->host->error_set(err, RLM_ETIMEOUT, "modal: %s %s timed out", what,
 			                        path);
 			break;
@@ -213,8 +222,8 @@ static int legacy_step(struct modal *m, Modal__Client__ContainerFilesystemExecRe
 			rc = rpc_error(m, "ContainerFilesystemExecGetOutput", &st, err);
 			break;
 		}
-		if (st.code != MG_OK)
-			sleep_s(0.1);
+		if (st.code != MG_OK && (rc = mb_sleep(m, b, 0.1, what, err)))
+			break;
 	}
 	protobuf_c_message_free_unpacked(&resp->base, NULL);
 	if (!rc && d.errno_code)
@@ -224,7 +233,8 @@ static int legacy_step(struct modal *m, Modal__Client__ContainerFilesystemExecRe
 	return rc;
 }
 
-static int legacy_close(struct modal *m, char *fd, const char *path, rlm_error *err)
+static int legacy_close(struct modal *m, const mg_bounds *b, char *fd, const char *path,
+                        rlm_error *err)
 {
 	Modal__Client__ContainerFilesystemExecRequest req =
 	        MODAL__CLIENT__CONTAINER_FILESYSTEM_EXEC_REQUEST__INIT;
@@ -235,11 +245,11 @@ static int legacy_close(struct modal *m, char *fd, const char *path, rlm_error *
 	req.file_exec_request_oneof_case =
 	        MODAL__CLIENT__CONTAINER_FILESYSTEM_EXEC_REQUEST__FILE_EXEC_REQUEST_ONEOF_FILE_CLOSE_REQUEST;
 	req.file_close_request = &close;
-	return legacy_step(m, &req, "close", path, NULL, NULL, err);
+	return legacy_step(m, b, &req, "close", path, NULL, NULL, err);
 }
 
-static int legacy_open(struct modal *m, const char *path, const char *mode, char **fd,
-                       rlm_error *err)
+static int legacy_open(struct modal *m, const mg_bounds *b, const char *path, const char *mode,
+                       char **fd, rlm_error *err)
 {
 	Modal__Client__ContainerFilesystemExecRequest req =
 	        MODAL__CLIENT__CONTAINER_FILESYSTEM_EXEC_REQUEST__INIT;
@@ -251,16 +261,16 @@ static int legacy_open(struct modal *m, const char *path, const char *mode, char
 	req.file_exec_request_oneof_case =
 	        MODAL__CLIENT__CONTAINER_FILESYSTEM_EXEC_REQUEST__FILE_EXEC_REQUEST_ONEOF_FILE_OPEN_REQUEST;
 	req.file_open_request = &open;
-	return legacy_step(m, &req, "open", path, fd, NULL, err);
+	return legacy_step(m, b, &req, "open", path, fd, NULL, err);
 }
 
-static int legacy_write(struct modal *m, const char *path, const void *data, size_t len,
-                        rlm_error *err)
+static int legacy_write(struct modal *m, const mg_bounds *b, const char *path, const void *data,
+                        size_t len, rlm_error *err)
 {
 	char *fd = NULL;
 	int rc, crc;
 
-	if ((rc = legacy_open(m, path, "wb", &fd, err)))
+	if ((rc = legacy_open(m, b, path, "wb", &fd, err)))
 		return rc;
 	for (size_t pos = 0; pos < len && !rc;) {
 		Modal__Client__ContainerFilesystemExecRequest req =
@@ -274,16 +284,17 @@ static int legacy_write(struct modal *m, const char *path, const void *data, siz
 		req.file_exec_request_oneof_case =
 		        MODAL__CLIENT__CONTAINER_FILESYSTEM_EXEC_REQUEST__FILE_EXEC_REQUEST_ONEOF_FILE_WRITE_REQUEST;
 		req.file_write_request = &w;
-		rc = legacy_step(m, &req, "write", path, NULL, NULL, err);
+		rc = legacy_step(m, b, &req, "write", path, NULL, NULL, err);
 		pos += n;
 	}
 	/* Closed whatever happened: the close flushes, so its error counts too. */
-	crc = legacy_close(m, fd, path, rc ? &(rlm_error)RLM_ERROR_INIT : err);
+	crc = legacy_close(m, b, fd, path, rc ? &(rlm_error)RLM_ERROR_INIT : err);
 	m->host->free(fd);
 	return rc ? (rc == FS_UNAVAILABLE ? RLM_EBACKEND : rc) : (crc == FS_UNAVAILABLE ? 0 : crc);
 }
 
-static int legacy_read(struct modal *m, const char *path, rlm_buf *out, rlm_error *err)
+static int legacy_read(struct modal *m, const mg_bounds *b, const char *path, rlm_buf *out,
+                       rlm_error *err)
 {
 	Modal__Client__ContainerFilesystemExecRequest req =
 	        MODAL__CLIENT__CONTAINER_FILESYSTEM_EXEC_REQUEST__INIT;
@@ -292,22 +303,22 @@ static int legacy_read(struct modal *m, const char *path, rlm_buf *out, rlm_erro
 	char *fd = NULL;
 	int rc;
 
-	if ((rc = legacy_open(m, path, "rb", &fd, err)))
+	if ((rc = legacy_open(m, b, path, "rb", &fd, err)))
 		return rc;
 	rd.file_descriptor = fd; /* no n: the whole file */
 	req.file_exec_request_oneof_case =
 	        MODAL__CLIENT__CONTAINER_FILESYSTEM_EXEC_REQUEST__FILE_EXEC_REQUEST_ONEOF_FILE_READ_REQUEST;
 	req.file_read_request = &rd;
-	rc = legacy_step(m, &req, "read", path, NULL, out, err);
-	legacy_close(m, fd, path, &(rlm_error)RLM_ERROR_INIT);
+	rc = legacy_step(m, b, &req, "read", path, NULL, out, err);
+	legacy_close(m, b, fd, path, &(rlm_error)RLM_ERROR_INIT);
 	m->host->free(fd);
 	return rc == FS_UNAVAILABLE ? RLM_EBACKEND : rc;
 }
 
 /* ---- the shell ------------------------------------------------------------------------- */
 
-static int shell(struct modal *m, int writing, const char *path, const void *in, size_t in_len,
-                 rlm_buf *out, rlm_error *err)
+static int shell(struct modal *m, const mg_bounds *b, int writing, const char *path, const void *in,
+                 size_t in_len, rlm_buf *out, rlm_error *err)
 {
 	char *wargv[] = {"sh", "-c", "mkdir -p \"$(dirname \"$1\")\" && cat > \"$1\"", "sh",
 	                 (char *)path};
@@ -321,11 +332,11 @@ static int shell(struct modal *m, int writing, const char *path, const void *in,
 	mx_result r;
 	int rc;
 
-	if ((rc = mx_run(m, &spec, in, in_len, 1, 0, &r, err)))
+	if ((rc = mx_run(m, b, &spec, in, in_len, 1, &r, err)))
 		return rc;
 	if (r.timed_out)
-		rc = m->host->error_set(err, RLM_ETIMEOUT, "modal: %s %s took longer than %.0f s",
-		                        writing ? "writing" : "reading", path, m->exec_timeout_s);
+		rc = m->host->error_set(err, RLM_ETIMEOUT, "modal: %s %s did not finish in time",
+		                        writing ? "writing" : "reading", path);
 	else if (!r.exited || r.code != 0)
 		rc = m->host->error_set(
 		        err, strstr(r.err.data, "No such file") ? RLM_ENOTFOUND : RLM_EIO,
@@ -341,10 +352,12 @@ static int shell(struct modal *m, int writing, const char *path, const void *in,
 
 /* ---- the chain ------------------------------------------------------------------------- */
 
-/* Runs the transfer the configured way, or (auto) the first available way, remembered. */
-static int transfer(struct modal *m, int writing, const char *path, const void *data, size_t len,
-                    rlm_buf *out, rlm_error *err)
+/* Runs the transfer the configured way, or (auto) the first available way, remembered; all of
+ * it within execute_timeout_s and the caller's bounds. */
+static int transfer(struct modal *m, const mg_bounds *outer, int writing, const char *path,
+                    const void *data, size_t len, rlm_buf *out, rlm_error *err)
 {
+	mg_bounds bb = mb_within(m, outer, m->exec_timeout_s), *b = &bb;
 	char *abs = abs_path(m, path);
 	int first = m->fs_mode == FS_AUTO ? FS_TOOLS : m->fs_mode;
 	int last = m->fs_mode == FS_AUTO ? FS_SHELL : m->fs_mode;
@@ -354,7 +367,7 @@ static int transfer(struct modal *m, int writing, const char *path, const void *
 		return nomem(m, err);
 	for (int mode = first; mode <= last && rc == FS_UNAVAILABLE; mode++) {
 		if (mode == FS_TOOLS)
-			rc = fs_tools(m, writing ? "WriteFile" : "ReadFile", abs, data, len, out,
+			rc = fs_tools(m, b, writing ? "WriteFile" : "ReadFile", abs, data, len, out,
 			              err);
 		else if (mode == FS_LEGACY && m->fs_mode == FS_AUTO &&
 		         strncmp(m->sandbox_id, "sb-", 3) != 0)
@@ -364,13 +377,13 @@ static int transfer(struct modal *m, int writing, const char *path, const void *
 			char *argv[] = {"sh", "-c", "mkdir -p \"$(dirname \"$1\")\"", "sh", abs};
 			mx_spec spec = {argv, 5, 0, NULL, NULL, 0};
 			mx_result r;
-			if (mx_run(m, &spec, NULL, 0, 1, 0, &r, &(rlm_error)RLM_ERROR_INIT) == 0)
+			if (mx_run(m, b, &spec, NULL, 0, 1, &r, &(rlm_error)RLM_ERROR_INIT) == 0)
 				mx_result_free(m, &r);
-			rc = legacy_write(m, abs, data, len, err);
+			rc = legacy_write(m, b, abs, data, len, err);
 		} else if (mode == FS_LEGACY)
-			rc = legacy_read(m, abs, out, err);
+			rc = legacy_read(m, b, abs, out, err);
 		else
-			rc = shell(m, writing, abs, data, len, out, err);
+			rc = shell(m, b, writing, abs, data, len, out, err);
 		if (rc != FS_UNAVAILABLE && m->fs_mode == FS_AUTO) { /* it answered: keep it */
 			m->fs_mode = mode;
 			m->host->log(RLM_LOG_DEBUG, MODAL, "files move by %s", fs_mode_name(mode));
@@ -384,15 +397,16 @@ static int transfer(struct modal *m, int writing, const char *path, const void *
 	return rc;
 }
 
-int modal_write_file(struct modal *m, const char *path, const void *data, size_t len,
-                     rlm_error *err)
+int modal_write_file(struct modal *m, const mg_bounds *b, const char *path, const void *data,
+                     size_t len, rlm_error *err)
 {
-	return transfer(m, 1, path, data, len, NULL, err);
+	return transfer(m, b, 1, path, data, len, NULL, err);
 }
 
-int modal_read_file(struct modal *m, const char *path, rlm_buf *out, rlm_error *err)
+int modal_read_file(struct modal *m, const mg_bounds *b, const char *path, rlm_buf *out,
+                    rlm_error *err)
 {
 	out->data = NULL;
 	out->len = 0;
-	return transfer(m, 0, path, NULL, 0, out, err);
+	return transfer(m, b, 0, path, NULL, 0, out, err);
 }

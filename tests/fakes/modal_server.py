@@ -4,6 +4,7 @@
     /usr/bin/python3 modal_server.py --proto PATH --port-file FILE --state-file FILE
         [--token-id ID --token-secret SECRET] [--fault NAME=VALUE]...
         [--sandbox-mode auto|chroot|host] [--stats-file FILE] [--tls [--ca-file-out FILE]]
+        [--freeze-file FILE]
 
 Needs Debian's python3-grpcio and python3-protobuf (hence /usr/bin/python3). The message classes
 are generated at start with `protoc --python_out` from the same .proto the C plugin is built
@@ -17,8 +18,29 @@ port, and TaskGetCommandRouterAccess hands out https://127.0.0.1:<port> router U
 --ca-file-out FILE, the CA certificate's path is written to FILE (tmp + rename) before the port
 file appears, for a client to trust. Without --tls: cleartext HTTP/2 (h2c), http:// URLs.
 
-Control-plane calls must carry x-modal-token-id/x-modal-token-secret; router calls the bearer
-JWT handed out by TaskGetCommandRouterAccess (which expires). Sandboxes are real directories
+Control-plane calls must carry x-modal-token-id/x-modal-token-secret and the client headers of
+an SDK: x-modal-client-type and x-modal-client-version, and for the Go and JS SDKs' types (9, 8)
+x-modal-libmodal-version "modal-go/X.Y.Z" or "modal-js/X.Y.Z" as those SDKs send it (the fake's
+own check: what the real server does without it is unverified); router calls the bearer JWT
+handed out by TaskGetCommandRouterAccess (which expires).
+
+EnvironmentGetOrCreate answers for the default environment ("" or "main"; other names are
+NOT_FOUND, as a lookup of a missing environment) with settings.image_builder_version 2025.06;
+ImageGetOrCreate refuses (FAILED_PRECONDITION) a builder_version the fake's builder does not
+support: 2023.12, 2024.04, 2024.10 and 2025.06 unless the builder_versions fault says otherwise.
+
+Stdin: TaskExecStdinWrite (unary, by offset) and TaskExecStdinWriteStream (client stream: start
+{task_id, exec_id, offset}, data..., end; stdin is closed only by end) with TaskExecStdinStatus
+(bytes taken, closed; it evicts a stream in flight, which then fails with CANCELLED). A stream
+to a process that no longer takes input fails with FAILED_PRECONDITION, as the SDKs expect. No
+message may exceed 16 MiB + 64 KiB (grpc answers RESOURCE_EXHAUSTED): the largest message an
+SDK sends is a 16 MiB unary stdin write (the real router's limit is unverified).
+
+Freezing (--freeze-file FILE): while FILE exists the fake answers nothing: every call, new or in
+flight (streams stop sending, stdin streams stop taking), waits until FILE is removed or the
+client gives up. FILE may say which service freezes: "cp" (control plane), "rt" (command
+router) or "all" (empty: all). Sandboxes keep running meanwhile, and their lifetimes still end
+them. Sandboxes are real directories
 with real processes: each exec is a process (its own session, killed with the sandbox), its
 stdout and stderr (stderr_config PIPE; STDOUT merges it into stdout) kept whole and served by
 byte offset, its stdin written by offset. Live sandboxes are written as JSON to --state-file
@@ -65,6 +87,10 @@ Faults (repeatable --fault):
   fs_tools=missing    /__modal/.bin/modal-sandbox-fs-tools is absent: its exec starts, prints
                       "...: not found" on stderr and exits 127
   fs_tools=start_error  TaskExecStart of fs-tools fails with NOT_FOUND "no such file"
+  stdin_stream_drop=N:K  the first K TaskExecStdinWriteStream calls fail with UNAVAILABLE after
+                      taking N data messages (what they took stays written; K default 1); each
+                      drop says "injected stdin stream drop" on stderr
+  builder_versions=V,...  the image builder versions ImageGetOrCreate accepts
   legacy_fs=unimplemented  ContainerFilesystemExec and ContainerFilesystemExecGetOutput answer
                       UNIMPLEMENTED
 """
@@ -102,6 +128,9 @@ CHROOT_ENV = {"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/
 # chroot, lift its RLIMIT_AS or reach the host through a device node or another process.
 DROP_CAPS = "-sys_admin,-sys_chroot,-sys_resource,-sys_module,-sys_ptrace,-mknod"
 CHUNK = 1 << 20
+MAX_MESSAGE = (16 << 20) + (64 << 10)
+BUILDER_VERSIONS = ("2023.12", "2024.04", "2024.10", "2025.06")
+ENV_BUILDER_VERSION = "2025.06"
 # The errno values of SystemErrorCode; others are reported as EIO.
 SYSTEM_ERROR_CODES = {1, 2, 5, 6, 12, 13, 17, 20, 21, 22, 24, 27, 28}
 
@@ -194,6 +223,7 @@ class Exec:
         self.streams = (Stream(proc.stdout), Stream(proc.stderr))  # by TaskExecStdioFileDescriptor
         self.stdin_written = 0
         self.stdin_closed = False
+        self.stdin_stream = 0  # generation of the stdin stream allowed to write
         self.lock = threading.Lock()
 
 
@@ -375,6 +405,34 @@ class Fake:
         if (md.get("x-modal-token-id") != self.args.token_id or
                 md.get("x-modal-token-secret") != self.args.token_secret):
             ctx.abort(grpc.StatusCode.UNAUTHENTICATED, "bad or missing token")
+        ctype, version = md.get("x-modal-client-type", ""), md.get("x-modal-client-version")
+        if not ctype.isdigit() or not version:
+            ctx.abort(grpc.StatusCode.INVALID_ARGUMENT, "missing client type or version")
+        sdk = {"8": "modal-js/", "9": "modal-go/"}.get(ctype)
+        lib = md.get("x-modal-libmodal-version", "")
+        if sdk and not (lib.startswith(sdk) and
+                        all(p.isdigit() for p in lib[len(sdk):].split(".")) and
+                        lib.count(".") == 2):
+            ctx.abort(grpc.StatusCode.INVALID_ARGUMENT,
+                      "client type %s needs x-modal-libmodal-version %sX.Y.Z, got %r" %
+                      (ctype, sdk, lib))
+
+    def frozen(self, service):
+        """Whether `service` ("cp" or "rt") is frozen now (--freeze-file)."""
+        path = self.args.freeze_file
+        if not path:
+            return False
+        try:
+            with open(path) as f:
+                what = f.read().strip() or "all"
+        except OSError:
+            return False
+        return what in ("all", service)
+
+    def wait_thawed(self, service, ctx):
+        """Blocks while `service` is frozen, unless the client gives up."""
+        while self.frozen(service) and ctx.is_active():
+            time.sleep(0.05)
 
     def check_jwt(self, ctx, task_id):
         md = dict(ctx.invocation_metadata())
@@ -424,10 +482,25 @@ class Fake:
 
     # ---- control plane -------------------------------------------------------------------
 
+    def EnvironmentGetOrCreate(self, req, ctx):
+        if req.deployment_name not in ("", "main"):
+            ctx.abort(grpc.StatusCode.NOT_FOUND,
+                      "Environment '%s' not found" % req.deployment_name)
+        return self.pb.EnvironmentGetOrCreateResponse(
+            environment_id="en-fakemain", metadata=self.pb.EnvironmentMetadata(
+                name="main", settings=self.pb.EnvironmentSettings(
+                    image_builder_version=ENV_BUILDER_VERSION)))
+
     def AppGetOrCreate(self, req, ctx):
         return self.pb.AppGetOrCreateResponse(app_id="ap-" + secrets.token_hex(8))
 
     def ImageGetOrCreate(self, req, ctx):
+        allowed = self.fault("builder_versions")
+        allowed = allowed.split(",") if allowed else BUILDER_VERSIONS
+        if req.builder_version not in allowed:
+            ctx.abort(grpc.StatusCode.FAILED_PRECONDITION,
+                      "image builder version %r is not supported (supported: %s)" %
+                      (req.builder_version, ", ".join(allowed)))
         iid = "im-" + secrets.token_hex(8)
         with self.lock:
             self.images[iid] = {"joins": 0, "tag": list(req.image.dockerfile_commands)}
@@ -707,6 +780,7 @@ class Fake:
                     st.cond.wait(0.2)
                 data = bytes(st.buf[pos:pos + CHUNK])
                 done = st.eof and pos + len(data) >= len(st.buf)
+            self.wait_thawed("rt", ctx)
             if data:
                 if drop and sent >= drop:
                     ctx.abort(grpc.StatusCode.UNAVAILABLE, "injected stream drop")
@@ -734,6 +808,74 @@ class Fake:
                 pass
         return self.pb.TaskExecStdinWriteResponse()
 
+    def TaskExecStdinWriteStream(self, it, ctx):
+        """start, data..., end: the bytes at or past what was written go to stdin; end closes
+        it. A newer stream or TaskExecStdinStatus evicts this one (CANCELLED)."""
+        first = next(it, None)
+        if first is None or first.WhichOneof("payload") != "start":
+            ctx.abort(grpc.StatusCode.INVALID_ARGUMENT, "the first message must be start")
+        ex = self.get_exec(first.start, ctx)
+        with ex.lock:
+            if first.start.offset > ex.stdin_written:
+                ctx.abort(grpc.StatusCode.OUT_OF_RANGE, "stdin offset beyond what was written")
+            ex.stdin_stream += 1
+            gen = ex.stdin_stream
+        pos = first.start.offset
+        drop_after, drop_left = self.stdin_drop_for_stream()
+        taken = 0
+        for msg in it:
+            self.wait_thawed("rt", ctx)
+            kind = msg.WhichOneof("payload")
+            if kind == "start":
+                ctx.abort(grpc.StatusCode.INVALID_ARGUMENT, "start sent twice")
+            with ex.lock:
+                if ex.stdin_stream != gen:
+                    ctx.abort(grpc.StatusCode.CANCELLED, "evicted by a newer stdin request")
+                if kind == "end":
+                    if not ex.stdin_closed:
+                        ex.stdin_closed = True
+                        try:
+                            ex.proc.stdin.close()
+                        except (BrokenPipeError, ValueError):
+                            pass
+                    break
+                if drop_left and taken >= drop_after:
+                    sys.stderr.write("modal_server: injected stdin stream drop at %d\n" % pos)
+                    ctx.abort(grpc.StatusCode.UNAVAILABLE, "injected stdin stream drop")
+                if ex.stdin_closed:
+                    ctx.abort(grpc.StatusCode.FAILED_PRECONDITION, "stdin is closed")
+                data = msg.data[max(0, ex.stdin_written - pos):]
+                try:
+                    if data:
+                        ex.proc.stdin.write(data)
+                        ex.proc.stdin.flush()
+                except (BrokenPipeError, ValueError):
+                    ctx.abort(grpc.StatusCode.FAILED_PRECONDITION,
+                              "the process no longer takes input")
+                ex.stdin_written += len(data)
+                pos += len(msg.data)
+                taken += 1
+        # (a stream half-closed without end leaves stdin open, for a resume)
+        return self.pb.TaskExecStdinWriteStreamResponse()
+
+    def stdin_drop_for_stream(self):
+        """(N, True) when this stdin stream is one of the first K the stdin_stream_drop fault
+        breaks after N data messages, else (0, False)."""
+        spec = self.fault("stdin_stream_drop")
+        if not spec:
+            return 0, False
+        n, _, k = spec.partition(":")
+        with self.lock:
+            self.calls["stdin_stream_drops"] = seen = self.calls.get("stdin_stream_drops", 0) + 1
+        return int(n), seen <= int(k or 1)
+
+    def TaskExecStdinStatus(self, req, ctx):
+        ex = self.get_exec(req, ctx)
+        with ex.lock:
+            ex.stdin_stream += 1  # evicts a stream in flight
+            return self.pb.TaskExecStdinStatusResponse(num_bytes_written=ex.stdin_written,
+                                                       closed=ex.stdin_closed)
+
     def _exit(self, resp_cls, rc):
         if rc is None:
             return resp_cls()
@@ -743,9 +885,11 @@ class Fake:
         ex = self.get_exec(req, ctx)
         while ctx.is_active():
             try:
-                return self._exit(self.pb.TaskExecWaitResponse, ex.proc.wait(0.2))
+                rc = ex.proc.wait(0.2)
             except subprocess.TimeoutExpired:
-                pass
+                continue
+            self.wait_thawed("rt", ctx)
+            return self._exit(self.pb.TaskExecWaitResponse, rc)
         return self.pb.TaskExecWaitResponse()
 
     def TaskExecPoll(self, req, ctx):
@@ -882,22 +1026,26 @@ def write_atomically(path, text):
 
 
 def handlers(fake, pb):
-    cp_unary = ["AppGetOrCreate", "ImageGetOrCreate", "SecretGetOrCreate", "VolumeGetOrCreate",
+    cp_unary = ["EnvironmentGetOrCreate", "AppGetOrCreate", "ImageGetOrCreate", "SecretGetOrCreate", "VolumeGetOrCreate",
                 "SandboxCreate", "SandboxGetTaskId", "TaskGetCommandRouterAccess", "SandboxWait",
                 "SandboxTerminate", "ContainerFilesystemExec"]
     cp_stream = {"ImageJoinStreaming": "ImageJoinStreamingResponse",
                  "ContainerFilesystemExecGetOutput": "FilesystemRuntimeOutputBatch"}
-    rt_unary = ["TaskExecStart", "TaskExecStdinWrite", "TaskExecWait", "TaskExecPoll"]
+    rt_unary = ["TaskExecStart", "TaskExecStdinWrite", "TaskExecStdinStatus", "TaskExecWait",
+                "TaskExecPoll"]
     rt_stream = {"TaskExecStdioRead": "TaskExecStdioReadResponse"}
+    rt_client_stream = ["TaskExecStdinWriteStream"]
     stats = fake.stats
 
     def wrap(name, fn, cp):
         def call(req, ctx):
+            fake.wait_thawed("cp" if cp else "rt", ctx)
             if cp:
                 fake.check_token(ctx)
             fake.inject(name, ctx)
             answer = fn(req, ctx)
             fake.lose_reply(name, ctx)
+            fake.wait_thawed("cp" if cp else "rt", ctx)  # (a freeze that began meanwhile)
             return answer
         return call
 
@@ -919,12 +1067,16 @@ def handlers(fake, pb):
                 stats.record(path, time.perf_counter() - t0, ctx.peer())
         return timed
 
-    def handler(service, name, cp, resp_name=None):
+    def handler(service, name, cp, resp_name=None, client_stream=False):
         req = getattr(pb, name + "Request")
         resp = getattr(pb, resp_name or name + "Response")
         call = wrap(name, getattr(fake, name), cp)
-        make = grpc.unary_stream_rpc_method_handler if resp_name else \
-            grpc.unary_unary_rpc_method_handler
+        if client_stream:
+            make = grpc.stream_unary_rpc_method_handler
+        elif resp_name:
+            make = grpc.unary_stream_rpc_method_handler
+        else:
+            make = grpc.unary_unary_rpc_method_handler
         if stats:
             path = "/%s/%s" % (service, name)
             call = (timed_stream if resp_name else timed_unary)(path, call)
@@ -935,6 +1087,7 @@ def handlers(fake, pb):
     cp.update({n: handler(CP, n, True, r) for n, r in cp_stream.items()})
     rt = {n: handler(RT, n, False) for n in rt_unary}
     rt.update({n: handler(RT, n, False, r) for n, r in rt_stream.items()})
+    rt.update({n: handler(RT, n, False, client_stream=True) for n in rt_client_stream})
     return [grpc.method_handlers_generic_handler(CP, cp),
             grpc.method_handlers_generic_handler(RT, rt)]
 
@@ -951,6 +1104,7 @@ def main():
     ap.add_argument("--stats-file")
     ap.add_argument("--tls", action="store_true")
     ap.add_argument("--ca-file-out")
+    ap.add_argument("--freeze-file")
     args = ap.parse_args()
     if args.ca_file_out and not args.tls:
         ap.error("--ca-file-out needs --tls")
@@ -961,7 +1115,7 @@ def main():
     pb = load_pb(os.path.abspath(args.proto))
     fake = Fake(args, pb)
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=128),
-                         options=[("grpc.max_receive_message_length", 100 << 20),
+                         options=[("grpc.max_receive_message_length", MAX_MESSAGE),
                                   ("grpc.max_send_message_length", 100 << 20)])
     for h in handlers(fake, pb):
         server.add_generic_rpc_handlers((h,))

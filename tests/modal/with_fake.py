@@ -6,15 +6,19 @@ checks that no sandbox leaked.
         -- COMMAND ARGS...
 
 Sets MODAL_SERVER_URL (http://127.0.0.1:<port>), MODAL_TOKEN_ID and MODAL_TOKEN_SECRET in the
-command's environment (and replaces @URL@ in its arguments), and MODAL_FAKE_PID (kill -USR1 it
-to have the --stats-file written). --fault, --sandbox-mode and --stats-file are passed to the
+command's environment (and replaces @URL@ in its arguments), MODAL_FAKE_PID (kill -USR1 it
+to have the --stats-file written), MODAL_FAKE_STATE (the fake's list of live sandboxes) and
+MODAL_FAKE_FREEZE (a path: while a file exists there the fake answers nothing; see the fake's
+--freeze-file). --fault, --sandbox-mode and --stats-file are passed to the
 fake. --tls: the fake serves TLS with a throwaway CA; MODAL_SERVER_URL is
 https://127.0.0.1:<port>, MODAL_FAKE_CA the CA certificate's path (also replacing @CA@ in the
 arguments), which the fake removes when it stops. Exit status: the command's, or 1 when a
-sandbox is still alive on the fake afterwards.
+sandbox is still alive on the fake afterwards. Its temporary directory is removed at exit.
 """
 import json
 import os
+import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -44,14 +48,22 @@ def main():
     if not argv:
         sys.stderr.write(__doc__)
         return 2
+    # A SIGTERM (ctest's timeout) unwinds through the finally below: the fake is stopped and
+    # the temporary directory removed.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     tmp = tempfile.mkdtemp(prefix="modalwrap-")
     port_file, state = os.path.join(tmp, "port"), os.path.join(tmp, "state.json")
-    ca_out = os.path.join(tmp, "ca")
+    ca_out, freeze = os.path.join(tmp, "ca"), os.path.join(tmp, "freeze")
     if tls:
         fake_args += ["--tls", "--ca-file-out", ca_out]
-    fake = subprocess.Popen(["/usr/bin/python3", FAKE, "--proto", PROTO, "--port-file",
-                             port_file, "--state-file", state, "--token-id", TOKEN_ID,
-                             "--token-secret", TOKEN_SECRET] + fake_args)
+    try:
+        fake = subprocess.Popen(["/usr/bin/python3", FAKE, "--proto", PROTO, "--port-file",
+                                 port_file, "--state-file", state, "--token-id", TOKEN_ID,
+                                 "--token-secret", TOKEN_SECRET, "--freeze-file", freeze] +
+                                fake_args)
+    except OSError:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
     try:
         for _ in range(400):
             if os.path.exists(port_file) or fake.poll() is not None:
@@ -68,7 +80,7 @@ def main():
                 ca = f.read().strip()
         env = dict(os.environ, MODAL_SERVER_URL=url, MODAL_TOKEN_ID=TOKEN_ID,
                    MODAL_TOKEN_SECRET=TOKEN_SECRET, MODAL_FAKE_STATE=state,
-                   MODAL_FAKE_PID=str(fake.pid),
+                   MODAL_FAKE_PID=str(fake.pid), MODAL_FAKE_FREEZE=freeze,
                    MODAL_CONFIG_PATH=os.path.join(tmp, "none.toml"))
         if tls:
             env["MODAL_FAKE_CA"] = ca
@@ -89,6 +101,8 @@ def main():
             fake.wait(timeout=10)
         except subprocess.TimeoutExpired:
             fake.kill()
+            fake.wait()
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 if __name__ == "__main__":
