@@ -1286,6 +1286,10 @@ static const rlm_plugin_desc modal_desc = {
                         RLM_CAP_INTERRUPT | RLM_CAP_RUN_COMMAND | RLM_CAP_IS_ALIVE,
         .options = modal_options,
         .ops = &modal_ops,
+        /* Pool defaults: Modal answers "Sandbox creation rate limit (5/s) exceeded" past 5
+         * creates a second; 32 live sandboxes keep a runaway loop's bill bounded. */
+        .pool_max_live = 32,
+        .pool_creates_per_s = 4,
 };
 
 RLM_PLUGIN_EXPORT int rlm_plugin_entry(const rlm_host_api *host, uint32_t host_abi,
