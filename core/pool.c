@@ -47,6 +47,7 @@ struct rlm_pool {
 	long max_live, warm;
 	double rate;
 	pthread_mutex_t mu;
+	pthread_mutex_t cfg_mu; /* json-c objects are not to be read by two threads at once */
 	pthread_cond_t changed; /* any slot changed state, a job appeared, or we stop */
 	struct slot *slots;
 	pthread_t workers[POOL_WORKERS_MAX];
@@ -146,8 +147,15 @@ static void timed_wait(rlm_pool *p, double until)
 static int create_sandbox(rlm_pool *p, struct slot *s, rlm_error *err)
 {
 	int rc = rlm__limiter_take(p->limiter_path, p->rate, 0, &s->cancel, NULL, err);
+	rlm_config *mine = NULL;
+	if (rc == 0) {
+		pthread_mutex_lock(&p->cfg_mu);
+		rc = rlm_config_clone(p->cfg, &mine, err);
+		pthread_mutex_unlock(&p->cfg_mu);
+	}
 	if (rc == 0)
-		rc = rlm__interp_open_watching(p->cfg, &s->cancel, &s->interp, err);
+		rc = rlm__interp_open_watching(mine, &s->cancel, &s->interp, err);
+	rlm_config_free(mine);
 	return rc;
 }
 
@@ -364,6 +372,7 @@ int rlm_pool_open(const rlm_config *cfg, const rlm_pool_options *opts, rlm_pool 
 	if (!p)
 		return rlm_error_set(err, RLM_ENOMEM, "out of memory");
 	pthread_mutex_init(&p->mu, NULL);
+	pthread_mutex_init(&p->cfg_mu, NULL);
 	pthread_cond_init(&p->changed, NULL);
 	int rc = pool_setup(p, cfg, o, err);
 	if (!rc && !(p->slots = calloc((size_t)p->max_live, sizeof(*p->slots))))
@@ -529,5 +538,6 @@ void rlm_pool_close(rlm_pool *p)
 	rlm_config_free(p->cfg);
 	pthread_cond_destroy(&p->changed);
 	pthread_mutex_destroy(&p->mu);
+	pthread_mutex_destroy(&p->cfg_mu);
 	free(p);
 }
