@@ -347,9 +347,9 @@ static int outcome(const rlm_eval_options *o, const rlm_eval_summary *s)
 	}
 	print_summary(s);
 	if (s->stop_code)
-		fprintf(stderr, "rlm eval: stopped early%s: %s [%s]\n",
+		fprintf(stderr, "rlm eval: stopped early%s: %s\n",
 		        s->unusable ? " (nothing finished: the backend or LLM is unusable)" : "",
-		        s->stop_message, rlm_status_name(s->stop_code));
+		        s->stop_message);
 	if (s->cancelled)
 		fprintf(stderr, "rlm eval: stopped by a signal; run the same command again to "
 		                "resume\n");

@@ -532,8 +532,9 @@ static int parse_line(const struct line_ctx *c, const char *text, size_t len, js
 	if (!o || jerr != json_tokener_success || !blank(text + used, len - used)) {
 		json_object_put(o);
 		return bad(c, RLM_EINVAL, "not one JSON object: %s",
-		           jerr != json_tokener_success ? json_tokener_error_desc(jerr)
-		                                        : "text after the object");
+		           jerr == json_tokener_continue  ? "it ends before the object is complete"
+		           : jerr != json_tokener_success ? json_tokener_error_desc(jerr)
+		                                          : "text after the object");
 	}
 	*out = o;
 	return 0;
