@@ -898,9 +898,9 @@ static int run_workers(struct eval *e, rlm_error *err)
 
 static int run_eval(struct eval *e, rlm_error *err)
 {
-	int rc = open_results(e, err);
+	int rc = preflight_llm(e->cfg, err);
 	if (!rc)
-		rc = preflight_llm(e->cfg, err);
+		rc = open_results(e, err);
 	if (rc)
 		return rc;
 	e->t0 = rlm_now();

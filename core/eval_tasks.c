@@ -143,8 +143,8 @@ static int stem_char(unsigned char c)
 	       c == '-' || c == '_' || c == '.';
 }
 
-/* The id as a file name stem: [A-Za-z0-9._-] kept, anything else '_', cut to STEM_MAX; a stem
- * that had to change (or starts with '.') gets "-<8 hex of the id's hash>" so that ids that
+/* The id as a file name stem: [A-Za-z0-9._-] kept, anything else '_' (a leading '.' too), cut
+ * to STEM_MAX; a stem that had to change gets "-<8 hex of the id's hash>" so that ids that
  * differ only in what was replaced stay apart. Taken stems (compared without case, for
  * case-insensitive file systems) get "-2", "-3", ... */
 static char *file_stem(const char *id, json_object *taken)
@@ -158,6 +158,8 @@ static char *file_stem(const char *id, json_object *taken)
 		changed |= !stem_char(c);
 	}
 	base[keep] = '\0';
+	if (base[0] == '.')
+		base[0] = '_'; /* no hidden files, no "." or ".." */
 	if (changed)
 		snprintf(base + keep, sizeof(base) - keep, "-%08x",
 		         (unsigned)(rlm_eval_fnv1a64(id, n) & 0xffffffffu));

@@ -222,7 +222,8 @@ static void test_row_is_appended_whole_with_one_newline(void **state)
 	assert_true(fd >= 0);
 	close(fd);
 	fd = open(path, O_WRONLY | O_APPEND);
-	json_object *row = json_tokener_parse("{\"id\":\"a\\nb\",\"status\":\"ok\",\"answer\":\"x/y\"}");
+	json_object *row =
+	        json_tokener_parse("{\"id\":\"a\\nb\",\"status\":\"ok\",\"answer\":\"x/y\"}");
 	rlm_error err = RLM_ERROR_INIT;
 	assert_int_equal(rlm__eval_row_append(fd, row, &err), 0);
 	assert_int_equal(rlm__eval_row_append(fd, row, &err), 0);
