@@ -294,6 +294,9 @@ static void on_progress(void *ctx, const rlm_eval_progress *p)
 	else
 		snprintf(score, sizeof(score), "%.2f", p->mean_score);
 	if (pr->tty) {
+		/* failures get a line of their own above the updating one */
+		if (p->error)
+			fprintf(stderr, "\r\033[K%s %s: %.300s\n", p->status, p->id, p->error);
 		fprintf(stderr,
 		        "\r\033[K[%ld/%ld] ok %ld task_error %ld infra %ld | score %s | %s, %s",
 		        p->done, p->total, p->ok, p->task_error, p->infra_error, score, elapsed,
