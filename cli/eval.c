@@ -74,6 +74,8 @@ static int eval_usage_error(const char *fmt, const char *arg)
 	return EVAL_USAGE;
 }
 
+/* An error that kept the eval from starting, or that stopped it before any task finished:
+ * the configuration's (2) or the backend's / LLM's (3). */
 static int exit_for_error(int code)
 {
 	return code == RLM_ECONFIG || code == RLM_EINVAL || code == RLM_ENOTFOUND ||
@@ -336,6 +338,13 @@ static void print_summary(const rlm_eval_summary *s)
 	       s->finished == 1 ? "" : "s", wall, s->tasks_per_min);
 	if (s->kept)
 		printf("; %ld kept from an earlier run", s->kept);
+	if (s->workers) {
+		printf("\n  pool: %ld at once, max_live %ld, ", s->workers, s->max_live);
+		if (s->creates_per_s > 0)
+			printf("%.3g creations/s", s->creates_per_s);
+		else
+			printf("creations unlimited");
+	}
 	printf("\n  results: %s\n", s->results_path ? s->results_path : "-");
 	fflush(stdout);
 }
@@ -396,7 +405,10 @@ static int run_eval(struct eval_args *a)
 		fputc('\n', stderr);
 	if (rc) {
 		fprintf(stderr, "rlm eval: %s [%s]\n", err.message, rlm_status_name(rc));
-		rc = eval_cancel && rc == RLM_ECANCELLED ? EVAL_INCOMPLETE : exit_for_error(rc);
+		/* RLM_EIO here: the --out directory cannot be made or written, a usage error */
+		rc = eval_cancel && rc == RLM_ECANCELLED ? EVAL_INCOMPLETE
+		     : rc == RLM_EIO                     ? EVAL_USAGE
+		                                         : exit_for_error(rc);
 	} else {
 		rc = outcome(o, s);
 	}

@@ -65,6 +65,8 @@ struct eval {
 	int fd;
 	rlm_pool *pool;
 	long workers, retries, breaker;
+	long max_live;        /* the pool's, once open */
+	double creates_per_s; /* idem */
 	double task_timeout_s, scorer_timeout_s, acquire_timeout_s;
 	pthread_mutex_t mu;
 	volatile int stop; /* every run, acquire and scorer of the eval watches it */
@@ -77,6 +79,7 @@ struct eval {
 	double score_sum;
 	double t0;
 	int watching;
+	int pool_opened;
 };
 
 /* ---- options ---- */
@@ -528,7 +531,10 @@ static json_object *json_number(double v, const char *fmt)
 	return json_object_new_double_s(v, buf);
 }
 
-static json_object *make_row(const struct eval_task *t, json_object *task, const struct outcome *oc)
+/* trajectory_written: the final attempt left a trajectory (a run that never started, e.g.
+ * for want of a sandbox, has none: the row says null). */
+static json_object *make_row(const struct eval_task *t, json_object *task, const struct outcome *oc,
+                             int trajectory_written)
 {
 	json_object *row = json_object_new_object(), *exp = NULL;
 	json_object_object_add(row, "id", json_object_new_string(t->id));
@@ -549,7 +555,8 @@ static json_object *make_row(const struct eval_task *t, json_object *task, const
 	                       oc->error[0] ? json_object_new_string(oc->error) : NULL);
 	char rel[256];
 	snprintf(rel, sizeof(rel), "trajectories/%s.jsonl", t->file_stem);
-	json_object_object_add(row, "trajectory", json_object_new_string(rel));
+	json_object_object_add(row, "trajectory",
+	                       trajectory_written ? json_object_new_string(rel) : NULL);
 	return row;
 }
 
@@ -585,7 +592,10 @@ static void finish_task(struct eval *e, size_t k, json_object *task, const struc
 {
 	struct tstate *st = &e->sel[k];
 	const struct eval_task *t = &e->tasks.v[st->task];
-	json_object *row = make_row(t, task, oc);
+	char *traj = traj_path(e, t);
+	struct stat tst;
+	json_object *row = make_row(t, task, oc, traj && stat(traj, &tst) == 0);
+	free(traj);
 	rlm_error err = RLM_ERROR_INIT;
 	pthread_mutex_lock(&e->mu);
 	int rc = rlm__eval_row_append(e->fd, row, &err);
@@ -760,14 +770,29 @@ static int pool_options(const struct eval *e, rlm_pool_options *po, rlm_error *e
 	return 0;
 }
 
-static long pool_max_live(rlm_pool *pool)
+static json_object *pool_stats(rlm_pool *pool)
 {
 	char *s = rlm_pool_stats_json(pool);
-	json_object *o = s ? json_tokener_parse(s) : NULL, *v;
-	long n = json_object_object_get_ex(o, "max_live", &v) ? (long)json_object_get_int64(v) : 1;
-	json_object_put(o);
+	json_object *o = s ? json_tokener_parse(s) : NULL;
 	rlm_free(s);
+	return o;
+}
+
+static long pool_stat(rlm_pool *pool, const char *key)
+{
+	json_object *o = pool_stats(pool), *v;
+	long n = json_object_object_get_ex(o, key, &v) ? (long)json_object_get_int64(v) : 1;
+	json_object_put(o);
 	return n;
+}
+
+static double pool_rate(rlm_pool *pool)
+{
+	json_object *o = pool_stats(pool), *v;
+	double r =
+	        json_object_object_get_ex(o, "creates_per_s", &v) ? json_object_get_double(v) : 0;
+	json_object_put(o);
+	return r;
 }
 
 static int open_pool(struct eval *e, rlm_error *err)
@@ -781,8 +806,11 @@ static int open_pool(struct eval *e, rlm_error *err)
 		return rc;
 	pthread_mutex_lock(&e->mu);
 	e->pool = pool;
+	e->pool_opened = 1;
 	pthread_mutex_unlock(&e->mu);
-	long live = pool_max_live(pool);
+	long live = pool_stat(pool, "max_live");
+	e->max_live = live;
+	e->creates_per_s = pool_rate(pool);
 	e->workers = e->o->concurrency > 0         ? e->o->concurrency
 	             : po.max_live > 0             ? po.max_live
 	             : live < EVAL_DEFAULT_WORKERS ? live
@@ -865,6 +893,9 @@ static rlm_eval_summary *make_summary(struct eval *e)
 		snprintf(s->stop_message, sizeof(s->stop_message), "%s", e->stop_message);
 		s->unusable = !e->any_success;
 	}
+	s->workers = e->pool_opened ? e->workers : 0;
+	s->max_live = e->max_live;
+	s->creates_per_s = e->creates_per_s;
 	s->results_path = e->results_path;
 	e->results_path = NULL;
 	return s;

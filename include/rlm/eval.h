@@ -112,6 +112,9 @@ typedef struct rlm_eval_summary {
 	char stop_message[RLM_ERROR_MESSAGE_MAX];
 	int unusable; /* stopped early before any task had finished ok or task_error */
 	char *results_path;
+	long workers;         /* tasks run at once (0 when nothing ran) */
+	long max_live;        /* the pool's limits (0 when no pool was opened) */
+	double creates_per_s; /* 0: no creation limit */
 } rlm_eval_summary;
 
 /* Runs an eval with cfg (copied per task that has options). Returns 0 with *out set when the
