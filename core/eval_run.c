@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "eval_internal.h"
+#include "interp_internal.h"
 #include "llm.h"
 #include "loader.h"
 #include "rlm/rlm.h"
@@ -343,10 +344,8 @@ static int open_sandbox(struct eval *e, const struct eval_task *t, const rlm_con
 {
 	if (!t->private_sandbox)
 		return rlm_pool_acquire(e->pool, e->acquire_timeout_s, in, err);
-	int rc = rlm_interp_open(cfg, in, err);
-	if (!rc)
-		rlm_interp_set_cancel_flag(*in, &e->stop);
-	return rc;
+	/* watching the stop flag from the start: a slow creation is cancelled too */
+	return rlm__interp_open_watching(cfg, &e->stop, in, err);
 }
 
 static void close_sandbox(struct eval *e, const struct eval_task *t, rlm_interp *in)
