@@ -635,7 +635,9 @@ static void finish_task(struct eval *e, size_t k, json_object *task, const struc
 	}
 }
 
-static void run_task(struct eval *e, size_t k)
+/* base: the worker's own copy of the eval's config (a config is not shared between threads:
+ * reading one as JSON caches text inside it). */
+static void run_task(struct eval *e, size_t k, const rlm_config *base)
 {
 	const struct eval_task *t = &e->tasks.v[e->sel[k].task];
 	json_object *task = NULL;
@@ -645,7 +647,7 @@ static void run_task(struct eval *e, size_t k)
 	int rc = rlm__eval_task_read(&e->tasks, t, &task, &err);
 	json_object *options = NULL;
 	if (!rc && t->has_options && json_object_object_get_ex(task, "options", &options))
-		rc = rlm__eval_task_config(e->cfg, options, t->id, &own, &err);
+		rc = rlm__eval_task_config(base, options, t->id, &own, &err);
 	if (rc) {
 		oc.status = ST_INFRA_ERROR;
 		oc.code = rc;
@@ -655,7 +657,7 @@ static void run_task(struct eval *e, size_t k)
 		finish_task(e, k, NULL, &oc);
 		return;
 	}
-	const rlm_config *cfg = own ? own : e->cfg;
+	const rlm_config *cfg = own ? own : base;
 	for (int attempt = 1;; attempt++) {
 		free(oc.answer);
 		memset(&oc, 0, sizeof(oc));
@@ -680,9 +682,16 @@ static void run_task(struct eval *e, size_t k)
 	json_object_put(task);
 }
 
+struct worker {
+	struct eval *e;
+	rlm_config *cfg; /* its own copy */
+	pthread_t thread;
+};
+
 static void *worker_main(void *arg)
 {
-	struct eval *e = arg;
+	struct worker *w = arg;
+	struct eval *e = w->e;
 	for (;;) {
 		pthread_mutex_lock(&e->mu);
 		size_t k = 0;
@@ -692,7 +701,7 @@ static void *worker_main(void *arg)
 		pthread_mutex_unlock(&e->mu);
 		if (!have)
 			return NULL;
-		run_task(e, k);
+		run_task(e, k, w->cfg);
 	}
 }
 
@@ -912,17 +921,26 @@ void rlm_eval_summary_free(rlm_eval_summary *s)
 
 static int run_workers(struct eval *e, rlm_error *err)
 {
-	pthread_t *threads = calloc((size_t)e->workers, sizeof(*threads));
-	if (!threads)
+	struct worker *w = calloc((size_t)e->workers, sizeof(*w));
+	if (!w)
 		return rlm_error_set(err, RLM_ENOMEM, "out of memory");
+	int rc = 0;
 	long started = 0;
-	for (; started < e->workers; started++)
-		if (pthread_create(&threads[started], NULL, worker_main, e))
+	/* the copies are made here, on one thread, before any worker reads the config */
+	for (long i = 0; !rc && i < e->workers; i++) {
+		w[i].e = e;
+		rc = rlm_config_clone(e->cfg, &w[i].cfg, err);
+	}
+	for (; !rc && started < e->workers; started++)
+		if (pthread_create(&w[started].thread, NULL, worker_main, &w[started]))
 			break;
-	int rc = started ? 0 : rlm_error_set(err, RLM_ENOMEM, "cannot start a worker thread");
+	if (!rc && !started)
+		rc = rlm_error_set(err, RLM_ENOMEM, "cannot start a worker thread");
 	for (long i = 0; i < started; i++)
-		pthread_join(threads[i], NULL);
-	free(threads);
+		pthread_join(w[i].thread, NULL);
+	for (long i = 0; i < e->workers; i++)
+		rlm_config_free(w[i].cfg);
+	free(w);
 	return rc;
 }
 
