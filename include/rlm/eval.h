@@ -65,8 +65,8 @@ typedef struct rlm_eval_options {
 	double task_timeout_s; /* > 0: each task's time limit (rlm_run_options.timeout_s) */
 	const char *scorer;    /* scorer of tasks that name none; NULL: "exact" */
 	long limit;            /* > 0: only the first `limit` tasks of the shard */
-	/* shard_count > 1: run only the tasks whose id hashes to shard_index (rlm_eval_shard_of)
-	 * and write results.shard-K-of-N.jsonl. */
+	/* shard_count > 0: run only the tasks whose id hashes to shard_index (rlm_eval_shard_of)
+	 * and write results.shard-K-of-N.jsonl instead of results.jsonl. */
 	long shard_index;
 	long shard_count;
 	long retries;                 /* >= 0: new attempts after an infra_error; INIT -1: 2 */
@@ -104,20 +104,21 @@ typedef struct rlm_eval_summary {
 	double wall_s;        /* this run */
 	double tasks_per_min; /* tasks this run finished per minute of its wall time */
 	int cancelled;        /* opts.cancel stopped it */
-	/* The eval stopped early because the backend or the LLM is unusable: a failure that
-	 * every task would hit (credentials, quota, configuration) or the first tasks all
-	 * failing with infra errors. 0 when it did not; else that error's code, its message
-	 * in stop_message. */
+	/* The eval stopped early: a failure every task would hit (credentials, quota,
+	 * configuration), the first tasks all failing with infra errors, or the results file
+	 * failing to take a row. 0 when it did not; else that error's code, its message in
+	 * stop_message. */
 	int stop_code;
 	char stop_message[RLM_ERROR_MESSAGE_MAX];
-	int unusable; /* stopped early before any task had finished ok or task_error */
-	char *results_path;
+	int unusable;         /* stopped early before any task had finished ok or task_error */
+	char *results_path;   /* owned by the summary */
 	long workers;         /* tasks run at once (0 when nothing ran) */
 	long max_live;        /* the pool's limits (0 when no pool was opened) */
 	double creates_per_s; /* 0: no creation limit */
 } rlm_eval_summary;
 
-/* Runs an eval with cfg (copied per task that has options). Returns 0 with *out set when the
+/* Runs an eval with cfg (copied: one copy per worker thread, one per task with options, one
+ * for the pool). Returns 0 with *out set when the
  * eval ran, however its tasks ended (the summary says); RLM_EINVAL for a bad task file (the
  * message names the line) or bad options, RLM_ECONFIG for a bad config or task options,
  * RLM_EIO when out_dir cannot be written, and the preflight's error when the LLM plugin cannot
