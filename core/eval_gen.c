@@ -12,10 +12,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include <json-c/json.h>
 
+#include "eval_internal.h"
 #include "rlm/eval.h"
 #include "util.h"
 
@@ -180,25 +180,6 @@ static void gen_count(struct rng *r, long length, struct gen_task *t)
 	json_object_object_add(t->meta, "records", json_object_new_int64(records));
 }
 
-static int make_dirs(const char *path, rlm_error *err)
-{
-	char buf[4096];
-	if (snprintf(buf, sizeof(buf), "%s", path) >= (int)sizeof(buf))
-		return rlm_error_set(err, RLM_EINVAL, "path too long: %.200s", path);
-	for (char *p = buf + 1;; p++) {
-		if (*p != '/' && *p)
-			continue;
-		char c = *p;
-		*p = '\0';
-		if (mkdir(buf, 0777) != 0 && errno != EEXIST)
-			return rlm_error_set(err, RLM_EIO, "cannot create %s: %s", buf,
-			                     strerror(errno));
-		*p = c;
-		if (!c)
-			return 0;
-	}
-}
-
 static int write_context(const char *dir, const struct gen_task *t, char **rel, rlm_error *err)
 {
 	rlm_sb sb = {0};
@@ -263,7 +244,7 @@ int rlm_eval_generate(const rlm_eval_gen_options *o, rlm_error *err)
 		        err, RLM_EINVAL,
 		        "n must be 1 to %ld, length 200 to %ld characters, and emit set",
 		        GEN_TASKS_MAX, GEN_LENGTH_MAX);
-	int rc = o->context_dir ? make_dirs(o->context_dir, err) : 0;
+	int rc = o->context_dir ? rlm__eval_make_dirs(o->context_dir, err) : 0;
 	for (long i = 0; !rc && i < o->n; i++) {
 		/* one stream per task: task i is the same whatever n is */
 		struct rng r = {o->seed * 0x100000001b3ULL ^ (uint64_t)i * 0x9e3779b97f4a7c15ULL ^

@@ -81,6 +81,9 @@ void rlm__eval_results_free(struct eval_results *r);
  * write is cut back off, so the file never holds half a row. */
 int rlm__eval_row_append(int fd, json_object *row, rlm_error *err);
 
+/* mkdir -p: path and every missing parent. */
+int rlm__eval_make_dirs(const char *path, rlm_error *err);
+
 /* ---- scoring (eval_score.c) ---- */
 
 /* rlm_eval_score with parsed values and a cancel flag for cmd: scorers. expected may be NULL

@@ -130,3 +130,22 @@ int rlm__eval_row_append(int fd, json_object *row, rlm_error *err)
 	return rlm_error_set(err, RLM_EIO, "cannot append a result row: %s",
 	                     n < 0 ? strerror(e) : "short write (disk full?)");
 }
+
+int rlm__eval_make_dirs(const char *path, rlm_error *err)
+{
+	char buf[4096];
+	if (snprintf(buf, sizeof(buf), "%s", path) >= (int)sizeof(buf))
+		return rlm_error_set(err, RLM_EINVAL, "path too long: %.200s", path);
+	for (char *p = buf + 1;; p++) {
+		if (*p != '/' && *p)
+			continue;
+		char c = *p;
+		*p = '\0';
+		if (mkdir(buf, 0777) != 0 && errno != EEXIST)
+			return rlm_error_set(err, RLM_EIO, "cannot create %s: %s", buf,
+			                     strerror(errno));
+		*p = c;
+		if (!c)
+			return 0;
+	}
+}

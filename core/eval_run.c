@@ -209,25 +209,6 @@ static int select_tasks(struct eval *e, rlm_error *err)
 
 /* ---- output files ---- */
 
-static int make_dirs(const char *path, rlm_error *err)
-{
-	char buf[4096];
-	if (snprintf(buf, sizeof(buf), "%s", path) >= (int)sizeof(buf))
-		return rlm_error_set(err, RLM_EINVAL, "path too long: %.200s", path);
-	for (char *p = buf + 1;; p++) {
-		if (*p != '/' && *p)
-			continue;
-		char c = *p;
-		*p = '\0';
-		if (mkdir(buf, 0777) != 0 && errno != EEXIST)
-			return rlm_error_set(err, RLM_EIO, "cannot create %s: %s", buf,
-			                     strerror(errno));
-		*p = c;
-		if (!c)
-			return 0;
-	}
-}
-
 /* Opens the results file for appending; a file whose last line lacks its newline (written by
  * something else) gets one, so the next row starts on a line of its own. */
 static int open_results(struct eval *e, rlm_error *err)
@@ -237,7 +218,7 @@ static int open_results(struct eval *e, rlm_error *err)
 	e->traj_dir = rlm_sb_take(&sb);
 	if (!e->traj_dir)
 		return rlm_error_set(err, RLM_ENOMEM, "out of memory");
-	int rc = make_dirs(e->traj_dir, err);
+	int rc = rlm__eval_make_dirs(e->traj_dir, err);
 	if (rc)
 		return rc;
 	e->fd = open(e->results_path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
