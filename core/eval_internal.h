@@ -81,6 +81,10 @@ void rlm__eval_results_free(struct eval_results *r);
  * write is cut back off, so the file never holds half a row. */
 int rlm__eval_row_append(int fd, json_object *row, rlm_error *err);
 
+/* The number at key in a row (or any object), or fallback when it is absent or not a
+ * number. */
+double rlm__eval_number(json_object *obj, const char *key, double fallback);
+
 /* mkdir -p: path and every missing parent. */
 int rlm__eval_make_dirs(const char *path, rlm_error *err);
 

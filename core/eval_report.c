@@ -103,15 +103,6 @@ struct stats {
 	json_object *errors; /* error text (first line, cut) -> count */
 };
 
-static double num(json_object *row, const char *key, double fallback)
-{
-	json_object *v;
-	if (!json_object_object_get_ex(row, key, &v) ||
-	    !(json_object_is_type(v, json_type_int) || json_object_is_type(v, json_type_double)))
-		return fallback;
-	return json_object_get_double(v);
-}
-
 static const char *str(json_object *row, const char *key)
 {
 	json_object *v;
@@ -147,7 +138,8 @@ static int compute(const struct eval_results *r, struct stats *s)
 		s->infra_error += !strcmp(status, "infra_error");
 		s->other += strcmp(status, "ok") && strcmp(status, "task_error") &&
 		            strcmp(status, "infra_error");
-		double score = num(row, "score", NAN), t = num(row, "duration_s", NAN);
+		double score = rlm__eval_number(row, "score", NAN),
+		       t = rlm__eval_number(row, "duration_s", NAN);
 		if (!isnan(score)) {
 			s->scores[s->nscores++] = score;
 			s->score_sum += score;
@@ -158,11 +150,11 @@ static int compute(const struct eval_results *r, struct stats *s)
 			if (t > s->time_max)
 				s->time_max = t;
 		}
-		s->iterations_sum += num(row, "iterations", 0);
-		s->tokens_in += (long)num(row, "tokens_in", 0);
-		s->tokens_out += (long)num(row, "tokens_out", 0);
-		s->llm_calls += (long)num(row, "llm_calls", 0);
-		s->retried += num(row, "attempt", 1) > 1;
+		s->iterations_sum += rlm__eval_number(row, "iterations", 0);
+		s->tokens_in += (long)rlm__eval_number(row, "tokens_in", 0);
+		s->tokens_out += (long)rlm__eval_number(row, "tokens_out", 0);
+		s->llm_calls += (long)rlm__eval_number(row, "llm_calls", 0);
+		s->retried += rlm__eval_number(row, "attempt", 1) > 1;
 		if (error && !strcmp(status, "ok") && !strncmp(error, "scorer:", 7))
 			s->scorer_errors++;
 		if (error)
@@ -585,7 +577,7 @@ static void html_table(rlm_sb *o, const struct eval_results *r, const char *link
 		rlm_sb_puts(o, "<td class=\"status\">");
 		esc(o, status);
 		rlm_sb_puts(o, "</td>");
-		double score = num(row, "score", NAN);
+		double score = rlm__eval_number(row, "score", NAN);
 		if (isnan(score))
 			text_cell(o, NULL);
 		else
@@ -595,9 +587,12 @@ static void html_table(rlm_sb *o, const struct eval_results *r, const char *link
 		static const char *const ints[] = {"iterations", "llm_calls", "tokens_in",
 		                                   "tokens_out", NULL};
 		for (const char *const *k = ints; *k; k++)
-			rlm_sb_printf(o, "<td class=\"num\">%ld</td>", (long)num(row, *k, 0));
-		rlm_sb_printf(o, "<td class=\"num\">%.2f</td>", num(row, "duration_s", 0));
-		rlm_sb_printf(o, "<td class=\"num\">%ld</td>", (long)num(row, "attempt", 1));
+			rlm_sb_printf(o, "<td class=\"num\">%ld</td>",
+			              (long)rlm__eval_number(row, *k, 0));
+		rlm_sb_printf(o, "<td class=\"num\">%.2f</td>",
+		              rlm__eval_number(row, "duration_s", 0));
+		rlm_sb_printf(o, "<td class=\"num\">%ld</td>",
+		              (long)rlm__eval_number(row, "attempt", 1));
 		text_cell(o, str(row, "error"));
 		link_cell(o, row, link_base);
 		rlm_sb_puts(o, "</tr>\n");

@@ -149,3 +149,12 @@ int rlm__eval_make_dirs(const char *path, rlm_error *err)
 			return 0;
 	}
 }
+
+double rlm__eval_number(json_object *obj, const char *key, double fallback)
+{
+	json_object *v;
+	if (!json_object_object_get_ex(obj, key, &v) ||
+	    !(json_object_is_type(v, json_type_int) || json_object_is_type(v, json_type_double)))
+		return fallback;
+	return json_object_get_double(v);
+}

@@ -126,15 +126,6 @@ void rlm_eval_options_init(rlm_eval_options *opts)
 
 /* ---- selection and resume ---- */
 
-static double row_number(json_object *row, const char *key, double fallback)
-{
-	json_object *v;
-	if (!json_object_object_get_ex(row, key, &v) ||
-	    !(json_object_is_type(v, json_type_int) || json_object_is_type(v, json_type_double)))
-		return fallback;
-	return json_object_get_double(v);
-}
-
 static int status_of(const char *name)
 {
 	for (int s = ST_OK; s <= ST_INFRA_ERROR; s++)
@@ -146,11 +137,11 @@ static int status_of(const char *name)
 static void state_from_row(struct tstate *t, json_object *row)
 {
 	t->prior = status_of(json_object_get_string(json_object_object_get(row, "status")));
-	t->duration_s = row_number(row, "duration_s", 0);
-	t->score = row_number(row, "score", NAN);
-	t->tokens_in = (long)row_number(row, "tokens_in", 0);
-	t->tokens_out = (long)row_number(row, "tokens_out", 0);
-	t->llm_calls = (long)row_number(row, "llm_calls", 0);
+	t->duration_s = rlm__eval_number(row, "duration_s", 0);
+	t->score = rlm__eval_number(row, "score", NAN);
+	t->tokens_in = (long)rlm__eval_number(row, "tokens_in", 0);
+	t->tokens_out = (long)rlm__eval_number(row, "tokens_out", 0);
+	t->llm_calls = (long)rlm__eval_number(row, "llm_calls", 0);
 }
 
 static char *results_name(const rlm_eval_options *o)
@@ -275,9 +266,10 @@ static void read_trajectory(const char *path, struct traj_facts *f)
 			f->iterations =
 			        json_object_get_int(json_object_object_get(o, "iterations"));
 			if (json_object_object_get_ex(o, "usage", &usage)) {
-				f->llm_calls = (long)row_number(usage, "llm_calls", 0);
-				f->tokens_in = (long)row_number(usage, "prompt_tokens", 0);
-				f->tokens_out = (long)row_number(usage, "completion_tokens", 0);
+				f->llm_calls = (long)rlm__eval_number(usage, "llm_calls", 0);
+				f->tokens_in = (long)rlm__eval_number(usage, "prompt_tokens", 0);
+				f->tokens_out =
+				        (long)rlm__eval_number(usage, "completion_tokens", 0);
 			}
 		}
 		json_object_put(o);
