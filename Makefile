@@ -12,8 +12,8 @@ FUZZ_PACKAGES = clang libclang-rt-14-dev
 FUZZ_BUILD ?= build-fuzz
 FUZZ_SECONDS ?= 30
 
-.PHONY: all deps install-packages build test test-load test-asan release fuzz demo bench format \
-	format-check install clean
+.PHONY: all deps install-packages build test test-load test-asan release fuzz demo demo-eval bench \
+	format format-check install clean
 
 all: build
 
@@ -73,6 +73,12 @@ demo: deps $(BUILD)/CMakeCache.txt
 	@echo "building (log in $(BUILD)/build.log) ..."
 	@cmake --build $(BUILD) -j $(JOBS) > $(BUILD)/build.log 2>&1 || { tail -40 $(BUILD)/build.log; exit 1; }
 	@sh examples/demo.sh $(BUILD)
+
+# rlm eval on 20 generated tasks (local backend, replay LLM), then the report.
+demo-eval: deps $(BUILD)/CMakeCache.txt
+	@echo "building (log in $(BUILD)/build.log) ..."
+	@cmake --build $(BUILD) -j $(JOBS) > $(BUILD)/build.log 2>&1 || { tail -40 $(BUILD)/build.log; exit 1; }
+	@sh examples/demo_eval.sh $(BUILD)
 
 bench: build
 	$(BUILD)/bench/bench_local

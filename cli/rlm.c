@@ -22,6 +22,7 @@ static const char usage_text[] =
         "commands:\n"
         "  exec [options] FILE | - | -c CODE   run Python cells in one sandbox interpreter\n"
         "  run -q TEXT [--context FILE] ...    run an RLM on a task (`rlm run --help`)\n"
+        "  eval TASKS.jsonl --out DIR ...      run a task file of RLM tasks (`rlm eval --help`)\n"
         "  backends                            list backend plugins (name, file, ABI, "
         "capabilities)\n"
         "  backends describe NAME              a backend's options: type, default, doc\n"
@@ -450,6 +451,7 @@ static int cmd_backends(struct options *o)
 int rlm_cli_smoke(const struct options *o, rlm_config *cfg);
 int rlm_cli_run(int argc, char **argv); /* run.c */
 int rlm_cli_view(int argc, char **argv);
+int rlm_cli_eval(int argc, char **argv); /* eval.c */
 
 static double now_s(void)
 {
@@ -688,6 +690,8 @@ int main(int argc, char **argv)
 		return rlm_cli_run(argc - 2, argv + 2);
 	if (!strcmp(argv[1], "view"))
 		return rlm_cli_view(argc - 2, argv + 2);
+	if (!strcmp(argv[1], "eval"))
+		return rlm_cli_eval(argc - 2, argv + 2);
 	struct options o = {0};
 	o.older_than_min = -1;
 	int rc = parse_options(argc - 2, argv + 2, &o);

@@ -5,6 +5,7 @@
 
 #include "config.h"
 #include "error.h"
+#include "eval.h"
 #include "interp.h"
 #include "plugin.h"
 #include "pool.h"
