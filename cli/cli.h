@@ -48,6 +48,10 @@ int cli_config_set(const char *cmd, rlm_config *cfg, const char *key, const char
 /* The exit status for an error: EXIT_USAGE for configuration and input faults (missing
  * credentials included), 128 + the signal for a run stopped by one, else EXIT_INFRA. */
 int cli_exit_for_error(const rlm_error *err);
+/* Makes err say rc when the call that returned rc left err empty (a plugin that passed a code
+ * on without setting the error): the exit status and the message then still fit. */
+void cli_error_from_rc(rlm_error *err, int rc);
+
 /* Prints "rlm CMD: WHAT: message [CODE]" and returns cli_exit_for_error. */
 int cli_report(const char *cmd, const char *what, const rlm_error *err);
 

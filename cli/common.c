@@ -70,6 +70,14 @@ int cli_exit_for_error(const rlm_error *err)
 	}
 }
 
+void cli_error_from_rc(rlm_error *err, int rc)
+{
+	if (err->code == 0 && rc < 0) {
+		err->code = rc;
+		snprintf(err->message, sizeof(err->message), "%s", rlm_strerror(rc));
+	}
+}
+
 int cli_report(const char *cmd, const char *what, const rlm_error *err)
 {
 	fprintf(stderr, "rlm%s%s: %s: %s [%s]\n", *cmd ? " " : "", cmd, what, err->message,

@@ -261,15 +261,13 @@ static int load_cells(const struct exec_args *a, cell **cells, int *status)
 static void print_human(const rlm_result *r)
 {
 	/* The output may hold NUL characters: it is written by length. */
-	size_t out_len = r->stdout_len ? r->stdout_len : strlen(r->stdout_text);
-	size_t err_len = r->stderr_len ? r->stderr_len : strlen(r->stderr_text);
-	fwrite(r->stdout_text, 1, out_len, stdout);
+	fwrite(r->stdout_text, 1, r->stdout_len, stdout);
 	if (r->value)
 		printf("%s\n", r->value);
 	if (r->submit_json)
 		printf("SUBMIT %s\n", r->submit_json);
 	fflush(stdout);
-	fwrite(r->stderr_text, 1, err_len, stderr);
+	fwrite(r->stderr_text, 1, r->stderr_len, stderr);
 	if (r->truncated)
 		fprintf(stderr,
 		        "[rlm: output truncated: %zu stdout / %zu stderr characters in all]\n",
@@ -337,7 +335,9 @@ static int run_cells(rlm_interp *in, const struct exec_args *a, const cell *cell
 		rlm_error err = RLM_ERROR_INIT;
 		char why[192], label[96];
 		cell_label(&cells[i], i, n, label, sizeof(label));
-		if (rlm_interp_execute_ex(in, cells[i].code, &eo, &r, &err)) {
+		int xrc = rlm_interp_execute_ex(in, cells[i].code, &eo, &r, &err);
+		if (xrc) {
+			cli_error_from_rc(&err, xrc);
 			if (err.code == RLM_ECANCELLED && cli_signal_received()) {
 				fprintf(stderr, "rlm exec: stopped by %s in %s\n",
 				        cli_signal_name(), label);
@@ -391,7 +391,9 @@ static int exec_with_config(const struct exec_args *a, const cell *cells, int n)
 	rlm_interp *in = NULL;
 	rlm_error err = RLM_ERROR_INIT;
 	/* A signal during the start is seen when it returns: rlm_interp_open takes no flag. */
-	if (rlm_interp_open(cfg, &in, &err)) {
+	int orc = rlm_interp_open(cfg, &in, &err);
+	if (orc) {
+		cli_error_from_rc(&err, orc);
 		rc = cli_report("exec", "cannot start the interpreter", &err);
 	} else {
 		rlm_interp_set_cancel_flag(in, cli_cancel_flag());

@@ -203,14 +203,11 @@ static int check_outputs(const struct run_args *a, const rlm_config *cfg)
 	if (!a->trajectory)
 		return EXIT_OK;
 	int rc = check_output("--trajectory", a->trajectory, a, cfg);
-	/* The run's summary may go to a sidecar beside the trajectory. */
-	size_t n = strlen(a->trajectory) + sizeof(".summary.json");
-	char *sidecar = malloc(n);
-	if (!rc && sidecar) {
-		snprintf(sidecar, n, "%s.summary.json", a->trajectory);
+	/* The run's summary goes to a sidecar beside the trajectory. */
+	char *sidecar = rc ? NULL : rlm_trajectory_summary_path(a->trajectory);
+	if (sidecar)
 		rc = check_output("the trajectory's summary", sidecar, a, cfg);
-	}
-	free(sidecar);
+	rlm_free(sidecar);
 	return rc;
 }
 
@@ -277,8 +274,9 @@ static int run_loop(const struct run_args *a, const rlm_config *cfg, const char 
 	o.cancel = cli_cancel_flag();
 	rlm_run_result *res = NULL;
 	rlm_error err = RLM_ERROR_INIT;
-	int rc;
-	if (rlm_run(cfg, &o, &res, &err)) {
+	int rc = rlm_run(cfg, &o, &res, &err);
+	if (rc) {
+		cli_error_from_rc(&err, rc);
 		if (err.code == RLM_ECANCELLED && cli_signal_received())
 			fprintf(stderr, "rlm run: stopped by %s\n", cli_signal_name());
 		else

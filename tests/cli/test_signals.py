@@ -93,8 +93,10 @@ def run_script(dirname, mark):
 
 
 def trajectory_finished(path):
-    """Whether the trajectory ends with the run's summary (a closing line, or the sidecar)."""
-    sidecar = path + ".summary.json"
+    """Whether the run's summary is there: the sidecar beside the trajectory (run.jsonl ->
+    run.summary.json), or a closing summary line."""
+    sidecar = path[:-len(".jsonl")] + ".summary.json" if path.endswith(".jsonl") else \
+        path + ".summary.json"
     if os.path.exists(sidecar):
         with open(sidecar) as f:
             json.load(f)
@@ -164,9 +166,9 @@ class SignalsTest(unittest.TestCase):
         self.assertIn("closing the sandbox", p.stderr, what)
         self.assertNotIn("after the busy cell", p.stdout, what)
         if c.command == "run":
-            # Whether the run stopped mid-cell or (a loop that does not watch the flag yet)
-            # only once it was done, its trajectory must be whole.
             self.assertTrue(trajectory_finished(c.trajectory), what)
+            self.assertIn("stopped by SIG" + c.sig, p.stderr, what)
+            self.assertNotIn("finished", p.stdout, what)  # the run did not go on to SUBMIT
         if c.backend == "local":
             if c.command == "exec":
                 workdir = [line.split(" ", 1)[1] for line in p.stdout.splitlines()
