@@ -10,6 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "cli.h"
 #include "cli_config.h"
 #include "rlm/rlm.h"
 
@@ -559,14 +560,18 @@ static int cmd_gen(int argc, char **argv)
 	return fflush(stdout) == 0 ? EVAL_OK : EVAL_USAGE;
 }
 
-int rlm_cli_eval(int argc, char **argv);
-
 int rlm_cli_eval(int argc, char **argv)
 {
-	if (argc >= 1 && !strcmp(argv[0], "report"))
-		return cmd_report(argc - 1, argv + 1);
-	if (argc >= 1 && !strcmp(argv[0], "gen"))
-		return cmd_gen(argc - 1, argv + 1);
+	/* Global options (--backend/--config/--set pairs) come first; report and gen read no
+	 * config, so they go without them. */
+	int sub = 0;
+	while (sub + 1 < argc && (!strcmp(argv[sub], "--backend") ||
+	                          !strcmp(argv[sub], "--config") || !strcmp(argv[sub], "--set")))
+		sub += 2;
+	if (sub < argc && !strcmp(argv[sub], "report"))
+		return cmd_report(argc - sub - 1, argv + sub + 1);
+	if (sub < argc && !strcmp(argv[sub], "gen"))
+		return cmd_gen(argc - sub - 1, argv + sub + 1);
 	struct eval_args a;
 	memset(&a, 0, sizeof(a));
 	rlm_eval_options_init(&a.o);

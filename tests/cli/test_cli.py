@@ -3,6 +3,7 @@
 smoke. Usage: test_cli.py PATH_TO_RLM"""
 import json
 import os
+import random
 import subprocess
 import sys
 import tempfile
@@ -10,11 +11,62 @@ import time
 import unittest
 
 RLM = None
+PLUGIN_DIR_SET = None  # --set plugin_path=[the test plugins' directory]
 
 
-def rlm(*args, stdin=None, timeout=120):
+def rlm(*args, stdin=None, timeout=120, env=None):
     return subprocess.run([RLM, *args], input=stdin, capture_output=True, text=True,
-                          timeout=timeout)
+                          timeout=timeout, env=env)
+
+
+def rlm_bytes(*args, stdin=None, timeout=120):
+    """rlm with bytes in and out (for output that is not text)."""
+    return subprocess.run([RLM, *args], input=stdin, capture_output=True, timeout=timeout)
+
+
+def processes_with(argv_tail):
+    """The pids whose command line ends with argv_tail (a list of strings)."""
+    want = ("\0".join(argv_tail) + "\0").encode()
+    pids = []
+    for pid in os.listdir("/proc"):
+        if pid.isdigit():
+            try:
+                with open("/proc/%s/cmdline" % pid, "rb") as f:
+                    if f.read().endswith(want):
+                        pids.append(int(pid))
+            except OSError:
+                pass
+    return pids
+
+
+def wait_until(cond, deadline_s=60):
+    """Polls cond until it holds or deadline_s passes; returns its last value."""
+    end = time.monotonic() + deadline_s
+    while True:
+        v = cond()
+        if v or time.monotonic() > end:
+            return v
+        time.sleep(0.1)
+
+
+class TempDirTest(unittest.TestCase):
+    def setUp(self):
+        self._tmp = tempfile.TemporaryDirectory(prefix="rlm-cli-test-")
+        self.addCleanup(self._tmp.cleanup)
+        self.tmp = self._tmp.name
+
+    def path(self, name):
+        return os.path.join(self.tmp, name)
+
+    def write(self, name, data):
+        path = self.path(name)
+        with open(path, "wb" if isinstance(data, bytes) else "w") as f:
+            f.write(data)
+        return path
+
+    def read(self, name):
+        with open(self.path(name), "rb") as f:
+            return f.read()
 
 
 class ExecTest(unittest.TestCase):
@@ -199,19 +251,18 @@ class LocalIsolationTest(unittest.TestCase):
         self.assertEqual(cells[0]["stdout"], "refused\n")
 
     def test_workdir_and_processes_are_gone_after_exit(self):
-        code = "import os, subprocess\nprint(os.getcwd())\nsubprocess.Popen(['sleep', '60'])"
+        mark = str(random.randrange(1000000, 9999999))  # unique: other tests may run sleeps
+        code = ("import os, subprocess\nprint(os.getcwd())\nsubprocess.Popen(['sleep', '%s'])"
+                % mark)
         p, cells = exec_json(code=code)
         self.assertEqual(p.returncode, 0, p.stderr)
         workdir = cells[0]["stdout"].strip()
         self.assertFalse(os.path.exists(workdir), workdir)
-        # SIGKILL is sent to the sandbox's process group before rlm exits; the kernel ends the
-        # process when it next runs, which on a loaded machine may be a moment later.
-        for _ in range(40):
-            ps = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
-            if "sleep 60" not in ps:
-                break
-            time.sleep(0.05)
-        self.assertNotIn("sleep 60", ps)
+        # SIGKILL is sent to the sandbox's processes before rlm exits; the kernel ends a
+        # process when it next runs, which on a loaded machine may be seconds later: wait for
+        # the condition, with a deadline no load reaches.
+        self.assertTrue(wait_until(lambda: not processes_with(["sleep", mark])),
+                        "a sandbox process outlived rlm")
 
 
 FAKES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "fakes")
@@ -284,6 +335,346 @@ class RunAgainstFakeProvidersTest(unittest.TestCase):
         self.assertNotIn("sk-wrong-key-000000000000", p.stderr)
 
 
+# ---- issue 9: nothing lost, clear errors -----------------------------------------------------
+
+def replay_script(*responses):
+    return "".join(json.dumps({"response": r}) + "\n" for r in responses)
+
+
+SUBMIT_CONTEXT = "```python\nSUBMIT(answer=context)\n```"
+
+
+class TrajectoryNeverOverwritesAnInputTest(TempDirTest):
+    def run_loop(self, *args, stdin=None):
+        return rlm("run", "-q", "echo the context", *args, stdin=stdin)
+
+    def test_trajectory_that_is_the_context_file_is_refused(self):
+        ctx = self.write("ctx.txt", "precious context\n")
+        script = self.write("s.jsonl", replay_script(SUBMIT_CONTEXT))
+        p = self.run_loop("--script", script, "--context", ctx, "--trajectory", ctx)
+        self.assertEqual(p.returncode, 2, p.stderr)
+        self.assertIn("--context file", p.stderr)
+        self.assertEqual(self.read("ctx.txt"), b"precious context\n")
+
+    def test_trajectory_that_is_the_replay_script_is_refused(self):
+        script = self.write("s.jsonl", replay_script(SUBMIT_CONTEXT))
+        before = self.read("s.jsonl")
+        p = self.run_loop("--script", script, "--trajectory", script)
+        self.assertEqual(p.returncode, 2, p.stderr)
+        self.assertIn("replay script", p.stderr)
+        self.assertEqual(self.read("s.jsonl"), before)
+
+    def test_a_hard_link_or_symlink_to_an_input_is_the_same_file(self):
+        ctx = self.write("ctx.txt", "precious\n")
+        script = self.write("s.jsonl", replay_script(SUBMIT_CONTEXT))
+        os.link(ctx, self.path("hard.jsonl"))
+        os.symlink(ctx, self.path("soft.jsonl"))
+        for out in ("hard.jsonl", "soft.jsonl"):
+            p = self.run_loop("--script", script, "--context", ctx, "--trajectory",
+                              self.path(out))
+            self.assertEqual(p.returncode, 2, p.stderr)
+        self.assertEqual(self.read("ctx.txt"), b"precious\n")
+
+    def test_trajectory_that_is_the_stdin_context_is_refused(self):
+        ctx = self.write("ctx.txt", "precious\n")
+        script = self.write("s.jsonl", replay_script(SUBMIT_CONTEXT))
+        with open(ctx, "rb") as f:
+            p = subprocess.run([RLM, "run", "-q", "x", "--script", script, "--context", "-",
+                                "--trajectory", ctx], stdin=f, capture_output=True,
+                               text=True, timeout=120)
+        self.assertEqual(p.returncode, 2, p.stderr)
+        self.assertEqual(self.read("ctx.txt"), b"precious\n")
+
+    def test_new_trajectory_beside_the_inputs_is_written(self):
+        ctx = self.write("ctx.txt", "kept\n")
+        script = self.write("s.jsonl", replay_script(SUBMIT_CONTEXT))
+        p = self.run_loop("--script", script, "--context", ctx, "--trajectory",
+                          self.path("t.jsonl"))
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertEqual(p.stdout, "kept\n\n")
+        self.assertTrue(os.path.getsize(self.path("t.jsonl")) > 0)
+        self.assertEqual(self.read("ctx.txt"), b"kept\n")
+
+
+class CodeIsTextTest(TempDirTest):
+    def test_nul_byte_in_a_code_file_is_refused_naming_its_offset(self):
+        f = self.write("nul.py", b"print('before')\nx = 1\x00\nprint('after')\n")
+        p = rlm("exec", f)
+        self.assertEqual(p.returncode, 2, p.stderr)
+        self.assertIn("NUL byte at offset 21", p.stderr)
+        self.assertIn("nul.py:2:6", p.stderr)
+        self.assertEqual(p.stdout, "")  # nothing ran
+
+    def test_bytes_that_are_not_utf8_are_refused_naming_line_and_column(self):
+        f = self.write("latin1.py", b"x = 1\ns = 'caf\xe9'\nprint(s)\n")
+        p = rlm("exec", f)
+        self.assertEqual(p.returncode, 2, p.stderr)
+        self.assertIn("latin1.py:2:9", p.stderr)
+        self.assertIn("0xe9 at offset 14", p.stderr)
+
+    def test_code_from_stdin_is_checked_too(self):
+        p = rlm_bytes("exec", "-", stdin=b"print(1)\n\xff\n")
+        self.assertEqual(p.returncode, 2, p.stderr)
+        self.assertIn(b"<stdin>:2:1", p.stderr)
+
+    def test_var_value_that_is_not_utf8_is_refused(self):
+        p = subprocess.run([RLM.encode(), b"exec", b"-c", b"print(x)", b"--var",
+                            b'x="caf\xe9"'], capture_output=True, timeout=120)
+        self.assertEqual(p.returncode, 2, p.stderr)
+        self.assertIn(b"--var x: the value is not UTF-8 (byte 0xe9 at offset 4)", p.stderr)
+
+    def test_utf8_bom_at_the_start_is_dropped(self):
+        f = self.write("bom.py", b"\xef\xbb\xbfprint('caf\xc3\xa9')\n")
+        p = rlm("exec", f)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertEqual(p.stdout, "caf\u00e9\n")
+
+    def test_nul_characters_in_output_are_printed(self):
+        code = "import sys\nsys.stdout.write('a\\0b\\n')\nn = sys.stderr.write('c\\0d\\n')"
+        p = rlm_bytes("exec", "-c", code)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertEqual(p.stdout, b"a\0b\n")
+        self.assertTrue(p.stderr.endswith(b"\nc\0d\n") or p.stderr == b"c\0d\n", p.stderr)
+
+
+class NumbersAndValuesTest(TempDirTest):
+    def test_var_value_must_be_one_json_value(self):
+        for value in ("1 2", "{} {}", '"a" b', "[1] x"):
+            p = rlm("exec", "-c", "print(x)", "--var", "x=" + value)
+            self.assertEqual(p.returncode, 2, value + ": " + p.stderr)
+            self.assertIn("more than one JSON value", p.stderr)
+
+    def test_var_value_that_json_cannot_carry_is_refused(self):
+        for value in ("NaN", "Infinity", "[1e999]"):
+            p = rlm("exec", "-c", "print(x)", "--var", "x=" + value)
+            self.assertEqual(p.returncode, 2, value + ": " + p.stderr)
+
+    def test_long_var_name_is_kept_whole(self):
+        name = "v" * 300
+        p = rlm("exec", "-c", "print(%s)" % name, "--var", name + "=7")
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertEqual(p.stdout, "7\n")
+
+    def test_timeout_out_of_range_is_a_usage_error(self):
+        for t in ("inf", "nan", "1e300", "0", "-1", "1e6", "", "5s"):
+            p = rlm("exec", "--timeout", t, "-c", "print(1)")
+            self.assertEqual(p.returncode, 2, t + ": " + p.stderr)
+            self.assertIn("--timeout", p.stderr)
+
+    def test_config_path_that_is_a_directory_is_a_config_error(self):
+        p = rlm("exec", "--config", self.tmp, "-c", "print(1)")
+        self.assertEqual(p.returncode, 2, p.stderr)
+        self.assertIn(self.tmp, p.stderr)
+
+
+# ---- issue 10: the command line as a newcomer meets it ---------------------------------------
+
+class HelpTest(unittest.TestCase):
+    COMMANDS = (["exec"], ["run"], ["backends"], ["backends", "describe"], ["backends", "gc"],
+                ["plugins"], ["plugins", "describe"], ["smoke"], ["view"], ["version"], ["help"])
+
+    def test_every_command_and_subcommand_takes_help(self):
+        for cmd in self.COMMANDS:
+            for flag in ("--help", "-h"):
+                p = rlm(*cmd, flag)
+                self.assertEqual(p.returncode, 0, " ".join(cmd) + ": " + p.stderr)
+                want = "usage: rlm " + (" ".join(cmd) if cmd != ["help"] else "")
+                self.assertTrue(p.stdout.startswith(want), " ".join(cmd) + ": " + p.stdout)
+
+    def test_help_command_prints_a_commands_help(self):
+        p = rlm("help", "exec")
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertEqual(p.stdout, rlm("exec", "--help").stdout)
+
+    def test_exec_help_says_a_raising_cell_stops_the_run(self):
+        out = rlm("exec", "--help").stdout
+        self.assertIn("--keep-going", out)
+        self.assertIn("stops the run", out)
+
+
+class GlobalOptionsTest(TempDirTest):
+    def test_set_before_the_command(self):
+        p = rlm("--set", "limits.execute_timeout_s=5", "backends")
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertIn("local", p.stdout)
+
+    def test_backend_and_config_before_the_command(self):
+        cfg = self.write("cfg.json", json.dumps({"backend": "nosuch"}))
+        p = rlm("--config", cfg, "exec", "-c", "print(1)")
+        self.assertEqual(p.returncode, 2, p.stderr)
+        self.assertIn("rlm-backend-nosuch.so", p.stderr)
+        p = rlm("--backend", "nosuch", "exec", "-c", "print(1)")
+        self.assertEqual(p.returncode, 2, p.stderr)
+        self.assertIn("rlm-backend-nosuch.so", p.stderr)
+
+    def test_an_option_after_the_command_wins(self):
+        p = rlm("--backend", "nosuch", "exec", "--backend", "local", "-c", "print(6 * 7)")
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertEqual(p.stdout, "42\n")
+
+    def test_global_options_reach_run(self):
+        script = self.write("s.jsonl", replay_script("```python\nSUBMIT(answer='ok')\n```"))
+        p = rlm("--set", "limits.max_iterations=3", "run", "-q", "x", "--script", script)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertEqual(p.stdout, "ok\n")
+
+    def test_unknown_global_option_is_a_usage_error(self):
+        p = rlm("--nosuch", "backends")
+        self.assertEqual(p.returncode, 2)
+        self.assertIn("--nosuch", p.stderr)
+
+
+THREE_CELLS = "x = 1\n# %%\nprint('two')\n1/0\n# %%\nprint('three', x)\n"
+
+
+class StoppingAtACellTest(TempDirTest):
+    def test_raising_cell_stops_the_run_and_stderr_names_it(self):
+        p = rlm("exec", self.write("c.py", THREE_CELLS))
+        self.assertEqual(p.returncode, 1)
+        self.assertEqual(p.stdout, "two\n")
+        self.assertIn("stopped at cell 2 of 3 (line 3)", p.stderr)
+        self.assertIn("1 cell after it not run", p.stderr)
+
+    def test_keep_going_runs_every_cell_and_exits_1(self):
+        p = rlm("exec", "--keep-going", self.write("c.py", THREE_CELLS))
+        self.assertEqual(p.returncode, 1)
+        self.assertEqual(p.stdout, "two\nthree 1\n")
+        self.assertIn("cell 2 of 3 (line 3) raised ZeroDivisionError", p.stderr)
+        self.assertIn("1 of 3 cells did not complete", p.stderr)
+
+    def test_keep_going_with_every_cell_fine_exits_0(self):
+        p = rlm("exec", "--keep-going", "-c", "print('fine')")
+        self.assertEqual(p.returncode, 0, p.stderr)
+
+    def test_cell_recovered_after_its_hard_deadline_exits_1(self):
+        # The cell ignores the driver's timer, so only the host's hard deadline and the
+        # interrupt behind it end it; it catches the interrupt and ends without an error.
+        code = ("import signal, time\nsignal.signal(signal.SIGALRM, signal.SIG_IGN)\n"
+                "try:\n    time.sleep(60)\nexcept KeyboardInterrupt:\n    print('caught')\n")
+        p = rlm("exec", "--json", "--timeout", "1", "--set", "limits.hard_deadline_grace_s=1",
+                "-c", code)
+        self.assertEqual(p.returncode, 1, p.stdout + p.stderr)
+        self.assertTrue(json.loads(p.stdout)["timed_out"])
+        self.assertIn("timed out", p.stderr)
+
+    def test_cell_whose_driver_died_exits_1(self):
+        p = rlm("exec", "--json", "-c", "import os\nos.kill(os.getpid(), 9)")
+        self.assertEqual(p.returncode, 1, p.stdout + p.stderr)
+        self.assertTrue(json.loads(p.stdout)["state_lost"])
+
+
+class MissingCredentialsTest(unittest.TestCase):
+    def test_missing_daytona_key_is_a_config_error(self):
+        env = {k: v for k, v in os.environ.items() if not k.startswith("DAYTONA_")}
+        p = rlm("exec", "--backend", "daytona", "-c", "print(1)", env=env)
+        self.assertEqual(p.returncode, 2, p.stderr)
+        self.assertIn("DAYTONA_API_KEY", p.stderr)
+
+    def test_missing_modal_credentials_are_a_config_error(self):
+        env = {k: v for k, v in os.environ.items() if not k.startswith("MODAL_")}
+        env["MODAL_CONFIG_PATH"] = "/nonexistent/modal.toml"
+        p = rlm("exec", "--backend", "modal", "-c", "print(1)", env=env)
+        self.assertEqual(p.returncode, 2, p.stderr)
+        self.assertIn("MODAL_TOKEN_ID", p.stderr)
+
+    def test_refused_daytona_key_is_still_exit_3(self):
+        with_fake = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "daytona",
+                                 "with_fake.py")
+        p = subprocess.run([sys.executable, with_fake, "--", "env",
+                            "DAYTONA_API_KEY=dtn_wrong_key", RLM, "exec", "--backend",
+                            "daytona", "-c", "print(1)"], capture_output=True, text=True,
+                           timeout=300)
+        self.assertEqual(p.returncode, 3, p.stdout + p.stderr)
+        self.assertIn("RLM_EAUTH", p.stderr)
+
+
+class ContextFromStdinTest(TempDirTest):
+    def test_context_dash_reads_stdin(self):
+        script = self.write("s.jsonl", replay_script(
+            "```python\nSUBMIT(answer=context.upper())\n```"))
+        p = rlm("run", "-q", "shout it", "--script", script, "--context", "-",
+                stdin="from a pipe")
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertEqual(p.stdout, "FROM A PIPE\n")
+
+
+class PluginsTest(unittest.TestCase):
+    def test_plugins_lists_both_kinds(self):
+        p = rlm("plugins")
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertRegex(p.stdout, r"(?m)^local\s+backend\s+ABI")
+        for name in ("replay", "openai", "anthropic"):
+            self.assertRegex(p.stdout, r"(?m)^%s\s+llm\s+ABI" % name)
+
+    def test_kind_filter(self):
+        p = rlm("plugins", "--kind", "llm")
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertIn("replay", p.stdout)
+        self.assertNotRegex(p.stdout, r"(?m)^local\s")
+
+    def test_describe_an_llm_plugin(self):
+        p = rlm("plugins", "describe", "replay")
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertIn("script", p.stdout)
+        self.assertIn("--set llm.provider=replay", p.stdout)
+
+    def test_describe_a_backend_plugin(self):
+        p = rlm("plugins", "describe", "local")
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertIn("memory_mb", p.stdout)
+
+    def test_describe_unknown_plugin_fails(self):
+        p = rlm("plugins", "describe", "nosuch")
+        self.assertEqual(p.returncode, 2)
+        self.assertIn("nosuch", p.stderr)
+
+
+class SmokeWithoutVolumeTest(unittest.TestCase):
+    def test_smoke_skips_the_volume_on_a_backend_without_one(self):
+        p = rlm("smoke", "--backend", "mock", "--set", PLUGIN_DIR_SET)
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+        self.assertRegex(p.stdout, r"volume write/read\s+ok.*skipped")
+        self.assertNotIn("FAIL", p.stdout)
+
+
+def notebook(*cells, nbformat=4):
+    return json.dumps({"nbformat": nbformat, "nbformat_minor": 5, "metadata": {},
+                       "cells": [{"cell_type": t, "metadata": {}, "source": src}
+                                 for t, src in cells]})
+
+
+class NotebookTest(TempDirTest):
+    def test_code_cells_of_a_notebook_run_in_order(self):
+        nb = self.write("n.ipynb", notebook(("markdown", "# Title\nSome *text*."),
+                                            ("code", ["x = 20\n", "y = 1"]),
+                                            ("raw", "not code"),
+                                            ("code", "print(x + y + 21)")))
+        p = rlm("exec", nb)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertEqual(p.stdout, "42\n")
+
+    def test_a_notebook_cell_that_raises_is_named_by_its_place(self):
+        nb = self.write("n.ipynb", notebook(("markdown", "x"), ("code", "1/0"),
+                                            ("code", "print('never')")))
+        p = rlm("exec", nb)
+        self.assertEqual(p.returncode, 1)
+        self.assertIn("cell 1 of 2 (notebook cell 2)", p.stderr)
+
+    def test_a_notebook_on_stdin_is_recognised(self):
+        p = rlm("exec", "-", stdin=notebook(("code", "print('from a notebook')")))
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertEqual(p.stdout, "from a notebook\n")
+
+    def test_an_old_or_broken_notebook_is_refused_clearly(self):
+        p = rlm("exec", self.write("old.ipynb", notebook(("code", "1"), nbformat=3)))
+        self.assertEqual(p.returncode, 2)
+        self.assertIn("nbformat 3", p.stderr)
+        p = rlm("exec", self.write("bad.ipynb", "print(1)\n"))
+        self.assertEqual(p.returncode, 2)
+        self.assertIn("not a Jupyter notebook", p.stderr)
+
+
 if __name__ == "__main__":
     RLM = os.path.abspath(sys.argv.pop(1))
+    PLUGIN_DIR_SET = 'plugin_path=["%s"]' % os.environ["RLM_TEST_PLUGIN_DIR"]
     unittest.main(verbosity=2)
