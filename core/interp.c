@@ -286,6 +286,11 @@ static int run_exchange(rlm_interp *in, struct exchange_state *st, const char *r
 	in->top = st;
 	int rc = in->ops->execute(in->inst, &ex, err);
 	in->top = below;
+	/* A code handed back from our own callback (a cancel, say) comes with no message. */
+	if (rc < 0 && err && err->code == 0)
+		rlm_error_set(err, rc, "%s",
+		              rc == RLM_ECANCELLED ? "the interpreter was cancelled"
+		                                   : rlm_strerror(rc));
 	return rc;
 }
 
