@@ -86,6 +86,7 @@ bench: build
 	$(BUILD)/bench/bench_llm
 	XDG_DATA_HOME=$(BUILD)/bench-data $(BUILD)/bench/bench_daytona
 	XDG_DATA_HOME=$(BUILD)/bench-data $(BUILD)/bench/bench_modal --execs 200 --concurrent 32
+	XDG_DATA_HOME=$(BUILD)/bench-data python3 bench/bench_eval.py $(BUILD) --tasks 256 --concurrency 64
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')
