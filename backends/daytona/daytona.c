@@ -32,6 +32,9 @@ static const rlm_option_spec dt_options[] = {
         {"disk", RLM_OPT_INT, NULL, "disk in GiB (image only)"},
         {"auto_stop_minutes", RLM_OPT_INT, "15",
          "the sandbox stops after this many idle minutes, even if the host died (0: never)"},
+        {"auto_delete_minutes", RLM_OPT_INT, "0",
+         "Daytona deletes a stopped sandbox after this many minutes (0: at once; -1: never); "
+         "rlm never restarts a stopped sandbox, it replaces it"},
         {"timeout_s", RLM_OPT_NUMBER, "0",
          "sandbox lifetime in seconds, sent as ttlMinutes (servers >= 0.205); 0: none"},
         {"execute_timeout_s", RLM_OPT_NUMBER, "300",
@@ -39,7 +42,7 @@ static const rlm_option_spec dt_options[] = {
         {"create_timeout_s", RLM_OPT_NUMBER, "60",
          "how long to wait for a new sandbox to be started (the SDK's default)"},
         {"volume_name", RLM_OPT_STRING, NULL,
-         "volume mounted at /home/daytona/memory (VOLUME), created if missing"},
+         "volume mounted at " DT_VOLUME_PATH " (VOLUME), created if missing"},
         {"repo_url", RLM_OPT_STRING, NULL, "git repository cloned into ./repo of the work dir"},
         {"repo_ref", RLM_OPT_STRING, NULL, "branch, tag or commit of repo_url"},
         {"context_paths", RLM_OPT_STRING_LIST, "[]",
@@ -51,6 +54,8 @@ static const rlm_option_spec dt_options[] = {
          "longest one exchange step waits in the sandbox (stays below proxy timeouts)"},
         {"max_retries", RLM_OPT_INT, "4",
          "retries of 429, 5xx, empty 502s and dropped connections"},
+        {"shutdown_timeout_s", RLM_OPT_NUMBER, "30",
+         "longest a shutdown tries to delete the sandbox; then it is left to `rlm backends gc`"},
         {NULL, 0, NULL, NULL},
 };
 
@@ -71,13 +76,17 @@ static int cfg_str(struct dt *d, json_object *root, const char *key, char **out,
 	return (*out = dt_strdup(d, json_object_get_string(v))) ? 0 : dt_nomem(d, err);
 }
 
-static double cfg_num(json_object *root, const char *key, double def)
+/* The option's value, else its default from dt_options (the one place defaults are written). */
+static double cfg_num(json_object *root, const char *key)
 {
 	json_object *v;
 
-	if (!json_object_object_get_ex(root, key, &v) || json_object_is_type(v, json_type_null))
-		return def;
-	return json_object_get_double(v);
+	if (json_object_object_get_ex(root, key, &v) && !json_object_is_type(v, json_type_null))
+		return json_object_get_double(v);
+	for (const rlm_option_spec *o = dt_options; o->name; o++)
+		if (strcmp(o->name, key) == 0 && o->default_json)
+			return strtod(o->default_json, NULL);
+	return 0;
 }
 
 static json_object *cfg_obj(json_object *root, const char *key)
@@ -116,15 +125,17 @@ static int cfg_parse(struct dt *d, const char *config_json, rlm_error *err)
 	c->env_vars = cfg_obj(root, "env_vars");
 	c->labels = cfg_obj(root, "labels");
 	c->context_paths = cfg_obj(root, "context_paths");
-	c->cpu = (long)cfg_num(root, "cpu", 0);
-	c->memory = (long)cfg_num(root, "memory", 0);
-	c->disk = (long)cfg_num(root, "disk", 0);
-	c->auto_stop_minutes = (long)cfg_num(root, "auto_stop_minutes", 15);
-	c->timeout_s = cfg_num(root, "timeout_s", 0);
-	c->execute_timeout_s = cfg_num(root, "execute_timeout_s", 300);
-	c->create_timeout_s = cfg_num(root, "create_timeout_s", 60);
-	c->step_wait_s = cfg_num(root, "step_wait_s", 20);
-	c->max_retries = (int)cfg_num(root, "max_retries", 4);
+	c->cpu = (long)cfg_num(root, "cpu");
+	c->memory = (long)cfg_num(root, "memory");
+	c->disk = (long)cfg_num(root, "disk");
+	c->auto_stop_minutes = (long)cfg_num(root, "auto_stop_minutes");
+	c->auto_delete_minutes = (long)cfg_num(root, "auto_delete_minutes");
+	c->timeout_s = cfg_num(root, "timeout_s");
+	c->execute_timeout_s = cfg_num(root, "execute_timeout_s");
+	c->create_timeout_s = cfg_num(root, "create_timeout_s");
+	c->step_wait_s = cfg_num(root, "step_wait_s");
+	c->shutdown_timeout_s = cfg_num(root, "shutdown_timeout_s");
+	c->max_retries = (int)cfg_num(root, "max_retries");
 	if (!c->python && !(c->python = dt_strdup(d, "python3"))) {
 		rc = dt_nomem(d, err);
 		goto out;
@@ -149,11 +160,12 @@ static int cfg_parse(struct dt *d, const char *config_json, rlm_error *err)
 		        err, RLM_ECONFIG,
 		        "backends.daytona: cpu, memory and disk need image (the server "
 		        "refuses resources with a snapshot)");
-	else if (c->step_wait_s <= 0 || c->create_timeout_s <= 0)
+	else if (!(c->step_wait_s > 0) || !(c->create_timeout_s > 0) ||
+	         !(c->shutdown_timeout_s > 0 && c->shutdown_timeout_s <= 3600))
 		rc = d->host->error_set(
 		        err, RLM_ECONFIG,
 		        "backends.daytona: step_wait_s and create_timeout_s must be "
-		        "positive");
+		        "positive, shutdown_timeout_s between 0 and 3600 s");
 	if (rc)
 		goto out;
 	key = getenv(c->api_key_env ? c->api_key_env : "DAYTONA_API_KEY");
@@ -180,43 +192,45 @@ static int need_key(struct dt *d, rlm_error *err)
 }
 
 /* Replaces a sandbox found stopped or gone: delete what is left, create a new one. */
-static int replace_sandbox(struct dt *d, double timeout_s, rlm_error *err)
+static int replace_sandbox(struct dt *d, const struct dt_limit *lim, rlm_error *err)
 {
 	d->host->log(RLM_LOG_WARN, DT_NAME,
 	             "sandbox %s was found stopped or gone; creating a new one",
 	             d->sandbox_id ? d->sandbox_id : "?");
-	dt_driver_stop(d);
-	dt_sandbox_delete(d);
+	dt_driver_stop(d, lim);
+	dt_sandbox_delete(d, NULL);
 	d->session_mode = d->cfg.force_session;
-	return dt_sandbox_provision(d, timeout_s, err);
+	return dt_sandbox_provision(d, lim, err);
 }
 
 static int dt_start(void *instance, const rlm_launch *launch, rlm_error *err)
 {
 	struct dt *d = instance;
-	double timeout_s = d->cfg.create_timeout_s;
+	struct dt_limit lim = {0, NULL};
 	int rc;
 
-	if (launch &&
-	    launch->struct_size >= offsetof(rlm_launch, start_timeout_s) + sizeof(double) &&
-	    launch->start_timeout_s > 0 && launch->start_timeout_s < timeout_s)
-		timeout_s = launch->start_timeout_s;
+	/* The whole start within the core's start_timeout_s (provisioning also within
+	 * create_timeout_s), and given up at once when cancelled. */
+	if (RLM_HAS_FIELD(launch, start_timeout_s) && launch->start_timeout_s > 0)
+		lim.deadline = d->host->now() + launch->start_timeout_s;
+	if (RLM_HAS_FIELD(launch, cancel))
+		lim.cancel = launch->cancel;
 	if ((rc = need_key(d, err)))
 		return rc;
 	if (d->sandbox_id && d->session_id[0]) {
 		/* A restart after a hang or a crash: the old driver and its daemon go first. If the
 		 * sandbox itself is what died, it is replaced, once. */
-		dt_driver_stop(d);
-		if (dt_sandbox_is_lost(d) == 1 && (rc = replace_sandbox(d, timeout_s, err)))
+		dt_driver_stop(d, &lim);
+		if (dt_sandbox_is_lost(d, &lim) == 1 && (rc = replace_sandbox(d, &lim, err)))
 			return rc;
 	}
-	if (!d->sandbox_id && (rc = dt_sandbox_provision(d, timeout_s, err)))
+	if (!d->sandbox_id && (rc = dt_sandbox_provision(d, &lim, err)))
 		return rc;
-	rc = dt_driver_launch(d, timeout_s, err);
+	rc = dt_driver_launch(d, &lim, err);
 	if (rc == RLM_ESTATE_LOST) {
-		if ((rc = replace_sandbox(d, timeout_s, err)))
+		if ((rc = replace_sandbox(d, &lim, err)))
 			return rc;
-		rc = dt_driver_launch(d, timeout_s, err);
+		rc = dt_driver_launch(d, &lim, err);
 	}
 	return rc;
 }
@@ -233,15 +247,15 @@ static int dt_execute(void *instance, const rlm_exchange *ex, rlm_error *err)
 	return dt_driver_exchange(d, ex, err);
 }
 
-/* Runs op; when it finds the sandbox stopped or gone, replaces the sandbox once and runs op
- * again (files and commands do not depend on the driver's state). */
-#define WITH_RECREATE(d, err, call)                                                                \
+/* Runs op; when it finds the sandbox stopped or gone, replaces the sandbox once (within lim)
+ * and runs op again (files and commands do not depend on the driver's state). */
+#define WITH_RECREATE(d, lim, err, call)                                                           \
 	do {                                                                                       \
 		rc = (call);                                                                       \
 		if (rc == RLM_ESTATE_LOST) {                                                       \
 			rlm_error first_ = *(err);                                                 \
-			if (replace_sandbox((d), (d)->cfg.create_timeout_s, (err)) == 0 &&         \
-			    dt_driver_launch((d), (d)->cfg.create_timeout_s, (err)) == 0) {        \
+			if (replace_sandbox((d), (lim), (err)) == 0 &&                             \
+			    dt_driver_launch((d), (lim), (err)) == 0) {                            \
 				rc = (call);                                                       \
 			} else {                                                                   \
 				*(err) = first_;                                                   \
@@ -253,6 +267,7 @@ static int dt_upload_op(void *instance, const void *data, size_t len, const char
                         rlm_error *err)
 {
 	struct dt *d = instance;
+	const struct dt_limit none = {0, NULL}; /* the requests' own timeouts bound it */
 	rlm_error local = RLM_ERROR_INIT;
 	int rc;
 
@@ -262,13 +277,14 @@ static int dt_upload_op(void *instance, const void *data, size_t len, const char
 		return d->host->error_set(err, RLM_EINVAL, "upload: no path or no data");
 	if (!d->toolbox)
 		return d->host->error_set(err, RLM_EBACKEND, "upload: no sandbox");
-	WITH_RECREATE(d, err, dt_upload(d, data ? data : "", len, remote_path, err));
+	WITH_RECREATE(d, &none, err, dt_upload(d, data ? data : "", len, remote_path, NULL, err));
 	return rc;
 }
 
 static int dt_download_op(void *instance, const char *remote_path, rlm_buf *out, rlm_error *err)
 {
 	struct dt *d = instance;
+	const struct dt_limit none = {0, NULL}; /* the requests' own timeouts bound it */
 	rlm_error local = RLM_ERROR_INIT;
 	int rc;
 
@@ -278,7 +294,7 @@ static int dt_download_op(void *instance, const char *remote_path, rlm_buf *out,
 		return d->host->error_set(err, RLM_EINVAL, "download: no path");
 	if (!d->toolbox)
 		return d->host->error_set(err, RLM_EBACKEND, "download: no sandbox");
-	WITH_RECREATE(d, err, dt_download(d, remote_path, out, err));
+	WITH_RECREATE(d, &none, err, dt_download(d, remote_path, out, err));
 	return rc;
 }
 
@@ -320,6 +336,7 @@ static int dt_run_command(void *instance, const rlm_command *cmd, rlm_command_re
                           rlm_error *err)
 {
 	struct dt *d = instance;
+	struct dt_limit lim = {0, NULL};
 	rlm_error local = RLM_ERROR_INIT;
 	char *line, *b64, *wrapped, *out = NULL;
 	size_t len = 0;
@@ -329,6 +346,8 @@ static int dt_run_command(void *instance, const rlm_command *cmd, rlm_command_re
 		err = &local;
 	if (!cmd || !cmd->argv || !cmd->argv[0] || !res)
 		return d->host->error_set(err, RLM_EINVAL, "run_command: no argv");
+	if (RLM_HAS_FIELD(cmd, cancel))
+		lim.cancel = cmd->cancel;
 	if (!d->toolbox)
 		return d->host->error_set(err, RLM_EBACKEND, "run_command: no sandbox");
 	if (!(line = command_line(d, cmd)))
@@ -340,7 +359,8 @@ static int dt_run_command(void *instance, const rlm_command *cmd, rlm_command_re
 	d->host->free(b64);
 	if (!wrapped)
 		return dt_nomem(d, err);
-	WITH_RECREATE(d, err, dt_exec(d, wrapped, cmd->timeout_s, &out, &len, &code, err));
+	WITH_RECREATE(d, &lim, err,
+	              dt_exec(d, wrapped, cmd->timeout_s, &lim, &out, &len, &code, err));
 	d->host->free(wrapped);
 	res->timed_out = rc == RLM_ETIMEOUT;
 	if (rc == RLM_ETIMEOUT) {
@@ -373,8 +393,9 @@ static int dt_interrupt(void *instance, rlm_error *err)
 static int dt_is_alive(void *instance)
 {
 	struct dt *d = instance;
+	const struct dt_limit lim = {d->host->now() + 30, NULL};
 
-	return d->sandbox_id && dt_sandbox_is_lost(d) == 0;
+	return d->sandbox_id && dt_sandbox_is_lost(d, &lim) == 0;
 }
 
 static int give_json(struct dt *d, json_object *doc, rlm_buf *out, rlm_error *err)
@@ -458,7 +479,14 @@ static void dt_shutdown(void *instance)
 	if (!d)
 		return;
 	host = d->host;
-	dt_sandbox_delete(d); /* deleting the sandbox ends the session, daemon and driver */
+	/* Deleting the sandbox ends the session, daemon and driver. Its own budget, whatever the
+	 * state (a frozen server included); cancel flags do not apply: the delete is what a
+	 * cancel leaves to do. */
+	{
+		const struct dt_limit lim = {host->now() + d->cfg.shutdown_timeout_s, NULL};
+
+		dt_sandbox_delete(d, &lim);
+	}
 	host->free(d->cfg.api_url);
 	host->free(d->cfg.api_key_env);
 	host->free(d->cfg.target);
@@ -475,7 +503,6 @@ static void dt_shutdown(void *instance)
 		memset(d->api_key, 0, strlen(d->api_key));
 		host->free(d->api_key);
 	}
-	host->free(d->home_dir);
 	host->free(d->volume_id);
 	host->free(d->cmd_id);
 	host->free(d);

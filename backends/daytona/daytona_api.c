@@ -64,15 +64,34 @@ char *dt_urlencode(const struct dt *d, const char *s)
 	return out;
 }
 
-static void sleep_s(double s)
-{
-	struct timespec ts;
+/* ---- limits ---------------------------------------------------------------------------- */
 
-	if (s <= 0)
-		return;
-	ts.tv_sec = (time_t)s;
-	ts.tv_nsec = (long)((s - (double)ts.tv_sec) * 1e9);
-	nanosleep(&ts, NULL);
+static int cancelled(const struct dt_limit *lim)
+{
+	return lim && lim->cancel && *lim->cancel;
+}
+
+int dt_limit_check(struct dt *d, const struct dt_limit *lim, const char *what, rlm_error *err)
+{
+	if (cancelled(lim))
+		return d->host->error_set(err, RLM_ECANCELLED, "daytona: %s: cancelled", what);
+	if (lim && lim->deadline > 0 && d->host->now() >= lim->deadline)
+		return d->host->error_set(err, RLM_ETIMEOUT, "daytona: %s: the deadline passed",
+		                          what);
+	return 0;
+}
+
+void dt_sleep(struct dt *d, const struct dt_limit *lim, double s)
+{
+	double until = d->host->now() + s;
+
+	if (lim && lim->deadline > 0 && until > lim->deadline)
+		until = lim->deadline;
+	for (double left; !cancelled(lim) && (left = until - d->host->now()) > 0;) {
+		struct timespec ts = {0, (long)((left < 0.05 ? left : 0.05) * 1e9)};
+
+		nanosleep(&ts, NULL);
+	}
 }
 
 /* ---- HTTP ------------------------------------------------------------------------------ */
@@ -87,6 +106,19 @@ int dt_send(struct dt *d, const struct dt_req *rq, rlm_http_response *resp, rlm_
 	memset(resp, 0, sizeof(*resp));
 	resp->abi_version = RLM_ABI_VERSION;
 	resp->struct_size = sizeof(*resp);
+	memset(&req, 0, sizeof(req));
+	req.timeout_s = rq->timeout_s > 0 ? rq->timeout_s : 60;
+	if (rq->limit) {
+		/* The op's deadline bounds this request, whatever its own timeout says. */
+		int rc = dt_limit_check(d, rq->limit, rq->method, err);
+
+		if (rc)
+			return rc;
+		if (rq->limit->deadline > 0 && req.timeout_s > rq->limit->deadline - d->host->now())
+			req.timeout_s = rq->limit->deadline - d->host->now();
+		req.deadline = rq->limit->deadline;
+		req.cancel = rq->limit->cancel;
+	}
 	snprintf(auth, sizeof(auth), "Authorization: Bearer %s", d->api_key ? d->api_key : "");
 	headers[n++] = auth;
 	if (rq->body || rq->read_body) {
@@ -97,7 +129,6 @@ int dt_send(struct dt *d, const struct dt_req *rq, rlm_http_response *resp, rlm_
 	headers[n++] = "X-Daytona-Source: rlm";
 	headers[n++] = "X-Daytona-SDK-Version: " DT_SDK_VERSION;
 	headers[n] = NULL;
-	memset(&req, 0, sizeof(req));
 	req.abi_version = RLM_ABI_VERSION;
 	req.struct_size = sizeof(req);
 	req.method = rq->method;
@@ -105,7 +136,6 @@ int dt_send(struct dt *d, const struct dt_req *rq, rlm_http_response *resp, rlm_
 	req.headers = headers;
 	req.body = rq->body;
 	req.body_len = rq->body_len;
-	req.timeout_s = rq->timeout_s > 0 ? rq->timeout_s : 60;
 	req.max_retries = rq->max_retries >= 0 ? rq->max_retries : d->cfg.max_retries;
 	req.secrets = d->secrets;
 	req.read_body = rq->read_body;
@@ -173,12 +203,18 @@ int dt_check(struct dt *d, const rlm_http_response *resp, const char *what, rlm_
 }
 
 int dt_json_call(struct dt *d, const char *method, const char *url, json_object *body,
-                 double timeout_s, const char *what, json_object **out, rlm_error *err)
+                 double timeout_s, const struct dt_limit *lim, const char *what, json_object **out,
+                 rlm_error *err)
 {
 	const char *text =
 	        body ? json_object_to_json_string_ext(body, JSON_C_TO_STRING_PLAIN) : NULL;
-	struct dt_req rq = {method,    url, NULL, text, text ? strlen(text) : 0,
-	                    timeout_s, -1,  NULL, NULL, NULL};
+	struct dt_req rq = {.method = method,
+	                    .url = url,
+	                    .body = text,
+	                    .body_len = text ? strlen(text) : 0,
+	                    .timeout_s = timeout_s,
+	                    .max_retries = -1,
+	                    .limit = lim};
 	rlm_http_response resp;
 	int rc = dt_send(d, &rq, &resp, err);
 
@@ -219,8 +255,21 @@ static const char *jstr(json_object *o, const char *key)
 	               : NULL;
 }
 
-/* Finds or creates the volume by name and waits until it is ready (reference 4). */
-static int volume_ready(struct dt *d, double deadline, rlm_error *err)
+static int in_list(const char *s, const char *const *list)
+{
+	for (; s && *list; list++)
+		if (strcmp(s, *list) == 0)
+			return 1;
+	return 0;
+}
+
+/* Volume states a wait for `ready` never comes back from (VolumeState, reference 4). */
+static const char *const volume_dead_states[] = {"pending_delete", "deleting", "deleted", "error",
+                                                 NULL};
+
+/* Finds or creates the volume by name and waits until it is ready (reference 4); lim's
+ * deadline ends the wait. */
+static int volume_ready(struct dt *d, const struct dt_limit *lim, rlm_error *err)
 {
 	char *enc = dt_urlencode(d, d->cfg.volume_name), *url;
 	json_object *vol = NULL, *body;
@@ -234,13 +283,13 @@ static int volume_ready(struct dt *d, double deadline, rlm_error *err)
 	d->host->free(enc);
 	if (!url)
 		return dt_nomem(d, err);
-	rc = dt_json_call(d, "GET", url, NULL, 30, "volume look-up", &vol, &probe);
+	rc = dt_json_call(d, "GET", url, NULL, 30, lim, "volume look-up", &vol, &probe);
 	d->host->free(url);
 	if (rc == RLM_ENOTFOUND) {
 		body = json_object_new_object();
 		json_object_object_add(body, "name", json_object_new_string(d->cfg.volume_name));
 		url = dt_printf(d, "%s/volumes", d->cfg.api_url);
-		rc = url ? dt_json_call(d, "POST", url, body, 30, "volume create", &vol, err)
+		rc = url ? dt_json_call(d, "POST", url, body, 30, lim, "volume create", &vol, err)
 		         : dt_nomem(d, err);
 		d->host->free(url);
 		json_object_put(body);
@@ -252,29 +301,32 @@ static int volume_ready(struct dt *d, double deadline, rlm_error *err)
 	d->host->free(d->volume_id);
 	d->volume_id = dt_strdup(d, jstr(vol, "id"));
 	while (rc == 0) {
-		const char *state = jstr(vol, "state");
+		const char *state = jstr(vol, "state"), *why = jstr(vol, "errorReason");
 
 		if (state && strcmp(state, "ready") == 0)
 			break;
-		if (state && strcmp(state, "error") == 0) {
-			rc = d->host->error_set(err, RLM_EBACKEND, "daytona: volume %s failed: %s",
-			                        d->cfg.volume_name,
-			                        jstr(vol, "errorReason") ? jstr(vol, "errorReason")
-			                                                 : "?");
+		if (in_list(state, volume_dead_states)) {
+			rc = d->host->error_set(
+			        err, RLM_EBACKEND, "daytona: volume %s is in state %s%s%s%s",
+			        d->cfg.volume_name, state, why ? ": " : "", why ? why : "",
+			        strcmp(state, "error") == 0
+			                ? ""
+			                : " (it is being deleted: wait until it is gone, or set "
+			                  "another backends.daytona.volume_name)");
 			break;
 		}
-		if (!d->volume_id || d->host->now() > deadline) {
+		if (!d->volume_id || d->host->now() + delay > lim->deadline) {
 			rc = d->host->error_set(err, RLM_ETIMEOUT,
 			                        "daytona: volume %s is still %s; giving up",
 			                        d->cfg.volume_name, state ? state : "in no state");
 			break;
 		}
-		sleep_s(delay);
+		dt_sleep(d, lim, delay);
 		delay = delay * 1.5 > 1.0 ? 1.0 : delay * 1.5;
 		json_object_put(vol);
 		vol = NULL;
 		url = dt_printf(d, "%s/volumes/%s", d->cfg.api_url, d->volume_id);
-		rc = url ? dt_json_call(d, "GET", url, NULL, 30, "volume state", &vol, err)
+		rc = url ? dt_json_call(d, "GET", url, NULL, 30, lim, "volume state", &vol, err)
 		         : dt_nomem(d, err);
 		d->host->free(url);
 	}
@@ -328,6 +380,9 @@ static json_object *create_body(struct dt *d)
 	}
 	json_object_object_add(b, "autoStopInterval",
 	                       json_object_new_int64(d->cfg.auto_stop_minutes));
+	/* A sandbox a dead host left behind stops (auto-stop), then Daytona deletes it. */
+	json_object_object_add(b, "autoDeleteInterval",
+	                       json_object_new_int64(d->cfg.auto_delete_minutes));
 	if (d->cfg.timeout_s > 0) /* v0.205's sandbox lifetime; older servers ignore it */
 		json_object_object_add(
 		        b, "ttlMinutes",
@@ -345,7 +400,7 @@ static json_object *create_body(struct dt *d)
 
 /* Keeps id and the toolbox base of a Sandbox answer. toolboxProxyUrl is required since
  * 2026-02; an older server leaves it out and answers GET .../toolbox-proxy-url instead. */
-static int take_sandbox(struct dt *d, json_object *sb, rlm_error *err)
+static int take_sandbox(struct dt *d, json_object *sb, const struct dt_limit *lim, rlm_error *err)
 {
 	const char *id = jstr(sb, "id"), *tb = jstr(sb, "toolboxProxyUrl");
 	json_object *u = NULL;
@@ -359,7 +414,7 @@ static int take_sandbox(struct dt *d, json_object *sb, rlm_error *err)
 		return dt_nomem(d, err);
 	if (!tb) {
 		url = dt_printf(d, "%s/sandbox/%s/toolbox-proxy-url", d->cfg.api_url, id);
-		rc = url ? dt_json_call(d, "GET", url, NULL, 30, "toolbox URL", &u, err)
+		rc = url ? dt_json_call(d, "GET", url, NULL, 30, lim, "toolbox URL", &u, err)
 		         : dt_nomem(d, err);
 		d->host->free(url);
 		tb = jstr(u, "url");
@@ -379,9 +434,17 @@ static int take_sandbox(struct dt *d, json_object *sb, rlm_error *err)
 	return rc;
 }
 
+/* Sandbox states a wait for `started` never comes back from without an action of ours
+ * (SandboxState, reference 2.3). */
+static const char *const sandbox_failed_states[] = {"error", "build_failed", NULL};
+static const char *const sandbox_gone_states[] = {"destroyed", "destroying", "stopped",
+                                                  "stopping",  "archived",   "archiving",
+                                                  "paused",    "pausing",    NULL};
+
 /* Polls GET /sandbox/{id} until started, with the SDK's schedule (reference 2.4): 0.1 s,
- * then x1.1 per poll after 5 s, up to 1 s; a bounded wait, since sandboxes do get stuck. */
-static int wait_started(struct dt *d, json_object *sb, double deadline, rlm_error *err)
+ * then x1.1 per poll after 5 s, up to 1 s; a bounded wait, since sandboxes do get stuck.
+ * A state it cannot leave by itself ends the wait at once. */
+static int wait_started(struct dt *d, json_object *sb, const struct dt_limit *lim, rlm_error *err)
 {
 	double start = d->host->now(), delay = 0.1;
 	char *url = dt_printf(d, "%s/sandbox/%s", d->cfg.api_url, d->sandbox_id);
@@ -389,19 +452,29 @@ static int wait_started(struct dt *d, json_object *sb, double deadline, rlm_erro
 	int rc = url ? 0 : dt_nomem(d, err);
 
 	while (rc == 0) {
-		const char *state = jstr(cur, "state");
+		const char *state = jstr(cur, "state"), *desired = jstr(cur, "desiredState");
+		const char *why = jstr(cur, "errorReason");
 
 		if (state && strcmp(state, "started") == 0)
 			break;
-		if (state && (strcmp(state, "error") == 0 || strcmp(state, "build_failed") == 0)) {
-			const char *why = jstr(cur, "errorReason");
-
+		if (in_list(state, sandbox_failed_states)) {
 			rc = d->host->error_set(
 			        err, RLM_EBACKEND, "daytona: sandbox %s went to state %s: %s",
 			        d->sandbox_id, state, why ? why : "(the server gave no reason)");
 			break;
 		}
-		if (d->host->now() + delay > deadline) {
+		if (in_list(state, sandbox_gone_states) ||
+		    (desired && strcmp(desired, "started") != 0)) {
+			rc = d->host->error_set(
+			        err, RLM_EBACKEND,
+			        "daytona: sandbox %s went to state %s (desired %s) while waiting "
+			        "for "
+			        "it to start: something else stopped, archived or deleted it%s%s",
+			        d->sandbox_id, state ? state : "?", desired ? desired : "?",
+			        why ? ": " : "", why ? why : "");
+			break;
+		}
+		if (d->host->now() + delay > lim->deadline) {
 			rc = d->host->error_set(
 			        err, RLM_ETIMEOUT,
 			        "daytona: sandbox %s is still %s after %.0f s; deleted it",
@@ -409,46 +482,27 @@ static int wait_started(struct dt *d, json_object *sb, double deadline, rlm_erro
 			        d->host->now() - start);
 			break;
 		}
-		sleep_s(delay);
+		dt_sleep(d, lim, delay);
 		if (d->host->now() - start > 5)
 			delay = delay * 1.1 > 1.0 ? 1.0 : delay * 1.1;
 		json_object_put(cur);
 		cur = NULL;
-		rc = dt_json_call(d, "GET", url, NULL, 30, "sandbox state", &cur, err);
+		rc = dt_json_call(d, "GET", url, NULL, 30, lim, "sandbox state", &cur, err);
 	}
 	json_object_put(cur);
 	d->host->free(url);
 	return rc;
 }
 
-static int fetch_home(struct dt *d, rlm_error *err)
-{
-	char *url = dt_printf(d, "%s/user-home-dir", d->toolbox);
-	json_object *doc = NULL;
-	int rc = url ? dt_json_call(d, "GET", url, NULL, 30, "home directory", &doc, err)
-	             : dt_nomem(d, err);
-
-	d->host->free(url);
-	if (rc == 0) {
-		const char *dir = jstr(doc, "dir");
-
-		d->host->free(d->home_dir);
-		d->home_dir = dt_strdup(d, dir ? dir : "/home/daytona");
-		rc = d->home_dir ? 0 : dt_nomem(d, err);
-	}
-	json_object_put(doc);
-	return rc;
-}
-
 /* Repo staging (issue 4): clone repo_url at repo_ref into the work dir, context_paths
  * uploaded under it. */
-static int stage_inputs(struct dt *d, rlm_error *err)
+static int stage_inputs(struct dt *d, const struct dt_limit *lim, rlm_error *err)
 {
 	int rc = 0;
 	size_t n;
 
 	if (d->cfg.repo_url &&
-	    (rc = dt_git_clone(d, d->cfg.repo_url, d->cfg.repo_ref, "repo", err)))
+	    (rc = dt_git_clone(d, d->cfg.repo_url, d->cfg.repo_ref, "repo", lim, err)))
 		return rc;
 	n = d->cfg.context_paths ? json_object_array_length(d->cfg.context_paths) : 0;
 	for (size_t i = 0; i < n && rc == 0; i++) {
@@ -466,7 +520,7 @@ static int stage_inputs(struct dt *d, rlm_error *err)
 		    fseek(f, 0, SEEK_SET) == 0 && (data = d->host->alloc((size_t)len + 1)) &&
 		    fread(data, 1, (size_t)len, f) == (size_t)len) {
 			remote = dt_printf(d, "context/%s", base);
-			rc = remote ? dt_upload(d, data, (size_t)len, remote, err)
+			rc = remote ? dt_upload(d, data, (size_t)len, remote, lim, err)
 			            : dt_nomem(d, err);
 			d->host->free(remote);
 		} else {
@@ -479,10 +533,52 @@ static int stage_inputs(struct dt *d, rlm_error *err)
 	return rc;
 }
 
+/* Deletes one sandbox by id, retrying a 409 (a state change in progress) until the
+ * deadline; 0 when it is gone. Never cancelled: a delete is what a cancel leaves to do. */
+static int delete_by_id(struct dt *d, const char *id, double deadline, rlm_error *err)
+{
+	const struct dt_limit lim = {deadline, NULL};
+	char *url = dt_printf(d, "%s/sandbox/%s", d->cfg.api_url, id);
+	double delay = 0.25;
+	int rc;
+
+	if (!url)
+		return dt_nomem(d, err);
+	for (;;) {
+		*err = (rlm_error)RLM_ERROR_INIT;
+		rc = dt_json_call(d, "DELETE", url, NULL, 30, &lim, "sandbox delete", NULL, err);
+		if (rc == 0 || rc == RLM_ENOTFOUND || err->http_status != 409 ||
+		    d->host->now() + delay > deadline)
+			break;
+		dt_sleep(d, &lim, delay);
+		delay = delay * 2 > 2 ? 2 : delay * 2;
+	}
+	d->host->free(url);
+	return rc == RLM_ENOTFOUND ? 0 : rc;
+}
+
+/* Says where a sandbox that could not be deleted goes from here. */
+static void log_left_behind(struct dt *d, const char *id, const rlm_error *err)
+{
+	char after[96] = "";
+
+	if (d->cfg.auto_delete_minutes == 0)
+		snprintf(after, sizeof(after), ", and Daytona deletes it as soon as it stops");
+	else if (d->cfg.auto_delete_minutes > 0)
+		snprintf(after, sizeof(after),
+		         ", and Daytona deletes it %ld minutes after it stops",
+		         d->cfg.auto_delete_minutes);
+	d->host->log(RLM_LOG_WARN, DT_NAME,
+	             "could not delete sandbox %s: %s; it is left to `rlm backends gc daytona` "
+	             "(labels rlm=1, rlm-instance=%s): auto-stop stops it after %ld idle "
+	             "minutes%s",
+	             id, err->message, d->instance_id, d->cfg.auto_stop_minutes, after);
+}
+
 /* A create whose answer was lost is retried, and the server may then have made two
  * sandboxes. Every sandbox of this instance carries its rlm-instance label, so any other one
  * found under that label is such a duplicate: delete it (best effort) so none leaks. */
-static void reap_duplicates(struct dt *d)
+static void reap_duplicates(struct dt *d, const struct dt_limit *lim)
 {
 	rlm_error err = RLM_ERROR_INIT;
 	json_object *page = NULL, *items = NULL;
@@ -490,7 +586,7 @@ static void reap_duplicates(struct dt *d)
 	snprintf(filter, sizeof(filter), "{\"rlm-instance\":\"%s\"}", d->instance_id);
 	char *enc = dt_urlencode(d, filter);
 	char *url = enc ? dt_printf(d, "%s/sandbox?labels=%s", d->cfg.api_url, enc) : NULL;
-	int rc = url ? dt_json_call(d, "GET", url, NULL, 30, "sandbox list", &page, &err)
+	int rc = url ? dt_json_call(d, "GET", url, NULL, 30, lim, "sandbox list", &page, &err)
 	             : RLM_ENOMEM;
 	d->host->free(enc);
 	d->host->free(url);
@@ -508,88 +604,72 @@ static void reap_duplicates(struct dt *d)
 			continue; /* defensive: a server that ignores the labels filter */
 		d->host->log(RLM_LOG_WARN, DT_NAME, "deleting duplicate sandbox %s of instance %s",
 		             id, d->instance_id);
-		struct dt tmp = *d;
-		tmp.sandbox_id = dt_strdup(d, id);
-		tmp.toolbox = NULL;
-		dt_sandbox_delete(&tmp);
+		if (delete_by_id(d, id, d->host->now() + d->cfg.shutdown_timeout_s, &err))
+			log_left_behind(d, id, &err);
 	}
 	if (rc)
 		d->host->log(RLM_LOG_DEBUG, DT_NAME, "duplicate check skipped: %s", err.message);
 	json_object_put(page);
 }
 
-int dt_sandbox_provision(struct dt *d, double timeout_s, rlm_error *err)
+int dt_sandbox_provision(struct dt *d, const struct dt_limit *lim, rlm_error *err)
 {
-	double deadline = d->host->now() + timeout_s;
+	/* Creating and starting: create_timeout_s at most, within the caller's deadline. */
+	struct dt_limit wait = {d->host->now() + d->cfg.create_timeout_s, lim->cancel};
 	json_object *body, *sb = NULL;
 	char *url;
 	int rc;
 
-	if (d->cfg.volume_name && (rc = volume_ready(d, deadline, err)))
+	if (lim->deadline > 0 && lim->deadline < wait.deadline)
+		wait.deadline = lim->deadline;
+	if (d->cfg.volume_name && (rc = volume_ready(d, &wait, err)))
 		return rc;
 	body = create_body(d);
 	url = dt_printf(d, "%s/sandbox", d->cfg.api_url);
 	/* The server waits up to 30 s itself before answering (reference 2.4). */
-	rc = url ? dt_json_call(d, "POST", url, body, 90, "sandbox create", &sb, err)
+	rc = url ? dt_json_call(d, "POST", url, body, 90, &wait, "sandbox create", &sb, err)
 	         : dt_nomem(d, err);
 	d->host->free(url);
 	json_object_put(body);
 	if (rc == 0)
-		rc = take_sandbox(d, sb, err);
+		rc = take_sandbox(d, sb, &wait, err);
 	if (rc == 0)
-		reap_duplicates(d);
+		reap_duplicates(d, &wait);
 	if (rc == 0) {
 		d->host->log(RLM_LOG_INFO, DT_NAME, "sandbox %s created (instance %s)",
 		             d->sandbox_id, d->instance_id);
-		rc = wait_started(d, sb, deadline, err);
+		rc = wait_started(d, sb, &wait, err);
 	}
 	json_object_put(sb);
 	if (rc == 0)
-		rc = fetch_home(d, err);
-	if (rc == 0)
-		rc = stage_inputs(d, err);
+		rc = stage_inputs(d, lim, err);
 	if (rc)
-		dt_sandbox_delete(d); /* never leave one behind */
+		dt_sandbox_delete(d, NULL); /* never leave one behind */
 	return rc;
 }
 
-void dt_sandbox_delete(struct dt *d)
+int dt_sandbox_delete(struct dt *d, const struct dt_limit *lim)
 {
-	double deadline, delay = 0.25;
 	rlm_error err = RLM_ERROR_INIT;
-	char *url;
 	int rc;
 
 	if (!d->sandbox_id)
-		return;
-	deadline = d->host->now() + 30;
-	url = dt_printf(d, "%s/sandbox/%s", d->cfg.api_url, d->sandbox_id);
-	for (;;) {
-		err = (rlm_error)RLM_ERROR_INIT;
-		rc = url ? dt_json_call(d, "DELETE", url, NULL, 30, "sandbox delete", NULL, &err)
-		         : RLM_ENOMEM;
-		/* 409: a state change is in progress (creating, starting): try again later. */
-		if (rc == 0 || rc == RLM_ENOTFOUND || err.http_status != 409 ||
-		    d->host->now() + delay > deadline)
-			break;
-		sleep_s(delay);
-		delay = delay * 2 > 2 ? 2 : delay * 2;
-	}
-	if (rc && rc != RLM_ENOTFOUND)
-		d->host->log(
-		        RLM_LOG_WARN, DT_NAME,
-		        "could not delete sandbox %s (auto-stop will stop it; `rlm backends gc "
-		        "daytona` removes it): %s",
-		        d->sandbox_id, err.message);
+		return 0;
+	rc = delete_by_id(d, d->sandbox_id,
+	                  lim && lim->deadline > 0 ? lim->deadline
+	                                           : d->host->now() + d->cfg.shutdown_timeout_s,
+	                  &err);
+	if (rc)
+		log_left_behind(d, d->sandbox_id, &err);
 	else
 		d->host->log(RLM_LOG_INFO, DT_NAME, "sandbox %s deleted", d->sandbox_id);
-	d->host->free(url);
 	d->host->free(d->sandbox_id);
 	d->host->free(d->toolbox);
 	d->sandbox_id = d->toolbox = NULL;
+	return rc;
 }
 
-int dt_sandbox_is_lost(struct dt *d)
+int dt_sandbox_is_lost(struct dt *d, const struct dt_limit *lim)
 {
 	rlm_error err = RLM_ERROR_INIT;
 	json_object *sb = NULL;
@@ -600,7 +680,8 @@ int dt_sandbox_is_lost(struct dt *d)
 	if (!d->sandbox_id)
 		return 1;
 	url = dt_printf(d, "%s/sandbox/%s", d->cfg.api_url, d->sandbox_id);
-	rc = url ? dt_json_call(d, "GET", url, NULL, 30, "sandbox state", &sb, &err) : RLM_ENOMEM;
+	rc = url ? dt_json_call(d, "GET", url, NULL, 30, lim, "sandbox state", &sb, &err)
+	         : RLM_ENOMEM;
 	d->host->free(url);
 	state = jstr(sb, "state");
 	lost = rc == RLM_ENOTFOUND ? 1 : rc ? -1 : !state || strcmp(state, "started") != 0;
@@ -637,7 +718,7 @@ int dt_gc(struct dt *d, double older_than_min, int dry_run, json_object **report
 		d->host->free(enc);
 		d->host->free(cursor);
 		cursor = NULL;
-		rc = url ? dt_json_call(d, "GET", url, NULL, 60, "sandbox list", &page, err)
+		rc = url ? dt_json_call(d, "GET", url, NULL, 60, NULL, "sandbox list", &page, err)
 		         : dt_nomem(d, err);
 		d->host->free(url);
 		if (rc)
@@ -670,11 +751,17 @@ int dt_gc(struct dt *d, double older_than_min, int dry_run, json_object **report
 			        json_object_new_string(jstr(sb, "state") ? jstr(sb, "state") : ""));
 			json_object_object_add(row, "age_s", json_object_new_double(age));
 			if (!dry_run) {
-				struct dt tmp = *d;
-				tmp.sandbox_id = dt_strdup(d, id);
-				tmp.toolbox = NULL;
-				dt_sandbox_delete(&tmp);
-				json_object_object_add(row, "deleted", json_object_new_boolean(1));
+				rlm_error derr = RLM_ERROR_INIT;
+				int gone = delete_by_id(d, id,
+				                        d->host->now() + d->cfg.shutdown_timeout_s,
+				                        &derr) == 0;
+
+				if (!gone)
+					d->host->log(RLM_LOG_WARN, DT_NAME,
+					             "could not delete sandbox %s: %s", id,
+					             derr.message);
+				json_object_object_add(row, "deleted",
+				                       json_object_new_boolean(gone));
 			}
 			json_object_array_add(out, row);
 		}

@@ -70,8 +70,8 @@ static int toolbox_check(struct dt *d, const rlm_http_response *resp, const char
 	return rc;
 }
 
-int dt_exec(struct dt *d, const char *command, double timeout_s, char **result, size_t *len,
-            int *exit_code, rlm_error *err)
+int dt_exec(struct dt *d, const char *command, double timeout_s, const struct dt_limit *lim,
+            char **result, size_t *len, int *exit_code, rlm_error *err)
 {
 	char *url = dt_printf(d, "%s/process/execute", d->toolbox);
 	json_object *body = json_object_new_object(), *v;
@@ -95,6 +95,7 @@ int dt_exec(struct dt *d, const char *command, double timeout_s, char **result, 
 	/* The HTTP timeout outlives the command's own (reference 3.3: timeout + 5 s). */
 	rq.timeout_s = timeout_s > 0 ? timeout_s + 15 : d->cfg.execute_timeout_s;
 	rq.max_retries = -1;
+	rq.limit = lim;
 	rc = url ? dt_send(d, &rq, &resp, err) : dt_nomem(d, err);
 	json_object_put(body);
 	d->host->free(url);
@@ -168,7 +169,7 @@ static int mp_rewind(void *ctx)
 #define DT_BOUNDARY "rlm-daytona-7f3c9a1e5b"
 
 int dt_upload_many(struct dt *d, const char *const *paths, const void *const *data,
-                   const size_t *lens, size_t n, rlm_error *err)
+                   const size_t *lens, size_t n, const struct dt_limit *lim, rlm_error *err)
 {
 	struct multipart m;
 	char *heads[8] = {0};
@@ -220,6 +221,7 @@ int dt_upload_many(struct dt *d, const char *const *paths, const void *const *da
 	rq.read_body = mp_read;
 	rq.rewind_body = mp_rewind;
 	rq.ctx = &m;
+	rq.limit = lim;
 	rc = dt_send(d, &rq, &resp, err);
 	if (rc == 0)
 		rc = toolbox_check(d, &resp, "files/bulk-upload", err);
@@ -231,9 +233,10 @@ out:
 	return rc;
 }
 
-int dt_upload(struct dt *d, const void *data, size_t len, const char *path, rlm_error *err)
+int dt_upload(struct dt *d, const void *data, size_t len, const char *path,
+              const struct dt_limit *lim, rlm_error *err)
 {
-	return dt_upload_many(d, &path, &data, &len, 1, err);
+	return dt_upload_many(d, &path, &data, &len, 1, lim, err);
 }
 
 int dt_download(struct dt *d, const char *path, rlm_buf *out, rlm_error *err)
@@ -284,14 +287,17 @@ int dt_list_files(struct dt *d, const char *path, json_object **out, rlm_error *
 		return dt_nomem(d, err);
 	url = dt_printf(d, "%s/files?path=%s", d->toolbox, enc);
 	d->host->free(enc);
-	rc = url ? dt_json_call(d, "GET", url, NULL, 60, "files list", out, err) : dt_nomem(d, err);
+	rc = url ? dt_json_call(d, "GET", url, NULL, 60, NULL, "files list", out, err)
+	         : dt_nomem(d, err);
 	d->host->free(url);
 	return rc;
 }
 
 /* A branch goes to /git/clone as `branch`; anything else (a tag, a commit) is checked out
- * after a default-branch clone, since go-git clones one branch only (reference 5). */
-int dt_git_clone(struct dt *d, const char *url, const char *ref, const char *path, rlm_error *err)
+ * after a default-branch clone, since go-git clones one branch only and answers 404 for a
+ * `branch` that is not one (reference 5). */
+int dt_git_clone(struct dt *d, const char *url, const char *ref, const char *path,
+                 const struct dt_limit *lim, rlm_error *err)
 {
 	json_object *body = json_object_new_object();
 	rlm_error first = RLM_ERROR_INIT;
@@ -306,7 +312,7 @@ int dt_git_clone(struct dt *d, const char *url, const char *ref, const char *pat
 	json_object_object_add(body, "path", json_object_new_string(path));
 	if (ref && *ref)
 		json_object_object_add(body, "branch", json_object_new_string(ref));
-	rc = dt_json_call(d, "POST", api, body, 600, "git clone", NULL, &first);
+	rc = dt_json_call(d, "POST", api, body, 600, lim, "git clone", NULL, &first);
 	if (rc == RLM_ENOTFOUND && ref && *ref) {
 		char *qpath = dt_shell_quote(d, path), *qref = dt_shell_quote(d, ref), *cmd = NULL;
 		char *res = NULL;
@@ -314,13 +320,13 @@ int dt_git_clone(struct dt *d, const char *url, const char *ref, const char *pat
 		int code = -1;
 
 		json_object_object_del(body, "branch");
-		rc = dt_json_call(d, "POST", api, body, 600, "git clone", NULL, err);
+		rc = dt_json_call(d, "POST", api, body, 600, lim, "git clone", NULL, err);
 		if (rc == 0 && !(cmd = qpath && qref ? dt_printf(d, "git -C %s checkout -q %s 2>&1",
 		                                                 qpath, qref)
 		                                     : NULL))
 			rc = dt_nomem(d, err);
 		if (rc == 0)
-			rc = dt_exec(d, cmd, 300, &res, &len, &code, err);
+			rc = dt_exec(d, cmd, 300, lim, &res, &len, &code, err);
 		if (rc == 0 && code != 0)
 			rc = d->host->error_set(
 			        err, RLM_ENOTFOUND,

@@ -12,30 +12,47 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "daytona_internal.h"
 
 #define RELAY_MAGIC      "RLMRELAY1 "
 #define INLINE_INPUT_MAX (48 * 1024) /* larger inputs are uploaded as a file first */
+#define INTERRUPT_S      10.0        /* an interrupt's own budget (it runs beside the exchange) */
+/* No step starts after the exchange's deadline, and one under way ends this long after it:
+ * an answer already on its way back (a result the driver gave in time, on a loaded machine)
+ * is still taken, a stuck request is not waited for. */
+#define ANSWER_SLACK_S 2.0
 
 extern const char rlm__daytona_relay[];
 extern const size_t rlm__daytona_relay_len;
 
-static void sleep_s(double s)
+/* The limit of an exchange's requests: its deadline (plus the slack above) and, from ABI 1.2,
+ * its cancel flag. */
+static struct dt_limit exchange_limit(const rlm_exchange *ex)
 {
-	struct timespec ts;
+	struct dt_limit lim = {ex->deadline + ANSWER_SLACK_S, NULL};
 
-	if (s <= 0)
-		return;
-	ts.tv_sec = (time_t)s;
-	ts.tv_nsec = (long)((s - (double)ts.tv_sec) * 1e9);
-	nanosleep(&ts, NULL);
+	if (RLM_HAS_FIELD(ex, cancel))
+		lim.cancel = ex->cancel;
+	return lim;
+}
+
+/* 0 while the exchange may start another step; else RLM_ECANCELLED or RLM_ETIMEOUT. */
+static int exchange_check(struct dt *d, const rlm_exchange *ex, const struct dt_limit *lim,
+                          rlm_error *err)
+{
+	int rc = dt_limit_check(d, lim, "the exchange", err);
+
+	if (rc == 0 && d->host->now() >= ex->deadline)
+		rc = d->host->error_set(err, RLM_ETIMEOUT,
+		                        "daytona: the exchange passed its deadline");
+	return rc;
 }
 
 /* ---- launch ---------------------------------------------------------------------------- */
 
-static int session_exec_async(struct dt *d, const char *command, char **cmd_id, rlm_error *err)
+static int session_exec_async(struct dt *d, const char *command, char **cmd_id,
+                              const struct dt_limit *lim, rlm_error *err)
 {
 	char *url = dt_printf(d, "%s/process/session", d->toolbox);
 	json_object *body = json_object_new_object(), *ans = NULL, *v;
@@ -43,7 +60,7 @@ static int session_exec_async(struct dt *d, const char *command, char **cmd_id, 
 
 	snprintf(d->session_id, sizeof(d->session_id), "rlm-%s-%lu", d->instance_id, ++d->launches);
 	json_object_object_add(body, "sessionId", json_object_new_string(d->session_id));
-	rc = url ? dt_json_call(d, "POST", url, body, 30, "session create", NULL, err)
+	rc = url ? dt_json_call(d, "POST", url, body, 30, lim, "session create", NULL, err)
 	         : dt_nomem(d, err);
 	d->host->free(url);
 	json_object_put(body);
@@ -53,7 +70,10 @@ static int session_exec_async(struct dt *d, const char *command, char **cmd_id, 
 	body = json_object_new_object();
 	json_object_object_add(body, "command", json_object_new_string(command));
 	json_object_object_add(body, "runAsync", json_object_new_boolean(1));
-	rc = url ? dt_json_call(d, "POST", url, body, 30, "session exec", &ans, err)
+	/* Without it the daemon copies every .../input into the command's stdout log, and the
+	 * session fallback would read its own requests back as driver output. */
+	json_object_object_add(body, "suppressInputEcho", json_object_new_boolean(1));
+	rc = url ? dt_json_call(d, "POST", url, body, 30, lim, "session exec", &ans, err)
 	         : dt_nomem(d, err);
 	d->host->free(url);
 	json_object_put(body);
@@ -70,7 +90,7 @@ static int session_exec_async(struct dt *d, const char *command, char **cmd_id, 
 	return rc;
 }
 
-static int upload_programs(struct dt *d, rlm_error *err)
+static int upload_programs(struct dt *d, const struct dt_limit *lim, rlm_error *err)
 {
 	const char *paths[] = {DT_RLM_DIR "/driver.py", DT_RLM_DIR "/relay.py"};
 	const void *data[] = {d->host->driver_script, rlm__daytona_relay};
@@ -79,43 +99,25 @@ static int upload_programs(struct dt *d, rlm_error *err)
 	if (!d->host->driver_script || !d->host->driver_script_len)
 		return d->host->error_set(err, RLM_EINVAL,
 		                          "daytona: the host gave no driver script");
-	return dt_upload_many(d, paths, data, lens, 2, err);
+	return dt_upload_many(d, paths, data, lens, 2, lim, err);
 }
 
 static char *driver_argv(struct dt *d)
 {
-	char *vol = NULL, *q, *s;
-
-	if (d->cfg.volume_name && d->home_dir) {
-		/* The volume is mounted at /home/daytona/memory, i.e. below the user's home. */
-		vol = dt_printf(d, "%s/memory", d->home_dir);
-		q = vol ? dt_shell_quote(d, vol) : NULL;
-		d->host->free(vol);
-		vol = q ? dt_printf(d, " --volume %s", q) : NULL;
-		d->host->free(q);
-		if (!vol)
-			return NULL;
-	}
-	s = dt_printf(d, "%s " DT_RLM_DIR "/driver.py%s", d->cfg.python, vol ? vol : "");
-	d->host->free(vol);
-	return s;
+	/* VOLUME is where create_body mounted the volume: the same constant. */
+	return dt_printf(d, "%s " DT_RLM_DIR "/driver.py%s", d->cfg.python,
+	                 d->cfg.volume_name ? " --volume '" DT_VOLUME_PATH "'" : "");
 }
 
-static int session_logs(struct dt *d, const char *field, char **stdout_text, size_t *len,
-                        int *exited, int *status, rlm_error *err);
+static int session_logs(struct dt *d, const char *field, const struct dt_limit *lim,
+                        char **stdout_text, size_t *len, int *exited, int *status, rlm_error *err);
 
-/* Sends one request to the relay daemon; *head and *payload describe its answer. */
-static int relay_call(struct dt *d, const char *op, const char *input, size_t input_len,
-                      double wait_s, json_object **head, const char **payload, size_t *plen,
-                      char **raw, rlm_error *err);
-
-int dt_driver_launch(struct dt *d, double timeout_s, rlm_error *err)
+int dt_driver_launch(struct dt *d, const struct dt_limit *lim, rlm_error *err)
 {
 	char *argv = NULL, *cmd = NULL;
 	int rc = 0;
 
-	(void)timeout_s;
-	if ((rc = upload_programs(d, err)))
+	if ((rc = upload_programs(d, lim, err)))
 		return rc;
 	if (!(argv = driver_argv(d)))
 		return dt_nomem(d, err);
@@ -125,13 +127,13 @@ int dt_driver_launch(struct dt *d, double timeout_s, rlm_error *err)
 		d->session_mode = 1;
 	if (d->session_mode) {
 		cmd = dt_printf(d, "exec %s", argv);
-		rc = cmd ? session_exec_async(d, cmd, &d->cmd_id, err) : dt_nomem(d, err);
+		rc = cmd ? session_exec_async(d, cmd, &d->cmd_id, lim, err) : dt_nomem(d, err);
 	} else {
 		cmd = dt_printf(d,
 		                "exec %s " DT_RLM_DIR "/relay.py --daemon --socket " DT_RLM_DIR
 		                "/driver.sock --log " DT_RLM_DIR "/driver.log -- %s",
 		                d->cfg.python, argv);
-		rc = cmd ? session_exec_async(d, cmd, &d->cmd_id, err) : dt_nomem(d, err);
+		rc = cmd ? session_exec_async(d, cmd, &d->cmd_id, lim, err) : dt_nomem(d, err);
 	}
 	d->host->free(cmd);
 	d->host->free(argv);
@@ -140,9 +142,11 @@ int dt_driver_launch(struct dt *d, double timeout_s, rlm_error *err)
 
 /* ---- relay steps ----------------------------------------------------------------------- */
 
+/* Sends one request to the relay daemon; *head and *payload describe its answer. The relay
+ * waits wait_s in the sandbox; lim bounds the whole request. */
 static int relay_call(struct dt *d, const char *op, const char *input, size_t input_len,
-                      double wait_s, json_object **head, const char **payload, size_t *plen,
-                      char **raw, rlm_error *err)
+                      double wait_s, const struct dt_limit *lim, json_object **head,
+                      const char **payload, size_t *plen, char **raw, rlm_error *err)
 {
 	char *cmd = NULL, *b64 = NULL, *file = NULL, *res = NULL, *magic, *nl;
 	char redirect[128];
@@ -155,7 +159,7 @@ static int relay_call(struct dt *d, const char *op, const char *input, size_t in
 		file = dt_printf(d, DT_RLM_DIR "/in-%lu", d->seq);
 		if (!file)
 			return dt_nomem(d, err);
-		if ((rc = dt_upload(d, input, input_len, file, err))) {
+		if ((rc = dt_upload(d, input, input_len, file, lim, err))) {
 			d->host->free(file);
 			return rc;
 		}
@@ -184,7 +188,7 @@ static int relay_call(struct dt *d, const char *op, const char *input, size_t in
 	d->host->free(file);
 	if (!cmd)
 		return dt_nomem(d, err);
-	rc = dt_exec(d, cmd, wait_s + 30, &res, &len, &code, err);
+	rc = dt_exec(d, cmd, wait_s + 30, lim, &res, &len, &code, err);
 	d->host->free(cmd);
 	if (rc)
 		return rc;
@@ -244,14 +248,14 @@ static int driver_exited(struct dt *d, int status, rlm_error *err)
 }
 
 /* The relay daemon is not there: its session command's output says why. */
-static int daemon_gone(struct dt *d, const char *why, rlm_error *err)
+static int daemon_gone(struct dt *d, const char *why, const struct dt_limit *lim, rlm_error *err)
 {
 	rlm_error lerr = RLM_ERROR_INIT;
 	char *text = NULL;
 	size_t len = 0;
 	int exited = 0, status = 0;
 
-	if (session_logs(d, "output", &text, &len, &exited, &status, &lerr) != 0)
+	if (session_logs(d, "output", lim, &text, &len, &exited, &status, &lerr) != 0)
 		text = NULL;
 	if (exited)
 		d->host->error_set(err, RLM_EBACKEND,
@@ -264,28 +268,61 @@ static int daemon_gone(struct dt *d, const char *why, rlm_error *err)
 }
 
 /* An answer from the relay that reports a problem instead of output. */
-static int relay_problem(struct dt *d, json_object *head, rlm_error *err)
+static int relay_problem(struct dt *d, json_object *head, const struct dt_limit *lim,
+                         rlm_error *err)
 {
 	const char *why = head_str(head, "error");
 	json_object *v;
 
 	if (why) {
 		/* The daemon is gone: was it the sandbox? */
-		if (json_object_object_get_ex(head, "nodaemon", &v) && dt_sandbox_is_lost(d) == 1)
+		if (json_object_object_get_ex(head, "nodaemon", &v) &&
+		    dt_sandbox_is_lost(d, lim) == 1)
 			return d->host->error_set(
 			        err, RLM_EBACKEND,
 			        "sandbox %s was found stopped or gone (state lost); "
 			        "a new sandbox will replace it",
 			        d->sandbox_id);
 		if (json_object_object_get_ex(head, "nodaemon", &v) && d->cmd_id)
-			return daemon_gone(d, why, err);
+			return daemon_gone(d, why, lim, err);
 		return d->host->error_set(err, RLM_EBACKEND, "daytona relay: %s", why);
 	}
 	return 0;
 }
 
+/* How long one step waits in the sandbox: what is left of the exchange, less a margin for
+ * the answer's way back (so the step's request, which the exchange's deadline ends, is not
+ * cut off just as the relay answers), at most step_wait_s. */
+static double step_wait(struct dt *d, double left, int done)
+{
+	double wait = left - (left / 4 < 1 ? left / 4 : 1);
+
+	if (wait > d->cfg.step_wait_s)
+		wait = d->cfg.step_wait_s;
+	return done ? 0 : wait < 0.05 ? 0.05 : wait;
+}
+
+/* A failed step: the sandbox's loss and the deadline are said in the exchange's words. */
+static int step_failed(struct dt *d, int rc, rlm_error *err)
+{
+	char why[RLM_ERROR_MESSAGE_MAX];
+
+	if (rc == RLM_ESTATE_LOST)
+		return d->host->error_set(err, RLM_EBACKEND,
+		                          "sandbox %s was found stopped or gone (state lost); a "
+		                          "new sandbox will replace it",
+		                          d->sandbox_id);
+	if (rc == RLM_ETIMEOUT) {
+		snprintf(why, sizeof(why), "%s", err ? err->message : "");
+		return d->host->error_set(err, RLM_ETIMEOUT,
+		                          "daytona: the exchange passed its deadline (%s)", why);
+	}
+	return rc;
+}
+
 static int relay_exchange(struct dt *d, const rlm_exchange *ex, rlm_error *err)
 {
+	const struct dt_limit lim = exchange_limit(ex);
 	const char *out = ex->request;
 	size_t out_len = ex->request_len;
 	int done = 0;
@@ -293,7 +330,7 @@ static int relay_exchange(struct dt *d, const rlm_exchange *ex, rlm_error *err)
 	if (out_len)
 		d->seq++;
 	for (;;) {
-		double left = ex->deadline - d->host->now(), wait = left;
+		double left = ex->deadline - d->host->now();
 		json_object *head = NULL, *v;
 		const char *payload = NULL;
 		size_t plen = 0;
@@ -302,26 +339,15 @@ static int relay_exchange(struct dt *d, const rlm_exchange *ex, rlm_error *err)
 
 		if (done && !out_len)
 			return 0;
-		if (left <= 0 && !out_len)
-			return d->host->error_set(err, RLM_ETIMEOUT,
-			                          "daytona: the exchange passed its "
-			                          "deadline");
-		if (wait > d->cfg.step_wait_s)
-			wait = d->cfg.step_wait_s;
-		if (wait < 0.05 || done)
-			wait = done ? 0 : 0.05;
-		rc = relay_call(d, "step", out, out_len, wait, &head, &payload, &plen, &raw, err);
-		if (rc == RLM_ESTATE_LOST)
-			return d->host->error_set(
-			        err, RLM_EBACKEND,
-			        "sandbox %s was found stopped or gone (state lost); a "
-			        "new sandbox will replace it",
-			        d->sandbox_id);
-		if (rc)
+		if ((rc = exchange_check(d, ex, &lim, err)))
 			return rc;
+		rc = relay_call(d, "step", out, out_len, step_wait(d, left, done), &lim, &head,
+		                &payload, &plen, &raw, err);
+		if (rc)
+			return step_failed(d, rc, err);
 		out = NULL;
 		out_len = 0;
-		if ((rc = relay_problem(d, head, err))) {
+		if ((rc = relay_problem(d, head, &lim, err))) {
 			json_object_put(head);
 			d->host->free(raw);
 			return rc;
@@ -366,13 +392,13 @@ static int relay_exchange(struct dt *d, const rlm_exchange *ex, rlm_error *err)
 
 /* ---- fallback: session input + log polling --------------------------------------------- */
 
-static int session_logs(struct dt *d, const char *field, char **stdout_text, size_t *len,
-                        int *exited, int *status, rlm_error *err)
+static int session_logs(struct dt *d, const char *field, const struct dt_limit *lim,
+                        char **stdout_text, size_t *len, int *exited, int *status, rlm_error *err)
 {
 	char *url = dt_printf(d, "%s/process/session/%s/command/%s", d->toolbox, d->session_id,
 	                      d->cmd_id);
 	json_object *doc = NULL, *v;
-	int rc = url ? dt_json_call(d, "GET", url, NULL, 30, "session command", &doc, err)
+	int rc = url ? dt_json_call(d, "GET", url, NULL, 30, lim, "session command", &doc, err)
 	             : dt_nomem(d, err);
 
 	d->host->free(url);
@@ -389,7 +415,11 @@ static int session_logs(struct dt *d, const char *field, char **stdout_text, siz
 	url = dt_printf(d, "%s/process/session/%s/command/%s/logs", d->toolbox, d->session_id,
 	                d->cmd_id);
 	{
-		struct dt_req rq = {"GET", url, NULL, NULL, 0, 30, -1, NULL, NULL, NULL};
+		struct dt_req rq = {.method = "GET",
+		                    .url = url,
+		                    .timeout_s = 30,
+		                    .max_retries = -1,
+		                    .limit = lim};
 		rlm_http_response resp;
 
 		rc = url ? dt_send(d, &rq, &resp, err) : dt_nomem(d, err);
@@ -415,7 +445,8 @@ static int session_logs(struct dt *d, const char *field, char **stdout_text, siz
 	return rc;
 }
 
-static int session_input(struct dt *d, const char *data, size_t len, rlm_error *err)
+static int session_input(struct dt *d, const char *data, size_t len, const struct dt_limit *lim,
+                         rlm_error *err)
 {
 	char *url = dt_printf(d, "%s/process/session/%s/command/%s/input", d->toolbox,
 	                      d->session_id, d->cmd_id);
@@ -423,7 +454,7 @@ static int session_input(struct dt *d, const char *data, size_t len, rlm_error *
 	int rc;
 
 	json_object_object_add(body, "data", json_object_new_string_len(data, (int)len));
-	rc = url ? dt_json_call(d, "POST", url, body, 60, "session input", NULL, err)
+	rc = url ? dt_json_call(d, "POST", url, body, 60, lim, "session input", NULL, err)
 	         : dt_nomem(d, err);
 	d->host->free(url);
 	json_object_put(body);
@@ -432,20 +463,23 @@ static int session_input(struct dt *d, const char *data, size_t len, rlm_error *
 
 static int session_exchange(struct dt *d, const rlm_exchange *ex, rlm_error *err)
 {
+	const struct dt_limit lim = exchange_limit(ex);
 	double delay = 0.02;
 	int rc;
 
 	if (!d->cmd_id)
 		return d->host->error_set(err, RLM_EBACKEND, "the driver is not running");
-	if (ex->request_len && (rc = session_input(d, ex->request, ex->request_len, err)))
-		return rc;
+	if (ex->request_len && (rc = session_input(d, ex->request, ex->request_len, &lim, err)))
+		return step_failed(d, rc, err);
 	for (;;) {
 		char *text = NULL;
 		size_t len = 0;
 		int exited = 0, status = 0;
 
-		if ((rc = session_logs(d, "stdout", &text, &len, &exited, &status, err)))
+		if ((rc = exchange_check(d, ex, &lim, err)))
 			return rc;
+		if ((rc = session_logs(d, "stdout", &lim, &text, &len, &exited, &status, err)))
+			return step_failed(d, rc, err);
 		if (len > d->off) {
 			const char *reply = NULL;
 			size_t reply_len = 0;
@@ -456,8 +490,9 @@ static int session_exchange(struct dt *d, const rlm_exchange *ex, rlm_error *err
 			d->host->free(text);
 			if (act < 0)
 				return act;
-			if (reply && reply_len && (rc = session_input(d, reply, reply_len, err)))
-				return rc;
+			if (reply && reply_len &&
+			    (rc = session_input(d, reply, reply_len, &lim, err)))
+				return step_failed(d, rc, err);
 			if (act == RLM_EXCHANGE_DONE)
 				return 0;
 			delay = 0.02;
@@ -469,7 +504,7 @@ static int session_exchange(struct dt *d, const rlm_exchange *ex, rlm_error *err
 		if (d->host->now() + delay > ex->deadline)
 			return d->host->error_set(err, RLM_ETIMEOUT,
 			                          "daytona: the exchange passed its deadline");
-		sleep_s(delay);
+		dt_sleep(d, &lim, delay);
 		delay = delay * 1.5 > 0.5 ? 0.5 : delay * 1.5;
 	}
 }
@@ -493,6 +528,7 @@ int dt_driver_exchange(struct dt *d, const rlm_exchange *ex, rlm_error *err)
 
 int dt_driver_interrupt(struct dt *d, rlm_error *err)
 {
+	const struct dt_limit lim = {d->host->now() + INTERRUPT_S, NULL};
 	json_object *head = NULL;
 	const char *payload;
 	size_t plen;
@@ -505,20 +541,21 @@ int dt_driver_interrupt(struct dt *d, rlm_error *err)
 	if (d->session_mode) {
 		/* The driver is the session command: signal it by its command line. */
 		cmd = dt_printf(d, "pkill -INT -f '^%s " DT_RLM_DIR "/driver.py'", d->cfg.python);
-		rc = cmd ? dt_exec(d, cmd, 15, &res, &len, &code, err) : dt_nomem(d, err);
+		rc = cmd ? dt_exec(d, cmd, INTERRUPT_S, &lim, &res, &len, &code, err)
+		         : dt_nomem(d, err);
 		d->host->free(cmd);
 		d->host->free(res);
 		return rc;
 	}
-	rc = relay_call(d, "interrupt", NULL, 0, 1, &head, &payload, &plen, &raw, err);
+	rc = relay_call(d, "interrupt", NULL, 0, 1, &lim, &head, &payload, &plen, &raw, err);
 	if (rc == 0)
-		rc = relay_problem(d, head, err);
+		rc = relay_problem(d, head, &lim, err);
 	json_object_put(head);
 	d->host->free(raw);
 	return rc;
 }
 
-void dt_driver_stop(struct dt *d)
+void dt_driver_stop(struct dt *d, const struct dt_limit *lim)
 {
 	rlm_error err = RLM_ERROR_INIT;
 	char *url;
@@ -528,7 +565,7 @@ void dt_driver_stop(struct dt *d)
 	/* Deleting the session kills the daemon and the driver with it. */
 	url = dt_printf(d, "%s/process/session/%s", d->toolbox, d->session_id);
 	if (url)
-		dt_json_call(d, "DELETE", url, NULL, 15, "session delete", NULL, &err);
+		dt_json_call(d, "DELETE", url, NULL, 15, lim, "session delete", NULL, &err);
 	d->host->free(url);
 	d->session_id[0] = '\0';
 	d->host->free(d->cmd_id);
