@@ -12,17 +12,29 @@ delete, git clone, work-dir, user-home-dir, version), with the shapes and status
 Each sandbox is a real directory (its home, which stands for /home/daytona) where commands
 really run, as real processes, in their own process groups; stopping or deleting a sandbox
 kills them. Volumes are directories that outlive sandboxes; a mount path under /home/daytona
-becomes a symlink in the sandbox home. When the fake runs as root, sandbox processes run as an
+becomes a symlink in the sandbox home. There is no mount namespace, so `/home/daytona` in a
+command line (the driver's --volume argument, say) is rewritten to the sandbox's home, as the
+toolbox's file paths are. When the fake runs as root, sandbox processes run as an
 unprivileged uid with an RLIMIT_NPROC, so user code cannot take the machine down.
 
+As the real daemon (v0.190 apps/daemon/pkg/session/input.go): session input gets a newline
+appended when it has none, is echoed into the command's stdout log unless the command was
+started with suppressInputEcho, and is answered 204 (410 once the command has ended). As go-git:
+git clone's `branch` must name a branch (refs/heads/...); a tag or a commit there is a 404.
+
 Test control (no auth): GET /_fake/sandboxes (sandboxes still alive), GET /_fake/requests
-(the request log), POST /_fake/faults (a list of fault rules, replacing the current ones),
-POST /_fake/reset, POST /_fake/sandboxes/{id}/stop (stops it as auto-stop would).
-A fault rule: {"match": regex on "METHOD /path", "nth": N (the Nth matching request from now,
+(the request log), GET /_fake/inflight (requests being served, with their age_s), POST /_fake/faults (a list of fault rules, replacing the current ones, and
+releasing requests held by "hang"), POST /_fake/reset, POST /_fake/sandboxes/{id}/stop (stops
+it as auto-stop would), POST /_fake/volumes/{name}/state {"state": S} (pins a volume's state).
+A fault rule: {"match": regex on "METHOD /path", "body": regex on the request body (optional),
+"nth": N (the Nth matching request from now,
 default 1), "times": how many in a row (default 1), "action": "500" | "502" | "429" | "401" |
-"403" | "drop" | "lose_reply" (carried out, answer dropped) | "slow" | "stuck_creating" |
-"stop_after" | "quota", "retry_after": s,
-"delay": s (slow), "seconds": s (stop_after: the created sandbox stops by itself then)}.
+"403" | "drop" | "lose_reply" (carried out, answer dropped) | "slow" | "hang" (a frozen server:
+no answer until the rules are replaced or `seconds` pass, then the connection is dropped and
+the request never carried out) | "stuck_creating" | "stop_after" | "goes_to_state" (the created
+sandbox ends in `state`, e.g. stopped, archived, destroying, instead of started) |
+"error_state" | "build_failed" | "quota", "retry_after": s, "delay": s (slow),
+"seconds": s (stop_after: the created sandbox stops by itself then; hang: the longest hold)}.
 """
 import argparse
 import base64
@@ -85,9 +97,10 @@ class Volume:
 
 
 class Command:
-    def __init__(self, cid, command, proc, out_path, err_path):
+    def __init__(self, cid, command, proc, out_path, err_path, echo):
         self.id, self.command, self.proc = cid, command, proc
         self.out_path, self.err_path = out_path, err_path
+        self.echo = echo  # input is copied into the stdout log (no suppressInputEcho)
         self.exit_code = None
 
 
@@ -167,7 +180,9 @@ class State:
         self.sandboxes = {}
         self.volumes = {}
         self.faults = []
+        self.thaw = threading.Event()  # set when the rules change: "hang" lets go
         self.requests = []
+        self.inflight = {}  # request id -> log entry, while the request is being served
         self.log_file = open(args.log, "a") if args.log else None
         self.log_bodies = args.log_bodies
         self.start_delay_s = args.start_delay
@@ -198,7 +213,17 @@ class State:
             # The server-side timeout for stuck states (daytona PRs #2698, #3026).
             sb.state, sb.error_reason = "error", "timed out while creating"
         if sb.state == "creating" and now >= sb.ready_at and stuck is None:
-            sb.state = "started"
+            sb.state = getattr(sb, "end_state", None) or "started"
+            if sb.state != "started":
+                sb.desired = {"stopping": "stopped", "destroying": "destroyed",
+                              "archiving": "archived", "pausing": "paused"}.get(
+                                  sb.state, sb.state)
+                if sb.state == "stopped":
+                    sb.stopped_at = now
+        if (sb.state == "stopped" and sb.auto_delete >= 0 and
+                now - getattr(sb, "stopped_at", now) >= sb.auto_delete * self.minute_s):
+            self.destroy(sb)  # autoDeleteInterval: minutes after it stopped
+            return
         if sb.state == "started":
             stop_after = sb.auto_stop * self.minute_s if sb.auto_stop else None
             if (sb.stop_at and now >= sb.stop_at) or (
@@ -211,6 +236,7 @@ class State:
         sb.state = "stopped"
         sb.desired = "stopped"
         sb.stop_at = None
+        sb.stopped_at = time.time()
         if sb.auto_delete == 0:
             self.destroy(sb)
 
@@ -225,10 +251,13 @@ class State:
                 os.unlink(link)
         shutil.rmtree(sb.base, ignore_errors=True)
 
-    def fault_for(self, key):
+    def fault_for(self, key, body):
         with self.lock:
             for rule in self.faults:
                 if not re.search(rule.get("match", "."), key):
+                    continue
+                if "body" in rule and not re.search(rule["body"],
+                                                    body.decode("utf-8", "replace")):
                     continue
                 rule["_seen"] = rule.get("_seen", 0) + 1
                 first = rule.get("nth", 1)
@@ -242,6 +271,11 @@ class State:
             if self.log_file:
                 self.log_file.write(json.dumps(entry) + "\n")
                 self.log_file.flush()
+
+
+def in_sandbox(sb, command):
+    """A command line as the sandbox would see it: /home/daytona is the sandbox's home."""
+    return re.sub(r"/home/daytona(?![\w.-])", lambda _: sb.home, command)
 
 
 def mount_link(sb, mount_path):
@@ -363,12 +397,15 @@ class Handler(BaseHTTPRequestHandler):
                                      for k, v in j.items()} if isinstance(j, dict) else "..."
             except ValueError:
                 entry["body"] = "(invalid json)"
+        if not path.startswith("/_fake/"):
+            with st.lock:
+                st.inflight[self.request_id] = entry
         try:
             if path.startswith("/_fake/"):
                 self.control(method, path, body)
                 return
             key = method + " " + path
-            rule = st.fault_for(key)
+            rule = st.fault_for(key, body)
             if rule and self.inject(rule):
                 entry["fault"] = rule["action"]
                 return
@@ -385,6 +422,8 @@ class Handler(BaseHTTPRequestHandler):
             if not path.startswith("/_fake/"):
                 entry["status"] = self.status
                 entry["ms"] = round((time.time() - started) * 1000, 1)
+                with st.lock:
+                    st.inflight.pop(self.request_id, None)
                 st.log(entry)
 
     def inject(self, rule):
@@ -396,10 +435,16 @@ class Handler(BaseHTTPRequestHandler):
         if a == "slow":
             time.sleep(rule.get("delay", 2))
             return False
+        if a == "hang":
+            thaw = self.server.state.thaw  # this rule set's: replacing the rules sets it
+            thaw.wait(rule.get("seconds", 3600))
+            self.close_connection = True
+            return True
         if a == "lose_reply":
             self.lose_reply = True
             return False
-        if a in ("stuck_creating", "stop_after", "error_state", "build_failed"):
+        if a in ("stuck_creating", "stop_after", "error_state", "build_failed",
+                 "goes_to_state"):
             return False  # applied by the handler that creates the sandbox
         if a == "502":
             self.error_reply(HttpError(502, empty=True))
@@ -444,12 +489,27 @@ class Handler(BaseHTTPRequestHandler):
                                         if sb.state != "destroyed"])
             if path == "/_fake/requests":
                 return self.reply(200, st.requests)
+            if path == "/_fake/inflight":
+                now = time.time()
+                return self.reply(200, [dict(e, age_s=now - e["t"])
+                                        for e in st.inflight.values()])
             if path == "/_fake/faults" and method == "POST":
                 st.faults = json.loads(body or b"[]")
+                st.thaw.set()
+                st.thaw = threading.Event()
                 return self.reply(200, {"faults": len(st.faults)})
             if path == "/_fake/reset" and method == "POST":
                 st.faults, st.requests = [], []
+                st.thaw.set()
+                st.thaw = threading.Event()
                 return self.reply(200, {})
+            m = re.fullmatch(r"/_fake/volumes/([^/]+)/state", path)
+            if m and method == "POST":
+                v = next((v for v in st.volumes.values() if v.name == m.group(1)), None)
+                if not v:
+                    raise HttpError(404, "no volume %s" % m.group(1))
+                v.state = json.loads(body)["state"]
+                return self.reply(200, v.dto(st.org))
             m = re.fullmatch(r"/_fake/sandboxes/([^/]+)/stop", path)
             if m and m.group(1) in st.sandboxes:
                 st.stop(st.sandboxes[m.group(1)])
@@ -598,6 +658,8 @@ class Handler(BaseHTTPRequestHandler):
             sb.error_reason = rule.get("reason", "injected: the runner could not start it")
         elif action == "stop_after":
             sb.stop_at = time.time() + rule.get("seconds", 2)
+        elif action == "goes_to_state":
+            sb.end_state = rule["state"]
         st.advance(sb)
         return self.reply(200, sb.dto(st))
 
@@ -747,7 +809,7 @@ class Handler(BaseHTTPRequestHandler):
         p = self.spawn(sb, ["/bin/sh"], subprocess.PIPE, subprocess.PIPE, subprocess.STDOUT,
                        envs, cwd)
         try:
-            out, _ = p.communicate(cmd.encode(), timeout=timeout)
+            out, _ = p.communicate(in_sandbox(sb, cmd).encode(), timeout=timeout)
         except subprocess.TimeoutExpired:
             try:
                 os.killpg(p.pid, signal.SIGKILL)
@@ -803,9 +865,11 @@ class Handler(BaseHTTPRequestHandler):
             os.makedirs(logdir, exist_ok=True)
             out_path = os.path.join(logdir, cid + ".out")
             err_path = os.path.join(logdir, cid + ".err")
-            with open(out_path, "wb") as o, open(err_path, "wb") as e:
-                p = self.spawn(sb, ["/bin/sh", "-c", cmd], subprocess.PIPE, o, e)
-            c = Command(cid, cmd, p, out_path, err_path)
+            # Appending: an input echo and the command's output share the stdout log.
+            with open(out_path, "ab") as o, open(err_path, "ab") as e:
+                p = self.spawn(sb, ["/bin/sh", "-c", in_sandbox(sb, cmd)], subprocess.PIPE, o,
+                               e)
+            c = Command(cid, cmd, p, out_path, err_path, not req.get("suppressInputEcho"))
             cmds[cid] = c
             if req.get("runAsync") or req.get("async"):
                 return self.reply(202, {"cmdId": cid})
@@ -826,12 +890,21 @@ class Handler(BaseHTTPRequestHandler):
             return self.reply(200, out + err, "text/plain")
         if sub2 == "/input" and method == "POST":
             data = self.json_body(body).get("data", "")
+            if not data.endswith("\n"):
+                data += "\n"  # "Ensure newline for commands like `read`"
+            rc = c.proc.poll()
             try:
+                if rc is not None:
+                    raise BrokenPipeError
                 c.proc.stdin.write(data.encode())
                 c.proc.stdin.flush()
             except (BrokenPipeError, ValueError):
-                raise HttpError(400, "bad request: command has ended", style="toolbox")
-            return self.reply(200, b"")
+                raise HttpError(410, "gone: command has already completed with exit code %s"
+                                % c.proc.poll(), style="toolbox", code="GONE")
+            if c.echo:
+                with open(c.out_path, "ab") as f:
+                    f.write(data.encode())
+            return self.reply(204, b"")
         raise HttpError(404, "not found", style="toolbox")
 
     def sdk_version(self):
@@ -881,6 +954,17 @@ class Handler(BaseHTTPRequestHandler):
             with open(gitconfig, "w") as f:
                 f.write("[safe]\n\tdirectory = *\n")
         trust = {"GIT_CONFIG_GLOBAL": gitconfig}
+        if req.get("branch"):
+            # go-git clones ReferenceName refs/heads/<branch>: git's CLI also takes a tag
+            # there, go-git does not ("reference not found").
+            p = self.spawn(sb, ["git", "ls-remote", "--heads", url,
+                                "refs/heads/" + req["branch"]],
+                           subprocess.DEVNULL, subprocess.PIPE, subprocess.DEVNULL, trust)
+            out, _ = p.communicate()
+            with sb.lock:
+                sb.procs.discard(p)
+            if p.returncode != 0 or not out.strip():
+                raise HttpError(404, "not found: reference not found", style="toolbox")
         p = self.spawn(sb, argv + [url, full], subprocess.DEVNULL, subprocess.PIPE,
                        subprocess.STDOUT, trust)
         out, _ = p.communicate()

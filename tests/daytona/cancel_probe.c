@@ -1,0 +1,117 @@
+/* cancel_probe.c - cancels an interpreter from another thread while a cell or a command runs,
+ * and says how long the backend took to give up: test_faults.py's oracle for the ABI 1.2
+ * cancel flags.
+ *
+ *	cancel_probe exec|command [--set key.path=value]...
+ *
+ * Opens an interpreter (config from the environment and the --set assignments), starts
+ * `time.sleep(60)` as a cell (exec) or `sleep 60` as a command (command) with a 120 s timeout,
+ * cancels once the fake has seen the work start (the caller waits for that and then writes a
+ * line on stdin), closes the interpreter, and prints one JSON line:
+ *	{"rc": N, "status": "RLM_ECANCELLED", "message": "...", "after_cancel_s": S, "close_s": S}
+ * Exit status 0 when it got that far, 2 for a usage or setup error. */
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "rlm/rlm.h"
+
+struct work {
+	rlm_interp *interp;
+	int command;
+	int rc;
+	rlm_error err;
+};
+
+static double now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void *run(void *arg)
+{
+	struct work *w = arg;
+
+	if (w->command) {
+		const char *argv[] = {"sleep", "60", NULL};
+		rlm_command_output *out = NULL;
+
+		w->rc = rlm_interp_run_command(w->interp, argv, NULL, 120, &out, &w->err);
+		rlm_command_output_free(out);
+	} else {
+		rlm_exec_options opts = RLM_EXEC_OPTIONS_INIT;
+		rlm_result *res = NULL;
+
+		opts.timeout_s = 120;
+		w->rc = rlm_interp_execute_ex(w->interp, "import time\ntime.sleep(60)", &opts, &res,
+		                              &w->err);
+		rlm_result_free(res);
+	}
+	return NULL;
+}
+
+/* The message as a JSON string body: quotes, backslashes and control bytes escaped. */
+static void print_json_string(const char *s)
+{
+	putchar('"');
+	for (; *s; s++) {
+		if (*s == '"' || *s == '\\')
+			printf("\\%c", *s);
+		else if ((unsigned char)*s < 0x20)
+			printf("\\u%04x", *s);
+		else
+			putchar(*s);
+	}
+	putchar('"');
+}
+
+int main(int argc, char **argv)
+{
+	struct work w = {.err = RLM_ERROR_INIT};
+	rlm_config *cfg = NULL;
+	pthread_t th;
+	char line[16];
+	double cancelled, returned;
+
+	if (argc < 2 || (strcmp(argv[1], "exec") && strcmp(argv[1], "command"))) {
+		fprintf(stderr, "usage: cancel_probe exec|command [--set key.path=value]...\n");
+		return 2;
+	}
+	w.command = strcmp(argv[1], "command") == 0;
+	if (rlm_config_new(&cfg, &w.err) || rlm_config_apply_env(cfg, &w.err))
+		goto setup_failed;
+	for (int i = 2; i + 1 < argc; i += 2)
+		if (strcmp(argv[i], "--set") || rlm_config_set_assignment(cfg, argv[i + 1], &w.err))
+			goto setup_failed;
+	if (rlm_interp_open(cfg, &w.interp, &w.err))
+		goto setup_failed;
+	rlm_config_free(cfg);
+	printf("started\n");
+	fflush(stdout);
+	if (pthread_create(&th, NULL, run, &w)) {
+		fprintf(stderr, "cancel_probe: no thread\n");
+		return 2;
+	}
+	if (!fgets(line, sizeof(line), stdin)) /* the caller says when the work is under way */
+		fprintf(stderr, "cancel_probe: stdin closed; cancelling now\n");
+	cancelled = now_s();
+	rlm_interp_cancel(w.interp);
+	pthread_join(th, NULL);
+	returned = now_s();
+	rlm_interp_close(w.interp);
+	printf("{\"rc\": %d, \"status\": \"%s\", \"message\": ", w.rc, rlm_status_name(w.rc));
+	print_json_string(w.err.message);
+	printf(", \"after_cancel_s\": %.3f, \"close_s\": %.3f}\n", returned - cancelled,
+	       now_s() - returned);
+	return 0;
+
+setup_failed:
+	fprintf(stderr, "cancel_probe: %s\n", w.err.message);
+	rlm_config_free(cfg);
+	return 2;
+}
