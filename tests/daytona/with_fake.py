@@ -6,10 +6,13 @@
 Starts tests/fakes/daytona_server.py on a free loopback port, runs COMMAND with every
 `@API@` in its arguments replaced by the fake's API URL (and DAYTONA_API_URL, DAYTONA_API_KEY,
 DAYTONA_FAKE_URL set in its environment), then fails if any sandbox is still alive on the fake
-(a leak), and stops the fake. Exit status: the command's, or 1 for a leak.
+(a leak), and stops the fake. Exit status: the command's, or 1 for a leak. Its temporary
+directory (the fake's state and request log) is removed at the end, after the log's last
+lines are printed when the command failed.
 """
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -38,10 +41,12 @@ def main():
         sys.stderr.write(__doc__)
         return 2
     tmp = tempfile.mkdtemp(prefix="dtwrap-")
+    os.chmod(tmp, 0o755)  # the fake's sandbox uid (when run as root) works below it
     port_file = os.path.join(tmp, "port")
     log = os.path.join(tmp, "requests.jsonl")
+    rc = 1
     fake = subprocess.Popen([sys.executable, FAKE, "--port-file", port_file, "--token", TOKEN,
-                             "--log", log] + fake_args)
+                             "--log", log, "--root", os.path.join(tmp, "fake")] + fake_args)
     try:
         for _ in range(200):
             if os.path.exists(port_file):
@@ -63,8 +68,7 @@ def main():
                                                    for s in left)))
             rc = rc or 1
         else:
-            print("with_fake: no sandbox leaked; %d requests logged in %s" %
-                  (sum(1 for _ in open(log)), log))
+            print("with_fake: no sandbox leaked; %d requests made" % sum(1 for _ in open(log)))
         return rc
     finally:
         fake.terminate()
@@ -72,6 +76,12 @@ def main():
             fake.wait(timeout=10)
         except subprocess.TimeoutExpired:
             fake.kill()
+            fake.wait()
+        if rc and os.path.exists(log):
+            with open(log) as f:
+                tail = f.readlines()[-20:]
+            sys.stderr.write("with_fake: the last %d requests:\n%s" % (len(tail), "".join(tail)))
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 if __name__ == "__main__":
