@@ -379,7 +379,7 @@ class Faults(unittest.TestCase):
         self.faults({"match": "process/execute$", "body": "base64 -d [|]", "action": "hang"})
         self.assertEqual(self.rlm("x = 1", "limits.execute_timeout_s=5"), 1, self.err)
         cell = self.cells()[0]
-        self.assertEqual(cell["error"]["type"], "TimeoutError", cell)
+        self.assertEqual(cell["error"]["type"], "DeadlineExceeded", cell)
         self.assertTrue(cell["state_lost"], cell)
         # 5 s + 5 s grace, an interrupt, 5 s more, a restart: not the step's old 55 s timeout.
         self.assertLess(self.elapsed, 40, self.err)

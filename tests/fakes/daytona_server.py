@@ -412,7 +412,10 @@ class Handler(BaseHTTPRequestHandler):
             self.check_auth()
             self.route(method, path, body, rule)
         except HttpError as e:
-            self.error_reply(e)
+            try:
+                self.error_reply(e)
+            except (BrokenPipeError, ConnectionResetError):
+                self.close_connection = True  # the client gave up (a cancel, a deadline)
         except (BrokenPipeError, ConnectionResetError):
             self.close_connection = True
         except Exception as e:  # a bug in the fake: say so loudly
