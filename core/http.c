@@ -763,6 +763,10 @@ static CURLcode attempt_run(http_call *call, int attempt)
 	call->status = 0;
 	call->sent = call->delivered = 0;
 	call->errbuf[0] = '\0';
+	/* An attempt ends at the deadline too: a retry starts late, with timeout_s still whole. */
+	double left = call->req->deadline > 0 ? call->req->deadline - rlm_now() : 0;
+	curl_easy_setopt(call->curl, CURLOPT_TIMEOUT_MS,
+	                 to_ms(left > 0 && left < call->timeout_s ? left : call->timeout_s));
 	log_attempt(call, attempt);
 	return perform_without_sigpipe(call->curl);
 }

@@ -517,6 +517,28 @@ static void deadline_stops_retrying_early(void **state)
 	rlm__host()->http_response_free(&resp);
 }
 
+/* A retry that starts late ends at the deadline, not a whole timeout_s later. */
+static void retry_attempt_ends_at_the_deadline(void **state)
+{
+	(void)state;
+	char url[128];
+	arm_fault("{\"path\": \"/dl2\", \"times\": 2, \"sleep\": 10}");
+	url_of(url, sizeof(url), "/dl2");
+	rlm_http_request req = request("GET", url);
+	req.timeout_s = 4;
+	req.max_retries = 1;
+	req.backoff_s = 0.1;
+	req.deadline = rlm_now() + 5;
+	rlm_http_response resp;
+	rlm_error err = RLM_ERROR_INIT;
+	double t0 = rlm_now();
+	assert_int_equal(send_req(&req, &resp, &err), RLM_ETIMEOUT);
+	assert_int_equal(resp.attempts, 2);
+	/* The second attempt starts at about 4.1 s: whole, it would end at 8.1 s. */
+	assert_true(rlm_now() - t0 < 7);
+	rlm__host()->http_response_free(&resp);
+}
+
 static void passed_deadline_makes_no_attempt(void **state)
 {
 	(void)state;
@@ -985,6 +1007,7 @@ int main(void)
 	        cmocka_unit_test(connection_refused_gives_etransient_naming_url),
 	        cmocka_unit_test(slow_server_gives_etimeout),
 	        cmocka_unit_test(deadline_stops_retrying_early),
+	        cmocka_unit_test(retry_attempt_ends_at_the_deadline),
 	        cmocka_unit_test(passed_deadline_makes_no_attempt),
 	        cmocka_unit_test(streamed_upload_is_rewound_for_retry),
 	        cmocka_unit_test(streamed_upload_without_rewind_is_not_retried),
