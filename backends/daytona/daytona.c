@@ -224,6 +224,8 @@ static int dt_start(void *instance, const rlm_launch *launch, rlm_error *err)
 		if (dt_sandbox_is_lost(d, &lim) == 1 && (rc = replace_sandbox(d, &lim, err)))
 			return rc;
 	}
+	if (d->sandbox_id && !d->provisioned)
+		dt_sandbox_delete(d, NULL); /* what a cancelled start left half-made */
 	if (!d->sandbox_id && (rc = dt_sandbox_provision(d, &lim, err)))
 		return rc;
 	rc = dt_driver_launch(d, &lim, err);

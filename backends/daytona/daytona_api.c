@@ -643,8 +643,11 @@ int dt_sandbox_provision(struct dt *d, const struct dt_limit *lim, rlm_error *er
 	json_object_put(sb);
 	if (rc == 0)
 		rc = stage_inputs(d, lim, err);
-	if (rc)
-		dt_sandbox_delete(d, NULL); /* never leave one behind */
+	d->provisioned = rc == 0;
+	/* Never leave one behind; but a cancelled start returns at once and leaves the delete to
+	 * the shutdown() that follows it (or to the next start). */
+	if (rc && (rc != RLM_ECANCELLED || !d->sandbox_id))
+		dt_sandbox_delete(d, NULL);
 	return rc;
 }
 
@@ -666,6 +669,7 @@ int dt_sandbox_delete(struct dt *d, const struct dt_limit *lim)
 	d->host->free(d->sandbox_id);
 	d->host->free(d->toolbox);
 	d->sandbox_id = d->toolbox = NULL;
+	d->provisioned = 0;
 	return rc;
 }
 

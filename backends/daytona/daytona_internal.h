@@ -38,6 +38,7 @@ struct dt {
 	char *sandbox_id;
 	char *toolbox; /* {toolboxProxyUrl}/{sandboxId} */
 	char *volume_id;
+	int provisioned; /* the sandbox was started and its inputs staged (else half-made) */
 	/* The driver transport. */
 	int session_mode; /* 1: the fallback (session input + log polling) is in use */
 	int exchanges;    /* exchanges in progress: > 1 means a nested one */

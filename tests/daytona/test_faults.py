@@ -402,17 +402,20 @@ class Faults(unittest.TestCase):
         self.assertIn("1 sandbox deleted", self.out)
 
     # ---- cancel flags (ABI 1.2) -------------------------------------------------------------
-    def cancel_probe(self, mode):
+    def cancel_probe(self, mode, *sets):
         env = dict(os.environ, DAYTONA_API_KEY=TOKEN, DAYTONA_API_URL=self.base + "/api")
-        p = subprocess.Popen([PROBE, mode, "--set", "backend=daytona",
-                              "--set", 'plugin_path=["%s"]' % PLUGINS,
-                              "--set", "backends.daytona.api_url=" + self.base + "/api"],
-                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env)
+        argv = [PROBE, mode, "--set", "backend=daytona", "--set", 'plugin_path=["%s"]' % PLUGINS,
+                "--set", "backends.daytona.api_url=" + self.base + "/api"]
+        for s in sets:
+            argv += ["--set", s]
+        p = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env)
         try:
             self.assertEqual(p.stdout.readline(), b"started\n")
-            # Cancel once the cell's or command's request has been waiting a while.
+            # Cancel once the cell's or command's request (or, for a start, a look at the new
+            # sandbox's state) has been waiting a while.
+            waited = "/process/execute" if mode != "start" else "/api/sandbox/"
             for _ in range(1200):
-                if any(r["path"].endswith("/process/execute") and r["age_s"] > 1
+                if any(waited in r["path"] and r["age_s"] > 1
                        for r in get(self.base + "/_fake/inflight")):
                     break
                 time.sleep(0.05)
@@ -432,6 +435,17 @@ class Faults(unittest.TestCase):
         self.assertEqual(res["status"], "RLM_ECANCELLED", res)
         self.assertLess(res["after_cancel_s"], 3, res)  # not the relay step's 20 s wait
         self.assertLess(res["close_s"], 30, res)  # and the sandbox is still deleted
+
+    def test_cancel_ends_a_start_and_the_sandbox_is_still_deleted(self):
+        # Cancelled while the wait for `started` has a state request held for 20 s: the start
+        # gives up (the pool closes at once, not after that request and a whole start), and
+        # the sandbox is deleted all the same (tearDown: nothing leaked).
+        self.faults({"match": "^GET /api/sandbox/", "action": "slow", "delay": 20})
+        res = self.cancel_probe("start", "backends.daytona.create_timeout_s=60")
+        self.assertEqual(res["status"], "RLM_ECANCELLED", res)
+        self.assertLess(res["after_cancel_s"], 3, res)
+        self.assertLess(res["close_s"], 10, res)
+        self.assertEqual(self.requests("DELETE", "/api/sandbox/")[-1]["status"], 200)
 
     def test_cancel_ends_a_running_command(self):
         res = self.cancel_probe("command")
