@@ -10,7 +10,7 @@
 static const char backends_usage[] =
         "usage: rlm backends [options]                   list backend plugins\n"
         "       rlm backends describe NAME [options]     a backend's options\n"
-        "       rlm backends gc NAME [--older-than M] [--dry-run] [options]\n"
+        "       rlm backends gc NAME [--older-than M] [--run ID] [--dry-run] [options]\n"
         "                                                delete sandboxes earlier runs left\n"
         "\n"
         "options:\n"
@@ -30,13 +30,15 @@ static const char backends_describe_usage[] =
         "exit status: 0 done, 2 no such backend or a usage or config error\n";
 
 static const char backends_gc_usage[] =
-        "usage: rlm backends gc NAME [--older-than MINUTES] [--dry-run] [--config FILE]\n"
-        "                       [--set KEY=VALUE]\n"
+        "usage: rlm backends gc NAME [--older-than MINUTES] [--run ID] [--dry-run]\n"
+        "                       [--config FILE] [--set KEY=VALUE]\n"
         "\n"
         "Deletes the sandboxes rlm runs left behind on backend NAME (found by their labels).\n"
         "\n"
         "options:\n"
         "  --older-than M      only those older than M minutes\n"
+        "  --run ID            only those of one run (their rlm-run label: the pool's and\n"
+        "                      `rlm eval --run-id`'s run id); other runs are left alone\n"
         "  --dry-run           list them, delete nothing\n"
         "\n"
         "exit status: 0 done, 2 usage or config error, 3 backend or infrastructure error\n";
@@ -70,6 +72,7 @@ struct plugins_args {
 	int npositional;
 	const char *kind;      /* plugins: "backend", "llm" or NULL */
 	double older_than_min; /* gc: < 0 means any age */
+	const char *run;       /* gc: only this run's sandboxes, or NULL */
 	int dry_run;
 	int help;
 };
@@ -225,7 +228,7 @@ static int parse_plugins_args(const char *cmd, int argc, char **argv, struct plu
 			a->dry_run = 1;
 			continue;
 		}
-		int takes = (gc && !strcmp(o, "--older-than")) ||
+		int takes = (gc && (!strcmp(o, "--older-than") || !strcmp(o, "--run"))) ||
 		            (!strcmp(cmd, "plugins") && !strcmp(o, "--kind"));
 		if (!takes)
 			return cli_usage_error(cmd, "unknown option \"%s\"", o);
@@ -237,6 +240,8 @@ static int parse_plugins_args(const char *cmd, int argc, char **argv, struct plu
 				return cli_usage_error(cmd, "--kind is backend or llm, not \"%s\"",
 				                       v);
 			a->kind = v;
+		} else if (!strcmp(o, "--run")) {
+			a->run = v;
 		} else {
 			char *end;
 			a->older_than_min = strtod(v, &end);
@@ -264,16 +269,18 @@ static int backends_gc(const struct plugins_args *a)
 		rc = cli_config_finish("backends", &a->cfg, &cfg);
 	if (rc)
 		return rc;
-	char arg[128];
-	if (a->older_than_min >= 0)
-		snprintf(arg, sizeof(arg), "{\"older_than_minutes\":%g,\"dry_run\":%s}",
-		         a->older_than_min, a->dry_run ? "true" : "false");
-	else
-		snprintf(arg, sizeof(arg), "{\"older_than_minutes\":null,\"dry_run\":%s}",
-		         a->dry_run ? "true" : "false");
+	json_object *args = json_object_new_object();
+	json_object_object_add(args, "older_than_minutes",
+	                       a->older_than_min >= 0 ? json_object_new_double(a->older_than_min)
+	                                              : NULL);
+	json_object_object_add(args, "dry_run", json_object_new_boolean(a->dry_run));
+	if (a->run)
+		json_object_object_add(args, "run", json_object_new_string(a->run));
 	char *out = NULL;
 	rlm_error err = RLM_ERROR_INIT;
-	rc = rlm_backend_control(cfg, a->positional[1], "gc", arg, &out, &err);
+	rc = rlm_backend_control(cfg, a->positional[1], "gc", json_object_to_json_string(args),
+	                         &out, &err);
+	json_object_put(args);
 	rlm_config_free(cfg);
 	if (rc)
 		return cli_report("backends", "gc", &err);

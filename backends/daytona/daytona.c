@@ -453,7 +453,12 @@ static int dt_control(void *instance, const char *op, const char *arg_json, rlm_
 			older = json_object_get_double(v);
 		if (arg && json_object_object_get_ex(arg, "dry_run", &v))
 			dry = json_object_get_boolean(v);
-		rc = dt_gc(d, older, dry, &doc, err);
+		rc = dt_gc(d, older,
+		           arg && json_object_object_get_ex(arg, "run", &v) &&
+		                           json_object_is_type(v, json_type_string)
+		                   ? json_object_get_string(v)
+		                   : NULL,
+		           dry, &doc, err);
 	} else if (strcmp(op, "list") == 0) {
 		const char *path = arg && json_object_object_get_ex(arg, "path", &v)
 		                           ? json_object_get_string(v)
@@ -588,6 +593,10 @@ static const rlm_plugin_desc dt_desc = {
                         RLM_CAP_IS_ALIVE | RLM_CAP_REMOTE | RLM_CAP_NESTED_EXECUTE,
         .options = dt_options,
         .ops = &dt_ops,
+        /* Pool defaults: a tier-1 organisation has a pool of 10 vCPU (a sandbox takes 1 by
+         * default) and may create 300 sandboxes a minute (5/s). */
+        .pool_max_live = 10,
+        .pool_creates_per_s = 4,
 };
 
 RLM_PLUGIN_EXPORT int rlm_plugin_entry(const rlm_host_api *host, uint32_t host_abi,

@@ -706,17 +706,37 @@ static double age_s(const char *iso)
 	return difftime(time(NULL), timegm(&tm));
 }
 
-int dt_gc(struct dt *d, double older_than_min, int dry_run, json_object **report, rlm_error *err)
+/* Whether a listed sandbox carries label name=value. */
+static int has_label(json_object *sb, const char *name, const char *value)
+{
+	json_object *labels, *v;
+	return json_object_object_get_ex(sb, "labels", &labels) &&
+	       json_object_object_get_ex(labels, name, &v) &&
+	       json_object_is_type(v, json_type_string) &&
+	       strcmp(json_object_get_string(v), value) == 0;
+}
+
+int dt_gc(struct dt *d, double older_than_min, const char *run, int dry_run, json_object **report,
+          rlm_error *err)
 {
 	json_object *out = json_object_new_array(), *page = NULL;
-	char *cursor = NULL;
+	json_object *filter = json_object_new_object();
+	char *cursor = NULL, *labels;
 	int rc = 0;
 
+	json_object_object_add(filter, "rlm", json_object_new_string("1"));
+	if (run)
+		json_object_object_add(filter, "rlm-run", json_object_new_string(run));
+	labels = dt_urlencode(d, json_object_to_json_string_ext(filter, JSON_C_TO_STRING_PLAIN));
+	json_object_put(filter);
+	if (!labels) {
+		json_object_put(out);
+		return dt_nomem(d, err);
+	}
 	do {
 		char *enc = cursor ? dt_urlencode(d, cursor) : NULL;
-		char *url = dt_printf(
-		        d, "%s/sandbox?limit=100&labels=%%7B%%22rlm%%22%%3A%%221%%22%%7D%s%s",
-		        d->cfg.api_url, enc ? "&cursor=" : "", enc ? enc : "");
+		char *url = dt_printf(d, "%s/sandbox?limit=100&labels=%s%s%s", d->cfg.api_url,
+		                      labels, enc ? "&cursor=" : "", enc ? enc : "");
 		json_object *items;
 
 		d->host->free(enc);
@@ -738,14 +758,15 @@ int dt_gc(struct dt *d, double older_than_min, int dry_run, json_object **report
 		if (jstr(page, "nextCursor"))
 			cursor = dt_strdup(d, jstr(page, "nextCursor"));
 		for (size_t i = 0; i < json_object_array_length(items); i++) {
-			json_object *sb = json_object_array_get_idx(items, i), *labels, *v, *row;
+			json_object *sb = json_object_array_get_idx(items, i), *row;
 			const char *id = jstr(sb, "id");
 			double age = age_s(jstr(sb, "createdAt"));
 
-			if (!id || !json_object_object_get_ex(sb, "labels", &labels) ||
-			    !json_object_object_get_ex(labels, "rlm", &v) ||
-			    strcmp(json_object_get_string(v), "1") != 0)
-				continue; /* defensive: a server that ignores the labels filter */
+			/* Defensive: a server that ignores the labels filter deletes nothing else.
+			 */
+			if (!id || !has_label(sb, "rlm", "1") ||
+			    (run && !has_label(sb, "rlm-run", run)))
+				continue;
 			if (older_than_min >= 0 && (age < 0 || age < older_than_min * 60))
 				continue;
 			row = json_object_new_object();
@@ -774,6 +795,7 @@ int dt_gc(struct dt *d, double older_than_min, int dry_run, json_object **report
 	} while (cursor);
 	json_object_put(page);
 	d->host->free(cursor);
+	d->host->free(labels);
 	if (rc)
 		json_object_put(out);
 	else

@@ -102,7 +102,10 @@ int dt_sandbox_delete(struct dt *d, const struct dt_limit *lim);
 /* 1 when the sandbox is gone or not started (a GET says so), 0 when it runs, <0 unknown. */
 int dt_sandbox_is_lost(struct dt *d, const struct dt_limit *lim);
 /* Lists the sandboxes labelled rlm=1 (older than minutes, when >= 0) and deletes them. */
-int dt_gc(struct dt *d, double older_than_min, int dry_run, json_object **report, rlm_error *err);
+/* Deletes the sandboxes labelled rlm=1 (and, when run is not NULL, rlm-run=run) that are older
+ * than older_than_min minutes (< 0: any age). */
+int dt_gc(struct dt *d, double older_than_min, const char *run, int dry_run, json_object **report,
+          rlm_error *err);
 
 /* ---- daytona_toolbox.c ----------------------------------------------------------------- */
 

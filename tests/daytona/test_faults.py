@@ -129,6 +129,49 @@ class Faults(unittest.TestCase):
         self.out, self.err = p.stdout.decode(), p.stderr.decode()
         return p.returncode
 
+    def create_labelled(self, labels):
+        req = urllib.request.Request(
+            self.base + "/api/sandbox", data=json.dumps({"labels": labels}).encode(),
+            method="POST", headers={"Content-Type": "application/json",
+                                    "Authorization": "Bearer " + TOKEN})
+        with urllib.request.urlopen(req, timeout=30) as r:
+            return json.loads(r.read())["id"]
+
+    def test_gc_by_run_deletes_that_run_only(self):
+        # Two runs left sandboxes on one account: gc --run spares the other run's.
+        run_a = [self.create_labelled({"rlm": "1", "rlm-run": "run-a"}) for _ in range(2)]
+        run_b = self.create_labelled({"rlm": "1", "rlm-run": "run-b"})
+        self.assertEqual(self.rlm_cli("backends", "gc", "daytona", "--run", "run-a"), 0,
+                         self.err)
+        self.assertIn("2 sandboxes deleted", self.out)
+        left = [sb["id"] for sb in get(self.base + "/_fake/sandboxes")]
+        self.assertEqual(left, [run_b], run_a)
+        self.assertEqual(self.rlm_cli("backends", "gc", "daytona", "--run", "run-b"), 0,
+                         self.err)
+        self.assertEqual(get(self.base + "/_fake/sandboxes"), [])
+
+    def test_eval_labels_its_sandboxes_with_its_run_id(self):
+        # The pool under `rlm eval` puts rlm-run=<id> on every sandbox it creates.
+        tmp = tempfile.mkdtemp(prefix="dtrun-")
+        try:
+            tasks = os.path.join(tmp, "tasks.jsonl")
+            with open(tasks, "w") as f:
+                f.write(json.dumps({"id": "t1", "query": "q", "context": "abc"}) + "\n")
+            script = os.path.join(tmp, "llm.jsonl")
+            with open(script, "w") as f:
+                f.write(json.dumps({"response": "```repl\nSUBMIT(answer='x')\n```"}) + "\n")
+            rc = self.rlm_cli("eval", tasks, "--out", os.path.join(tmp, "out"), "--backend",
+                              "daytona", "--script", script, "--run-id", "labelled-run",
+                              "--set", "backends.daytona.api_url=" + self.base + "/api")
+            self.assertEqual(rc, 0, self.err)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+        creates = [r for r in get(self.base + "/_fake/requests")
+                   if r.get("method") == "POST" and r.get("path") == "/api/sandbox"]
+        self.assertTrue(creates)
+        for r in creates:
+            self.assertEqual(r["body"]["labels"].get("rlm-run"), "labelled-run", r)
+
     def test_gc_deletes_leftover_sandboxes_only(self):
         # Two sandboxes an earlier run left behind (labelled rlm=1) and one that is not ours.
         def create(labels):
