@@ -776,13 +776,36 @@ static double pool_rate(rlm_pool *pool)
 	return r;
 }
 
+/* Modal has no list API, so no gc can find what a SIGKILLed eval left: its sandboxes get a
+ * lifetime derived from the task's time limit (the time limit, the start, and 5 minutes), so
+ * nothing runs for long after the host died. A shorter lifetime in the config is kept. */
+static int lifetime_config(const struct eval *e, rlm_config **out, rlm_error *err)
+{
+	int rc = rlm_config_clone(e->cfg, out, err);
+	const char *backend = rlm_config_get_string(e->cfg, "backend", "local");
+	if (rc || e->task_timeout_s <= 0 || strcmp(backend, "modal") != 0)
+		return rc;
+	double start = rlm_config_get_number(e->cfg, "limits.start_timeout_s", 120);
+	double life = e->task_timeout_s + start + 300;
+	double set = rlm_config_get_number(e->cfg, "backends.modal.timeout_s", 0);
+	if (set > 0 && set <= life)
+		return 0;
+	char value[64];
+	snprintf(value, sizeof(value), "%.0f", life);
+	return rlm_config_set(*out, "backends.modal.timeout_s", value, err);
+}
+
 static int open_pool(struct eval *e, rlm_error *err)
 {
 	rlm_pool_options po;
+	rlm_config *pcfg = NULL;
 	int rc = pool_options(e, &po, err);
 	rlm_pool *pool = NULL;
 	if (!rc)
-		rc = rlm_pool_open(e->cfg, &po, &pool, err);
+		rc = lifetime_config(e, &pcfg, err);
+	if (!rc)
+		rc = rlm_pool_open(pcfg, &po, &pool, err);
+	rlm_config_free(pcfg);
 	if (rc)
 		return rc;
 	pthread_mutex_lock(&e->mu);

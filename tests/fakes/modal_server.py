@@ -391,7 +391,8 @@ class Fake:
         return int(v[-1]) if v else default
 
     def write_state(self):
-        live = [{"id": s.id, "task_id": s.task_id, "execs": len(s.execs)}
+        live = [{"id": s.id, "task_id": s.task_id, "execs": len(s.execs),
+                 "timeout_secs": s.definition.timeout_secs}
                 for s in self.sandboxes.values() if s.result is None]
         tmp = self.args.state_file + ".tmp"
         with open(tmp, "w") as f:
