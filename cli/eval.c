@@ -345,6 +345,8 @@ static void print_summary(const rlm_eval_summary *s)
 			printf("%.3g creations/s", s->creates_per_s);
 		else
 			printf("creations unlimited");
+		if (s->run_id[0])
+			printf("; run id %s (rlm backends gc NAME --run %s)", s->run_id, s->run_id);
 	}
 	printf("\n  results: %s\n", s->results_path ? s->results_path : "-");
 	fflush(stdout);

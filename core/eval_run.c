@@ -67,6 +67,7 @@ struct eval {
 	rlm_pool *pool;
 	long workers, retries, breaker;
 	long max_live;        /* the pool's, once open */
+	char run_id[40];      /* the pool's, once open */
 	double creates_per_s; /* idem */
 	double task_timeout_s, scorer_timeout_s, acquire_timeout_s;
 	pthread_mutex_t mu;
@@ -814,6 +815,7 @@ static int open_pool(struct eval *e, rlm_error *err)
 	pthread_mutex_unlock(&e->mu);
 	long live = pool_stat(pool, "max_live");
 	e->max_live = live;
+	snprintf(e->run_id, sizeof(e->run_id), "%s", rlm_pool_run_id(pool));
 	e->creates_per_s = pool_rate(pool);
 	e->workers = e->o->concurrency > 0         ? e->o->concurrency
 	             : po.max_live > 0             ? po.max_live
@@ -899,6 +901,7 @@ static rlm_eval_summary *make_summary(struct eval *e)
 	}
 	s->workers = e->pool_opened ? e->workers : 0;
 	s->max_live = e->max_live;
+	memcpy(s->run_id, e->run_id, sizeof(s->run_id));
 	s->creates_per_s = e->creates_per_s;
 	s->results_path = e->results_path;
 	e->results_path = NULL;

@@ -115,6 +115,7 @@ typedef struct rlm_eval_summary {
 	long workers;         /* tasks run at once (0 when nothing ran) */
 	long max_live;        /* the pool's limits (0 when no pool was opened) */
 	double creates_per_s; /* 0: no creation limit */
+	char run_id[40];      /* the pool's run id (rlm-run label), "" when no pool was opened */
 } rlm_eval_summary;
 
 /* Runs an eval with cfg (copied: one copy per worker thread, one per task with options, one
