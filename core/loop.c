@@ -14,10 +14,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "host.h"
 #include "llm.h"
 #include "prompt.h"
+#include "protocol.h"
 #include "rlm/rlm.h"
 #include "trajectory.h"
 #include "util.h"
@@ -186,6 +188,33 @@ static void frame_free(struct frame *f)
 
 /* ---- LLM calls, budget, usage ---- */
 
+/* text[0..len) with U+FFFD in place of each byte that is not part of valid UTF-8, malloc'ed
+ * and NUL-terminated, *out_len its length, *bad the number replaced, *first the offset of the
+ * first; NULL when out of memory. */
+static char *utf8_repaired(const char *text, size_t len, size_t *out_len, size_t *bad,
+                           size_t *first)
+{
+	rlm_sb sb = {0};
+	const char *p = text, *end = text + len;
+	size_t at = rlm_utf8_invalid_at(p, len);
+	*bad = 0;
+	*first = at;
+	while (at != RLM_UTF8_VALID) {
+		if (rlm_sb_append(&sb, p, at) || rlm_sb_append(&sb, "\xef\xbf\xbd", 3))
+			goto oom;
+		(*bad)++;
+		p += at + 1;
+		at = rlm_utf8_invalid_at(p, (size_t)(end - p));
+	}
+	if (rlm_sb_append(&sb, p, (size_t)(end - p)) || rlm_sb_append(&sb, "", 0))
+		goto oom;
+	*out_len = sb.len;
+	return rlm_sb_take(&sb);
+oom:
+	rlm_sb_free(&sb);
+	return NULL;
+}
+
 /* A step's timeout cut to what is left of the run's deadline (a little at least, so the
  * step fails on its own timeout instead of being refused). */
 static double within_deadline(const struct run *r, double timeout_s)
@@ -216,6 +245,29 @@ static int ask(struct run *r, rlm_llm *llm, const char *model, const rlm_llm_mes
 	double t0 = rlm_now();
 	int rc = rlm__llm_complete(llm, &req, resp, err);
 	*secs = rlm_now() - t0;
+	if (rc == 0 && resp->text.data &&
+	    rlm_utf8_invalid_at(resp->text.data, resp->text.len) != RLM_UTF8_VALID) {
+		/* The answer goes back into the history, which a provider would refuse. */
+		size_t len, bad, first;
+		char *fixed = utf8_repaired(resp->text.data, resp->text.len, &len, &bad, &first);
+		if (!fixed)
+			return rlm_error_set(err, RLM_ENOMEM, "out of memory");
+		rlm_log(RLM_LOG_WARN, "run",
+		        "the model's answer is not UTF-8 (first bad byte at offset %zu, %zu in "
+		        "all): "
+		        "decoded with U+FFFD replacing each bad byte",
+		        first, bad);
+		rlm__host()->free(resp->text.data);
+		resp->text.data = rlm__host()->alloc(len + 1);
+		if (!resp->text.data) {
+			free(fixed);
+			resp->text.len = 0;
+			return rlm_error_set(err, RLM_ENOMEM, "out of memory");
+		}
+		memcpy(resp->text.data, fixed, len + 1);
+		resp->text.len = len;
+		free(fixed);
+	}
 	return rc;
 }
 
@@ -1207,6 +1259,36 @@ static int check_options(const rlm_config *cfg, const rlm_run_options *o, rlm_ru
 	return 0;
 }
 
+/* Whether two paths name one file (an existing one: a path that does not exist yet is no
+ * file of anyone's). */
+static int same_file(const char *a, const char *b)
+{
+	struct stat sa, sb;
+	return stat(a, &sa) == 0 && stat(b, &sb) == 0 && sa.st_dev == sb.st_dev &&
+	       sa.st_ino == sb.st_ino;
+}
+
+/* A context that is not UTF-8 is decoded with replacement (U+FFFD for each bad byte), and the
+ * run says so: its head goes into the model's prompt, which a provider would refuse. */
+static int context_as_utf8(struct run *r, const char *file, rlm_error *err)
+{
+	size_t len, bad, first;
+	if (rlm_utf8_invalid_at(r->ctx_data, r->ctx_len) == RLM_UTF8_VALID)
+		return 0;
+	char *fixed = utf8_repaired(r->ctx_data, r->ctx_len, &len, &bad, &first);
+	if (!fixed)
+		return rlm_error_set(err, RLM_ENOMEM, "out of memory");
+	rlm_log(RLM_LOG_WARN, "run",
+	        "the context%s%s is not UTF-8 (first bad byte at offset %zu, %zu in all): decoded "
+	        "with U+FFFD replacing each bad byte",
+	        file ? " file " : "", file ? file : "", first, bad);
+	free(r->ctx_owned);
+	r->ctx_owned = fixed;
+	r->ctx_data = fixed;
+	r->ctx_len = len;
+	return 0;
+}
+
 static int open_run(struct run *r, rlm_error *err)
 {
 	const rlm_run_options *o = r->opts;
@@ -1217,8 +1299,7 @@ static int open_run(struct run *r, rlm_error *err)
 		secrets[0] = secrets[1];
 		secrets[1] = NULL;
 	}
-	if (!rc && o->trajectory_path)
-		rc = rlm__trajectory_open(o->trajectory_path, secrets, &r->traj, err);
+	/* Every input is read before any output is opened, and an output never replaces one. */
 	if (!rc && o->context_file) {
 		size_t len = 0;
 		rc = read_host_file(o->context_file, &r->ctx_owned, &len, err);
@@ -1228,6 +1309,17 @@ static int open_run(struct run *r, rlm_error *err)
 		r->ctx_data = o->context;
 		r->ctx_len = o->context_len ? o->context_len : strlen(o->context);
 	}
+	if (!rc && r->ctx_data)
+		rc = context_as_utf8(r, o->context_file, err);
+	if (!rc && o->trajectory_path && o->context_file &&
+	    same_file(o->trajectory_path, o->context_file))
+		rc = rlm_error_set(
+		        err, RLM_EINVAL,
+		        "the trajectory %s is the context file: writing it would destroy "
+		        "the input",
+		        o->trajectory_path);
+	if (!rc && o->trajectory_path)
+		rc = rlm__trajectory_open(o->trajectory_path, secrets, &r->traj, err);
 	if (!rc && o->interp) {
 		r->interp = o->interp;
 	} else if (!rc) {

@@ -274,6 +274,64 @@ static void cancel_flag_stops_the_run(void **state)
 	rlm_config_free(cfg);
 }
 
+/* A context that is not UTF-8 reaches the sandbox decoded with replacement instead of
+ * failing the run (or going raw into the prompt). */
+static void context_that_is_not_utf8_is_decoded_with_replacement(void **state)
+{
+	(void)state;
+	const struct scripted s[] = {{NULL, CODE("SUBMIT(answer=context)"), NULL}};
+	rlm_config *cfg = replay_config("latin1.jsonl", s, 1, 0);
+	rlm_run_options o = RLM_RUN_OPTIONS_INIT;
+	o.task = "echo";
+	o.context = "caf\xe9 au lait";
+	rlm_run_result *res = run_ok(cfg, &o);
+	assert_string_equal(res->answer, "caf\xef\xbf\xbd au lait");
+	rlm_run_result_free(res);
+	rlm_config_free(cfg);
+}
+
+/* A model answer that is not UTF-8 is repaired before it is run or kept in the history. */
+static void model_answer_that_is_not_utf8_is_decoded_with_replacement(void **state)
+{
+	(void)state;
+	const struct scripted s[] = {{NULL, CODE("SUBMIT(answer='caf\xe9')"), NULL}};
+	rlm_config *cfg = replay_config("latin1-answer.jsonl", s, 1, 0);
+	rlm_run_options o = RLM_RUN_OPTIONS_INIT;
+	o.task = "answer";
+	rlm_run_result *res = run_ok(cfg, &o);
+	assert_string_equal(res->answer, "caf\xef\xbf\xbd");
+	rlm_run_result_free(res);
+	rlm_config_free(cfg);
+}
+
+/* rlm_run never writes its trajectory over its context file. */
+static void trajectory_over_the_context_file_is_refused(void **state)
+{
+	(void)state;
+	const struct scripted s[] = {{NULL, CODE("SUBMIT(answer='x')"), NULL}};
+	rlm_config *cfg = replay_config("same.jsonl", s, 1, 0);
+	char path[512];
+	scratch_path(path, sizeof(path), "precious-context.txt");
+	FILE *f = fopen(path, "w");
+	assert_non_null(f);
+	fputs("precious", f);
+	fclose(f);
+	rlm_run_options o = RLM_RUN_OPTIONS_INIT;
+	o.task = "t";
+	o.context_file = path;
+	o.trajectory_path = path;
+	rlm_run_result *res = NULL;
+	rlm_error err = RLM_ERROR_INIT;
+	assert_int_equal(rlm_run(cfg, &o, &res, &err), RLM_EINVAL);
+	char buf[32] = "";
+	f = fopen(path, "r");
+	assert_non_null(f);
+	assert_non_null(fgets(buf, sizeof(buf), f));
+	fclose(f);
+	assert_string_equal(buf, "precious");
+	rlm_config_free(cfg);
+}
+
 /* Options not stamped by RLM_RUN_OPTIONS_INIT (struct_size 0) are refused, not misread. */
 static void unstamped_options_are_einval(void **state)
 {
@@ -1153,6 +1211,9 @@ int main(void)
 	        cmocka_unit_test(unstamped_options_are_einval),
 	        cmocka_unit_test(run_time_limit_stops_the_run),
 	        cmocka_unit_test(cancel_flag_stops_the_run),
+	        cmocka_unit_test(context_that_is_not_utf8_is_decoded_with_replacement),
+	        cmocka_unit_test(trajectory_over_the_context_file_is_refused),
+	        cmocka_unit_test(model_answer_that_is_not_utf8_is_decoded_with_replacement),
 	        cmocka_unit_test(answer_without_code_gets_a_nudge_and_counts),
 	        cmocka_unit_test(several_blocks_run_in_order),
 	        cmocka_unit_test(nested_fences_in_a_string_are_not_split),
