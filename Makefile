@@ -6,20 +6,33 @@ JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 CMAKE_ARGS ?=
 DEBIAN_PACKAGES = build-essential cmake pkg-config python3 libjson-c-dev libcurl4-openssl-dev \
 	libcmocka-dev clang-format protobuf-c-compiler libprotobuf-c-dev protobuf-compiler \
-	python3-grpcio python3-protobuf openssl chromium
+	python3-grpcio python3-protobuf openssl chromium \
+	libmicrohttpd-dev
 FUZZ_PACKAGES = clang libclang-rt-14-dev
 
 FUZZ_BUILD ?= build-fuzz
 FUZZ_SECONDS ?= 30
 
-.PHONY: all deps install-packages build test test-load test-asan release fuzz demo demo-eval bench \
-	format format-check install clean
+.PHONY: all deps node-deps install-packages build test test-load test-asan release fuzz demo \
+	demo-eval bench format format-check install clean
 
 all: build
 
 # Installs what is missing (needs root or sudo); a no-op when everything is there.
 deps:
 	@$(MAKE) --no-print-directory install-packages PACKAGES="$(DEBIAN_PACKAGES)"
+	@$(MAKE) --no-print-directory node-deps
+
+# The real MCP clients the tests drive `rlm mcp` with (tests/mcp/package-lock.json pins every
+# version). Node 20+ with npm is expected on the machine; without it those tests skip.
+node-deps:
+	@if [ tests/mcp/node_modules/.package-lock.json -nt tests/mcp/package-lock.json ]; then \
+		:; \
+	elif command -v npm >/dev/null 2>&1; then \
+		cd tests/mcp && npm ci --no-audit --no-fund --loglevel=error; \
+	else \
+		echo "npm not found: the Node MCP client tests will be skipped"; \
+	fi
 
 install-packages:
 	@missing=""; for p in $(PACKAGES); do \

@@ -63,5 +63,6 @@ int cli_plugins(int argc, char **argv);
 int cli_smoke(int argc, char **argv);
 int rlm_cli_view(int argc, char **argv); /* view.c */
 int rlm_cli_eval(int argc, char **argv); /* eval.c */
+int rlm_cli_mcp(int argc, char **argv);  /* mcp/mcp_main.c */
 
 #endif

@@ -27,6 +27,7 @@ static const char usage_text[] =
         "                                      merge and summarise results\n"
         "  eval gen sniah|count --n N ...      generate long-context tasks offline\n"
         "  view TRAJECTORY [-o FILE.html]      one self-contained HTML page of a run\n"
+        "  mcp [--http]                        serve RLMs and sandboxes over MCP\n"
         "  version                             print the version\n"
         "  help [COMMAND]                      this help, or a command's\n"
         "\n"
@@ -72,6 +73,7 @@ static const struct command {
         {"exec", cli_exec, 1},       {"run", cli_run, 1},         {"backends", cli_backends, 1},
         {"plugins", cli_plugins, 1}, {"smoke", cli_smoke, 1},     {"eval", rlm_cli_eval, 1},
         {"view", rlm_cli_view, 0},   {"version", cmd_version, 0}, {"help", cmd_help, 0},
+        {"mcp", rlm_cli_mcp, 1},
 };
 
 static const struct command *find_command(const char *name)
