@@ -109,6 +109,10 @@ void mcp_server_free(struct mcp_server *s);
  * (caller puts it), or NULL for a notification. Tool calls may take long: the transports run
  * them on threads of their own (mcp_server_is_long tells which). */
 json_object *mcp_server_handle(struct mcp_server *s, json_object *msg, struct mcp_call *call);
+/* The checks mcp_server_handle starts with (JSON-RPC shape, revision, HTTP headers), alone:
+ * an error response, or NULL when the request may go on. For transports that must choose
+ * the HTTP status before running a long request. */
+json_object *mcp_server_check(struct mcp_server *s, json_object *msg, struct mcp_call *call);
 /* 1 when msg is a request that may run long (tools/call): run it off the reading thread. */
 int mcp_server_is_long(json_object *msg);
 /* For the transport: `notifications/cancelled`'s request id, else NULL (borrowed). */

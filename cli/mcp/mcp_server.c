@@ -605,32 +605,58 @@ static json_object *dispatch(struct mcp_server *s, json_object *id, const char *
 	              "Method not found: %s", method);
 }
 
-json_object *mcp_server_handle(struct mcp_server *s, json_object *msg, struct mcp_call *call)
+/* The JSON-RPC shape of msg. Returns an error response, or NULL with *method set (NULL for
+ * a response from the client) and *id / *params (NULL when absent). */
+static json_object *check_shape(json_object *msg, struct mcp_call *call, json_object **id,
+                                const char **method, json_object **params)
 {
-	json_object *id = NULL, *params = NULL, *jsonrpc = NULL;
-	int has_id = json_object_is_type(msg, json_type_object) &&
-	             json_object_object_get_ex(msg, "id", &id);
+	json_object *jsonrpc = NULL;
+	*id = *params = NULL;
+	*method = NULL;
 	if (!json_object_is_type(msg, json_type_object))
 		return errorf(NULL, call, 400, MCP_INVALID_REQUEST,
 		              "Invalid Request: a JSON-RPC message is an object (batches are not "
 		              "part of MCP)");
-	const char *method = method_of(msg);
-	if (!method && (json_object_object_get_ex(msg, "result", NULL) ||
-	                json_object_object_get_ex(msg, "error", NULL)))
+	int has_id = json_object_object_get_ex(msg, "id", id);
+	*method = method_of(msg);
+	if (!*method && (json_object_object_get_ex(msg, "result", NULL) ||
+	                 json_object_object_get_ex(msg, "error", NULL)))
 		return NULL; /* a response: this server sends no requests, nothing to match */
-	if (has_id && !json_object_is_type(id, json_type_string) &&
-	    !json_object_is_type(id, json_type_int))
+	if (has_id && !json_object_is_type(*id, json_type_string) &&
+	    !json_object_is_type(*id, json_type_int)) {
+		*id = NULL;
 		return errorf(NULL, call, 400, MCP_INVALID_REQUEST,
 		              "Invalid Request: id must be a string or an integer");
+	}
 	if (!json_object_object_get_ex(msg, "jsonrpc", &jsonrpc) ||
-	    strcmp(json_object_get_string(jsonrpc), "2.0") || !method)
-		return errorf(id, call, 400, MCP_INVALID_REQUEST,
+	    strcmp(json_object_get_string(jsonrpc), "2.0") || !*method)
+		return errorf(*id, call, 400, MCP_INVALID_REQUEST,
 		              "Invalid Request: jsonrpc must be \"2.0\" and method a string");
-	if (json_object_object_get_ex(msg, "params", &params) && params &&
-	    !json_object_is_type(params, json_type_object))
-		return errorf(id, call, 400, MCP_INVALID_REQUEST,
+	if (json_object_object_get_ex(msg, "params", params) && *params &&
+	    !json_object_is_type(*params, json_type_object))
+		return errorf(*id, call, 400, MCP_INVALID_REQUEST,
 		              "Invalid Request: params must be an object");
 	if (!has_id)
-		return NULL; /* notifications: initialized, cancelled (the transport's) */
+		*id = NULL;
+	return NULL;
+}
+
+json_object *mcp_server_check(struct mcp_server *s, json_object *msg, struct mcp_call *call)
+{
+	json_object *id, *params;
+	const char *method;
+	json_object *bad = check_shape(msg, call, &id, &method, &params);
+	if (bad || !method || !id || !strcmp(method, "initialize"))
+		return bad;
+	return negotiate(s, id, method, params, call);
+}
+
+json_object *mcp_server_handle(struct mcp_server *s, json_object *msg, struct mcp_call *call)
+{
+	json_object *id, *params;
+	const char *method;
+	json_object *bad = check_shape(msg, call, &id, &method, &params);
+	if (bad || !method || !id)
+		return bad; /* notifications: initialized, cancelled (the transport's) */
 	return dispatch(s, id, method, params, call);
 }
