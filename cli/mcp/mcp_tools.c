@@ -947,6 +947,37 @@ static const struct tool tools[] = {
 
 #define NTOOLS (sizeof(tools) / sizeof(tools[0]))
 
+/* A tool's output schema as listed: its success shape, or the tool-error shape
+ * {error: {code, message}} that every tool may return with isError (clients validate
+ * structuredContent against outputSchema even then). The success fields stay listed at the
+ * top; only which ones are required depends on the branch. */
+static json_object *output_schema(const char *text)
+{
+	json_object *o = json_tokener_parse(text), *req = NULL, *props = NULL;
+	if (!o || !json_object_object_get_ex(o, "properties", &props))
+		return o;
+	if (json_object_object_get_ex(o, "required", &req))
+		json_object_get(req);
+	json_object_object_del(o, "required");
+	if (!json_object_object_get_ex(props, "error", NULL))
+		json_object_object_add(
+		        props, "error",
+		        json_tokener_parse(
+		                "{\"type\":\"object\",\"description\":\"set when the tool "
+		                "failed (isError)\",\"required\":[\"code\",\"message\"],"
+		                "\"properties\":{\"code\":{\"type\":\"string\"},"
+		                "\"message\":{\"type\":\"string\"}}}"));
+	json_object *ok = json_object_new_object(), *failed = json_object_new_object();
+	json_object *any = json_object_new_array(), *err_req = json_object_new_array();
+	json_object_object_add(ok, "required", req ? req : json_object_new_array());
+	json_object_array_add(err_req, json_object_new_string("error"));
+	json_object_object_add(failed, "required", err_req);
+	json_object_array_add(any, ok);
+	json_object_array_add(any, failed);
+	json_object_object_add(o, "anyOf", any);
+	return o;
+}
+
 /* The schemas, parsed once. */
 static json_object *inputs[NTOOLS], *outputs[NTOOLS];
 static pthread_once_t schemas_once = PTHREAD_ONCE_INIT;
@@ -966,7 +997,7 @@ static void parse_schemas(void)
 		} else {
 			inputs[i] = json_tokener_parse(in);
 		}
-		outputs[i] = json_tokener_parse(tools[i].output);
+		outputs[i] = output_schema(tools[i].output);
 		if (!inputs[i] || !outputs[i]) {
 			fprintf(stderr,
 			        "rlm mcp: internal error: the schema of %s does not parse\n",
