@@ -78,6 +78,7 @@ struct mcp_call {
 	char version[16];            /* the revision this request is served in */
 	int modern;                  /* 1: 2026-07-28 (stateless) */
 	json_object *progress_token; /* borrowed from the request, NULL when none */
+	json_object *meta;           /* the request's _meta (borrowed), NULL when none */
 	double progress;             /* last progress value sent (they must increase) */
 	/* What cancelling must poke besides the flag (interrupt a cell); guarded by mu. */
 	pthread_mutex_t mu;
@@ -141,10 +142,12 @@ json_object *mcp_tools_list(const struct mcp_tools_env *env);
  * *code and message set for a protocol error (unknown tool: -32602). */
 json_object *mcp_tools_call(const struct mcp_tools_env *env, const char *name, json_object *args,
                             struct mcp_call *call, int *code, char *message, size_t message_size);
-/* The prompts (analyze, code, decompose). */
-json_object *mcp_prompts_list(void);
-json_object *mcp_prompts_get(const char *name, json_object *args, int *code, char *message,
-                             size_t message_size);
+/* The client capability a tool needs (a key of clientCapabilities), or NULL. */
+const char *mcp_tools_required_capability(const struct mcp_tools_env *env, const char *name);
+/* The prompts (analyze, code, decompose; the fixtures' too when fixtures is set). */
+json_object *mcp_prompts_list(int fixtures);
+json_object *mcp_prompts_get(const char *name, json_object *args, int fixtures, int *code,
+                             char *message, size_t message_size);
 
 /* A tool result: structuredContent plus its text rendering. Takes structured. */
 json_object *mcp_tool_result(json_object *structured, const char *text, int is_error);
@@ -156,6 +159,11 @@ json_object *mcp_tool_error(const char *code, const char *fmt, ...)
 json_object *mcp_fixtures_list(void);
 /* NULL when name is not a fixture. */
 json_object *mcp_fixtures_call(const char *name, json_object *args, struct mcp_call *call);
+/* The client capability a fixture needs, or NULL. */
+const char *mcp_fixtures_required_capability(const char *name);
+json_object *mcp_fixtures_prompts_list(void);
+/* NULL when name is not a fixture prompt, or (*missing_arg set) when an argument is missing. */
+json_object *mcp_fixtures_prompts_get(const char *name, json_object *args, int *missing_arg);
 
 /* ---- argument checking (mcp_schema.c) ---- */
 
@@ -207,6 +215,8 @@ unsigned char *mcp_base64_decode(const char *text, size_t text_len, size_t *out_
 int mcp_utf8_valid(const char *data, size_t len);
 /* 1 for 127.0.0.0/8, ::1 and "localhost". */
 int mcp_host_is_loopback(const char *host);
+/* Items of a JSON array; 0 for anything else, NULL included (json-c asserts on those). */
+size_t mcp_array_len(json_object *a);
 /* Constant-time equality of two NUL-terminated strings. */
 int mcp_secret_equal(const char *a, const char *b);
 

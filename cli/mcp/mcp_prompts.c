@@ -46,7 +46,7 @@ static const struct prompt prompts[] = {
 
 #define NPROMPTS (sizeof(prompts) / sizeof(prompts[0]))
 
-json_object *mcp_prompts_list(void)
+json_object *mcp_prompts_list(int fixtures)
 {
 	json_object *list = json_object_new_array();
 	for (size_t i = 0; i < NPROMPTS; i++) {
@@ -66,6 +66,10 @@ json_object *mcp_prompts_list(void)
 		json_object_object_add(p, "arguments", args);
 		json_object_array_add(list, p);
 	}
+	json_object *f = fixtures ? mcp_fixtures_prompts_list() : NULL;
+	for (size_t i = 0; i < mcp_array_len(f); i++)
+		json_object_array_add(list, json_object_get(json_object_array_get_idx(f, i)));
+	json_object_put(f);
 	return list;
 }
 
@@ -117,14 +121,20 @@ static char *render(const char *name, json_object *args)
 	return text;
 }
 
-json_object *mcp_prompts_get(const char *name, json_object *args, int *code, char *message,
-                             size_t message_size)
+json_object *mcp_prompts_get(const char *name, json_object *args, int fixtures, int *code,
+                             char *message, size_t message_size)
 {
 	const struct prompt *p = NULL;
 	for (size_t i = 0; i < NPROMPTS; i++)
 		if (!strcmp(prompts[i].name, name))
 			p = &prompts[i];
 	*code = MCP_INVALID_PARAMS;
+	int missing = 0;
+	json_object *f = !p && fixtures ? mcp_fixtures_prompts_get(name, args, &missing) : NULL;
+	if (f || missing) {
+		snprintf(message, message_size, "prompt %s: a required argument is missing", name);
+		return f;
+	}
 	if (!p) {
 		snprintf(message, message_size, "Unknown prompt: %.200s", name);
 		return NULL;

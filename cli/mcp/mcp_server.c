@@ -53,6 +53,7 @@ void mcp_call_init(struct mcp_call *c)
 {
 	memset(c, 0, sizeof(*c));
 	c->http_status = 200;
+	c->progress = -1; /* the first notification may report 0 */
 	pthread_mutex_init(&c->mu, NULL);
 }
 
@@ -363,10 +364,15 @@ json_object *mcp_cancelled_request_id(json_object *msg)
 	return id;
 }
 
-/* A header value in the Base64 sentinel form =?base64?...?= decoded; else a copy. */
+/* A header value without the optional whitespace around it (RFC 9110 5.5), decoded when
+ * it has the Base64 sentinel form =?base64?...?=; a malloc'ed copy. */
 static char *header_value(const char *v)
 {
+	while (*v == ' ' || *v == '\t')
+		v++;
 	size_t n = strlen(v);
+	while (n > 0 && (v[n - 1] == ' ' || v[n - 1] == '\t'))
+		n--;
 	if (n >= 11 && !strncmp(v, "=?base64?", 9) && !strcmp(v + n - 2, "?=")) {
 		size_t len = 0;
 		unsigned char *d = mcp_base64_decode(v + 9, n - 11, &len);
@@ -378,7 +384,7 @@ static char *header_value(const char *v)
 		free(d);
 		return s;
 	}
-	return strdup(v);
+	return strndup(v, n);
 }
 
 /* 2026-07-28 over HTTP: the headers must mirror the body (Server Validation). */
@@ -386,14 +392,19 @@ static json_object *check_headers(json_object *id, struct mcp_call *call, const 
                                   const char *method, json_object *params)
 {
 	const struct mcp_http_headers *h = call->http;
-	if (!h->protocol_version || strcmp(h->protocol_version, version))
+	char *hv = h->protocol_version ? header_value(h->protocol_version) : NULL;
+	char *hm = h->method ? header_value(h->method) : NULL;
+	int version_ok = hv && !strcmp(hv, version), method_ok = hm && !strcmp(hm, method);
+	free(hv);
+	free(hm);
+	if (!version_ok)
 		return errorf(id, call, 400, MCP_HEADER_MISMATCH,
 		              "Header mismatch: MCP-Protocol-Version header %s%s%s does not match "
 		              "the body's %s",
 		              h->protocol_version ? "'" : "",
 		              h->protocol_version ? h->protocol_version : "missing",
 		              h->protocol_version ? "'" : "", version);
-	if (!h->method || strcmp(h->method, method))
+	if (!method_ok)
 		return errorf(id, call, 400, MCP_HEADER_MISMATCH,
 		              "Header mismatch: Mcp-Method header %s does not match the body's "
 		              "method '%s'",
@@ -416,6 +427,16 @@ static json_object *check_headers(json_object *id, struct mcp_call *call, const 
 	return NULL;
 }
 
+/* 1 when a request carries a 2026-07-28-style protocol version in its _meta. */
+static int is_modern(json_object *params)
+{
+	json_object *meta, *pv;
+	return json_object_object_get_ex(params, "_meta", &meta) &&
+	       json_object_object_get_ex(meta, META_VERSION, &pv) &&
+	       !(json_object_is_type(pv, json_type_string) &&
+	         is_legacy_version(json_object_get_string(pv)));
+}
+
 /* Picks the revision of a request: fills call->version and call->modern, or returns the
  * error response. */
 static json_object *negotiate(struct mcp_server *s, json_object *id, const char *method,
@@ -431,7 +452,20 @@ static json_object *negotiate(struct mcp_server *s, json_object *id, const char 
 	if (pv && !version)
 		return errorf(id, call, 400, MCP_INVALID_PARAMS,
 		              "_meta " META_VERSION " must be a string");
-	if (version && strcmp(method, "initialize") && !is_legacy_version(version)) {
+	call->meta = meta;
+	if (version && !is_legacy_version(version)) {
+		/* A header that disagrees with the body is refused before the version is
+		 * judged: intermediaries may have routed on the header. */
+		char *hv = call->http && call->http->protocol_version
+		                   ? header_value(call->http->protocol_version)
+		                   : NULL;
+		int mismatch = hv && strcmp(hv, version);
+		free(hv);
+		if (mismatch)
+			return errorf(id, call, 400, MCP_HEADER_MISMATCH,
+			              "Header mismatch: MCP-Protocol-Version header does not match "
+			              "the body's %s",
+			              version);
 		if (strcmp(version, MCP_MODERN_VERSION))
 			return unsupported_version(id, call, version);
 		json_object *caps;
@@ -554,7 +588,8 @@ static json_object *do_tools_call(struct mcp_server *s, json_object *id, json_ob
 	return result_response(id, result, call);
 }
 
-static json_object *do_prompts_get(json_object *id, json_object *params, struct mcp_call *call)
+static json_object *do_prompts_get(struct mcp_server *s, json_object *id, json_object *params,
+                                   struct mcp_call *call)
 {
 	json_object *name = NULL, *args = NULL;
 	if (params)
@@ -568,19 +603,25 @@ static json_object *do_prompts_get(json_object *id, json_object *params, struct 
 		              "prompts/get params.arguments must be an object");
 	int code = 0;
 	char message[512] = "";
-	json_object *r = mcp_prompts_get(json_object_get_string(name), args, &code, message,
-	                                 sizeof(message));
+	json_object *r = mcp_prompts_get(json_object_get_string(name), args, s->opts.fixtures,
+	                                 &code, message, sizeof(message));
 	if (!r)
 		return errorf(id, call, 200, code, "%s", message);
 	return result_response(id, r, call);
 }
 
+static json_object *check_capability(struct mcp_server *s, json_object *id, const char *method,
+                                     json_object *params, struct mcp_call *call);
+
 static json_object *dispatch(struct mcp_server *s, json_object *id, const char *method,
                              json_object *params, struct mcp_call *call)
 {
-	if (!strcmp(method, "initialize"))
+	/* initialize selects the 2025 revisions; in 2026-07-28 it no longer exists. */
+	if (!strcmp(method, "initialize") && !is_modern(params))
 		return do_initialize(s, id, params, call);
 	json_object *bad = negotiate(s, id, method, params, call);
+	if (!bad)
+		bad = check_capability(s, id, method, params, call);
 	if (bad)
 		return bad;
 	if (!strcmp(method, "server/discover") && call->modern)
@@ -596,11 +637,11 @@ static json_object *dispatch(struct mcp_server *s, json_object *id, const char *
 		return do_tools_call(s, id, params, call);
 	if (!strcmp(method, "prompts/list")) {
 		json_object *r = json_object_new_object();
-		json_object_object_add(r, "prompts", mcp_prompts_list());
+		json_object_object_add(r, "prompts", mcp_prompts_list(s->opts.fixtures));
 		return result_response(id, cacheable(r, call), call);
 	}
 	if (!strcmp(method, "prompts/get"))
-		return do_prompts_get(id, params, call);
+		return do_prompts_get(s, id, params, call);
 	return errorf(id, call, call->modern ? 404 : 200, MCP_METHOD_NOT_FOUND,
 	              "Method not found: %s", method);
 }
@@ -641,14 +682,37 @@ static json_object *check_shape(json_object *msg, struct mcp_call *call, json_ob
 	return NULL;
 }
 
+/* A tool that needs a client capability the request did not declare (2026-07-28: every
+ * request declares its capabilities in _meta): MissingRequiredClientCapabilityError. */
+static json_object *check_capability(struct mcp_server *s, json_object *id, const char *method,
+                                     json_object *params, struct mcp_call *call)
+{
+	json_object *name = NULL, *caps = NULL;
+	if (!call->modern || strcmp(method, "tools/call") ||
+	    !json_object_object_get_ex(params, "name", &name))
+		return NULL;
+	const char *need = mcp_tools_required_capability(&s->env, json_object_get_string(name));
+	json_object_object_get_ex(call->meta, META_CAPABILITIES, &caps);
+	if (!need || json_object_object_get_ex(caps, need, NULL))
+		return NULL;
+	json_object *data = json_object_new_object(), *req = json_object_new_object();
+	json_object_object_add(req, need, json_object_new_object());
+	json_object_object_add(data, "requiredCapabilities", req);
+	call->http_status = 400;
+	char msg[160];
+	snprintf(msg, sizeof(msg), "Missing required client capability: %s", need);
+	return mcp_error_response(id, MCP_MISSING_CLIENT_CAPABILITY, msg, data);
+}
+
 json_object *mcp_server_check(struct mcp_server *s, json_object *msg, struct mcp_call *call)
 {
 	json_object *id, *params;
 	const char *method;
 	json_object *bad = check_shape(msg, call, &id, &method, &params);
-	if (bad || !method || !id || !strcmp(method, "initialize"))
+	if (bad || !method || !id || (!strcmp(method, "initialize") && !is_modern(params)))
 		return bad;
-	return negotiate(s, id, method, params, call);
+	bad = negotiate(s, id, method, params, call);
+	return bad ? bad : check_capability(s, id, method, params, call);
 }
 
 json_object *mcp_server_handle(struct mcp_server *s, json_object *msg, struct mcp_call *call)

@@ -420,7 +420,7 @@ static json_object *tool_sandbox_files(const struct mcp_tools_env *env, json_obj
 		return fail;
 	size_t cap = 256, n = 0;
 	json_object *entries = json_object_object_get(listing, "entries");
-	size_t count = json_object_array_length(entries);
+	size_t count = mcp_array_len(entries);
 	for (size_t i = 0; i < count; i++)
 		cap += strlen(json_object_get_string(json_object_object_get(
 		               json_object_array_get_idx(entries, i), "name"))) +
@@ -471,7 +471,7 @@ static json_object *backends_found(const rlm_config *cfg)
 	char *text = rlm_plugins_json(cfg, &err);
 	json_object *all = parse_or_null(text), *out = json_object_new_array();
 	rlm_free(text);
-	for (size_t i = 0; i < json_object_array_length(all); i++) {
+	for (size_t i = 0; i < mcp_array_len(all); i++) {
 		json_object *p = json_object_array_get_idx(all, i);
 		const char *kind = json_object_get_string(json_object_object_get(p, "kind"));
 		if (kind && !strcmp(kind, "backend"))
@@ -565,7 +565,7 @@ static void printed_by_turn(const char *trajectory, char *out, size_t size)
 	json_object *line = last_json_line(trajectory);
 	json_object *blocks = json_object_object_get(line, "code_blocks");
 	size_t n = 0, chars = 0;
-	for (size_t i = 0; i < json_object_array_length(blocks) && n + 1 < size; i++) {
+	for (size_t i = 0; i < mcp_array_len(blocks) && n + 1 < size; i++) {
 		json_object *r =
 		        json_object_object_get(json_object_array_get_idx(blocks, i), "result");
 		const char *s = json_object_get_string(json_object_object_get(r, "stdout"));
@@ -617,7 +617,8 @@ static void on_iteration(void *ctx, const rlm_run_iteration *it)
 	if (printed[0])
 		snprintf(msg + n, sizeof(msg) - (size_t)n, "; printed: %s", printed);
 	/* Children's turns happen inside a root turn: they move the bar a little. */
-	double at = it->depth == 0 ? it->iteration : p->call->progress + 0.001;
+	double at = it->depth == 0 ? it->iteration
+	                           : (p->call->progress > 0 ? p->call->progress : 0) + 0.001;
 	mcp_call_progress(p->call, at, it->depth == 0 ? it->max_iterations : 0, msg);
 }
 
@@ -1031,12 +1032,18 @@ json_object *mcp_tools_list(const struct mcp_tools_env *env)
 	}
 	if (env->opts->fixtures) {
 		json_object *f = mcp_fixtures_list();
-		for (size_t i = 0; i < json_object_array_length(f); i++)
+		for (size_t i = 0; i < mcp_array_len(f); i++)
 			json_object_array_add(list,
 			                      json_object_get(json_object_array_get_idx(f, i)));
 		json_object_put(f);
 	}
 	return list;
+}
+
+const char *mcp_tools_required_capability(const struct mcp_tools_env *env, const char *name)
+{
+	/* The product tools need nothing from the client. */
+	return env->opts->fixtures ? mcp_fixtures_required_capability(name) : NULL;
 }
 
 json_object *mcp_tools_call(const struct mcp_tools_env *env, const char *name, json_object *args,

@@ -158,3 +158,8 @@ int mcp_secret_equal(const char *a, const char *b)
 		diff |= (unsigned char)a[i] ^ (unsigned char)(i < lb ? b[i] : 0);
 	return diff == 0;
 }
+
+size_t mcp_array_len(json_object *a)
+{
+	return json_object_is_type(a, json_type_array) ? json_object_array_length(a) : 0;
+}
