@@ -100,6 +100,7 @@ bench: build
 	XDG_DATA_HOME=$(BUILD)/bench-data $(BUILD)/bench/bench_daytona
 	XDG_DATA_HOME=$(BUILD)/bench-data $(BUILD)/bench/bench_modal --execs 200 --concurrent 32
 	XDG_DATA_HOME=$(BUILD)/bench-data python3 bench/bench_eval.py $(BUILD) --tasks 256 --concurrency 64
+	XDG_DATA_HOME=$(BUILD)/bench-data $(BUILD)/bench/bench_mcp
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')
