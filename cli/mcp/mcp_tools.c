@@ -279,6 +279,46 @@ static json_object *tool_sandbox_exec(const struct mcp_tools_env *env, json_obje
 
 /* ---- files ---- */
 
+static int under(const char *path, const char *dir)
+{
+	size_t n = dir ? strlen(dir) : 0;
+	return n > 1 && !strncmp(path, dir, n) && (path[n] == '/' || path[n] == 0);
+}
+
+/* Where a host-side file transfer may go. A remote sandbox's absolute paths are inside it; a
+ * local sandbox's are host paths, which the server (not the sandbox's own uid) would read or
+ * write: there only paths inside its work directory or volume are allowed (relative paths are
+ * kept inside the work directory by the backend). */
+static json_object *check_transfer_path(rlm_interp *in, const char *path)
+{
+	for (const char *p = path; *p;) {
+		size_t n = strcspn(p, "/");
+		if (n == 2 && !strncmp(p, "..", 2) && path[0] == '/')
+			return mcp_tool_error("forbidden",
+			                      "%s: an absolute path may not contain ..", path);
+		p += n + (p[n] == '/');
+	}
+	if (path[0] != '/')
+		return NULL;
+	char *text = rlm_interp_status_json(in);
+	json_object *st = parse_or_null(text), *caps = json_object_object_get(st, "capabilities");
+	rlm_free(text);
+	int ok = 0;
+	for (size_t i = 0; i < mcp_array_len(caps); i++)
+		ok |= !strcmp(json_object_get_string(json_object_array_get_idx(caps, i)), "remote");
+	json_object *bs = json_object_object_get(st, "backend_status");
+	ok = ok || under(path, json_object_get_string(json_object_object_get(bs, "workdir"))) ||
+	     under(path, json_object_get_string(json_object_object_get(bs, "volume")));
+	json_object_put(st);
+	if (ok)
+		return NULL;
+	return mcp_tool_error("forbidden",
+	                      "%s: on this backend an absolute path is a path on the server's "
+	                      "host; use a path relative to the sandbox's work directory (or "
+	                      "inside its VOLUME)",
+	                      path);
+}
+
 static json_object *tool_sandbox_upload(const struct mcp_tools_env *env, json_object *args,
                                         struct mcp_call *call)
 {
@@ -299,6 +339,8 @@ static json_object *tool_sandbox_upload(const struct mcp_tools_env *env, json_ob
 	}
 	struct leased l;
 	json_object *fail = lease(env, args, call, &l);
+	if (!fail && (fail = check_transfer_path(l.in, path)) != NULL)
+		unlease(env, call, &l);
 	if (fail) {
 		free(decoded);
 		return fail;
@@ -331,6 +373,8 @@ static json_object *tool_sandbox_download(const struct mcp_tools_env *env, json_
 	const char *path = arg_string(args, "path");
 	struct leased l;
 	json_object *fail = lease(env, args, call, &l);
+	if (!fail && (fail = check_transfer_path(l.in, path)) != NULL)
+		unlease(env, call, &l);
 	if (fail)
 		return fail;
 	json_object *vars = json_object_new_object(), *st = NULL;

@@ -253,6 +253,26 @@ class StdioSandboxTest(Base):
                                                  "import os\nprint(dict(os.environ))"}))
         self.assertNotIn("sk-test-secret-value-123", out["stdout"])
 
+    def test_transfers_cannot_reach_the_hosts_files(self):
+        c = self.stdio()
+        s = structured(c.call("sandbox_create"))
+        h, workdir = s["sandbox"], s["status"]["backend_status"]["workdir"]
+        secret = os.path.join(self.tmp, "host-secret.txt")
+        with open(secret, "w") as f:
+            f.write("host only")
+        for path in (secret, "/etc/passwd", workdir + "/../x", "../x"):
+            r = c.call("sandbox_download", {"sandbox": h, "path": path})
+            self.assertTrue(r["result"]["isError"], path)
+            self.assertNotIn("host only", json.dumps(r))
+        target = os.path.join(self.tmp, "written-by-client")
+        r = c.call("sandbox_upload", {"sandbox": h, "path": target, "content": "x"})
+        self.assertEqual(r["result"]["structuredContent"]["error"]["code"], "forbidden")
+        self.assertFalse(os.path.exists(target))
+        # Inside the work dir, absolute paths are fine.
+        c.call("sandbox_upload", {"sandbox": h, "path": workdir + "/in.txt", "content": "ok"})
+        r = structured(c.call("sandbox_download", {"sandbox": h, "path": "in.txt"}))
+        self.assertEqual(r["content"], "ok")
+
     def test_status_says_what_the_server_has(self):
         c = self.stdio()
         s = self.status(c)
