@@ -523,9 +523,10 @@ static enum MHD_Result first_look(struct http *h, struct MHD_Connection *c, cons
 	struct request *rq = calloc(1, sizeof(*rq));
 	if (!rq)
 		return MHD_NO;
-	if (announced) {
-		rq->body = malloc((size_t)announced + 1);
-		rq->cap = rq->body ? (size_t)announced + 1 : 0;
+	if (announced) { /* room for what was announced, up to 1 MiB until it really comes */
+		size_t cap = announced < (1u << 20) ? (size_t)announced + 1 : (1u << 20);
+		rq->body = malloc(cap);
+		rq->cap = rq->body ? cap : 0;
 	}
 	*con_cls = rq;
 	return MHD_YES;

@@ -472,6 +472,18 @@ class HttpProtocolTest(Base):
         self.assertEqual(structured(resp)["stdout"], "[1, 2]\n")
         self.assertEqual(resp["result"]["resultType"], "complete")
 
+    def test_large_binary_round_trip(self):
+        s = self.http()
+        resp, _ = s.call("sandbox_create")
+        h = structured(resp)["sandbox"]
+        blob = os.urandom(3 * 1024 * 1024 + 17)  # the body outgrows its first buffer
+        resp, _ = s.call("sandbox_upload", {"sandbox": h, "path": "big.bin",
+                                            "content": base64.b64encode(blob).decode(),
+                                            "encoding": "base64"})
+        self.assertEqual(structured(resp)["bytes"], len(blob))
+        resp, _ = s.call("sandbox_download", {"sandbox": h, "path": "big.bin"})
+        self.assertEqual(base64.b64decode(structured(resp)["content"]), blob)
+
     def test_legacy_session_lifecycle(self):
         s = self.http()
         init = {"jsonrpc": "2.0", "id": 1, "method": "initialize",
