@@ -325,6 +325,8 @@ static int build_config(const struct cli *c, rlm_config **out)
 
 /* ---- signals: a self-pipe the transports poll ---- */
 
+/* Written by the signal handler, which has nowhere else to write. The other process-wide
+ * state of rlm mcp is the tools' parsed schemas in mcp_tools.c (read-only once built). */
 static int stop_pipe[2] = {-1, -1};
 
 static void on_stop_signal(int sig)
