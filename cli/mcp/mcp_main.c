@@ -9,9 +9,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "cli.h"
 #include "mcp.h"
-
-enum { MCP_EXIT_OK = 0, MCP_EXIT_USAGE = 2, MCP_EXIT_INFRA = 3 };
 
 #define DEFAULT_PORT       8765
 #define DEFAULT_IDLE_S     900
@@ -103,7 +102,7 @@ static int usage_error(const char *fmt, const char *arg)
 	fprintf(stderr, "rlm mcp: ");
 	fprintf(stderr, fmt, arg);
 	fprintf(stderr, "\n(see `rlm mcp --help`)\n");
-	return MCP_EXIT_USAGE;
+	return EXIT_USAGE;
 }
 
 static int parse_number(const char *flag, const char *v, double min, double max, double *out)
@@ -114,7 +113,7 @@ static int parse_number(const char *flag, const char *v, double min, double max,
 	if (*end || errno || !(d >= min && d <= max)) {
 		fprintf(stderr, "rlm mcp: %s expects a number from %g to %g, got \"%s\"\n", flag,
 		        min, max, v);
-		return MCP_EXIT_USAGE;
+		return EXIT_USAGE;
 	}
 	*out = d;
 	return 0;
@@ -142,7 +141,7 @@ static int parse_listen(struct cli *c, const char *v)
 		return usage_error("--listen: bad address in \"%s\"", v);
 	double port;
 	if (parse_number("--listen port", colon + 1, 0, 65535, &port))
-		return MCP_EXIT_USAGE;
+		return EXIT_USAGE;
 	memcpy(c->o.listen_host, v, host_len);
 	c->o.listen_host[host_len] = 0;
 	c->o.port = (int)port;
@@ -188,19 +187,19 @@ static int parse_value(struct cli *c, const char *a, const char *v)
 		c->o.trajectory_dir = v;
 	else if (!strcmp(a, "--handle-idle-s")) {
 		if (parse_number(a, v, 1, 7 * 86400, &d))
-			return MCP_EXIT_USAGE;
+			return EXIT_USAGE;
 		c->o.handle_idle_s = d;
 	} else if (!strcmp(a, "--max-handles")) {
 		if (parse_number(a, v, 1, 100000, &d))
-			return MCP_EXIT_USAGE;
+			return EXIT_USAGE;
 		c->o.max_handles = (int)d;
 	} else if (!strcmp(a, "--max-body-bytes")) {
 		if (parse_number(a, v, 1024, 1024.0 * 1024 * 1024, &d))
-			return MCP_EXIT_USAGE;
+			return EXIT_USAGE;
 		c->o.max_body = (size_t)d;
 	} else if (!strcmp(a, "--max-inflight")) {
 		if (parse_number(a, v, 1, 4096, &d))
-			return MCP_EXIT_USAGE;
+			return EXIT_USAGE;
 		c->o.max_inflight = (int)d;
 	}
 	return 0;
@@ -279,17 +278,17 @@ static int make_token(const struct mcp_options *o, char **out)
 			        "rlm mcp: --token-env %s: the variable is %s (a token has at least "
 			        "%d characters)\n",
 			        o->token_env, v ? "too short" : "not set", TOKEN_MIN_CHARS);
-			return MCP_EXIT_USAGE;
+			return EXIT_USAGE;
 		}
 		*out = strdup(v);
-		return *out ? 0 : MCP_EXIT_INFRA;
+		return *out ? 0 : EXIT_INFRA;
 	}
 	unsigned char raw[24];
 	if (mcp_random_bytes(raw, sizeof(raw)))
-		return MCP_EXIT_INFRA;
+		return EXIT_INFRA;
 	char *b64 = mcp_base64_encode(raw, sizeof(raw));
 	if (!b64)
-		return MCP_EXIT_INFRA;
+		return EXIT_INFRA;
 	for (char *p = b64; *p; p++) /* URL-safe: no quoting trouble in configs */
 		*p = *p == '+' ? '-' : *p == '/' ? '_' : *p;
 	fprintf(stderr, "rlm mcp: bearer token (shown once, give it to your client): %s\n", b64);
@@ -297,30 +296,12 @@ static int make_token(const struct mcp_options *o, char **out)
 	return 0;
 }
 
+/* The config, layered as for every rlm command (cli/common.c). */
 static int build_config(const struct cli *c, rlm_config **out)
 {
-	rlm_error err = RLM_ERROR_INIT;
-	rlm_config *cfg = NULL;
-	int rc = rlm_config_new(&cfg, &err);
-	if (!rc)
-		rc = c->config_file ? rlm_config_load_file(cfg, c->config_file, &err)
-		                    : rlm_config_load_default_files(cfg, &err);
-	if (!rc)
-		rc = rlm_config_apply_env(cfg, &err);
-	if (!rc && c->backend)
-		rc = rlm_config_set(cfg, "backend", c->backend, &err);
-	for (int i = 0; !rc && i < c->nsets; i++)
-		rc = rlm_config_set_assignment(cfg, c->sets[i], &err);
-	if (!rc)
-		rc = rlm_config_validate(cfg, &err);
-	if (rc) {
-		fprintf(stderr, "rlm mcp: config: %s [%s]\n", err.message,
-		        rlm_status_name(err.code));
-		rlm_config_free(cfg);
-		return MCP_EXIT_USAGE;
-	}
-	*out = cfg;
-	return 0;
+	struct cli_config_args a = {c->backend, c->config_file, c->sets, c->nsets};
+	int rc = cli_config_open("mcp", &a, out);
+	return rc ? rc : cli_config_finish("mcp", &a, out);
 }
 
 /* ---- signals: a self-pipe the transports poll ---- */
@@ -369,7 +350,7 @@ int rlm_cli_mcp(int argc, char **argv)
 	c.o.context_dirs = calloc((size_t)argc + 1, sizeof(char *));
 	c.o.origins = calloc((size_t)argc + 1, sizeof(char *));
 	if (!c.sets || !c.o.context_dirs || !c.o.origins)
-		return MCP_EXIT_INFRA;
+		return EXIT_INFRA;
 	int help = 0, rc = parse_args(argc, argv, &c, &help);
 	char *token = NULL;
 	rlm_config *cfg = NULL;
@@ -386,12 +367,12 @@ int rlm_cli_mcp(int argc, char **argv)
 		rc = make_token(&c.o, &token);
 	if (!rc && install_signals()) {
 		fprintf(stderr, "rlm mcp: cannot install signal handlers: %s\n", strerror(errno));
-		rc = MCP_EXIT_INFRA;
+		rc = EXIT_INFRA;
 	}
 	rlm_error err = RLM_ERROR_INIT;
 	if (!rc && mcp_server_new(cfg, &c.o, &server, &err)) {
 		fprintf(stderr, "rlm mcp: %s [%s]\n", err.message, rlm_status_name(err.code));
-		rc = MCP_EXIT_INFRA;
+		rc = EXIT_INFRA;
 	}
 	if (!rc)
 		rc = c.o.http ? mcp_http_run(server, &c.o, token, stop_pipe[0])
