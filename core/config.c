@@ -1338,6 +1338,11 @@ void rlm_free(void *ptr)
 	free(ptr);
 }
 
+void *rlm_alloc(size_t size)
+{
+	return malloc(size ? size : 1);
+}
+
 /* ---- Plugin option sections ---- */
 
 /* Option specs carry no range yet (that needs an ABI addition), so numbers get a generic one:

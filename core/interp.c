@@ -47,8 +47,18 @@ struct rlm_interp {
 	int broken;
 	char broken_type[32];
 	char broken_msg[RLM_ERROR_MESSAGE_MAX];
-	volatile int cancel_own; /* set by rlm_interp_cancel unless a shared flag is watched */
-	volatile int *cancel;    /* the flag watched: &cancel_own or the caller's */
+	volatile int cancel_own;   /* set by rlm_interp_cancel unless a shared flag is watched */
+	volatile int *cancel;      /* the flag watched: &cancel_own or the caller's */
+	struct interp_tool *tools; /* rlm_interp_register_tool, in registration order */
+	size_t n_tools;
+};
+
+/* A host tool: sandbox code calls it by name (rlm_interp_register_tool). */
+struct interp_tool {
+	char *name;
+	char *description; /* NULL: none */
+	rlm_call_handler fn;
+	void *ctx;
 };
 
 /* One exchange in flight: what we wait for, and what came. */
@@ -73,6 +83,17 @@ struct exchange_state {
 	"no LLM configured: %s() needs an LLM provider (set llm.provider in the config, "          \
 	"or give the interpreter a call handler)"
 
+/* Longest tool name, and most tools, one interpreter takes. */
+#define TOOL_NAME_MAX 64
+#define TOOLS_MAX     64
+
+/* Whether name is one of the driver's host calls (the rest would be tools). */
+static int is_llm_call(const char *name)
+{
+	return !strcmp(name, "llm_query") || !strcmp(name, "llm_query_batched") ||
+	       !strcmp(name, "rlm_query");
+}
+
 static int default_call_handler(void *ctx, const char *name, const char *args_json,
                                 const char *kwargs_json, char **value_json, char **error_message)
 {
@@ -81,9 +102,20 @@ static int default_call_handler(void *ctx, const char *name, const char *args_js
 	(void)kwargs_json;
 	*value_json = NULL;
 	rlm_sb sb = {0};
-	rlm_sb_printf(&sb, NO_LLM_MESSAGE, name);
+	if (is_llm_call(name))
+		rlm_sb_printf(&sb, NO_LLM_MESSAGE, name);
+	else
+		rlm_sb_printf(&sb, "no host tool named %s on this interpreter", name);
 	*error_message = rlm_sb_take(&sb);
 	return RLM_ENOTSUP;
+}
+
+static struct interp_tool *find_tool(rlm_interp *in, const char *name)
+{
+	for (size_t i = 0; i < in->n_tools; i++)
+		if (!strcmp(in->tools[i].name, name))
+			return &in->tools[i];
+	return NULL;
 }
 
 /* A request id: the counter and 64 random bits. Sandbox code can write frames into the
@@ -127,11 +159,17 @@ static int answer_call(struct exchange_state *st, json_object *call)
 	json_object *nestable = NULL;
 	char *value = NULL, *message = NULL;
 	rlm_call_handler fn = in->call_fn ? in->call_fn : default_call_handler;
+	void *fn_ctx = in->call_ctx;
+	struct interp_tool *tool = name ? find_tool(in, name) : NULL;
+	if (tool) {
+		fn = tool->fn;
+		fn_ctx = tool->ctx;
+	}
 	st->call_nestable = json_object_object_get_ex(call, "nestable", &nestable) &&
 	                    json_object_is_type(nestable, json_type_boolean) &&
 	                    json_object_get_boolean(nestable);
 	st->in_call = 1;
-	int rc = fn(in->call_ctx, name ? name : "", args ? json_text(args) : "[]",
+	int rc = fn(fn_ctx, name ? name : "", args ? json_text(args) : "[]",
 	            kwargs ? json_text(kwargs) : "{}", &value, &message);
 	st->in_call = 0;
 	st->host_calls++;
@@ -589,6 +627,12 @@ static json_object *build_exec_frame(rlm_interp *in, const char *id, const char 
 		json_object_object_add(f, "scope", json_object_new_string(o->scope));
 	if (RLM_HAS_FIELD(o, locals) && o->locals)
 		json_object_object_add(f, "locals", json_object_new_boolean(1));
+	if (in->n_tools) {
+		json_object *tools = json_object_new_array();
+		for (size_t i = 0; i < in->n_tools; i++)
+			json_object_array_add(tools, json_object_new_string(in->tools[i].name));
+		json_object_object_add(f, "tools", tools);
+	}
 	return f;
 }
 
@@ -1017,6 +1061,115 @@ void rlm_interp_set_call_handler(rlm_interp *in, rlm_call_handler fn, void *ctx)
 	in->call_ctx = ctx;
 }
 
+/* What sandbox code could not call as name(...): PROTOCOL.md's rules for tool names. */
+static int check_tool_name(const char *name, rlm_error *err)
+{
+	static const char *const keywords[] = {
+	        "False",  "None",   "True",    "and",      "as",       "assert", "async",
+	        "await",  "break",  "class",   "continue", "def",      "del",    "elif",
+	        "else",   "except", "finally", "for",      "from",     "global", "if",
+	        "import", "in",     "is",      "lambda",   "nonlocal", "not",    "or",
+	        "pass",   "raise",  "return",  "try",      "while",    "with",   "yield"};
+	static const char *const own[] = {"SUBMIT",       "add_buffer", "get_buffer",
+	                                  "clear_buffer", "llm_query",  "llm_query_batched",
+	                                  "rlm_query",    "VOLUME",     "print"};
+	size_t n = name ? strlen(name) : 0;
+	int ok = n > 0 && n <= TOOL_NAME_MAX && !(name[0] >= '0' && name[0] <= '9');
+	for (size_t i = 0; ok && i < n; i++)
+		ok = (name[i] >= 'a' && name[i] <= 'z') || (name[i] >= 'A' && name[i] <= 'Z') ||
+		     (name[i] >= '0' && name[i] <= '9') || name[i] == '_';
+	if (!ok)
+		return rlm_error_set(err, RLM_EINVAL,
+		                     "tool name \"%.80s\": must be an ASCII Python identifier of 1 "
+		                     "to %d characters",
+		                     name ? name : "(null)", TOOL_NAME_MAX);
+	if (n > 4 && name[0] == '_' && name[1] == '_' && name[n - 1] == '_' && name[n - 2] == '_')
+		return rlm_error_set(err, RLM_EINVAL, "tool name %s: dunder names are reserved",
+		                     name);
+	for (size_t i = 0; i < sizeof(keywords) / sizeof(keywords[0]); i++)
+		if (!strcmp(name, keywords[i]))
+			return rlm_error_set(err, RLM_EINVAL,
+			                     "tool name %s: a Python keyword cannot be called",
+			                     name);
+	for (size_t i = 0; i < sizeof(own) / sizeof(own[0]); i++)
+		if (!strcmp(name, own[i]))
+			return rlm_error_set(err, RLM_EINVAL,
+			                     "tool name %s: reserved by the sandbox driver", name);
+	return 0;
+}
+
+static void tool_free(struct interp_tool *t)
+{
+	free(t->name);
+	free(t->description);
+}
+
+int rlm_interp_register_tool(rlm_interp *in, const char *name, const char *description,
+                             rlm_call_handler fn, void *ctx, rlm_error *err)
+{
+	if (!in)
+		return rlm_error_set(err, RLM_EINVAL, "rlm_interp_register_tool: no interpreter");
+	int rc = check_tool_name(name, err);
+	if (rc)
+		return rc;
+	if (in->top)
+		return rlm_error_set(err, RLM_EINVAL,
+		                     "rlm_interp_register_tool: a cell is running; register tools "
+		                     "between cells");
+	struct interp_tool *t = find_tool(in, name);
+	if (!fn) {
+		if (t) {
+			tool_free(t);
+			size_t at = (size_t)(t - in->tools);
+			memmove(t, t + 1, (in->n_tools - at - 1) * sizeof(*t));
+			in->n_tools--;
+		}
+		return 0;
+	}
+	char *desc = description && *description ? strdup(description) : NULL;
+	if (description && *description && !desc)
+		return rlm_error_set(err, RLM_ENOMEM, "out of memory");
+	if (t) {
+		free(t->description);
+		t->description = desc;
+		t->fn = fn;
+		t->ctx = ctx;
+		return 0;
+	}
+	if (in->n_tools == TOOLS_MAX) {
+		free(desc);
+		return rlm_error_set(err, RLM_EINVAL,
+		                     "rlm_interp_register_tool: at most %d tools per interpreter",
+		                     TOOLS_MAX);
+	}
+	struct interp_tool *grown = realloc(in->tools, (in->n_tools + 1) * sizeof(*grown));
+	char *copy = strdup(name);
+	if (grown)
+		in->tools = grown;
+	if (!grown || !copy) {
+		free(desc);
+		free(copy);
+		return rlm_error_set(err, RLM_ENOMEM, "out of memory");
+	}
+	in->tools[in->n_tools++] = (struct interp_tool){copy, desc, fn, ctx};
+	return 0;
+}
+
+char *rlm__interp_tools_text(const rlm_interp *in)
+{
+	if (!in || !in->n_tools)
+		return NULL;
+	rlm_sb sb = {0};
+	for (size_t i = 0; i < in->n_tools; i++) {
+		const struct interp_tool *t = &in->tools[i];
+		if (t->description)
+			rlm_sb_printf(&sb, "- `%s`: %s\n", t->name, t->description);
+		else
+			rlm_sb_printf(&sb, "- `%s(...)`\n", t->name);
+	}
+	return rlm_sb_take(&sb);
+}
+
 static json_object *capability_names(uint64_t caps)
 {
 	static const char *const names[] = {"interrupt",      "run_command", "volume",
@@ -1073,5 +1226,8 @@ void rlm_interp_close(rlm_interp *in)
 	rlm__plugin_release(in->plugin);
 	json_object_put(in->ready);
 	rlm_config_free(in->cfg);
+	for (size_t i = 0; i < in->n_tools; i++)
+		tool_free(&in->tools[i]);
+	free(in->tools);
 	free(in);
 }

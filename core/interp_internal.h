@@ -27,6 +27,10 @@ int rlm__result_set_error(rlm_result *r, const char *type, const char *message,
  * len is smaller (a result filled in by hand without its lengths). */
 size_t rlm__text_len(const char *text, size_t len);
 
+/* The interpreter's tools (rlm_interp_register_tool) as lines for the model,
+ * "- `name`: description\n" each; NULL when it has none (or out of memory). Caller frees. */
+char *rlm__interp_tools_text(const rlm_interp *in);
+
 /* Result as a json-c object (caller puts it). */
 json_object *rlm__result_to_object(const rlm_result *r);
 

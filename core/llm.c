@@ -11,12 +11,15 @@
 #include "config_internal.h"
 #include "host.h"
 #include "loader.h"
+#include "protocol.h"
 #include "util.h"
 
 struct rlm_llm {
 	rlm_plugin *plugin;
 	const rlm_llm_ops *ops;
 	void *inst;
+	rlm_llm_fn fn; /* instead of a plugin: rlm_run_options.llm */
+	void *fn_ctx;
 	char *provider;
 	char *model;
 	char *secret;
@@ -188,6 +191,69 @@ int rlm__llm_open(const rlm_config *cfg, const char *section, rlm_llm **out, rlm
 	return 0;
 }
 
+int rlm__llm_open_callback(const rlm_config *cfg, const char *section, rlm_llm_fn fn, void *ctx,
+                           rlm_llm **out, rlm_error *err)
+{
+	*out = NULL;
+	rlm_llm *l = calloc(1, sizeof(*l));
+	if (!l)
+		return rlm_error_set(err, RLM_ENOMEM, "out of memory");
+	char key[160];
+	snprintf(key, sizeof(key), "%s.model", section);
+	const char *model = rlm_config_get_string(cfg, key, NULL);
+	l->fn = fn;
+	l->fn_ctx = ctx;
+	l->provider = strdup("callback");
+	l->model = rlm_strdup0(model);
+	l->options = json_object_new_object();
+	if (!l->provider || (model && !l->model) || !l->options) {
+		rlm__llm_close(l);
+		return rlm_error_set(err, RLM_ENOMEM, "out of memory");
+	}
+	*out = l;
+	return 0;
+}
+
+/* A completion by the caller's function: its malloc'ed text is moved into resp (in the
+ * host's allocator, bytes that are not UTF-8 replaced by '?', as every later reader needs). */
+static int callback_complete(rlm_llm *llm, const rlm_llm_request *req, rlm_llm_response *resp,
+                             rlm_error *e)
+{
+	char *text = NULL;
+	const char *model = req->model ? req->model : llm->model;
+	rlm_error_clear(e);
+	int rc = llm->fn(llm->fn_ctx, req->messages, req->n_messages, model, &text, e);
+	if (rc) {
+		free(text);
+		if (rc > 0)
+			rc = RLM_EBACKEND;
+		if (!e->code)
+			e->code = rc;
+		if (!e->message[0])
+			rlm_error_set(e, rc, "the llm callback failed: %s", rlm_strerror(rc));
+		return rc;
+	}
+	size_t len = text ? strlen(text) : 0;
+	resp->text.data = rlm__host()->alloc(len + 1);
+	if (!resp->text.data) {
+		free(text);
+		return rlm_error_set(e, RLM_ENOMEM, "out of memory");
+	}
+	if (len)
+		memcpy(resp->text.data, text, len);
+	resp->text.data[len] = '\0';
+	resp->text.len = len;
+	free(text);
+	size_t at = 0, bad;
+	while ((bad = rlm_utf8_invalid_at(resp->text.data + at, len - at)) != RLM_UTF8_VALID) {
+		resp->text.data[at + bad] = '?';
+		at += bad + 1;
+	}
+	if (model)
+		snprintf(resp->model, sizeof(resp->model), "%s", model);
+	return 0;
+}
+
 int rlm__llm_complete(rlm_llm *llm, const rlm_llm_request *req, rlm_llm_response *resp,
                       rlm_error *err)
 {
@@ -198,6 +264,8 @@ int rlm__llm_complete(rlm_llm *llm, const rlm_llm_request *req, rlm_llm_response
 	resp->completion_tokens = -1;
 	rlm_error mine = RLM_ERROR_INIT;
 	rlm_error *e = err ? err : &mine;
+	if (llm->fn)
+		return callback_complete(llm, req, resp, e);
 	int rc = llm->ops->complete(llm->inst, req, resp, e);
 	if (rc) {
 		if (!e->code) /* a plugin that forgot to say why */

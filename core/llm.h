@@ -7,6 +7,7 @@
 
 #include "rlm/config.h"
 #include "rlm/plugin.h"
+#include "rlm/run.h"
 
 typedef struct rlm_llm rlm_llm;
 
@@ -16,6 +17,11 @@ typedef struct rlm_llm rlm_llm;
  * declare must be null or equal to the schema's default, else RLM_ECONFIG names the key and
  * the provider. A null provider is RLM_ECONFIG "no LLM configured: set llm.provider ...". */
 int rlm__llm_open(const rlm_config *cfg, const char *section, rlm_llm **out, rlm_error *err);
+
+/* An instance that answers through fn (rlm_run_options.llm) instead of a plugin: provider
+ * "callback", model <section>.model (NULL when unset), no options, no secret. */
+int rlm__llm_open_callback(const rlm_config *cfg, const char *section, rlm_llm_fn fn, void *ctx,
+                           rlm_llm **out, rlm_error *err);
 
 /* One completion; thread-safe when the plugin is (the ABI requires it). resp is initialised
  * here; on success resp->text.data is non-NULL and NUL-terminated. Release it with

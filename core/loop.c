@@ -17,6 +17,7 @@
 #include <sys/stat.h>
 
 #include "host.h"
+#include "interp_internal.h"
 #include "llm.h"
 #include "prompt.h"
 #include "protocol.h"
@@ -78,7 +79,8 @@ struct run {
 	struct frame *current; /* the RLM whose code is running */
 	const char *ctx_data;  /* the root's context bytes (kept to reload after a restart) */
 	size_t ctx_len;
-	char *ctx_owned; /* ctx_data when read from a file */
+	char *ctx_owned;  /* ctx_data when read from a file */
+	char *tools_text; /* the interpreter's host tools, for the system prompt; NULL: none */
 };
 
 /* ---- small helpers ---- */
@@ -966,6 +968,7 @@ static int frame_loop(struct run *r, struct frame *f, const char *task,
 	        .max_llm_calls = r->max_calls,
 	        .depth = f->depth,
 	        .can_recurse = r->nested_ok && f->depth < r->max_depth,
+	        .tools = r->tools_text,
 	};
 	char *system = rlm__system_prompt(&pp);
 	char *first = rlm__task_message(task, ci);
@@ -1088,6 +1091,16 @@ static void read_limits(struct run *r, const rlm_run_options *o)
 
 static int open_llms(struct run *r, rlm_error *err)
 {
+	const rlm_run_options *o = r->opts;
+	if (RLM_HAS_FIELD(o, llm) && o->llm) {
+		/* The caller's function answers everything; the sections' models are passed on. */
+		int rc = rlm__llm_open_callback(r->cfg, "llm", o->llm,
+		                                RLM_HAS_FIELD(o, llm_ctx) ? o->llm_ctx : NULL,
+		                                &r->llm, err);
+		r->sub = r->llm;
+		r->sub_model = rlm_config_get_string(r->cfg, "sub_llm.model", NULL);
+		return rc;
+	}
 	int rc = rlm__llm_open(r->cfg, "llm", &r->llm, err);
 	if (rc)
 		return rc;
@@ -1332,6 +1345,7 @@ static int open_run(struct run *r, rlm_error *err)
 		rc = rlm_error_set(err, RLM_ECANCELLED, "the run was cancelled");
 	if (!rc) {
 		r->nested_ok = backend_nests(r->interp);
+		r->tools_text = rlm__interp_tools_text(r->interp);
 		rlm_interp_set_call_handler(r->interp, on_host_call, r);
 		rc = load_root_context(r, err);
 	}
@@ -1352,6 +1366,7 @@ static void close_run(struct run *r)
 	rlm__llm_close(r->llm);
 	rlm__trajectory_close(r->traj);
 	free(r->ctx_owned);
+	free(r->tools_text);
 }
 
 static rlm_run_result *make_result(struct run *r, struct frame *f, double secs)

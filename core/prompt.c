@@ -61,6 +61,12 @@ char *rlm__system_prompt(const struct rlm_prompt_params *p)
 		rlm_sb_puts(&sb, "- `rlm_query(prompt, context=None)` -> str: at this depth it is "
 		                 "a single llm_query (the context, if any, is appended to the "
 		                 "prompt); prefer llm_query.\n");
+	if (p->tools && *p->tools)
+		rlm_sb_printf(&sb,
+		              "- Host tools: functions that run outside the sandbox, called like "
+		              "any Python function; arguments and results must be JSON values, "
+		              "and a failure raises RuntimeError:\n%s",
+		              p->tools);
 	rlm_sb_printf(
 	        &sb,
 	        "- `add_buffer(name, value)`, `get_buffer(name)`, `clear_buffer(name=None)`: named "

@@ -12,8 +12,9 @@ struct rlm_prompt_params {
 	long max_output_chars; /* what one REPL output may show */
 	long max_iterations;
 	long max_llm_calls;
-	int depth;       /* of the RLM the prompt is for */
-	int can_recurse; /* rlm_query starts a child (else it is a plain llm_query) */
+	int depth;         /* of the RLM the prompt is for */
+	int can_recurse;   /* rlm_query starts a child (else it is a plain llm_query) */
+	const char *tools; /* the host tools, one "- `name`: description" line each, or NULL */
 };
 
 /* The system prompt. Caller frees. */

@@ -270,7 +270,16 @@ def _locals_repr():
     return r
 
 
-def user_locals(ns):
+def _host_tool(drv, name):
+    """The function sandbox code calls for host tool `name`."""
+    def tool(*args, **kwargs):
+        return drv.host_call(name, list(args), kwargs)
+    tool.__name__ = tool.__qualname__ = name
+    tool.__doc__ = "Host tool %r: runs on the host; arguments and result travel as JSON." % name
+    return tool
+
+
+def user_locals(ns, tools=None):
     """{name: capped repr} of the user variables in namespace ns (names not starting with _,
     not reserved), in definition order, for an exec that asked for `locals`.  repr runs user
     code (__repr__), so it runs under its own interval timer: past LOCALS_TIME_S in all, the
@@ -286,8 +295,9 @@ def user_locals(ns):
         if armed[0]:
             raise _ReprTimeout()
 
+    tools = tools or {}
     names = [k for k in list(ns) if isinstance(k, str) and not k.startswith("_")
-             and k not in RESERVED][:LOCALS_MAX]
+             and k not in RESERVED and (k not in tools or ns[k] is not tools[k])][:LOCALS_MAX]
     try:
         signal.signal(signal.SIGALRM, on_alarm)
         signal.setitimer(signal.ITIMER_REAL, LOCALS_TIME_S, 0.1)
@@ -678,6 +688,7 @@ class Driver(object):
         self.err = Stream(2)
         self._select = None
         self.reserved = self._make_reserved()
+        self.tools = {}     # host tool name -> the function that calls it (exec's `tools`)
         self.driver_module = sys.modules.get(__name__)  # keep alive once __main__ is replaced
         self.ns = None
         self.new_namespace()
@@ -756,6 +767,8 @@ class Driver(object):
         if ns is None:
             ns = self.ns
         ns.update(self.reserved)
+        if self.tools:
+            ns.update(self.tools)
         ns.pop("print", None)
         builtins.print = self.print
         sys.modules["__main__"] = self.ns_module
@@ -812,6 +825,35 @@ class Driver(object):
         return {"SUBMIT": SUBMIT, "llm_query": llm_query, "llm_query_batched": llm_query_batched,
                 "rlm_query": rlm_query, "add_buffer": add_buffer, "get_buffer": get_buffer,
                 "clear_buffer": clear_buffer, "VOLUME": self.volume}
+
+    def set_tools(self, names):
+        """Makes the host tools exactly `names` (an exec's `tools`): a new name gets a function
+        that sends a `call` frame; a name no longer listed is removed from every namespace
+        that still holds its function."""
+        if len(names) == len(self.tools) and all(n in self.tools for n in names):
+            return
+        old, self.tools = self.tools, {}
+        for name in names:
+            fn = old.get(name)
+            self.tools[name] = fn if fn is not None else _host_tool(self, name)
+        for name, fn in old.items():
+            if name in self.tools:
+                continue
+            for ns in [self.ns] + [m.__dict__ for m in self.scopes.values()]:
+                if ns.get(name) is fn:
+                    del ns[name]
+
+    def bad_tool_names(self, names):
+        """Why an exec's `tools` field is unusable, or None."""
+        if not isinstance(names, list):
+            return "exec: field 'tools' must be a list of strings or null"
+        import keyword
+        for name in names:
+            if (not isinstance(name, str) or not name.isidentifier() or not name.isascii()
+                    or keyword.iskeyword(name) or name in RESERVED or name == "print"
+                    or (name.startswith("__") and name.endswith("__"))):
+                return "exec: invalid tool name %r" % (name,)
+        return None
 
     # ---------------------------------------------------------------- signals
 
@@ -1246,6 +1288,8 @@ class Driver(object):
             return "invalid variable name %r: is a keyword" % (name,)
         if name in RESERVED or (name.startswith("__") and name.endswith("__")):
             return "invalid variable name %r: reserved" % (name,)
+        if name in self.tools:
+            return "invalid variable name %r: reserved (a host tool)" % (name,)
         return None
 
     def do_exec(self, msg, nested=False, time_left=None):
@@ -1283,6 +1327,12 @@ class Driver(object):
         want_locals = msg.get("locals")
         if want_locals is not None and not isinstance(want_locals, bool):
             return self.protocol_error(rid, "exec: field 'locals' must be a boolean or null")
+        tools = msg.get("tools")
+        if tools is None:
+            tools = ()
+        elif self.bad_tool_names(tools):
+            return self.protocol_error(rid, self.bad_tool_names(tools))
+        self.set_tools(tools)
         for name in variables:
             problem = self.bad_var_name(name)
             if problem:
@@ -1293,6 +1343,8 @@ class Driver(object):
         filename = "<cell-%d>" % self.cell
         self.register_source(filename, code)
         ns = self.scope_namespace(scope)
+        if self.tools:
+            ns.update(self.tools)
         # Signals and stdio were restored at the end of the previous cell (and at start-up),
         # or by serve_nested.
         out_pending, err_pending = self.pending_output()
@@ -1346,7 +1398,7 @@ class Driver(object):
         self.pending = None
 
         self.restore_namespace(ns)
-        user_vars = user_locals(ns) if want_locals else None
+        user_vars = user_locals(ns, self.tools) if want_locals else None
         ns = None
         self.install_signals()
         self.fix_stdio()

@@ -8,6 +8,8 @@
 #ifndef RLM_CONFIG_H
 #define RLM_CONFIG_H
 
+#include <stddef.h>
+
 #include "error.h"
 
 #ifdef __cplusplus
@@ -63,6 +65,12 @@ RLM_API int rlm_config_get_bool(const rlm_config *cfg, const char *key_path, int
 
 /* Frees memory rlm handed to the caller (strings, buffers). */
 RLM_API void rlm_free(void *ptr);
+
+/* Allocates memory that rlm frees: what a callback hands to rlm through an out-parameter
+ * (rlm_call_handler's *value_json, rlm_llm_fn's *text) may come from here as well as from
+ * malloc, for a caller that does not share rlm's C library (a language binding). NULL when
+ * out of memory. */
+RLM_API void *rlm_alloc(size_t size);
 
 #ifdef __cplusplus
 }

@@ -51,7 +51,8 @@ typedef struct rlm_result {
 	char *locals_json;
 } rlm_result;
 
-/* Answers a host call made by sandbox code (llm_query, llm_query_batched, rlm_query).
+/* Answers a host call made by sandbox code (llm_query, llm_query_batched, rlm_query, or a
+ * tool registered with rlm_interp_register_tool).
  * args_json/kwargs_json are the call's arguments. On success set *value_json (malloc'ed JSON
  * text, freed by rlm) and return 0; on failure set *error_message (malloc'ed, freed by rlm)
  * and return a negative rlm_status: the sandbox code then sees RuntimeError(message). */
@@ -158,6 +159,22 @@ RLM_API int rlm_interp_drop_scope(rlm_interp *interp, const char *scope, rlm_err
 
 /* Sets the handler for host calls; without one, calls fail with "no LLM configured". */
 RLM_API void rlm_interp_set_call_handler(rlm_interp *interp, rlm_call_handler fn, void *ctx);
+
+/* Registers a host tool: sandbox code on every backend can then call name(*args, **kwargs),
+ * which sends the arguments as JSON through the driver's host-call frames to fn (called with
+ * name, on the thread running the cell, while the cell waits) and returns the JSON value fn
+ * sets, or raises RuntimeError(message) when fn fails, as for llm_query. The name is
+ * installed in every namespace (child scopes too) from the next cell on and re-installed after
+ * each cell, whatever the code did to it; it is also refused as a variable name. description
+ * (may be NULL) is one line for the model: rlm_run lists the tools of its interpreter in the
+ * system prompt. A name registered again replaces the tool; fn NULL removes it (sandbox code
+ * loses it from the next cell on, and a call that names it is refused). Both strings are
+ * copied.
+ * RLM_EINVAL for a name that is not an ASCII Python identifier of at most 64 characters, is a
+ * keyword or a dunder, or is one of the driver's own names (SUBMIT, llm_query, ...); at most
+ * 64 tools (RLM_EINVAL beyond). Must not be called while a cell runs. */
+RLM_API int rlm_interp_register_tool(rlm_interp *interp, const char *name, const char *description,
+                                     rlm_call_handler fn, void *ctx, rlm_error *err);
 
 /* JSON object: backend, plugin file, capabilities, driver/python versions, backend status
  * (e.g. the isolation level the local backend reached). Caller frees with rlm_free. */

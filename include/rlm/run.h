@@ -16,6 +16,7 @@
 #include "config.h"
 #include "error.h"
 #include "interp.h"
+#include "plugin.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -43,6 +44,16 @@ typedef struct rlm_run_iteration {
 } rlm_run_iteration;
 
 typedef void (*rlm_run_progress_fn)(void *ctx, const rlm_run_iteration *it);
+
+/* An LLM in the caller's process (rlm_run_options.llm): answers one completion. msgs are the
+ * conversation (n >= 1; for llm_query it is the one user message), model the model asked for
+ * or NULL for the caller's default. On success set *text to the answer (UTF-8, allocated
+ * with malloc or rlm_alloc, freed by rlm) and return 0; on failure fill err (message, and
+ * http_status / request_id if any) and return a negative rlm_status. It may be called from
+ * several threads at once (llm_query_batched), and is not interrupted by the run's cancel
+ * flag or timeout: a slow callback delays them. */
+typedef int (*rlm_llm_fn)(void *ctx, const rlm_llm_message *msgs, size_t n, const char *model,
+                          char **text, rlm_error *err);
 
 /* Options of one run; start from RLM_RUN_OPTIONS_INIT (or rlm_run_options_init). Every limit
  * left at its INIT value comes from cfg's `limits` section. struct_size tells the library
@@ -78,6 +89,13 @@ typedef struct rlm_run_options {
 	 * is left; once it is spent the run stops at the next step and rlm_run returns
 	 * RLM_ETIMEOUT (the trajectory keeps the finished turns). */
 	double timeout_s;
+	/* NULL, or the LLM as a function in this process (a policy being trained, a test
+	 * double): it answers the root's turns and every sub-call (llm_query,
+	 * llm_query_batched, child RLMs), and the config's llm and sub_llm sections are not
+	 * used (llm.model / sub_llm.model, if set, are passed as the model). llm_ctx is its
+	 * first argument. */
+	rlm_llm_fn llm;
+	void *llm_ctx;
 } rlm_run_options;
 
 /* clang-format off */

@@ -919,6 +919,45 @@ class TestHostCalls(DriverTestCase):
 # ------------------------------------------------------------------------------------------
 # nested cells: a child namespace served while a host call waits
 
+class TestHostTools(DriverTestCase):
+    def test_tool_sends_a_call_frame_with_its_name_and_arguments(self):
+        calls = []
+
+        def on_call(frame):
+            calls.append(frame)
+            return {"ok": True, "value": {"rows": 3}}
+        res = self.d.exec("r = lookup('t', limit=2)\nr['rows']", on_call=on_call,
+                          tools=["lookup"])
+        self.assertIsNone(res["error"])
+        self.assertEqual(res["value"], "3")
+        self.assertEqual((calls[0]["name"], calls[0]["args"], calls[0]["kwargs"]),
+                         ("lookup", ["t"], {"limit": 2}))
+
+    def test_tool_is_reinstalled_and_not_a_local(self):
+        res = self.run_ok("lookup = 1", tools=["lookup"], locals=True)
+        self.assertNotIn("lookup", res["locals"])
+        res = self.run_ok("callable(lookup)", tools=["lookup"], locals=True)
+        self.assertEqual(res["value"], "True")
+        self.assertNotIn("lookup", res["locals"])
+
+    def test_tool_left_out_of_the_list_is_removed(self):
+        self.run_ok("x = 1", tools=["lookup"])
+        res = self.run_ok("'lookup' in globals()")
+        self.assertEqual(res["value"], "False")
+
+    def test_variable_named_like_a_tool_is_refused(self):
+        res = self.d.exec("1", tools=["lookup"], vars={"lookup": 2})
+        self.assertEqual(res["error"]["type"], "ValueError")
+        self.assertIn("host tool", res["error"]["message"])
+
+    def test_bad_tools_field_is_refused_and_nothing_runs(self):
+        for tools in ("lookup", ["class"], ["SUBMIT"], ["print"], ["a-b"], [3], ["__x__"]):
+            res = self.d.exec("ran = 1", tools=tools)
+            self.assertIs(res.get("refused"), True, tools)
+            self.assertEqual(res["error"]["type"], "ProtocolError")
+        self.assertEqual(self.run_ok("'ran' in globals()")["value"], "False")
+
+
 class TestNestedCells(DriverTestCase):
     def child(self, code, scope="child-1", on_call=None, **fields):
         """Runs code as a child cell (from inside an on_call handler); returns its result."""
