@@ -1,0 +1,15 @@
+# Run by `cmake --install`: writes the installed package's _paths.py, naming librlm's
+# directory relative to the package (the prefix is the one given at install time).
+foreach(_v RLM_PYTHON_INSTALL_DIR RLM_INSTALL_LIBDIR)
+  if(IS_ABSOLUTE "${${_v}}")
+    set(_${_v} "${${_v}}")
+  else()
+    set(_${_v} "${CMAKE_INSTALL_PREFIX}/${${_v}}")
+  endif()
+endforeach()
+file(RELATIVE_PATH _rel "${_RLM_PYTHON_INSTALL_DIR}/rlm" "${_RLM_INSTALL_LIBDIR}")
+file(READ "${RLM_PATHS_TEMPLATE}" _text)
+string(REPLACE "LIBDIR_RELATIVE = None" "LIBDIR_RELATIVE = \"${_rel}\"" _text "${_text}")
+set(_out "$ENV{DESTDIR}${_RLM_PYTHON_INSTALL_DIR}/rlm/_paths.py")
+message(STATUS "Installing: ${_out} (librlm in ${_rel})")
+file(WRITE "${_out}" "${_text}")
