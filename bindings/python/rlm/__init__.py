@@ -7,12 +7,14 @@
 
     answer = rlm.run("What is 6 * 7?", llm="openai", model="gpt-4o-mini").answer
 
-rlm.aio has the same classes with coroutine methods; rlm.adapters has dspy's CodeInterpreter
-shape and rllm's CodeToolOutput. rlm.library_path() says which librlm was loaded: the file
+rlm.eval runs a task file on a pool, as `rlm eval` does. rlm.aio has the same classes
+with coroutine methods; rlm.adapters has dspy's CodeInterpreter shape and rllm's
+CodeToolOutput. rlm.library_path() says which librlm was loaded: the file
 RLM_LIBRARY names, else the one installed with this package, else the one next to an `rlm`
 on PATH, else a source checkout's build/lib, else the dynamic loader's choice.
 """
 from . import _lib
+from ._eval import EvalSummary, eval, report as eval_report, score as eval_score
 from ._result import CommandResult, ExecError, Result, ToolOutput, tool_output
 from .errors import (AuthError, BackendError, BudgetError, CancelledError, ClosedError,
                      ConfigError, Error, InvalidArgumentError, LibraryError, LocalIOError,
@@ -29,7 +31,7 @@ __version__ = "0.1.0"
 __all__ = [
     "Interpreter", "LocalInterpreter", "DaytonaInterpreter", "ModalInterpreter", "Result",
     "ExecError", "CommandResult", "ToolOutput", "tool_output", "run", "RunResult", "CancelFlag",
-    "Pool",
+    "Pool", "eval", "EvalSummary", "eval_score", "eval_report",
     "library_path", "library_version", "backends",
     "Error", "InvalidArgumentError", "NoMemoryError", "NotFoundError", "NotSupportedError",
     "ConfigError", "PluginError", "RLMTimeoutError", "AuthError", "QuotaError",

@@ -112,15 +112,26 @@ class HostCalls:
     returning the event loop that coroutine tools and llms run on (rlm.aio)."""
 
     def __init__(self, tools=None, llm=None, max_llm_calls=None, loop=None):
-        self.loop = loop  # None, or a callable giving the event loop for coroutine results
         self.tools = {}
         for name, fn in (tools or {}).items():
             self.add_tool(name, fn)
         self.llm = LLM(llm, loop) if llm is not None else None
+        self.loop = loop
         self.max_llm_calls = max_llm_calls
         self.llm_calls = 0
         self.last_exception = None
         self.c_handler = _lib.CALL_HANDLER(self._on_call)
+
+    @property
+    def loop(self):
+        """None, or a callable giving the event loop coroutine results run on."""
+        return self._loop
+
+    @loop.setter
+    def loop(self, value):
+        self._loop = value
+        if self.llm is not None:
+            self.llm.loop = value
 
     def add_tool(self, name, fn):
         check_tool_name(name)

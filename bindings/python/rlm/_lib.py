@@ -93,6 +93,43 @@ class PoolOptions(ctypes.Structure):
                 ("warm", c_long), ("run_id", c_char_p), ("limiter_dir", c_char_p)]
 
 
+class EvalProgress(ctypes.Structure):
+    """rlm_eval_progress (rlm/eval.h)."""
+    _fields_ = [("total", c_long), ("done", c_long), ("ok", c_long), ("task_error", c_long),
+                ("infra_error", c_long), ("kept", c_long), ("finished", c_long),
+                ("to_run", c_long), ("mean_score", c_double), ("elapsed_s", c_double),
+                ("eta_s", c_double), ("id", c_char_p), ("status", c_char_p),
+                ("error", c_char_p), ("score", c_double), ("duration_s", c_double),
+                ("attempt", c_int)]
+
+
+EVAL_PROGRESS_FN = ctypes.CFUNCTYPE(None, c_void_p, POINTER(EvalProgress))
+
+
+class EvalOptions(ctypes.Structure):
+    """rlm_eval_options (rlm/eval.h)."""
+    _fields_ = [("struct_size", c_uint), ("tasks_path", c_char_p), ("out_dir", c_char_p),
+                ("concurrency", c_long), ("task_timeout_s", c_double), ("scorer", c_char_p),
+                ("limit", c_long), ("shard_index", c_long), ("shard_count", c_long),
+                ("retries", c_long), ("dry_run", c_int), ("scorer_timeout_s", c_double),
+                ("acquire_timeout_s", c_double), ("pool", POINTER(PoolOptions)),
+                ("cancel", POINTER(c_int)), ("on_progress", EVAL_PROGRESS_FN),
+                ("progress_ctx", c_void_p)]
+
+
+class EvalSummary(ctypes.Structure):
+    """rlm_eval_summary (rlm/eval.h); allocated by the library, only read here."""
+    _fields_ = [("total", c_long), ("ok", c_long), ("task_error", c_long),
+                ("infra_error", c_long), ("missing", c_long), ("kept", c_long),
+                ("to_run", c_long), ("finished", c_long), ("scored", c_long),
+                ("mean_score", c_double), ("p50_s", c_double), ("p95_s", c_double),
+                ("tokens_in", c_long), ("tokens_out", c_long), ("llm_calls", c_long),
+                ("wall_s", c_double), ("tasks_per_min", c_double), ("cancelled", c_int),
+                ("stop_code", c_int), ("stop_message", ctypes.c_char * ERROR_MESSAGE_MAX),
+                ("unusable", c_int), ("results_path", c_char_p), ("workers", c_long),
+                ("max_live", c_long), ("creates_per_s", c_double)]
+
+
 # name: (restype, argtypes). Strings the library hands over and the caller frees are c_void_p
 # (a c_char_p result would be copied and the pointer lost).
 _PROTOTYPES = {
@@ -146,6 +183,13 @@ _PROTOTYPES = {
     "rlm_pool_stats_json": (c_void_p, [c_void_p]),
     "rlm_pool_cancel": (None, [c_void_p]),
     "rlm_pool_close": (None, [c_void_p]),
+    "rlm_eval_run": (c_int, [c_void_p, POINTER(EvalOptions), POINTER(POINTER(EvalSummary)),
+                             POINTER(Error)]),
+    "rlm_eval_summary_free": (None, [POINTER(EvalSummary)]),
+    "rlm_eval_score": (c_int, [c_char_p, c_char_p, c_char_p, c_char_p, c_double,
+                               POINTER(c_double), POINTER(Error)]),
+    "rlm_eval_report": (c_int, [POINTER(c_char_p), c_size_t, c_int, c_char_p,
+                                POINTER(c_void_p), POINTER(Error)]),
 }
 
 LIBRARY_NAME = "librlm.so.0"
@@ -171,10 +215,14 @@ def _candidates():
         out.append((os.path.join(libdir, LIBRARY_NAME), "the install this package came with"))
     exe = shutil.which("rlm")
     if exe:
-        prefix = os.path.dirname(os.path.dirname(os.path.realpath(exe)))
-        for sub in ("lib", "lib64", os.path.join("lib", sys.implementation._multiarch)
-                    if hasattr(sys.implementation, "_multiarch") else "lib"):
-            out.append((os.path.join(prefix, sub, LIBRARY_NAME), "next to %s" % exe))
+        # <prefix>/bin/rlm beside <prefix>/lib[64|/<multiarch>], or a build tree's rlm
+        # beside its lib/.
+        bindir = os.path.dirname(os.path.realpath(exe))
+        multiarch = getattr(sys.implementation, "_multiarch", None)
+        subs = ["lib", "lib64"] + ([os.path.join("lib", multiarch)] if multiarch else [])
+        for d in [os.path.join(os.path.dirname(bindir), sub) for sub in subs] + [
+                os.path.join(bindir, "lib")]:
+            out.append((os.path.join(d, LIBRARY_NAME), "next to %s" % exe))
     # A source checkout: bindings/python/rlm -> <repo>/build/lib.
     repo = os.path.dirname(os.path.dirname(os.path.dirname(here)))
     out.append((os.path.join(repo, "build", "lib", LIBRARY_NAME), "the build tree"))

@@ -151,7 +151,10 @@ class CodeInterpreter:
         return self.execute(code, variables)
 
     def shutdown(self):
+        """Ends the session: the interpreter is not used again (dspy's contract)."""
         self._interp.shutdown()
+        if self._dead is None:
+            self._dead = "the interpreter was shut down; create a new one for a new session"
 
     def __enter__(self):
         self.start()

@@ -17,10 +17,18 @@ import functools
 
 from . import interpreter as _sync
 from . import pool as _pool
-from . import run as _run_mod
+from .run import CancelFlag
+from .run import run as _sync_run
 
 __all__ = ["Interpreter", "LocalInterpreter", "DaytonaInterpreter", "ModalInterpreter",
            "run", "Pool"]
+
+
+def _consume(fut):
+    """Reads the outcome of a call whose awaiter was cancelled (the CancelledError it ends
+    with is expected), so asyncio does not report it as never retrieved."""
+    if not fut.cancelled():
+        fut.exception()
 
 
 class _AsyncBase:
@@ -46,6 +54,7 @@ class _AsyncBase:
             return await asyncio.shield(fut)
         except asyncio.CancelledError:
             self._inner.cancel()
+            fut.add_done_callback(_consume)
             raise
 
     @property
@@ -142,16 +151,17 @@ async def run(query, context=None, **kwargs):
     """rlm.run on a thread of its own (same arguments); the llm and tools callables may be
     coroutine functions. Cancelling the awaiting task cancels the run."""
     loop = asyncio.get_running_loop()
-    flag = kwargs.pop("cancel", None) or _run_mod.CancelFlag()
+    flag = kwargs.pop("cancel", None) or CancelFlag()
     if isinstance(kwargs.get("interpreter"), _AsyncBase):
         kwargs["interpreter"] = kwargs["interpreter"]._inner
     with concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="rlm-run") as ex:
         fut = loop.run_in_executor(ex, functools.partial(
-            _run_mod.run, query, context, cancel=flag, _loop=lambda: loop, **kwargs))
+            _sync_run, query, context, cancel=flag, _loop=lambda: loop, **kwargs))
         try:
             return await asyncio.shield(fut)
         except asyncio.CancelledError:
             flag.cancel()
+            fut.add_done_callback(_consume)
             raise
 
 

@@ -180,7 +180,7 @@ class Interpreter:
             opts.max_output_chars = int(max_output_chars)
         out = _lib.c_void_p()
         err = _lib.Error()
-        code_b = code.encode()
+        code_b = code.encode("utf-8", "surrogatepass")  # a lone surrogate: the library says where
         with self._lock:
             handle = self._live()
             if self._registered.keys() != self._hostcalls.tools.keys():
