@@ -63,13 +63,14 @@ release: deps
 	cmake --build build-release -j $(JOBS)
 
 # The same suite under AddressSanitizer + UndefinedBehaviorSanitizer (less what runs no C of
-# ours, and the install test, whose consumer is not built with the sanitizers).
+# ours, the install test, whose consumer is not built with the sanitizers, and the Python
+# suites: an uninstrumented python3 cannot load an ASan librlm).
 test-asan: deps
 	cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DRLM_SANITIZE=ON $(CMAKE_ARGS)
 	cmake --build $(ASAN_BUILD) -j $(JOBS)
 	cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 		UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-		ctest --output-on-failure -j $(JOBS) -E 'driver_unittest|header_|install_consumer'
+		ctest --output-on-failure -j $(JOBS) -E 'driver_unittest|header_|install_consumer|python_'
 
 # Each parser's libFuzzer target for FUZZ_SECONDS, from the seed corpus in tests/fuzz/.
 fuzz: deps
@@ -99,6 +100,7 @@ bench: build
 	$(BUILD)/bench/bench_llm
 	XDG_DATA_HOME=$(BUILD)/bench-data $(BUILD)/bench/bench_daytona
 	XDG_DATA_HOME=$(BUILD)/bench-data $(BUILD)/bench/bench_modal --execs 200 --concurrent 32
+	RLM_LIBRARY=$(BUILD)/lib/librlm.so.0 /usr/bin/python3 bench/bench_python.py
 	XDG_DATA_HOME=$(BUILD)/bench-data python3 bench/bench_eval.py $(BUILD) --tasks 256 --concurrency 64
 	XDG_DATA_HOME=$(BUILD)/bench-data $(BUILD)/bench/bench_mcp
 

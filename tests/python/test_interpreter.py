@@ -175,6 +175,18 @@ class Results(unittest.TestCase):
         self.assertEqual(r.stdout_chars, 1001)
         self.assertLess(len(r.stdout), 200)
 
+    def test_result_outlives_the_interpreter_and_pickles(self):
+        import pickle
+        with rlm.LocalInterpreter() as other:
+            r = other.execute("print('out')\nSUBMIT(answer=[1, 2])")
+        self.assertEqual((r.stdout, r.answer), ("out\n", [1, 2]))
+        copy = pickle.loads(pickle.dumps(self.interp.execute("1 / 0")))
+        self.assertEqual(copy.error.type, "ZeroDivisionError")
+        self.assertIsNone(copy.submit)
+        copy = pickle.loads(pickle.dumps(r))
+        self.assertEqual((copy.stdout, copy.answer, copy.to_dict()), (r.stdout, r.answer,
+                                                                      r.to_dict()))
+
     def test_execute_needs_a_str(self):
         with self.assertRaises(TypeError):
             self.interp.execute(b"1")

@@ -6,6 +6,7 @@ config file ($RLM_CONFIG, ./rlm.json, ~/.config/rlm/config.json), then the envir
 (RLM_BACKEND, DAYTONA_API_KEY, ...), then what the caller passed (config=, backend=, keyword
 options), each layer over the one before.
 """
+import ctypes
 import difflib
 import json
 import os
@@ -23,12 +24,14 @@ ALIASES = {
 
 
 def raise_error(rc, err):
-    """Raises the exception for a failed call (rc < 0) and its filled rlm_error."""
+    """Raises the exception for a failed call (rc < 0) and its filled rlm_error, which is
+    cleared for its next use (interpreters reuse theirs)."""
     message = err.message.decode("utf-8", "replace") if err.message else ""
     if not message:
         message = _lib.load().rlm_strerror(rc).decode()
-    raise errors.from_code(rc, message, err.http_status,
-                           err.request_id.decode("utf-8", "replace"), _lib.path())
+    http_status, request_id = err.http_status, err.request_id.decode("utf-8", "replace")
+    ctypes.memset(ctypes.addressof(err), 0, ctypes.sizeof(err))
+    raise errors.from_code(rc, message, http_status, request_id, _lib.path())
 
 
 def check(rc, err):

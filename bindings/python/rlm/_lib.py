@@ -1,11 +1,13 @@
 """_lib.py - librlm through ctypes: where the library is found, and the few C declarations the
 package calls.
 
-The mirror is kept small on purpose: results, run results and pool statistics cross as JSON
-(rlm_result_to_json, rlm_run_result_to_json, rlm_pool_stats_json), so only the structs the
-package fills in (rlm_error, rlm_exec_options, rlm_run_options, rlm_pool_options) and the one
-it reads field by field (rlm_command_output) are declared here, exactly as include/rlm/*.h
-lays them out. Versioned structs are stamped with their ctypes size, which equals the C
+The mirror is kept small: run results, statuses and pool statistics cross as JSON
+(rlm_run_result_to_json, rlm_interp_status_json, rlm_pool_stats_json). Declared here, exactly
+as include/rlm/*.h lays them out, are the structs the package fills in (rlm_error,
+rlm_exec_options, rlm_run_options, rlm_pool_options, rlm_eval_options) and those it reads
+field by field: rlm_result (read lazily, field by field, because a cell's round trip is tens
+of microseconds and a JSON detour would add a third to it), rlm_command_output,
+rlm_eval_summary. Versioned structs are stamped with their ctypes size, which equals the C
 sizeof because the fields are the same in the same order.
 
 ctypes releases the GIL for the whole of every foreign call, so C work on one thread never
@@ -40,6 +42,23 @@ class ExecOptions(ctypes.Structure):
     _fields_ = [("struct_size", c_uint), ("vars_json", c_char_p),
                 ("output_names", POINTER(c_char_p)), ("timeout_s", c_double),
                 ("max_output_chars", c_long), ("scope", c_char_p), ("locals", c_int)]
+
+
+class ExecErrorStruct(ctypes.Structure):
+    """rlm_exec_error (rlm/interp.h)."""
+    _fields_ = [("type", c_char_p), ("message", c_char_p), ("traceback", c_char_p),
+                ("line", c_char_p)]
+
+
+class ResultStruct(ctypes.Structure):
+    """rlm_result (rlm/interp.h): allocated by the library, read here field by field (fields
+    are only ever appended, so this prefix stays valid)."""
+    _fields_ = [("stdout_text", c_void_p), ("stderr_text", c_void_p),
+                ("stdout_chars", c_size_t), ("stderr_chars", c_size_t), ("truncated", c_int),
+                ("error", c_void_p), ("submit_json", c_char_p),
+                ("value", c_char_p), ("timed_out", c_int), ("state_lost", c_int),
+                ("duration_ms", c_double), ("host_calls", c_uint), ("stdout_len", c_size_t),
+                ("stderr_len", c_size_t), ("locals_json", c_char_p)]
 
 
 class CommandOutput(ctypes.Structure):

@@ -2,7 +2,6 @@
 the tool-output shape rllm's CodeToolOutput uses (ToolOutput, tool_output)."""
 import ctypes
 import json
-import weakref
 
 from . import _lib
 
@@ -10,6 +9,8 @@ from . import _lib
 OWN = frozenset(("stdout", "stderr", "value", "error", "timed_out", "state_lost",
                  "duration_ms", "submit", "submitted", "ok", "stdout_chars", "stderr_chars",
                  "truncated", "host_calls", "fields", "tool_output", "to_dict"))
+OWN_DATA = ("stdout", "stderr", "value", "error", "submit", "timed_out", "state_lost",
+            "duration_ms", "stdout_chars", "stderr_chars", "truncated", "host_calls")
 
 
 class ExecError:
@@ -32,6 +33,30 @@ class ExecError:
             getattr(self, k) == getattr(other, k) for k in self.__slots__)
 
 
+class _lazy:
+    """functools.cached_property without its lock (3.11 takes one per access): the value is
+    computed on first use and kept in the instance's __dict__, where later lookups find it."""
+
+    def __init__(self, fn):
+        self.fn = fn
+        self.name = fn.__name__
+        self.__doc__ = fn.__doc__
+
+    def __get__(self, obj, cls=None):
+        if obj is None:
+            return self
+        v = obj.__dict__[self.name] = self.fn(obj)
+        return v
+
+
+def _text(ptr, n):
+    return ctypes.string_at(ptr, n).decode("utf-8", "replace") if n else ""
+
+
+def _str(b):
+    return b.decode("utf-8", "replace") if b is not None else None
+
+
 class Result:
     """The outcome of one cell.
 
@@ -44,26 +69,89 @@ class Result:
     duration_ms         wall time of the cell as the host saw it
     Each SUBMIT field is also an attribute (result.answer), unless it has one of the names
     above: then it is only in result.submit.
+
+    A Result reads the library's rlm_result lazily (each field on first use) and frees it
+    when it is collected; pickling or to_dict() gives a plain copy.
     """
 
-    def __init__(self, doc, handle=None):
-        self.stdout = doc.get("stdout") or ""
-        self.stderr = doc.get("stderr") or ""
-        self.stdout_chars = doc.get("stdout_chars", 0)
-        self.stderr_chars = doc.get("stderr_chars", 0)
-        self.truncated = bool(doc.get("truncated"))
-        e = doc.get("error")
-        self.error = ExecError(e.get("type"), e.get("message"), e.get("line"),
-                               e.get("traceback")) if e else None
-        self.submit = doc.get("submit")
-        self.value = doc.get("value")
-        self.timed_out = bool(doc.get("timed_out"))
-        self.state_lost = bool(doc.get("state_lost"))
-        self.duration_ms = doc.get("duration_ms", 0.0)
-        self.host_calls = doc.get("host_calls", 0)
-        self._handle = handle
-        if handle:
-            weakref.finalize(self, _lib.load().rlm_result_free, handle)
+    def __init__(self, address):
+        self._p = address  # of the library's rlm_result, freed in __del__
+
+    @_lazy
+    def _r(self):
+        return _lib.ResultStruct.from_address(self._p)
+
+    @classmethod
+    def _from_dict(cls, d):
+        r = cls.__new__(cls)
+        r._p = r._r = None
+        e = d.get("error")
+        fields = dict(d)
+        fields["error"] = ExecError(e["type"], e["message"], e["line"], e["traceback"]) \
+            if e else None
+        r.__dict__.update(fields)
+        return r
+
+    def __del__(self):
+        p = self._p
+        if p:
+            self._p = None
+            _free(p)
+
+    @_lazy
+    def stdout(self):
+        r = self._r
+        return _text(r.stdout_text, r.stdout_len)
+
+    @_lazy
+    def stderr(self):
+        r = self._r
+        return _text(r.stderr_text, r.stderr_len)
+
+    @_lazy
+    def error(self):
+        e = self._r.error
+        if not e:
+            return None
+        e = _lib.ExecErrorStruct.from_address(e)
+        return ExecError(_str(e.type), _str(e.message), _str(e.line), _str(e.traceback))
+
+    @_lazy
+    def submit(self):
+        s = self._r.submit_json
+        return json.loads(s) if s is not None else None
+
+    @_lazy
+    def value(self):
+        return _str(self._r.value)
+
+    @_lazy
+    def timed_out(self):
+        return bool(self._r.timed_out)
+
+    @_lazy
+    def state_lost(self):
+        return bool(self._r.state_lost)
+
+    @_lazy
+    def duration_ms(self):
+        return self._r.duration_ms
+
+    @_lazy
+    def stdout_chars(self):
+        return self._r.stdout_chars
+
+    @_lazy
+    def stderr_chars(self):
+        return self._r.stderr_chars
+
+    @_lazy
+    def truncated(self):
+        return bool(self._r.truncated)
+
+    @_lazy
+    def host_calls(self):
+        return self._r.host_calls
 
     @property
     def submitted(self):
@@ -82,15 +170,15 @@ class Result:
 
     def __getattr__(self, name):
         # Only reached for names that are not attributes: the SUBMIT fields.
-        if name.startswith("__") or name == "submit":
+        if name.startswith("_") or name in OWN:
             raise AttributeError(name)
-        submit = self.__dict__.get("submit")
+        submit = self.submit
         if submit and name in submit:
             return submit[name]
         if submit is None:
             why = "the cell did not call SUBMIT"
-            if self.__dict__.get("error") is not None:
-                why += " (it raised %s)" % self.__dict__["error"]
+            if self.error is not None:
+                why += " (it raised %s)" % self.error
         elif submit:
             why = "SUBMIT fields: %s" % ", ".join(sorted(submit))
         else:
@@ -110,7 +198,11 @@ class Result:
                     k: getattr(self.error, k) for k in ExecError.__slots__},
                 "submit": self.submit, "timed_out": self.timed_out,
                 "state_lost": self.state_lost, "duration_ms": self.duration_ms,
+                "stdout_chars": self.stdout_chars, "stderr_chars": self.stderr_chars,
                 "truncated": self.truncated, "host_calls": self.host_calls}
+
+    def __reduce__(self):
+        return (Result._from_dict, (self.to_dict(),))
 
     def __repr__(self):
         parts = []
@@ -128,6 +220,12 @@ class Result:
         if self.state_lost:
             parts.append("state_lost=True")
         return "Result(%s)" % ", ".join(parts)
+
+
+def _free(p):
+    lib = _lib._lib
+    if lib is not None:
+        lib.rlm_result_free(p)
 
 
 class CommandResult:
@@ -187,9 +285,9 @@ class ToolOutput:
 def tool_output(result, name="python"):
     """Maps a Result with rlm_tool_output_from_result (rlm/tool_output.h)."""
     L = _lib.load()
-    handle = getattr(result, "_handle", None)
+    handle = getattr(result, "_p", None)
     if not handle:
-        raise ValueError("tool_output needs a Result returned by execute()")
+        raise ValueError("tool_output needs a Result returned by execute() (not a copy)")
     t = L.rlm_tool_output_from_result(handle, name.encode())
     if not t:
         raise MemoryError("rlm_tool_output_from_result")

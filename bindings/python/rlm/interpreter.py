@@ -69,6 +69,7 @@ class Interpreter:
         self._handle = None
         self._finalizer = None
         self._closed = False
+        self._out, self._err = _lib.c_void_p(), _lib.Error()
 
     # ---- lifecycle ----
     def _limit(self, key):
@@ -165,34 +166,31 @@ class Interpreter:
         result.error, never raised; only infrastructure faults raise rlm.Error."""
         if not isinstance(code, str):
             raise TypeError("code must be a str, not %s" % type(code).__name__)
-        L = _lib.load()
-        opts = _lib.ExecOptions()
-        opts.struct_size = ctypes.sizeof(_lib.ExecOptions)
-        if variables:
-            opts.vars_json = json.dumps(dict(variables), default=str).encode()
         names = output_names if output_names is not None else self.output_names
-        if names:
-            arr = (_lib.c_char_p * (len(names) + 1))(*[n.encode() for n in names], None)
-            opts.output_names = ctypes.cast(arr, ctypes.POINTER(_lib.c_char_p))
-        if timeout is not None:
-            opts.timeout_s = float(timeout)
-        if max_output_chars is not None:
-            opts.max_output_chars = int(max_output_chars)
-        out = _lib.c_void_p()
-        err = _lib.Error()
-        code_b = code.encode("utf-8", "surrogatepass")  # a lone surrogate: the library says where
+        opts = None
+        if variables or names or timeout is not None or max_output_chars is not None:
+            opts = _lib.ExecOptions()
+            opts.struct_size = ctypes.sizeof(_lib.ExecOptions)
+            if variables:
+                opts.vars_json = json.dumps(dict(variables), default=str).encode()
+            if names:
+                arr = (_lib.c_char_p * (len(names) + 1))(*[n.encode() for n in names], None)
+                opts.output_names = ctypes.cast(arr, ctypes.POINTER(_lib.c_char_p))
+            if timeout is not None:
+                opts.timeout_s = float(timeout)
+            if max_output_chars is not None:
+                opts.max_output_chars = int(max_output_chars)
+        # A lone surrogate goes through as invalid UTF-8: the library says where it is.
+        code_b = code.encode("utf-8", "surrogatepass")
+        out, err = self._out, self._err  # reused: a call holds the lock while it uses them
         with self._lock:
-            handle = self._live()
+            handle = self._handle or self._live()
             if self._registered.keys() != self._hostcalls.tools.keys():
                 self._sync_tools()
-            rc = L.rlm_interp_execute_ex(handle, code_b, opts, out, err)
-        if rc:
-            _core.raise_error(rc, err)
-        text = _lib.take_string(L.rlm_result_to_json(out))
-        if text is None:
-            L.rlm_result_free(out)
-            raise MemoryError("rlm_result_to_json")
-        return Result(json.loads(text), out.value)
+            rc = _lib._lib.rlm_interp_execute_ex(handle, code_b, opts, out, err)
+            if rc:
+                _core.raise_error(rc, err)
+            return Result(out.value)
 
     def execute_file(self, path, variables=None, **kwargs):
         """Runs a local Python file as one cell."""

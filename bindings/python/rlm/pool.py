@@ -40,6 +40,7 @@ class _Leased(Interpreter):
         self._hostcalls = HostCalls(tools, llm, self._limit("max_llm_calls"))
         self._lock = threading.RLock()
         self._closed = False
+        self._out, self._err = _lib.c_void_p(), _lib.Error()
         self._pool = pool
         self._flags = flags
         self._adopt(handle, weakref.finalize(self, pool._release, handle, flags))
