@@ -36,6 +36,23 @@ class FleetExamples(unittest.TestCase):
         fake("/_fake/faults", [])
         self.assertEqual(fake("/_fake/sandboxes"), [], "a sandbox was left behind")
 
+    def test_the_readmes_python_example_runs_as_written(self):
+        import contextlib
+        import io
+        from rlmtest import ROOT
+        with open(os.path.join(ROOT, "README.md"), encoding="utf-8") as f:
+            text = f.read()
+        section = text[text.index("\n## Python\n"):]
+        block = section[section.index("```python\n") + 10:section.index("\n```\n")]
+        self.assertTrue(block.startswith("from rlm import DaytonaInterpreter\n"), block[:60])
+        out = io.StringIO()
+        with contextlib.redirect_stdout(out):
+            exec(compile(block, "README.md", "exec"), {"__name__": "__readme__"})
+        self.assertEqual(out.getvalue(), "2\n")
+        with DaytonaInterpreter(volume_name="research-memory") as again:
+            self.assertEqual(again.download("/home/daytona/memory/findings.txt"),
+                             b"rate limits are per organisation\nretries honour Retry-After")
+
     def test_volume_at_home_daytona_memory_and_result_fields(self):
         volume = "research-" + uuid.uuid4().hex[:6]
         interp = DaytonaInterpreter(volume_name=volume, timeout=600)
