@@ -12,6 +12,8 @@ sys.path.insert(0, os.path.join(ROOT, "bindings", "python"))
 
 import rlm  # noqa: E402
 
+__all__ = ["rlm", "ROOT", "TEST_PLUGIN_DIR", "wait_for", "volume_dir", "scratch", "main"]
+
 TEST_PLUGIN_DIR = os.environ.get("RLM_TEST_PLUGIN_DIR") or os.path.join(
     ROOT, "build", "tests", "plugins")
 

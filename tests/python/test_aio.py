@@ -7,7 +7,7 @@ import threading
 import unittest
 import uuid
 
-from rlmtest import main, rlm, volume_dir, wait_for
+from rlmtest import main, rlm, volume_dir
 
 import rlm.aio as aio
 

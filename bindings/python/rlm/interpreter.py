@@ -23,7 +23,7 @@ import threading
 import weakref
 
 from . import _core, _lib, errors
-from ._hostcalls import HostCalls
+from ._hostcalls import HostCalls, check_tool_name, describe
 from ._result import CommandResult, Result
 
 # Keywords every interpreter takes beside the backend's options.
@@ -32,10 +32,6 @@ PACKAGE_KEYWORDS = ("tools", "llm", "sub_lm", "config", "output_names")
 
 def _close_handle(handle):
     _lib.load().rlm_interp_close(handle)
-
-
-def _release_handle(pool, handle, flags):
-    _lib.load().rlm_pool_release(pool, handle, flags)
 
 
 class Interpreter:
@@ -124,7 +120,6 @@ class Interpreter:
         for name, fn in list(want.items()):
             if name in self._registered:
                 continue
-            from ._hostcalls import check_tool_name, describe
             check_tool_name(name)
             err = _lib.Error()
             _core.check(L.rlm_interp_register_tool(

@@ -19,7 +19,8 @@ import threading
 import weakref
 
 from . import _core, _lib, errors
-from .interpreter import PACKAGE_KEYWORDS, Interpreter
+from ._hostcalls import HostCalls
+from .interpreter import Interpreter
 
 POOL_KEYWORDS = ("max_live", "warm", "creates_per_s", "run_id", "limiter_dir", "config")
 
@@ -36,7 +37,6 @@ class _Leased(Interpreter):
         self._cfg = pool._cfg
         self.backend = pool.backend
         self.output_names = None
-        from ._hostcalls import HostCalls
         self._hostcalls = HostCalls(tools, llm, self._limit("max_llm_calls"))
         self._lock = threading.RLock()
         self._closed = False
