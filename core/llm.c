@@ -11,7 +11,6 @@
 #include "config_internal.h"
 #include "host.h"
 #include "loader.h"
-#include "protocol.h"
 #include "util.h"
 
 struct rlm_llm {
@@ -214,8 +213,8 @@ int rlm__llm_open_callback(const rlm_config *cfg, const char *section, rlm_llm_f
 	return 0;
 }
 
-/* A completion by the caller's function: its malloc'ed text is moved into resp (in the
- * host's allocator, bytes that are not UTF-8 replaced by '?', as every later reader needs). */
+/* A completion by the caller's function: its malloc'ed text is moved into resp, in the
+ * host's allocator (text that is not UTF-8 is repaired by the loop, as a plugin's is). */
 static int callback_complete(rlm_llm *llm, const rlm_llm_request *req, rlm_llm_response *resp,
                              rlm_error *e)
 {
@@ -244,11 +243,6 @@ static int callback_complete(rlm_llm *llm, const rlm_llm_request *req, rlm_llm_r
 	resp->text.data[len] = '\0';
 	resp->text.len = len;
 	free(text);
-	size_t at = 0, bad;
-	while ((bad = rlm_utf8_invalid_at(resp->text.data + at, len - at)) != RLM_UTF8_VALID) {
-		resp->text.data[at + bad] = '?';
-		at += bad + 1;
-	}
 	if (model)
 		snprintf(resp->model, sizeof(resp->model), "%s", model);
 	return 0;

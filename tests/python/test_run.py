@@ -229,6 +229,7 @@ class Eval(unittest.TestCase):
                      on_progress=progress.append)
         self.assertEqual((s.total, s.ok, s.infra_error, s.missing), (4, 4, 0, 0))
         self.assertAlmostEqual(s.mean_score, 0.75)
+        self.assertTrue(s.run_id)
         rows = {r["id"]: r for r in s.results()}
         self.assertEqual(rows["t1"]["answer"], "2")
         self.assertEqual(rows["t0"]["score"], 0)

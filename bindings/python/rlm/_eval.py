@@ -28,7 +28,7 @@ class EvalSummary:
     to_run, finished, scored, mean_score (None when nothing was scored), p50_s, p95_s,
     tokens_in, tokens_out, llm_calls, wall_s, tasks_per_min, cancelled, stop_code and
     stop_message (why it stopped early; 0 and "" when it did not), unusable, results_path,
-    workers, max_live, creates_per_s."""
+    workers, max_live, creates_per_s, run_id (the sandboxes' rlm-run label)."""
 
     def __init__(self, s):
         for name, _ in _lib.EvalSummary._fields_:

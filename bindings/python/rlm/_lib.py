@@ -146,7 +146,8 @@ class EvalSummary(ctypes.Structure):
                 ("wall_s", c_double), ("tasks_per_min", c_double), ("cancelled", c_int),
                 ("stop_code", c_int), ("stop_message", ctypes.c_char * ERROR_MESSAGE_MAX),
                 ("unusable", c_int), ("results_path", c_char_p), ("workers", c_long),
-                ("max_live", c_long), ("creates_per_s", c_double)]
+                ("max_live", c_long), ("creates_per_s", c_double),
+                ("run_id", ctypes.c_char * 40)]
 
 
 # name: (restype, argtypes). Strings the library hands over and the caller frees are c_void_p
