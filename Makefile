@@ -7,7 +7,7 @@ CMAKE_ARGS ?=
 DEBIAN_PACKAGES = build-essential cmake pkg-config python3 libjson-c-dev libcurl4-openssl-dev \
 	libcmocka-dev clang-format protobuf-c-compiler libprotobuf-c-dev protobuf-compiler \
 	python3-grpcio python3-protobuf openssl chromium \
-	libmicrohttpd-dev
+	libmicrohttpd-dev python3-pip python3-setuptools python3-wheel
 FUZZ_PACKAGES = clang libclang-rt-14-dev
 
 FUZZ_BUILD ?= build-fuzz
