@@ -154,32 +154,16 @@ static char *normalize(const char *text)
 
 /* ---- exact, contains, regex ---- */
 
-static int score_exact(const char *answer, const char *expected, double *score)
+/* exact (contains = 0) or contains (1), both on normalized text. */
+static int score_normalized(const char *answer, const char *expected, int contains, double *score)
 {
 	char *a = normalize(answer), *e = normalize(expected);
-	if (!a || !e) {
-		free(a);
-		free(e);
-		return RLM_ENOMEM;
-	}
-	*score = strcmp(a, e) ? 0.0 : 1.0;
+	int rc = a && e ? 0 : RLM_ENOMEM;
+	if (!rc)
+		*score = (contains ? strstr(a, e) != NULL : strcmp(a, e) == 0) ? 1.0 : 0.0;
 	free(a);
 	free(e);
-	return 0;
-}
-
-static int score_contains(const char *answer, const char *expected, double *score)
-{
-	char *a = normalize(answer), *e = normalize(expected);
-	if (!a || !e) {
-		free(a);
-		free(e);
-		return RLM_ENOMEM;
-	}
-	*score = strstr(a, e) ? 1.0 : 0.0;
-	free(a);
-	free(e);
-	return 0;
+	return rc;
 }
 
 static int score_regex(const char *answer, const char *pattern, double *score, rlm_error *err)
@@ -613,8 +597,8 @@ static int score_one(const char *scorer, const char *answer, json_object *exp, d
 		return 0;
 	}
 	const char *e = expected_text(exp);
-	int rc = !strcmp(scorer, "exact")      ? score_exact(answer, e, score)
-	         : !strcmp(scorer, "contains") ? score_contains(answer, e, score)
+	int rc = !strcmp(scorer, "exact")      ? score_normalized(answer, e, 0, score)
+	         : !strcmp(scorer, "contains") ? score_normalized(answer, e, 1, score)
 	         : !strcmp(scorer, "f1")       ? score_f1(answer, e, score)
 	         : !strcmp(scorer, "regex")
 	                 ? score_regex(answer, e, score, err)
