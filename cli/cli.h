@@ -42,6 +42,15 @@ int cli_take_config_option(const char *cmd, int argc, char **argv, int *i,
  * went wrong and return an exit status; on failure cli_config_finish frees *cfg. */
 int cli_config_open(const char *cmd, const struct cli_config_args *a, rlm_config **out);
 int cli_config_finish(const char *cmd, const struct cli_config_args *a, rlm_config **cfg);
+/* --llm, --model and --script of the commands that run an RLM (run, eval). */
+struct cli_llm_args {
+	const char *llm;    /* sets llm.provider */
+	const char *model;  /* sets llm.model */
+	const char *script; /* sets llm.script, and llm.provider=replay when none is set */
+};
+/* cli_config_open, then the llm keys of l (may be NULL), then cli_config_finish. */
+int cli_config_build(const char *cmd, const struct cli_config_args *a, const struct cli_llm_args *l,
+                     rlm_config **out);
 /* Sets one key from the command line (value as rlm_config_set takes it); prints on error. */
 int cli_config_set(const char *cmd, rlm_config *cfg, const char *key, const char *value);
 

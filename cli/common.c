@@ -4,6 +4,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include <json-c/json.h>
+
 #include "cli.h"
 #include "signals.h"
 
@@ -135,4 +137,36 @@ int cli_config_set(const char *cmd, rlm_config *cfg, const char *key, const char
 {
 	rlm_error err = RLM_ERROR_INIT;
 	return rlm_config_set(cfg, key, value, &err) ? config_failed(cmd, &err) : EXIT_OK;
+}
+
+int cli_config_build(const char *cmd, const struct cli_config_args *a, const struct cli_llm_args *l,
+                     rlm_config **out)
+{
+	rlm_config *cfg = NULL;
+	*out = NULL;
+	int rc = cli_config_open(cmd, a, &cfg);
+	if (rc)
+		return rc;
+	if (l && l->llm)
+		rc = cli_config_set(cmd, cfg, "llm.provider", l->llm);
+	if (!rc && l && l->model)
+		rc = cli_config_set(cmd, cfg, "llm.model", l->model);
+	if (!rc && l && l->script) {
+		/* A path is a plain string: quote it so "[...]"-looking names stay paths. */
+		json_object *path = json_object_new_string(l->script);
+		rc = path ? cli_config_set(
+		                    cmd, cfg, "llm.script",
+		                    json_object_to_json_string_ext(path, JSON_C_TO_STRING_PLAIN))
+		          : EXIT_INFRA;
+		json_object_put(path);
+		if (!rc && !rlm_config_get_string(cfg, "llm.provider", NULL))
+			rc = cli_config_set(cmd, cfg, "llm.provider", "replay");
+	}
+	if (rc) {
+		rlm_config_free(cfg);
+		return rc;
+	}
+	rc = cli_config_finish(cmd, a, &cfg);
+	*out = cfg;
+	return rc;
 }

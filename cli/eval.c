@@ -11,7 +11,6 @@
 #include <unistd.h>
 
 #include "cli.h"
-#include "cli_config.h"
 #include "rlm/rlm.h"
 
 /* 0: every task ok or task_error; 1: some missing or infra_error (a stopped run included);
@@ -59,7 +58,8 @@ static const char eval_usage[] =
         "included), 3 the backend or LLM was unusable before any task ran\n";
 
 struct eval_args {
-	struct rlm_cli_config_args cfg;
+	struct cli_config_args cfg;
+	struct cli_llm_args llm;
 	const char **sets;
 	rlm_eval_options o;
 	rlm_pool_options pool;
@@ -139,11 +139,11 @@ static int parse_eval_value(struct eval_args *a, const char *opt, const char *v)
 	else if (!strcmp(opt, "--backend"))
 		a->cfg.backend = v;
 	else if (!strcmp(opt, "--llm"))
-		a->cfg.llm = v;
+		a->llm.llm = v;
 	else if (!strcmp(opt, "--model"))
-		a->cfg.model = v;
+		a->llm.model = v;
 	else if (!strcmp(opt, "--script"))
-		a->cfg.script = v;
+		a->llm.script = v;
 	else if (!strcmp(opt, "--set"))
 		a->sets[a->cfg.nsets++] = v;
 	else if (!strcmp(opt, "--config"))
@@ -388,12 +388,10 @@ static int run_eval(struct eval_args *a)
 		return eval_usage_error("--shards %s disagrees with --shard", "N");
 	}
 	rlm_config *cfg = NULL;
+	int crc = cli_config_build("eval", &a->cfg, &a->llm, &cfg);
+	if (crc)
+		return crc;
 	rlm_error err = RLM_ERROR_INIT;
-	if (rlm_cli_config_build(&a->cfg, &cfg, &err)) {
-		fprintf(stderr, "rlm eval: config: %s [%s]\n", err.message,
-		        rlm_status_name(err.code));
-		return exit_for_error(err.code);
-	}
 	struct progress pr = {.tty = isatty(2)};
 	o->pool = &a->pool;
 	o->cancel = &eval_cancel;

@@ -3,7 +3,6 @@
  * script, context) is read before the trajectory is opened, and a trajectory path that is one
  * of the inputs is refused. */
 #include <errno.h>
-#include <json-c/json.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -47,9 +46,7 @@ struct run_args {
 	struct cli_config_args cfg;
 	const char *query;
 	const char *context_file; /* "-": standard input */
-	const char *llm;
-	const char *model;
-	const char *script;
+	struct cli_llm_args llm;
 	const char *trajectory;
 	long max_iterations;
 	int json;
@@ -93,11 +90,11 @@ static int parse_run_args(int argc, char **argv, struct run_args *a)
 		else if (!strcmp(o, "--context"))
 			a->context_file = v;
 		else if (!strcmp(o, "--llm"))
-			a->llm = v;
+			a->llm.llm = v;
 		else if (!strcmp(o, "--model"))
-			a->model = v;
+			a->llm.model = v;
 		else if (!strcmp(o, "--script"))
-			a->script = v;
+			a->llm.script = v;
 		else if (!strcmp(o, "--trajectory"))
 			a->trajectory = v;
 		else {
@@ -114,32 +111,6 @@ static int parse_run_args(int argc, char **argv, struct run_args *a)
 	if (!a->query || !*a->query)
 		return cli_usage_error("run", "%s", "-q TEXT (the task) is required");
 	return EXIT_OK;
-}
-
-static int build_run_config(const struct run_args *a, rlm_config **out)
-{
-	rlm_config *cfg = NULL;
-	int rc = cli_config_open("run", &a->cfg, &cfg);
-	if (!rc && a->llm)
-		rc = cli_config_set("run", cfg, "llm.provider", a->llm);
-	if (!rc && a->model)
-		rc = cli_config_set("run", cfg, "llm.model", a->model);
-	if (!rc && a->script) {
-		/* A path is a plain string: quote it so "[...]"-looking names stay paths. */
-		json_object *path = json_object_new_string(a->script);
-		rc = cli_config_set("run", cfg, "llm.script",
-		                    json_object_to_json_string_ext(path, JSON_C_TO_STRING_PLAIN));
-		json_object_put(path);
-		if (!rc && !rlm_config_get_string(cfg, "llm.provider", NULL))
-			rc = cli_config_set("run", cfg, "llm.provider", "replay");
-	}
-	if (rc) {
-		rlm_config_free(cfg);
-		return rc;
-	}
-	rc = cli_config_finish("run", &a->cfg, &cfg);
-	*out = cfg;
-	return rc;
 }
 
 /* ---- outputs never overwrite inputs ---- */
@@ -297,7 +268,7 @@ static int run_loop(const struct run_args *a, const rlm_config *cfg, const char 
 static int run_with_args(const struct run_args *a)
 {
 	rlm_config *cfg = NULL;
-	int rc = build_run_config(a, &cfg);
+	int rc = cli_config_build("run", &a->cfg, &a->llm, &cfg);
 	if (!rc)
 		rc = check_outputs(a, cfg);
 	/* The context is read here, before rlm_run opens the trajectory (after it has read the
