@@ -421,6 +421,10 @@ static void attempt_task(struct eval *e, const struct eval_task *t, json_object 
 	ro.interp = in;
 	ro.timeout_s = e->task_timeout_s;
 	ro.cancel = &e->stop;
+	if (RLM_HAS_FIELD(e->o, llm_ctx)) {
+		ro.llm = e->o->llm;
+		ro.llm_ctx = e->o->llm_ctx;
+	}
 	rlm_run_result *res = NULL;
 	double r0 = rlm_now();
 	rc = (file && !ctx_path) || !trajectory ? rlm_error_set(&err, RLM_ENOMEM, "out of memory")
@@ -945,7 +949,8 @@ static int run_workers(struct eval *e, rlm_error *err)
 
 static int run_eval(struct eval *e, rlm_error *err)
 {
-	int rc = preflight_llm(e->cfg, err);
+	/* A caller's llm callback replaces the llm and sub_llm sections: no plugin to check. */
+	int rc = RLM_HAS_FIELD(e->o, llm_ctx) && e->o->llm ? 0 : preflight_llm(e->cfg, err);
 	if (!rc)
 		rc = open_results(e, err);
 	if (rc)

@@ -24,6 +24,7 @@
 #include "config.h"
 #include "error.h"
 #include "pool.h"
+#include "run.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -80,6 +81,12 @@ typedef struct rlm_eval_options {
 	volatile int *cancel;
 	rlm_eval_progress_fn on_progress; /* called after every finished task, one at a time */
 	void *progress_ctx;
+	/* NULL, or an LLM in the caller's process (rlm_run_options.llm) that answers every task's
+	 * turns and sub-calls; the config's llm and sub_llm sections are then not used. It is
+	 * called from the eval's worker threads at once (concurrency of them, more with
+	 * llm_query_batched), so it must be thread-safe. */
+	rlm_llm_fn llm;
+	void *llm_ctx;
 } rlm_eval_options;
 
 /* clang-format off */

@@ -3,6 +3,7 @@
 tools in a run, the pool (rlm.Pool) and rlm.eval on the local backend."""
 import json
 import os
+import re
 import threading
 import unittest
 from pathlib import Path
@@ -240,6 +241,34 @@ class Eval(unittest.TestCase):
         self.assertEqual((again.kept, again.finished), (4, 0))
         report = rlm.eval_report(d, "json")
         self.assertEqual(report["tasks"], 4)
+
+    def test_eval_with_an_llm_callable(self):
+        d = scratch(self)
+        tasks = [{"id": "t%d" % i, "query": "What is %d + %d?" % (i, i), "expected": str(2 * i)}
+                 for i in range(6)]
+        lock = threading.Lock()
+        asked = []
+
+        def model(messages):
+            text = json.dumps(messages)
+            m = re.search(r"What is (\d+) \+ (\d+)\?", text)
+            with lock:
+                asked.append(m.group(0) if m else None)
+            return "```repl\nSUBMIT(answer='%d')\n```" % (int(m.group(1)) * 2)
+
+        s = rlm.eval(tasks, out=d, llm=model, concurrency=3)
+        self.assertEqual((s.total, s.ok, s.infra_error, s.missing), (6, 6, 0, 0))
+        self.assertEqual(s.mean_score, 1.0)
+        self.assertEqual(sorted(a for a in asked if a),
+                         sorted("What is %d + %d?" % (i, i) for i in range(6)))
+
+        def broken(messages):
+            raise RuntimeError("the model is down")
+
+        s = rlm.eval(tasks[:2], out=os.path.join(d, "broken"), llm=broken, retries=0)
+        self.assertEqual(s.ok, 0)
+        rows = list(s.results())
+        self.assertTrue(all("the model is down" in (r.get("error") or "") for r in rows), rows)
 
     def test_score_and_bad_task_files(self):
         self.assertEqual(rlm.eval_score("exact", " Paris ", "paris"), 1.0)

@@ -16,6 +16,7 @@ import math
 import os
 
 from . import _core, _lib
+from ._hostcalls import RunLLM
 from .run import CancelFlag
 
 EVAL_KEYWORDS = ("out", "concurrency", "llm", "model", "scorer", "task_timeout", "limit",
@@ -84,16 +85,16 @@ def eval(tasks, *, out, backend=None, concurrency=None, llm=None, model=None, sc
          max_live=None, warm=None, creates_per_s=None, acquire_timeout=None, on_progress=None,
          cancel=None, config=None, **options):
     """Runs an eval and returns an EvalSummary (see the module docstring). llm names a
-    provider plugin (an in-process llm callable is not available to evals); shard is
-    (index, count); on_progress(dict) is called after every finished task; cancel is an
-    rlm.CancelFlag. Errors that stop the eval before it runs (bad task file, bad config, no
-    LLM, no sandbox) raise rlm.Error."""
-    if callable(llm):
-        raise TypeError("rlm.eval takes a provider name as llm (an llm callable works with "
-                        "rlm.run)")
+    provider plugin, or is a callable as for rlm.run (called from the eval's worker threads
+    at once: it must be thread-safe); shard is (index, count); on_progress(dict) is called
+    after every finished task; cancel is an rlm.CancelFlag. Errors that stop the eval before
+    it runs (bad task file, bad config, no LLM, no sandbox) raise rlm.Error."""
     cfg, backend = _core.make_config(backend, options, config, "rlm.eval()", EVAL_KEYWORDS)
+    runner = None
     try:
-        if llm is not None:
+        if callable(llm):
+            runner = RunLLM(llm)
+        elif llm is not None:
             cfg.set("llm.provider", llm)
         if model is not None:
             cfg.set("llm.model", model)
@@ -136,6 +137,8 @@ def eval(tasks, *, out, backend=None, concurrency=None, llm=None, model=None, sc
             o.pool = ctypes.pointer(po)
         if on_progress is not None:
             o.on_progress = _progress_callback(on_progress)
+        if runner is not None:
+            o.llm = runner.c_fn
         if cancel is not None:
             if not isinstance(cancel, CancelFlag):
                 raise TypeError("cancel must be an rlm.CancelFlag")

@@ -133,7 +133,7 @@ class EvalOptions(ctypes.Structure):
                 ("retries", c_long), ("dry_run", c_int), ("scorer_timeout_s", c_double),
                 ("acquire_timeout_s", c_double), ("pool", POINTER(PoolOptions)),
                 ("cancel", POINTER(c_int)), ("on_progress", EVAL_PROGRESS_FN),
-                ("progress_ctx", c_void_p)]
+                ("progress_ctx", c_void_p), ("llm", LLM_FN), ("llm_ctx", c_void_p)]
 
 
 class EvalSummary(ctypes.Structure):
