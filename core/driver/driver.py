@@ -46,6 +46,7 @@ SCOPE_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz012
 LOCALS_MAX = 100               # variables an exec with `locals: true` reports, at most
 LOCALS_REPR_MAX = 200          # characters of each one's repr
 LOCALS_TIME_S = 0.5            # for all of them: a __repr__ that hangs cannot hold the cell
+TIMER_INTERVAL = 1.0           # a timed-out cell that swallowed its TimeoutError gets another
 
 RS = b"\x1e"
 LF = b"\n"
@@ -674,6 +675,7 @@ class Driver(object):
         self.user_running = False
         self.timed_out = False
         self.timeout_message = ""
+        self.deadline = None  # time.monotonic() deadline of the running cell, None: no timeout
         self.crit = 0
         self.pending = None
         self.cell = 0
@@ -862,9 +864,36 @@ class Driver(object):
             self._raise_or_defer(KeyboardInterrupt())
 
     def _on_alarm(self, signum, frame):
+        deadline = self.deadline
+        if deadline is None:  # no cell with a timeout runs: a timer arm_timer left armed
+            try:
+                signal.setitimer(signal.ITIMER_REAL, 0, 0)
+            except (ValueError, OSError):
+                pass
+            return
+        left = deadline - time.monotonic()
+        if left > 0:  # armed for an earlier cell: wait for this one's deadline
+            signal.setitimer(signal.ITIMER_REAL, left, TIMER_INTERVAL)
+            return
         if self.user_running:
             self.timed_out = True
             self._raise_or_defer(_Timeout(self.timeout_message))
+
+    def arm_timer(self, timeout):
+        """Makes SIGALRM come at the cell's deadline, now + timeout (None: no timeout), or
+        earlier.  The timer is not stopped after a cell (that would cost two system calls per
+        cell): a timer still armed from an earlier cell is kept when it fires no later than
+        this deadline, since _on_alarm then sets it again for the time left; otherwise (it
+        fires later, it is stopped, or user code set it to its own interval) it is set anew.
+        One getitimer per cell checks that, so a timer that user code stopped or moved
+        cannot take a later cell's timeout away.  Between cells, _on_alarm stops it."""
+        if timeout is None:
+            self.deadline = None
+            return
+        self.deadline = time.monotonic() + timeout
+        left, interval = signal.getitimer(signal.ITIMER_REAL)
+        if not 0 < left <= timeout or interval != TIMER_INTERVAL:
+            signal.setitimer(signal.ITIMER_REAL, timeout, TIMER_INTERVAL)
 
     def _raise_or_defer(self, exc):
         if self.crit:
@@ -1083,8 +1112,10 @@ class Driver(object):
         aside for the child and put back afterwards.  The child runs with its own timeout,
         capped at the time the waiting cell has left; if that time ran out meanwhile, the timer
         fires again at once, so the waiting cell times out as soon as the child is done."""
-        left, interval = signal.setitimer(signal.ITIMER_REAL, 0, 0)
-        t0 = time.monotonic()
+        signal.setitimer(signal.ITIMER_REAL, 0, 0)
+        deadline = self.deadline
+        if deadline is not None:
+            left = max(deadline - time.monotonic(), 1e-6)
         saved = (self.exec_id, self.output_names, self.submitted, self.timed_out,
                  self.timeout_message, self.pending, self.crit, self.user_running)
         stdio = (sys.stdout, sys.stderr, sys.stdin, builtins.print)
@@ -1104,7 +1135,7 @@ class Driver(object):
             self.fix_stdio()
             self.install_signals()
             try:
-                self.do_exec(msg, True, left if left > 0 else None)
+                self.do_exec(msg, True, left if deadline is not None else None)
             except BaseException as e:
                 self.internal_error(msg, e)
         finally:
@@ -1118,9 +1149,11 @@ class Driver(object):
             self.restore_handlers(handlers)
             (self.exec_id, self.output_names, self.submitted, self.timed_out,
              self.timeout_message, self.pending, self.crit, self.user_running) = saved
-            if left > 0:
-                rest = left - (time.monotonic() - t0)
-                signal.setitimer(signal.ITIMER_REAL, rest if rest > 1e-6 else 1e-6, interval)
+            self.deadline = deadline
+            if deadline is not None:
+                rest = deadline - time.monotonic()
+                signal.setitimer(signal.ITIMER_REAL, rest if rest > 1e-6 else 1e-6,
+                                 TIMER_INTERVAL)
 
     @staticmethod
     def save_handlers():
@@ -1452,8 +1485,7 @@ class Driver(object):
         try:
             self.user_running = True
             try:
-                if timeout is not None:
-                    signal.setitimer(signal.ITIMER_REAL, timeout, 1.0)
+                self.arm_timer(timeout)
                 exec(mod, ns)
                 if expr is not None:
                     v = eval(expr, ns)
@@ -1462,8 +1494,7 @@ class Driver(object):
                     v = None
             finally:
                 self.user_running = False
-                if timeout is not None:
-                    signal.setitimer(signal.ITIMER_REAL, 0, 0)
+                self.deadline = None  # the timer is left running: see arm_timer
         except _Submit:
             self.user_running = False
             return None, None
