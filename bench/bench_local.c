@@ -207,7 +207,8 @@ static void bench_roundtrip(rlm_config *cfg, int n, struct cell *c)
 		rlm_result_free(r);
 		w[i] = floor_once(&f, line, &floor_out);
 		if (floor_out != c->out_len) {
-			fprintf(stderr, "bench: the floor printed %zu bytes for `%s`, expected %zu\n",
+			fprintf(stderr,
+			        "bench: the floor printed %zu bytes for `%s`, expected %zu\n",
 			        floor_out, c->code, c->out_len);
 			exit(1);
 		}

@@ -122,6 +122,19 @@ def _make_json():
 
 json_loads, json_dumps = _make_json()
 
+
+def _json_str(text):
+    """JSON text of a str, as json_dumps writes it."""
+    return json_dumps(text)
+
+
+try:
+    from _json import encode_basestring as _json_str  # noqa: F811 - the same, in C
+    if _json_str("\u00e9\n\"") != '"\u00e9\\n\\""':
+        raise ImportError("unexpected _json.encode_basestring")
+except ImportError:
+    pass
+
 _SURROGATES = None
 
 
@@ -187,6 +200,32 @@ def encode_frame(obj):
                                "error": {"type": "DriverError", "message": "unencodable frame",
                                          "traceback": "DriverError: unencodable frame\n",
                                          "line": "DriverError: unencodable frame"}})
+    return RS + _encode_text(text) + LF
+
+
+_RESULT_JSON = ('{"type":"result","id":%s,"stdout":%s,"stderr":%s,"stdout_chars":%d,'
+                '"stderr_chars":%d,"truncated":%s,"error":%s,"submit":%s,"value":%s,'
+                '"timed_out":%s,"duration_ms":%r}')
+
+
+def encode_result(rid, stdout, stderr, stdout_chars, stderr_chars, truncated, error, submit,
+                  value, timed_out, duration_ms):
+    """bytes of a result frame, the same as encode_frame(Driver.result_frame(...)) gives, but
+    filled into a template: a cell's round trip is a few tens of microseconds, and building
+    and walking a dict of 12 keys is a noticeable part of it."""
+    try:
+        q = _json_str
+        text = _RESULT_JSON % (
+            q(rid), q(stdout), q(stderr), stdout_chars, stderr_chars,
+            "true" if truncated else "false",
+            "null" if error is None else json_dumps(error),
+            "null" if submit is None else json_dumps(submit),
+            "null" if value is None else q(value),
+            "true" if timed_out else "false", float(duration_ms))
+    except BaseException:
+        return encode_frame(Driver.result_frame(rid, stdout, stderr, stdout_chars, stderr_chars,
+                                                truncated, error, submit, value, timed_out,
+                                                duration_ms))
     return RS + _encode_text(text) + LF
 
 
@@ -917,7 +956,9 @@ class Driver(object):
     # ---------------------------------------------------------------- channel
 
     def send(self, obj):
-        data = encode_frame(obj)
+        self.send_bytes(encode_frame(obj))
+
+    def send_bytes(self, data):
         try:
             write_all(self.out_fd, data)
         except OSError as e:
@@ -1451,12 +1492,16 @@ class Driver(object):
         if value is not None:
             value = cap_text(value, max_output)[0]
         duration = round((time.monotonic() - t0) * 1000.0, 3)
-        frame = self.result_frame(rid, stdout, stderr, stdout_chars, stderr_chars, t1 or t2,
-                                  err_dict, self.submitted, value, timed_out, duration)
-        if user_vars is not None:
+        if user_vars is None:
+            self.send_bytes(encode_result(rid, stdout, stderr, stdout_chars, stderr_chars,
+                                          t1 or t2, err_dict, self.submitted, value, timed_out,
+                                          duration))
+        else:
+            frame = self.result_frame(rid, stdout, stderr, stdout_chars, stderr_chars, t1 or t2,
+                                      err_dict, self.submitted, value, timed_out, duration)
             frame["locals"] = user_vars
-        self.send(frame)
-        frame = user_vars = None
+            self.send(frame)
+            frame = user_vars = None
         self.submitted = None
         self.output_names = None
         if self.reserve is None:
