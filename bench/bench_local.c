@@ -4,9 +4,17 @@
  *                                               and (d) a minimal persistent Python exec
  *                                                   loop over a pipe (the floor)
  *   (e) round trip of a 10 KB print             vs  (f) the same cell in the floor loop
- * Prints medians/p99 and the ratios against the targets. Usage: bench_local [--quick]. */
+ * Prints medians/p99 and the ratios against the targets. Usage: bench_local [--quick] [--pin].
+ * --pin runs (b), (d), (e) and (f) with the bench, its driver and the floor on one CPU: a round
+ * trip then costs the CPU work of both ends, without the cross-CPU wake-ups that make the
+ * floor bimodal on a small machine (about 10 us on one CPU, 45 us across two). */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE /* sched_setaffinity, sched_getcpu */
+#endif
 #include <errno.h>
+#include <sched.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -180,10 +188,18 @@ struct cell {
 /* Our exec and the floor's, sampled alternately so both see the same machine load: p50/p99 of
  * the cell in one warm interpreter, and p50 of the same cell in the floor loop. The output is
  * checked on both sides, so neither can win by doing less. */
-static void bench_roundtrip(rlm_config *cfg, int n, struct cell *c)
+static void bench_roundtrip(rlm_config *cfg, int n, bool pin, struct cell *c)
 {
 	rlm_interp *in;
 	rlm_error err = RLM_ERROR_INIT;
+	cpu_set_t all, one;
+	/* The driver and the floor are forked from here: they inherit the mask. */
+	if (pin && sched_getaffinity(0, sizeof(all), &all) == 0) {
+		CPU_ZERO(&one);
+		CPU_SET(sched_getcpu(), &one);
+		if (sched_setaffinity(0, sizeof(one), &one))
+			die("sched_setaffinity", NULL);
+	}
 	if (rlm_interp_open(cfg, &in, &err))
 		die("open", &err);
 	struct floor_loop f;
@@ -220,6 +236,8 @@ static void bench_roundtrip(rlm_config *cfg, int n, struct cell *c)
 	free(w);
 	floor_stop(&f);
 	rlm_interp_close(in);
+	if (pin)
+		sched_setaffinity(0, sizeof(all), &all);
 }
 
 /* (c): the stateless way: one fresh interpreter per statement; returns mean seconds. */
@@ -234,7 +252,17 @@ static double bench_stateless(int n)
 
 int main(int argc, char **argv)
 {
-	int quick = argc > 1 && !strcmp(argv[1], "--quick");
+	bool quick = false, pin = false;
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--quick")) {
+			quick = true;
+		} else if (!strcmp(argv[i], "--pin")) {
+			pin = true;
+		} else {
+			fprintf(stderr, "usage: bench_local [--quick] [--pin]\n");
+			return 2;
+		}
+	}
 	int n_exec = quick ? 300 : 2000, n_stateless = quick ? 100 : 2000, n_start = quick ? 5 : 20;
 	signal(SIGPIPE, SIG_IGN);
 	rlm_config *cfg;
@@ -247,11 +275,11 @@ int main(int argc, char **argv)
 	bench_start(cfg, n_start, &start_ours, &start_bare);
 	struct cell x1 = {"x = 1", 0, 0, 0, 0};
 	struct cell print10k = {"print('x' * 10000)", 10001, 0, 0, 0};
-	bench_roundtrip(cfg, n_exec, &x1);
-	bench_roundtrip(cfg, n_exec, &print10k);
+	bench_roundtrip(cfg, n_exec, pin, &x1);
+	bench_roundtrip(cfg, n_exec, pin, &print10k);
 	double stateless = bench_stateless(n_stateless);
-	printf("rlm local backend benchmark (%s), interpreter %s\n", quick ? "quick" : "full",
-	       python);
+	printf("rlm local backend benchmark (%s%s), interpreter %s\n", quick ? "quick" : "full",
+	       pin ? ", round trips on one CPU" : "", python);
 	printf("(a) interpreter start      median %8.2f ms   bare python3 -c pass %8.2f ms   "
 	       "ratio %.2fx (target <= 1.5x)\n",
 	       start_ours * 1e3, start_bare * 1e3, start_ours / start_bare);
