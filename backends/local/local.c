@@ -1244,14 +1244,22 @@ struct xfer {
 };
 
 /* A write() that cannot raise SIGPIPE, without touching process-wide signal dispositions:
- * SIGPIPE is blocked in this thread for the call, and one it raised is consumed. */
+ * SIGPIPE is blocked in this thread for the call, and one it raised is consumed. When the
+ * process ignores SIGPIPE (the CLI and most servers do), a write cannot raise it and the
+ * three system calls of that are skipped; one sigaction() query says so. (A thread that
+ * turns SIG_IGN back into SIG_DFL while this write runs is the one case not covered: the
+ * disposition is read just before the write.) */
 static ssize_t write_nosigpipe(int fd, const void *buf, size_t len)
 {
 	sigset_t pipe_set, old, pending;
+	struct sigaction now;
 	bool was_pending;
 	ssize_t n;
 	int saved;
 
+	if (sigaction(SIGPIPE, NULL, &now) == 0 && now.sa_handler == SIG_IGN &&
+	    !(now.sa_flags & SA_SIGINFO))
+		return write(fd, buf, len);
 	sigemptyset(&pipe_set);
 	sigaddset(&pipe_set, SIGPIPE);
 	pthread_sigmask(SIG_BLOCK, &pipe_set, &old);
@@ -1338,16 +1346,43 @@ static int drain_to_backlog(struct local *l, struct xfer *x, rlm_error *err)
 	return XFER_MORE;
 }
 
-/* Writes x->out in full; while drain, keeps reading so neither side blocks the other. */
+/* One write() of what is left of x->out: XFER_MORE, or an error once the driver is gone. */
+static int write_some(struct local *l, struct xfer *x, rlm_error *err)
+{
+	size_t left = x->out_len - x->out_off;
+	ssize_t n = write_nosigpipe(l->to_driver, x->out + x->out_off,
+	                            left > LOCAL_WRITE_MAX ? LOCAL_WRITE_MAX : left);
+
+	if (n > 0)
+		x->out_off += (size_t)n;
+	else if (n < 0 && errno == EPIPE)
+		return driver_died(l, err);
+	else if (n < 0 && errno != EAGAIN && errno != EINTR)
+		return l->host->error_set(err, RLM_EBACKEND, "writing to the driver: %s",
+		                          strerror(errno));
+	return XFER_MORE;
+}
+
+/* Writes x->out in full; while drain, keeps reading so neither side blocks the other. The
+ * first write goes without a poll (the channel is non-blocking and almost always has room
+ * for a whole request): polls are for a full pipe. */
 static int xfer_write(struct local *l, const rlm_exchange *ex, struct xfer *x, bool drain,
                       rlm_error *err)
 {
+	int rc;
+
+	if (x->out_off < x->out_len) {
+		if (exchange_cancelled(ex))
+			return cancelled(l, err);
+		if (ex->deadline > 0 && ex->deadline <= l->host->now())
+			return timed_out(l, err);
+		if ((rc = write_some(l, x, err)) != XFER_MORE)
+			return rc;
+	}
 	while (x->out_off < x->out_len) {
 		struct pollfd pfd[2] = {{l->to_driver, POLLOUT, 0}, {l->from_driver, POLLIN, 0}};
-		size_t left = x->out_len - x->out_off;
-		int rc = wait_fds(l, ex, pfd, drain ? 2 : 1);
-		ssize_t n;
 
+		rc = wait_fds(l, ex, pfd, drain ? 2 : 1);
 		if (rc == RLM_ETIMEOUT)
 			return timed_out(l, err);
 		if (rc == RLM_ECANCELLED)
@@ -1359,17 +1394,8 @@ static int xfer_write(struct local *l, const rlm_exchange *ex, struct xfer *x, b
 		}
 		if (drain && pfd[1].revents && (rc = drain_to_backlog(l, x, err)) != XFER_MORE)
 			return rc;
-		if (!pfd[0].revents)
-			continue;
-		n = write_nosigpipe(l->to_driver, x->out + x->out_off,
-		                    left > LOCAL_WRITE_MAX ? LOCAL_WRITE_MAX : left);
-		if (n > 0)
-			x->out_off += (size_t)n;
-		else if (n < 0 && errno == EPIPE)
-			return driver_died(l, err);
-		else if (n < 0 && errno != EAGAIN && errno != EINTR)
-			return l->host->error_set(err, RLM_EBACKEND, "writing to the driver: %s",
-			                          strerror(errno));
+		if (pfd[0].revents && (rc = write_some(l, x, err)) != XFER_MORE)
+			return rc;
 	}
 	return XFER_MORE;
 }

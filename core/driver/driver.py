@@ -46,6 +46,7 @@ SCOPE_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz012
 LOCALS_MAX = 100               # variables an exec with `locals: true` reports, at most
 LOCALS_REPR_MAX = 200          # characters of each one's repr
 LOCALS_TIME_S = 0.5            # for all of them: a __repr__ that hangs cannot hold the cell
+TIMER_INTERVAL = 1.0           # a timed-out cell that swallowed its TimeoutError gets another
 
 RS = b"\x1e"
 LF = b"\n"
@@ -121,6 +122,19 @@ def _make_json():
 
 json_loads, json_dumps = _make_json()
 
+
+def _json_str(text):
+    """JSON text of a str, as json_dumps writes it."""
+    return json_dumps(text)
+
+
+try:
+    from _json import encode_basestring as _json_str  # noqa: F811 - the same, in C
+    if _json_str("\u00e9\n\"") != '"\u00e9\\n\\""':
+        raise ImportError("unexpected _json.encode_basestring")
+except ImportError:
+    pass
+
 _SURROGATES = None
 
 
@@ -186,6 +200,32 @@ def encode_frame(obj):
                                "error": {"type": "DriverError", "message": "unencodable frame",
                                          "traceback": "DriverError: unencodable frame\n",
                                          "line": "DriverError: unencodable frame"}})
+    return RS + _encode_text(text) + LF
+
+
+_RESULT_JSON = ('{"type":"result","id":%s,"stdout":%s,"stderr":%s,"stdout_chars":%d,'
+                '"stderr_chars":%d,"truncated":%s,"error":%s,"submit":%s,"value":%s,'
+                '"timed_out":%s,"duration_ms":%r}')
+
+
+def encode_result(rid, stdout, stderr, stdout_chars, stderr_chars, truncated, error, submit,
+                  value, timed_out, duration_ms):
+    """bytes of a result frame, the same as encode_frame(Driver.result_frame(...)) gives, but
+    filled into a template: a cell's round trip is a few tens of microseconds, and building
+    and walking a dict of 12 keys is a noticeable part of it."""
+    try:
+        q = _json_str
+        text = _RESULT_JSON % (
+            q(rid), q(stdout), q(stderr), stdout_chars, stderr_chars,
+            "true" if truncated else "false",
+            "null" if error is None else json_dumps(error),
+            "null" if submit is None else json_dumps(submit),
+            "null" if value is None else q(value),
+            "true" if timed_out else "false", float(duration_ms))
+    except BaseException:
+        return encode_frame(Driver.result_frame(rid, stdout, stderr, stdout_chars, stderr_chars,
+                                                truncated, error, submit, value, timed_out,
+                                                duration_ms))
     return RS + _encode_text(text) + LF
 
 
@@ -674,6 +714,7 @@ class Driver(object):
         self.user_running = False
         self.timed_out = False
         self.timeout_message = ""
+        self.deadline = None  # time.monotonic() deadline of the running cell, None: no timeout
         self.crit = 0
         self.pending = None
         self.cell = 0
@@ -830,6 +871,8 @@ class Driver(object):
         """Makes the host tools exactly `names` (an exec's `tools`): a new name gets a function
         that sends a `call` frame; a name no longer listed is removed from every namespace
         that still holds its function."""
+        if not names and not self.tools:  # the common case, in one test
+            return
         if len(names) == len(self.tools) and all(n in self.tools for n in names):
             return
         old, self.tools = self.tools, {}
@@ -862,9 +905,36 @@ class Driver(object):
             self._raise_or_defer(KeyboardInterrupt())
 
     def _on_alarm(self, signum, frame):
+        deadline = self.deadline
+        if deadline is None:  # no cell with a timeout runs: a timer arm_timer left armed
+            try:
+                signal.setitimer(signal.ITIMER_REAL, 0, 0)
+            except (ValueError, OSError):
+                pass
+            return
+        left = deadline - time.monotonic()
+        if left > 0:  # armed for an earlier cell: wait for this one's deadline
+            signal.setitimer(signal.ITIMER_REAL, left, TIMER_INTERVAL)
+            return
         if self.user_running:
             self.timed_out = True
             self._raise_or_defer(_Timeout(self.timeout_message))
+
+    def arm_timer(self, timeout):
+        """Makes SIGALRM come at the cell's deadline, now + timeout (None: no timeout), or
+        earlier.  The timer is not stopped after a cell (that would cost two system calls per
+        cell): a timer still armed from an earlier cell is kept when it fires no later than
+        this deadline, since _on_alarm then sets it again for the time left; otherwise (it
+        fires later, it is stopped, or user code set it to its own interval) it is set anew.
+        One getitimer per cell checks that, so a timer that user code stopped or moved
+        cannot take a later cell's timeout away.  Between cells, _on_alarm stops it."""
+        if timeout is None:
+            self.deadline = None
+            return
+        self.deadline = time.monotonic() + timeout
+        left, interval = signal.getitimer(signal.ITIMER_REAL)
+        if not 0 < left <= timeout or interval != TIMER_INTERVAL:
+            signal.setitimer(signal.ITIMER_REAL, timeout, TIMER_INTERVAL)
 
     def _raise_or_defer(self, exc):
         if self.crit:
@@ -888,7 +958,9 @@ class Driver(object):
     # ---------------------------------------------------------------- channel
 
     def send(self, obj):
-        data = encode_frame(obj)
+        self.send_bytes(encode_frame(obj))
+
+    def send_bytes(self, data):
         try:
             write_all(self.out_fd, data)
         except OSError as e:
@@ -1083,8 +1155,10 @@ class Driver(object):
         aside for the child and put back afterwards.  The child runs with its own timeout,
         capped at the time the waiting cell has left; if that time ran out meanwhile, the timer
         fires again at once, so the waiting cell times out as soon as the child is done."""
-        left, interval = signal.setitimer(signal.ITIMER_REAL, 0, 0)
-        t0 = time.monotonic()
+        signal.setitimer(signal.ITIMER_REAL, 0, 0)
+        deadline = self.deadline
+        if deadline is not None:
+            left = max(deadline - time.monotonic(), 1e-6)
         saved = (self.exec_id, self.output_names, self.submitted, self.timed_out,
                  self.timeout_message, self.pending, self.crit, self.user_running)
         stdio = (sys.stdout, sys.stderr, sys.stdin, builtins.print)
@@ -1104,7 +1178,7 @@ class Driver(object):
             self.fix_stdio()
             self.install_signals()
             try:
-                self.do_exec(msg, True, left if left > 0 else None)
+                self.do_exec(msg, True, left if deadline is not None else None)
             except BaseException as e:
                 self.internal_error(msg, e)
         finally:
@@ -1118,9 +1192,11 @@ class Driver(object):
             self.restore_handlers(handlers)
             (self.exec_id, self.output_names, self.submitted, self.timed_out,
              self.timeout_message, self.pending, self.crit, self.user_running) = saved
-            if left > 0:
-                rest = left - (time.monotonic() - t0)
-                signal.setitimer(signal.ITIMER_REAL, rest if rest > 1e-6 else 1e-6, interval)
+            self.deadline = deadline
+            if deadline is not None:
+                rest = deadline - time.monotonic()
+                signal.setitimer(signal.ITIMER_REAL, rest if rest > 1e-6 else 1e-6,
+                                 TIMER_INTERVAL)
 
     @staticmethod
     def save_handlers():
@@ -1418,12 +1494,16 @@ class Driver(object):
         if value is not None:
             value = cap_text(value, max_output)[0]
         duration = round((time.monotonic() - t0) * 1000.0, 3)
-        frame = self.result_frame(rid, stdout, stderr, stdout_chars, stderr_chars, t1 or t2,
-                                  err_dict, self.submitted, value, timed_out, duration)
-        if user_vars is not None:
+        if user_vars is None:
+            self.send_bytes(encode_result(rid, stdout, stderr, stdout_chars, stderr_chars,
+                                          t1 or t2, err_dict, self.submitted, value, timed_out,
+                                          duration))
+        else:
+            frame = self.result_frame(rid, stdout, stderr, stdout_chars, stderr_chars, t1 or t2,
+                                      err_dict, self.submitted, value, timed_out, duration)
             frame["locals"] = user_vars
-        self.send(frame)
-        frame = user_vars = None
+            self.send(frame)
+            frame = user_vars = None
         self.submitted = None
         self.output_names = None
         if self.reserve is None:
@@ -1452,8 +1532,7 @@ class Driver(object):
         try:
             self.user_running = True
             try:
-                if timeout is not None:
-                    signal.setitimer(signal.ITIMER_REAL, timeout, 1.0)
+                self.arm_timer(timeout)
                 exec(mod, ns)
                 if expr is not None:
                     v = eval(expr, ns)
@@ -1462,8 +1541,7 @@ class Driver(object):
                     v = None
             finally:
                 self.user_running = False
-                if timeout is not None:
-                    signal.setitimer(signal.ITIMER_REAL, 0, 0)
+                self.deadline = None  # the timer is left running: see arm_timer
         except _Submit:
             self.user_running = False
             return None, None

@@ -761,6 +761,35 @@ class TestTimeouts(DriverTestCase):
         self.assertFalse(res["timed_out"])
         self.assertEqual(res["value"], "'ok'")
 
+    # The timer is left armed after a cell (arm_timer): each of these would break a design
+    # that trusted the timer it left instead of checking it.
+    def test_a_timer_left_by_an_earlier_cell_does_not_cut_a_later_cell_short(self):
+        self.run_ok("1", timeout_s=0.3)
+        res = self.run_ok("import time\ntime.sleep(0.8)\n'ok'", timeout_s=60)
+        self.assertFalse(res["timed_out"])
+        self.assertEqual(res["value"], "'ok'")
+
+    def test_a_shorter_timeout_after_a_longer_one_is_kept(self):
+        self.run_ok("1", timeout_s=300)
+        t0 = time.monotonic()
+        res = self.d.exec("while True:\n    pass", timeout_s=0.3)
+        self.assertLess(time.monotonic() - t0, 5)
+        self.assertTrue(res["timed_out"])
+
+    def test_a_timer_stopped_by_user_code_still_times_out_the_next_cell(self):
+        self.run_ok("import signal\nsignal.setitimer(signal.ITIMER_REAL, 0)", timeout_s=0.4)
+        t0 = time.monotonic()
+        res = self.d.exec("while True:\n    pass", timeout_s=0.5)
+        self.assertLess(time.monotonic() - t0, 5)
+        self.assertTrue(res["timed_out"])
+
+    def test_a_timer_moved_by_user_code_still_times_out_the_next_cell(self):
+        self.run_ok("import signal\nsignal.setitimer(signal.ITIMER_REAL, 100)", timeout_s=300)
+        t0 = time.monotonic()
+        res = self.d.exec("while True:\n    pass", timeout_s=0.5)
+        self.assertLess(time.monotonic() - t0, 5)
+        self.assertTrue(res["timed_out"])
+
     def test_sigint_interrupts_a_running_cell(self):
         rid = self.d.next_id()
         self.d.send({"type": "exec", "id": rid, "code": "import time\ntime.sleep(30)"})
