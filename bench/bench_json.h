@@ -127,7 +127,8 @@ static int bench_json_emit(const struct bench_figure *f)
 	bench_json_string(&b, "group", f->group);
 	bench_json_put(&b, "}\n");
 	if (b.overflow) {
-		fprintf(stderr, "bench_json: %s/%s: the line is longer than %zu bytes, not written\n",
+		fprintf(stderr,
+		        "bench_json: %s/%s: the line is longer than %zu bytes, not written\n",
 		        f->bench, f->metric, sizeof(b.text));
 		return -1;
 	}

@@ -258,11 +258,15 @@ int main(int argc, char **argv)
 		printf("%d concurrent complete():   %.4f s (median of %d)\n", o.n, many, o.rounds);
 		printf("ratio:                      %.3f (target <= %.1f)\n", many / one,
 		       TARGET_RATIO);
-		bench_json_emit(&(struct bench_figure){
-		        .bench = "bench_llm", .metric = "concurrent_over_one",
-		        .label = "concurrent complete(), median", .value = many, .unit = "s",
-		        .baseline_label = "one complete(), median", .baseline = one,
-		        .target = TARGET_RATIO, .target_op = "<="});
+		bench_json_emit(&(struct bench_figure){.bench = "bench_llm",
+		                                       .metric = "concurrent_over_one",
+		                                       .label = "concurrent complete(), median",
+		                                       .value = many,
+		                                       .unit = "s",
+		                                       .baseline_label = "one complete(), median",
+		                                       .baseline = one,
+		                                       .target = TARGET_RATIO,
+		                                       .target_op = "<="});
 		status = 0;
 	}
 	if (inst)

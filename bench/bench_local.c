@@ -211,30 +211,51 @@ int main(int argc, char **argv)
 	printf("(a) interpreter start      median %8.2f ms   bare python3 -c pass %8.2f ms   "
 	       "ratio %.2fx (target <= 1.5x)\n",
 	       start_ours * 1e3, start_bare * 1e3, start_ours / start_bare);
-	bench_json_emit(&(struct bench_figure){
-	        .bench = "bench_local", .metric = "start_open", .label = "rlm_interp_open, median",
-	        .value = start_ours * 1e3, .unit = "ms", .baseline_label = "bare python3 -c pass",
-	        .baseline = start_bare * 1e3, .target = 1.5, .target_op = "<=", .plot = "start"});
+	bench_json_emit(&(struct bench_figure){.bench = "bench_local",
+	                                       .metric = "start_open",
+	                                       .label = "rlm_interp_open, median",
+	                                       .value = start_ours * 1e3,
+	                                       .unit = "ms",
+	                                       .baseline_label = "bare python3 -c pass",
+	                                       .baseline = start_bare * 1e3,
+	                                       .target = 1.5,
+	                                       .target_op = "<=",
+	                                       .plot = "start"});
 	printf("(b) exec `x = 1` round trip p50 %8.3f ms   p99 %8.3f ms   (%d execs)\n", p50 * 1e3,
 	       p99 * 1e3, n_exec);
-	bench_json_emit(&(struct bench_figure){.bench = "bench_local", .metric = "exec_x1_p99",
-	                                       .label = "exec `x = 1` p99", .value = p99 * 1e3,
+	bench_json_emit(&(struct bench_figure){.bench = "bench_local",
+	                                       .metric = "exec_x1_p99",
+	                                       .label = "exec `x = 1` p99",
+	                                       .value = p99 * 1e3,
 	                                       .unit = "ms"});
 	printf("(c) stateless python3 -c    mean %8.3f ms   per statement (%d runs)   "
 	       "(c)/(b) %.0fx (target >= 50x)\n",
 	       stateless * 1e3, n_stateless, stateless / p50);
-	bench_json_emit(&(struct bench_figure){
-	        .bench = "bench_local", .metric = "stateless_x1_mean", .label = "python3 -c per cell",
-	        .value = stateless * 1e3, .unit = "ms", .baseline_label = "rlm exec `x = 1` p50",
-	        .baseline = p50 * 1e3, .target = 50, .target_op = ">=", .plot = "exec",
-	        .series = "baseline", .group = "x = 1"});
+	bench_json_emit(&(struct bench_figure){.bench = "bench_local",
+	                                       .metric = "stateless_x1_mean",
+	                                       .label = "python3 -c per cell",
+	                                       .value = stateless * 1e3,
+	                                       .unit = "ms",
+	                                       .baseline_label = "rlm exec `x = 1` p50",
+	                                       .baseline = p50 * 1e3,
+	                                       .target = 50,
+	                                       .target_op = ">=",
+	                                       .plot = "exec",
+	                                       .series = "baseline",
+	                                       .group = "x = 1"});
 	printf("(d) floor: pipe echo loop   p50 %8.3f ms   (b)/(d) %.2fx (target <= 2x)\n",
 	       floor_p50 * 1e3, p50 / floor_p50);
-	bench_json_emit(&(struct bench_figure){
-	        .bench = "bench_local", .metric = "exec_x1_p50", .label = "rlm exec, C API, p50",
-	        .value = p50 * 1e3, .unit = "ms", .baseline_label = "floor: pipe loop, p50",
-	        .baseline = floor_p50 * 1e3, .target = 2, .target_op = "<=", .plot = "exec",
-	        .group = "x = 1"});
+	bench_json_emit(&(struct bench_figure){.bench = "bench_local",
+	                                       .metric = "exec_x1_p50",
+	                                       .label = "rlm exec, C API, p50",
+	                                       .value = p50 * 1e3,
+	                                       .unit = "ms",
+	                                       .baseline_label = "floor: pipe loop, p50",
+	                                       .baseline = floor_p50 * 1e3,
+	                                       .target = 2,
+	                                       .target_op = "<=",
+	                                       .plot = "exec",
+	                                       .group = "x = 1"});
 	rlm_config_free(cfg);
 	return 0;
 }

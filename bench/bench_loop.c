@@ -128,9 +128,13 @@ static void measure(rlm_config *cfg, rlm_interp *in, int runs, const char *traje
 	char what[96];
 	snprintf(what, sizeof(what), "host overhead per turn p50, %s", label);
 	if (metric) /* not the warm-up */
-		bench_json_emit(&(struct bench_figure){.bench = "bench_loop", .metric = metric,
-		                                       .label = what, .value = p50, .unit = "ms",
-		                                       .target = 1.0, .target_op = "<"});
+		bench_json_emit(&(struct bench_figure){.bench = "bench_loop",
+		                                       .metric = metric,
+		                                       .label = what,
+		                                       .value = p50,
+		                                       .unit = "ms",
+		                                       .target = 1.0,
+		                                       .target_op = "<"});
 	free(s.overhead);
 	free(s.exec);
 	free(s.llm);
