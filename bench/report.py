@@ -144,7 +144,9 @@ def num(v):
 
 
 def with_unit(v, unit):
-    return num(v) if v is None or not unit else "%s %s" % (num(v), unit)
+    if v is None or not unit:
+        return num(v)
+    return num(v) + unit if unit == "x" else "%s %s" % (num(v), unit)
 
 
 def table(figures, failed):
@@ -162,9 +164,12 @@ def table(figures, failed):
         ratio = ratio_of(f)
         target = ""
         if f.get("target_op") is not None:
-            t = "%g" % f["target"]
-            target = "%s %s" % (f["target_op"], t + "x" if compared(f)
-                                else t + (" " + f["unit"] if f["unit"] else ""))
+            t = "%.4g" % f["target"]
+            if compared(f):
+                t += "x"
+            elif f["unit"]:
+                t += f["unit"] if f["unit"] == "x" else " " + f["unit"]
+            target = "%s %s" % (f["target_op"], t)
         rows.append((f["bench"], label, with_unit(f.get("value"), f["unit"]), base,
                      "" if ratio is None else num(ratio) + "x", target, status))
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
@@ -256,9 +261,18 @@ def axis_of(values):
     return (lambda v: v / top), ticks, False
 
 
+def value_text(v, note):
+    return ms_text(v) + ("  (%s)" % note if note else "")
+
+
 def svg(panels, source):
-    W, LABEL_W, BAR_W, ROW, GROUP, TITLE = 980, 300, 400, 22, 20, 30
+    ROW, GROUP, TITLE, BAR_W, CHAR_W = 22, 20, 30, 400, 7  # CHAR_W: a 12 px glyph, roughly
+    bars = [b for _, groups in panels for _, bs in groups for b in bs]
+    # The label column and the room right of the bars fit the longest texts.
+    LABEL_W = max([200] + [20 + CHAR_W * len(b[0]) for b in bars])
     x0 = LABEL_W + 10
+    W = max([980] + [x0 + BAR_W + 15 + int(CHAR_W * 0.95 * len(value_text(b[1], b[3])))
+                     for b in bars])
     out, y = [], 56
     for name, groups in panels:
         values = [b[1] for _, bars in groups for b in bars]
@@ -279,8 +293,7 @@ def svg(panels, source):
                            '<title>%s</title></rect>'
                            % (series, x0, y + 3, w, escape("%s: %s" % (label, ms_text(v)))))
                 out.append('<text class="value" x="%.1f" y="%d">%s</text>'
-                           % (x0 + w + 5, y + 15, escape(ms_text(v) + ("  (%s)" % note
-                                                                       if note else ""))))
+                           % (x0 + w + 5, y + 15, escape(value_text(v, note))))
                 y += ROW
         for v, text in ticks:  # the grid under the bars, the tick labels under the axis
             x = x0 + to_x(v) * BAR_W
@@ -309,7 +322,7 @@ def svg(panels, source):
         '<text x="10" y="22" font-size="16" font-weight="bold">Where rlm stands against its '
         'baselines</text>',
         '<text x="10" y="40" fill="#555">%s</text>'
-        % escape("from %s; each bar the median the bench reports" % source),
+        % escape("from %s (make bench): each bar as its bench reports it" % source),
         '<rect class="legend rlm" x="%d" y="10" width="12" height="12"/>'
         '<text x="%d" y="21">rlm</text>' % (W - 180, W - 163),
         '<rect class="legend baseline" x="%d" y="10" width="12" height="12"/>'
