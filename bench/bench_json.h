@@ -20,8 +20,9 @@
  *   (start time); any other name gets a panel of its own. Only time units (s, ms, us) plot.
  *   series: "rlm" (default) or "baseline" (drawn in the baseline colour). group: bars with
  *   the same group are drawn together under that heading (e.g. "x = 1", "10 KB print").
- *   A plotted line's baseline is drawn too, as a "baseline" bar in the same group, once per
- *   baseline_label.
+ *   An "rlm" line's baseline is drawn too, as a "baseline" bar in the same group, once per
+ *   baseline_label (a "baseline" line's own baseline is the rlm figure: not drawn again).
+ * The report prints every line, known to it or not; a new figure needs no change there.
  *
  * Usage (designated initializers; every field not named is 0/NULL):
  *   bench_json_emit(&(struct bench_figure){.bench = "bench_local", .metric = "exec_x1_p50",

@@ -20,7 +20,7 @@ import math
 import os
 import statistics
 import sys
-from xml.sax.saxutils import escape, quoteattr
+from xml.sax.saxutils import escape
 
 TARGET_OPS = {"<=": lambda a, b: a <= b, "<": lambda a, b: a < b,
               ">=": lambda a, b: a >= b, ">": lambda a, b: a > b, "==": lambda a, b: a == b}
@@ -63,7 +63,8 @@ def parse_line(text, where):
     if f.get("target_op") is not None and f.get("target") is None:
         raise ReportError("%s: target_op without a target" % where)
     if f.get("series") is not None and f["series"] not in SERIES:
-        raise ReportError("%s: series %r is not one of %s" % (where, f["series"], ", ".join(SERIES)))
+        raise ReportError("%s: series %r is not one of %s"
+                          % (where, f["series"], ", ".join(SERIES)))
     f["unit"] = f.get("unit") or ""
     f["label"] = f.get("label") or f["metric"]
     return f
