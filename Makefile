@@ -13,7 +13,7 @@ FUZZ_PACKAGES = clang libclang-rt-14-dev
 FUZZ_BUILD ?= build-fuzz
 FUZZ_SECONDS ?= 30
 
-.PHONY: all deps node-deps install-packages build test test-load test-asan release fuzz demo \
+.PHONY: all bench-results deps node-deps install-packages build test test-load test-asan release fuzz demo \
 	demo-eval bench format format-check install clean
 
 all: build
@@ -94,15 +94,33 @@ demo-eval: deps $(BUILD)/CMakeCache.txt
 	@cmake --build $(BUILD) -j $(JOBS) > $(BUILD)/build.log 2>&1 || { tail -40 $(BUILD)/build.log; exit 1; }
 	@sh examples/demo_eval.sh $(BUILD)
 
+# Every bench appends its figures to $(BENCH_OUT)/figures.jsonl (bench/bench_json.h), then
+# bench/report.py prints each ratio against its target and writes report.txt and report.svg
+# beside it. A missed target is printed (NOT met), not a failure; a bench that exits with an
+# error is named in the report and fails the run once every bench has run.
+BENCH_OUT = $(BUILD)/bench
 bench: build
-	$(BUILD)/bench/bench_local
-	$(BUILD)/bench/bench_loop
-	$(BUILD)/bench/bench_llm
-	XDG_DATA_HOME=$(BUILD)/bench-data $(BUILD)/bench/bench_daytona
-	XDG_DATA_HOME=$(BUILD)/bench-data $(BUILD)/bench/bench_modal --execs 200 --concurrent 32
-	RLM_LIBRARY=$(BUILD)/lib/librlm.so.0 /usr/bin/python3 bench/bench_python.py
-	XDG_DATA_HOME=$(BUILD)/bench-data python3 bench/bench_eval.py $(BUILD) --tasks 256 --concurrency 64
-	XDG_DATA_HOME=$(BUILD)/bench-data $(BUILD)/bench/bench_mcp
+	@mkdir -p $(BENCH_OUT); : > $(BENCH_OUT)/figures.jsonl; \
+	export RLM_BENCH_JSON=$(abspath $(BENCH_OUT))/figures.jsonl; failed=; \
+	run() { name=$$1; shift; echo "+ $$*"; "$$@" || failed="$$failed --failed $$name"; }; \
+	run bench_local $(BUILD)/bench/bench_local; \
+	run bench_loop $(BUILD)/bench/bench_loop; \
+	run bench_llm $(BUILD)/bench/bench_llm; \
+	run bench_daytona env XDG_DATA_HOME=$(BUILD)/bench-data $(BUILD)/bench/bench_daytona; \
+	run bench_modal env XDG_DATA_HOME=$(BUILD)/bench-data $(BUILD)/bench/bench_modal --execs 200 --concurrent 32; \
+	run bench_python env RLM_LIBRARY=$(BUILD)/lib/librlm.so.0 /usr/bin/python3 bench/bench_python.py; \
+	run bench_eval env XDG_DATA_HOME=$(BUILD)/bench-data python3 bench/bench_eval.py $(BUILD) --tasks 256 --concurrency 64; \
+	run bench_mcp env XDG_DATA_HOME=$(BUILD)/bench-data $(BUILD)/bench/bench_mcp; \
+	echo; python3 bench/report.py $$RLM_BENCH_JSON --text $(BENCH_OUT)/report.txt \
+	  --svg $(BENCH_OUT)/report.svg $$failed || exit 2; \
+	test -z "$$failed"
+
+# The committed copy the README embeds (bench/results/bench.svg): `make bench` first, on a
+# quiet machine.
+bench-results:
+	mkdir -p bench/results
+	cp $(BENCH_OUT)/report.svg bench/results/bench.svg
+	cp $(BENCH_OUT)/report.txt bench/results/bench.txt
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')

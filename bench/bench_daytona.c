@@ -16,6 +16,8 @@
 #include "host.h"
 #include "rlm/rlm.h"
 
+#include "bench_json.h"
+
 #ifndef RLM_SOURCE_DIR
 #define RLM_SOURCE_DIR "."
 #endif
@@ -181,6 +183,15 @@ static void bench_exec(rlm_config *cfg, int n)
 	       a * 1e3, n, per, per == 1 ? "" : "s");
 	printf("    the same requests, plain loop median %8.2f ms  ratio %.2fx (target <= 1.2x)\n",
 	       b * 1e3, a / b);
+	bench_json_emit(&(struct bench_figure){.bench = "bench_daytona",
+	                                       .metric = "exec_x1_median",
+	                                       .label = "exec `x = 1` through rlm, median",
+	                                       .value = a * 1e3,
+	                                       .unit = "ms",
+	                                       .baseline_label = "the same requests, plain loop",
+	                                       .baseline = b * 1e3,
+	                                       .target = 1.2,
+	                                       .target_op = "<="});
 	free(ours);
 	free(plain);
 	rlm_interp_close(in);
@@ -244,6 +255,21 @@ static int bench_concurrent(rlm_config *cfg, int n)
 	       "sandbox%s leaked\n",
 	       n, now_s() - t0, failures, failures == 1 ? "" : "s", leaked,
 	       leaked == 1 ? "" : "es");
+	char what[96];
+	snprintf(what, sizeof(what), "errors, %d interpreters at once", n);
+	bench_json_emit(&(struct bench_figure){.bench = "bench_daytona",
+	                                       .metric = "concurrent_errors",
+	                                       .label = what,
+	                                       .value = failures,
+	                                       .target = 0,
+	                                       .target_op = "=="});
+	snprintf(what, sizeof(what), "sandboxes leaked, %d interpreters at once", n);
+	bench_json_emit(&(struct bench_figure){.bench = "bench_daytona",
+	                                       .metric = "concurrent_leaked",
+	                                       .label = what,
+	                                       .value = (double)leaked,
+	                                       .target = 0,
+	                                       .target_op = "=="});
 	free(t);
 	free(w);
 	return failures || leaked;

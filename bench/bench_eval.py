@@ -26,6 +26,8 @@ import threading
 import time
 import urllib.request
 
+import bench_json  # beside this file
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 SOLVER = "Counting the records.\n```repl\nn = len(context.splitlines())\nSUBMIT(answer=str(n))\n```\n"
@@ -104,6 +106,17 @@ def inner(args):
     return 0 if peak[0] <= args.concurrency and len(rows) == args.tasks else 1
 
 
+def emit_figures(backend, r):
+    what = "%d tasks at %d, %s fake" % (r["tasks"], r["concurrency"], backend)
+    bench_json.emit("bench_eval", backend + "_wall", r["wall_s"], "s", label="wall, " + what,
+                    baseline=r["ideal_s"], baseline_label="ideal: tasks x median / concurrency")
+    bench_json.emit("bench_eval", backend + "_not_ok", r["rows"] - r["ok"], "tasks",
+                    label="tasks not ok, " + what, target=0, target_op="==")
+    bench_json.emit("bench_eval", backend + "_leaked", 0 if r["leaks"] == 0 else 1, "",
+                    label="leak seen by the fake's check (1: yes), " + what, target=0,
+                    target_op="==")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("build")
@@ -128,6 +141,7 @@ def main():
         if line:
             r = json.loads(line[6:])
             r["leaks"] = "yes" if leaked else 0
+            emit_figures(backend, r)
             print("bench_eval %-8s %d tasks at %d: wall %.1f s, ideal %.1f s, ratio %.2f; "
                   "peak live %d; %.1f creations/s; %.0f tasks/min; ok %d/%d; leaks %s"
                   % (backend, r["tasks"], r["concurrency"], r["wall_s"], r["ideal_s"],

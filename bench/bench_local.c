@@ -22,6 +22,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench_json.h"
 #include "rlm/rlm.h"
 
 /* The interpreter the local backend runs: every baseline uses the same binary. */
@@ -283,17 +284,66 @@ int main(int argc, char **argv)
 	printf("(a) interpreter start      median %8.2f ms   bare python3 -c pass %8.2f ms   "
 	       "ratio %.2fx (target <= 1.5x)\n",
 	       start_ours * 1e3, start_bare * 1e3, start_ours / start_bare);
+	bench_json_emit(&(struct bench_figure){.bench = "bench_local",
+	                                       .metric = "start_open",
+	                                       .label = "rlm_interp_open, median",
+	                                       .value = start_ours * 1e3,
+	                                       .unit = "ms",
+	                                       .baseline_label = "bare python3 -c pass",
+	                                       .baseline = start_bare * 1e3,
+	                                       .target = 1.5,
+	                                       .target_op = "<=",
+	                                       .plot = "start"});
 	printf("(b) exec `x = 1` round trip p50 %8.3f ms   p99 %8.3f ms   (%d execs)\n",
 	       x1.p50 * 1e3, x1.p99 * 1e3, n_exec);
+	bench_json_emit(&(struct bench_figure){.bench = "bench_local",
+	                                       .metric = "exec_x1_p99",
+	                                       .label = "exec `x = 1` p99",
+	                                       .value = x1.p99 * 1e3,
+	                                       .unit = "ms"});
 	printf("(c) stateless python3 -c    mean %8.3f ms   per statement (%d runs)   "
 	       "(c)/(b) %.0fx (target >= 50x)\n",
 	       stateless * 1e3, n_stateless, stateless / x1.p50);
+	bench_json_emit(&(struct bench_figure){.bench = "bench_local",
+	                                       .metric = "stateless_x1_mean",
+	                                       .label = "python3 -c per cell",
+	                                       .value = stateless * 1e3,
+	                                       .unit = "ms",
+	                                       .baseline_label = "rlm exec `x = 1` p50",
+	                                       .baseline = x1.p50 * 1e3,
+	                                       .target = 50,
+	                                       .target_op = ">=",
+	                                       .plot = "exec",
+	                                       .series = "baseline",
+	                                       .group = "x = 1"});
 	printf("(d) floor: pipe exec loop   p50 %8.3f ms   (b)/(d) %.2fx (target <= 1.5x)\n",
 	       x1.floor_p50 * 1e3, x1.p50 / x1.floor_p50);
+	bench_json_emit(&(struct bench_figure){.bench = "bench_local",
+	                                       .metric = "exec_x1_p50",
+	                                       .label = "rlm exec, C API, p50",
+	                                       .value = x1.p50 * 1e3,
+	                                       .unit = "ms",
+	                                       .baseline_label = "floor: pipe loop, p50",
+	                                       .baseline = x1.floor_p50 * 1e3,
+	                                       .target = 1.5,
+	                                       .target_op = "<=",
+	                                       .plot = "exec",
+	                                       .group = "x = 1"});
 	printf("(e) exec 10 KB print        p50 %8.3f ms   p99 %8.3f ms   (%d execs)\n",
 	       print10k.p50 * 1e3, print10k.p99 * 1e3, n_exec);
 	printf("(f) floor: 10 KB print      p50 %8.3f ms   (e)/(f) %.2fx (target <= 1.5x)\n",
 	       print10k.floor_p50 * 1e3, print10k.p50 / print10k.floor_p50);
+	bench_json_emit(&(struct bench_figure){.bench = "bench_local",
+	                                       .metric = "exec_print10k_p50",
+	                                       .label = "rlm exec 10 KB print, p50",
+	                                       .value = print10k.p50 * 1e3,
+	                                       .unit = "ms",
+	                                       .baseline_label = "floor: pipe loop, p50",
+	                                       .baseline = print10k.floor_p50 * 1e3,
+	                                       .target = 1.5,
+	                                       .target_op = "<=",
+	                                       .plot = "exec",
+	                                       .group = "10 KB print"});
 	rlm_config_free(cfg);
 	return 0;
 }

@@ -17,6 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench_json.h"
 #include "rlm/rlm.h"
 
 #define TOKEN "bench-token-0123456789abcdef"
@@ -331,6 +332,19 @@ int main(int argc, char **argv)
 	double allowed = 1.5 * c50 + 1.0;
 	printf("    (2)/(1) p50 %.2fx, +%.3f ms; target (2) <= 1.5 x (1) + 1 ms = %.3f ms: %s\n",
 	       h50 / c50, h50 - c50, allowed, h50 <= allowed ? "met" : "NOT met");
+	bench_json_emit(&(struct bench_figure){.bench = "bench_mcp",
+	                                       .metric = "exec_x1_capi_p50",
+	                                       .label = "exec `x = 1`, C API, p50",
+	                                       .value = c50,
+	                                       .unit = "ms"});
+	bench_json_emit(&(struct bench_figure){
+	        .bench = "bench_mcp",
+	        .metric = "exec_x1_mcp_p50",
+	        .label = "sandbox_exec over MCP p50 (target 1.5 x C API + 1 ms)",
+	        .value = h50,
+	        .unit = "ms",
+	        .target = allowed,
+	        .target_op = "<="});
 
 	struct worker *w = calloc((size_t)nclients, sizeof(*w));
 	pthread_t *t = calloc((size_t)nclients, sizeof(*t));
@@ -353,6 +367,18 @@ int main(int argc, char **argv)
 	       "exec p50 %.2f ms p99 %.2f ms, %.0f execs/s, %d sandboxes left\n",
 	       nclients, per_client, wall, errors, pct(all, total, 0.5), pct(all, total, 0.99),
 	       total / wall, left);
+	bench_json_emit(&(struct bench_figure){.bench = "bench_mcp",
+	                                       .metric = "concurrent_errors",
+	                                       .label = "errors, concurrent MCP clients",
+	                                       .value = errors,
+	                                       .target = 0,
+	                                       .target_op = "=="});
+	bench_json_emit(&(struct bench_figure){.bench = "bench_mcp",
+	                                       .metric = "concurrent_left",
+	                                       .label = "sandboxes left, concurrent MCP clients",
+	                                       .value = left,
+	                                       .target = 0,
+	                                       .target_op = "=="});
 	kill(server, SIGTERM);
 	int st = 0;
 	waitpid(server, &st, 0);

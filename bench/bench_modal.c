@@ -23,6 +23,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench_json.h"
 #include "rlm/rlm.h"
 
 #ifndef RLM_SOURCE_DIR
@@ -310,6 +311,14 @@ static int bench_exec(const rlm_config *cfg, int n, int max_conns)
 		       fake_s * 1e3);
 		printf("    %-38s %8.2fx %9s %8.2fx   (p50/mean, mean/mean)\n", "ratio rlm / fake",
 		       p50 / fake_s, "", mean / fake_s);
+		bench_json_emit(&(struct bench_figure){
+		        .bench = "bench_modal",
+		        .metric = "exec_x1_mean",
+		        .label = "exec `x = 1` through rlm, mean",
+		        .value = mean * 1e3,
+		        .unit = "ms",
+		        .baseline_label = "the fake's own router handling, mean",
+		        .baseline = fake_s * 1e3});
 		printf("    router calls per exec: %s\n", calls);
 		printf("    HTTP/2 connections the fake saw carry them: %d%s\n", conns,
 		       conns > max_conns ? "  <-- more than one per host" : "");
@@ -417,6 +426,21 @@ static struct outcome bench_concurrent(const rlm_config *cfg, int n, int max_con
 	o.leaked = sandboxes_alive();
 	printf("(2) %d interpreters at once (open, %d cells, close): %.2f s, %d error%s, ", n,
 	       CELLS_PER_WORKER, wall, o.errors, o.errors == 1 ? "" : "s");
+	char what[96];
+	snprintf(what, sizeof(what), "errors, %d interpreters at once", n);
+	bench_json_emit(&(struct bench_figure){.bench = "bench_modal",
+	                                       .metric = "concurrent_errors",
+	                                       .label = what,
+	                                       .value = o.errors,
+	                                       .target = 0,
+	                                       .target_op = "=="});
+	snprintf(what, sizeof(what), "sandboxes leaked, %d interpreters at once", n);
+	bench_json_emit(&(struct bench_figure){.bench = "bench_modal",
+	                                       .metric = "concurrent_leaked",
+	                                       .label = what,
+	                                       .value = o.leaked < 0 ? NAN : o.leaked,
+	                                       .target = 0,
+	                                       .target_op = "=="});
 	if (o.leaked < 0)
 		printf("the fake's state file unreadable\n");
 	else

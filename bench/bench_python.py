@@ -29,6 +29,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, os.path.join(ROOT, "bindings", "python"))
 
+import bench_json  # noqa: E402  (beside this file)
 import rlm  # noqa: E402
 
 
@@ -146,10 +147,17 @@ def main():
                  % args.c_loop)
     result = {"library": rlm.library_path(), "python": sys.version.split()[0],
               "overhead": overhead(args), "threads": threads(args)}
+    o, t = result["overhead"], result["threads"]
+    bench_json.emit("bench_python", "binding_over_c", o["python_median_us"], "us",
+                    label="execute('x = 1') through the Python binding, median",
+                    baseline=o["c_median_us"], baseline_label="the same through the C API",
+                    target=o["target"], target_op="<=")
+    for label in ("wait_50ms", "x_eq_1"):
+        bench_json.emit("bench_python", "threads_speedup_" + label, t[label]["speedup"], "x",
+                        label="%d threads over 1, cells/s, %s" % (t[label]["threads"], label))
     if args.json:
         print(json.dumps(result, indent=2))
         return
-    o, t = result["overhead"], result["threads"]
     print("librlm %s, Python %s" % (result["library"], result["python"]))
     print("(a) execute('x = 1') on a warm local interpreter, %d calls each, interleaved:"
           % o["calls_each"])
