@@ -3,6 +3,9 @@
  *   (b) round trip of `x = 1` in a warm REPL    vs  (c) one fresh `python3 -c` per statement
  *                                               and (d) a minimal persistent Python loop
  *                                                   over a pipe (the floor)
+ *   (e) open + one exec + close                 vs  a bare `python3 -c pass`
+ *   (f) close (rlm_interp_close)                vs  SIGKILL + waitpid of an idle python3
+ *   (g) `rlm exec -c pass` (the CLI)            vs  a bare `python3 -c pass`
  * Prints medians/p99 and the ratios against the targets. Usage: bench_local [--quick]. */
 #include <errno.h>
 #include <signal.h>
@@ -14,6 +17,10 @@
 #include <unistd.h>
 
 #include "rlm/rlm.h"
+
+#ifndef RLM_CLI_PATH
+#define RLM_CLI_PATH "rlm"
+#endif
 
 /* The interpreter the local backend runs: every baseline uses the same binary. */
 static char python[4096] = "python3";
@@ -38,7 +45,8 @@ static double pct(double *v, int n, double p)
 	return v[i];
 }
 
-/* Runs argv to completion with stdio on /dev/null; returns seconds taken. */
+/* Runs argv (argv[0] is the program's path) to completion with stdio on /dev/null; returns
+ * seconds taken. */
 static double run_process(char *const argv[])
 {
 	double t0 = now_s();
@@ -46,7 +54,8 @@ static double run_process(char *const argv[])
 	if (pid == 0) {
 		freopen("/dev/null", "r", stdin);
 		freopen("/dev/null", "w", stdout);
-		execv(python, argv);
+		freopen("/dev/null", "w", stderr);
+		execv(argv[0], argv);
 		_exit(127);
 	}
 	int st;
@@ -189,6 +198,64 @@ static double bench_stateless(int n)
 	return total / n;
 }
 
+/* (e) and (f), sampled alternately with their baselines: open + `pass` + close against a
+ * bare interpreter start, and the close alone against ending an idle python3 child with
+ * SIGKILL + waitpid (the least a close can do). */
+static void bench_lifecycle(rlm_config *cfg, int n, double *cycle, double *cycle_bare,
+                            double *close_p50, double *close_floor)
+{
+	double a[64], b[64], c[64], d[64];
+	char *pass[] = {python, "-c", "pass", NULL};
+	for (int i = 0; i < n; i++) {
+		rlm_interp *in;
+		rlm_result *r;
+		rlm_error err = RLM_ERROR_INIT;
+		b[i] = run_process(pass);
+		double t0 = now_s();
+		if (rlm_interp_open(cfg, &in, &err))
+			die("open", &err);
+		if (rlm_interp_execute(in, "pass", NULL, &r, &err))
+			die("execute", &err);
+		rlm_result_free(r);
+		double t1 = now_s();
+		rlm_interp_close(in);
+		double t2 = now_s();
+		a[i] = t2 - t0;
+		c[i] = t2 - t1;
+
+		struct floor_loop f;
+		floor_start(&f);
+		floor_once(&f); /* it is up and idle */
+		t0 = now_s();
+		kill(f.pid, SIGKILL);
+		waitpid(f.pid, NULL, 0);
+		d[i] = now_s() - t0;
+		close(f.to);
+		close(f.from);
+	}
+	*cycle = pct(a, n, 0.5);
+	*cycle_bare = pct(b, n, 0.5);
+	*close_p50 = pct(c, n, 0.5);
+	*close_floor = pct(d, n, 0.5);
+}
+
+/* (g): the CLI end to end, `rlm exec -c pass` with the same interpreter, against a bare
+ * interpreter start, sampled alternately. */
+static void bench_cli(int n, double *cli, double *bare)
+{
+	double a[64], b[64];
+	char set[4200];
+	snprintf(set, sizeof(set), "backends.local.python=\"%s\"", python);
+	char *rlm_argv[] = {RLM_CLI_PATH, "exec", "--set", set, "-c", "pass", NULL};
+	char *pass[] = {python, "-c", "pass", NULL};
+	for (int i = 0; i < n; i++) {
+		b[i] = run_process(pass);
+		a[i] = run_process(rlm_argv);
+	}
+	*cli = pct(a, n, 0.5);
+	*bare = pct(b, n, 0.5);
+}
+
 int main(int argc, char **argv)
 {
 	int quick = argc > 1 && !strcmp(argv[1], "--quick");
@@ -205,6 +272,9 @@ int main(int argc, char **argv)
 	double floor_p50;
 	bench_roundtrip(cfg, n_exec, &p50, &p99, &floor_p50);
 	double stateless = bench_stateless(n_stateless);
+	double cycle, cycle_bare, close_p50, close_floor, cli, cli_bare;
+	bench_lifecycle(cfg, n_start, &cycle, &cycle_bare, &close_p50, &close_floor);
+	bench_cli(n_start, &cli, &cli_bare);
 	printf("rlm local backend benchmark (%s), interpreter %s\n", quick ? "quick" : "full",
 	       python);
 	printf("(a) interpreter start      median %8.2f ms   bare python3 -c pass %8.2f ms   "
@@ -217,6 +287,15 @@ int main(int argc, char **argv)
 	       stateless * 1e3, n_stateless, stateless / p50);
 	printf("(d) floor: pipe echo loop   p50 %8.3f ms   (b)/(d) %.2fx (target <= 2x)\n",
 	       floor_p50 * 1e3, p50 / floor_p50);
+	printf("(e) open + exec + close     median %8.2f ms   bare python3 -c pass %8.2f ms   "
+	       "ratio %.2fx (target <= 1.2x)\n",
+	       cycle * 1e3, cycle_bare * 1e3, cycle / cycle_bare);
+	printf("(f) close                   median %8.2f ms   kill+wait idle python3 %6.2f ms   "
+	       "ratio %.2fx (target < 2 ms)\n",
+	       close_p50 * 1e3, close_floor * 1e3, close_p50 / close_floor);
+	printf("(g) rlm exec -c pass        median %8.2f ms   bare python3 -c pass %8.2f ms   "
+	       "ratio %.2fx (target <= 1.3x)\n",
+	       cli * 1e3, cli_bare * 1e3, cli / cli_bare);
 	rlm_config_free(cfg);
 	return 0;
 }
