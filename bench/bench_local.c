@@ -3,7 +3,8 @@
  *   (b) round trip of `x = 1` in a warm REPL    vs  (c) one fresh `python3 -c` per statement
  *                                               and (d) a minimal persistent Python loop
  *                                                   over a pipe (the floor)
- *   (e) open + one exec + close                 vs  a bare `python3 -c pass`
+ *   (e) open + one exec + close                 vs  a bare `python3 -c pass`, and again
+ *       with backends.local.prestart (the sandbox started ahead is taken over)
  *   (f) close (rlm_interp_close)                vs  SIGKILL + waitpid of an idle python3
  *   (g) `rlm exec -c pass` (the CLI)            vs  a bare `python3 -c pass`
  * Prints medians/p99 and the ratios against the targets. Usage: bench_local [--quick]. */
@@ -275,6 +276,10 @@ int main(int argc, char **argv)
 	double cycle, cycle_bare, close_p50, close_floor, cli, cli_bare;
 	bench_lifecycle(cfg, n_start, &cycle, &cycle_bare, &close_p50, &close_floor);
 	bench_cli(n_start, &cli, &cli_bare);
+	double pre_cycle, pre_bare, pre_close, pre_close_floor;
+	if (rlm_config_set(cfg, "backends.local.prestart", "true", &err))
+		die("config", &err);
+	bench_lifecycle(cfg, n_start, &pre_cycle, &pre_bare, &pre_close, &pre_close_floor);
 	printf("rlm local backend benchmark (%s), interpreter %s\n", quick ? "quick" : "full",
 	       python);
 	printf("(a) interpreter start      median %8.2f ms   bare python3 -c pass %8.2f ms   "
@@ -290,6 +295,9 @@ int main(int argc, char **argv)
 	printf("(e) open + exec + close     median %8.2f ms   bare python3 -c pass %8.2f ms   "
 	       "ratio %.2fx (target <= 1.2x)\n",
 	       cycle * 1e3, cycle_bare * 1e3, cycle / cycle_bare);
+	printf("(e') the same, prestart     median %8.2f ms   bare python3 -c pass %8.2f ms   "
+	       "ratio %.2fx (target <= 1.2x)\n",
+	       pre_cycle * 1e3, pre_bare * 1e3, pre_cycle / pre_bare);
 	printf("(f) close                   median %8.2f ms   kill+wait idle python3 %6.2f ms   "
 	       "ratio %.2fx (target < 2 ms)\n",
 	       close_p50 * 1e3, close_floor * 1e3, close_p50 / close_floor);

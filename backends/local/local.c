@@ -82,7 +82,7 @@ struct local {
 	/* A process of the sandbox outlived its end (stuck in the kernel): the work dir is then
 	 * left in place at shutdown rather than removed while something may still use it. */
 	bool unended;
-	unsigned tmp_seq; /* temp file names of uploads */
+	unsigned tmp_seq;  /* temp file names of uploads */
 	char *config_json; /* with prestart: the section this instance was made from */
 };
 

@@ -160,7 +160,8 @@ static void no_spare_outlives_the_process_that_made_it(void **state)
 		char c;
 
 		rlm_interp_close(in);
-		if (write(report[1], &s, sizeof(s)) != (ssize_t)sizeof(s) || read(go[0], &c, 1) != 1)
+		if (write(report[1], &s, sizeof(s)) != (ssize_t)sizeof(s) ||
+		    read(go[0], &c, 1) != 1)
 			_exit(2);
 		exit(0); /* a normal exit: destructors run */
 	}
