@@ -1252,6 +1252,23 @@ static bool spare_adopt(struct local *l)
 	return true;
 }
 
+/* Whether the slot holds a live spare of another thread of this process: that thread keeps
+ * it, and this one makes none (two threads taking turns would otherwise start a sandbox per
+ * open only for the other to end it). A spare whose thread exited died with it, and is
+ * replaced. */
+static bool spare_held_elsewhere(void)
+{
+	struct local *s;
+	bool held;
+
+	pthread_mutex_lock(&local_spare_slot.lock);
+	s = local_spare_slot.spare;
+	held = s && local_spare_slot.owner == getpid() &&
+	       !pthread_equal(local_spare_slot.thread, pthread_self()) && local_is_alive(s);
+	pthread_mutex_unlock(&local_spare_slot.lock);
+	return held;
+}
+
 /* Starts the next sandbox for l's config and puts it in the slot (replacing any other).
  * Best effort: a failure only means the next open starts its own. */
 static void spare_make(const struct local *l)
@@ -1260,7 +1277,7 @@ static void spare_make(const struct local *l)
 	struct local *s = NULL, *old;
 	pid_t owner;
 
-	if (local_create(l->host, l->config_json, (void **)&s, &e))
+	if (spare_held_elsewhere() || local_create(l->host, l->config_json, (void **)&s, &e))
 		return;
 	s->warned_isolation = true; /* the open that takes it over has said it already */
 	if (provision(s, &e) || write_driver_script(s, &e) ||

@@ -133,10 +133,39 @@ static void a_spare_goes_only_to_the_thread_that_made_it(void **state)
 	(void)state;
 	assert_int_equal(pthread_create(&t, NULL, open_and_close, &spare), 0);
 	assert_int_equal(pthread_join(t, NULL), 0);
-	assert_true(spare > 0);
+	assert_true(spare > 0); /* the thread made one (other_child found exactly one) */
 	in = lt_open(prestart);
 	assert_int_not_equal(status_pid(in), spare);
 	free(lt_run(in, "pass"));
+	rlm_interp_close(in);
+}
+
+static void *open_run_close(void *arg)
+{
+	rlm_interp *in = lt_open(prestart);
+
+	(void)arg;
+	free(lt_run(in, "pass"));
+	rlm_interp_close(in);
+	return NULL;
+}
+
+/* A thread whose opens find another thread's live spare in the slot leaves it there (and
+ * makes none), so threads taking turns do not start a sandbox per open for each other to end. */
+static void another_thread_leaves_a_live_spare_in_place(void **state)
+{
+	pthread_t t;
+	rlm_interp *in;
+	pid_t spare;
+
+	(void)state;
+	in = lt_open(prestart);
+	spare = other_child(status_pid(in));
+	rlm_interp_close(in);
+	assert_int_equal(pthread_create(&t, NULL, open_run_close, NULL), 0);
+	assert_int_equal(pthread_join(t, NULL), 0);
+	in = lt_open(prestart);
+	assert_int_equal(status_pid(in), spare);
 	rlm_interp_close(in);
 }
 
@@ -193,9 +222,11 @@ static void no_spare_outlives_the_process_that_made_it(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+	        /* First, while the process has no spare: the thread's open must make one. */
+	        cmocka_unit_test(a_spare_goes_only_to_the_thread_that_made_it),
 	        cmocka_unit_test(the_next_open_takes_over_the_sandbox_started_ahead),
 	        cmocka_unit_test(a_spare_made_for_another_config_is_not_used),
-	        cmocka_unit_test(a_spare_goes_only_to_the_thread_that_made_it),
+	        cmocka_unit_test(another_thread_leaves_a_live_spare_in_place),
 	        cmocka_unit_test(no_spare_outlives_the_process_that_made_it),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
