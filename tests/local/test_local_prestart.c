@@ -112,6 +112,28 @@ static void a_spare_made_for_another_config_is_not_used(void **state)
 	rlm_interp_close(b);
 }
 
+/* A spare that died while it waited is not handed over: the open starts its own sandbox. */
+static void a_dead_spare_is_replaced_by_a_fresh_start(void **state)
+{
+	rlm_interp *a, *b;
+	pid_t spare;
+	int pidfd;
+
+	(void)state;
+	a = lt_open(prestart);
+	spare = other_child(status_pid(a));
+	pidfd = lt_pidfd(spare);
+	assert_true(pidfd >= 0);
+	lt_pidfd_kill(pidfd);
+	assert_true(lt_pidfd_exited(pidfd, 30));
+	close(pidfd);
+	rlm_interp_close(a);
+	b = lt_open(prestart);
+	assert_int_not_equal(status_pid(b), spare);
+	free(lt_run(b, "pass"));
+	rlm_interp_close(b);
+}
+
 static void *open_and_close(void *arg)
 {
 	pid_t *spare = arg;
@@ -226,6 +248,7 @@ int main(void)
 	        cmocka_unit_test(a_spare_goes_only_to_the_thread_that_made_it),
 	        cmocka_unit_test(the_next_open_takes_over_the_sandbox_started_ahead),
 	        cmocka_unit_test(a_spare_made_for_another_config_is_not_used),
+	        cmocka_unit_test(a_dead_spare_is_replaced_by_a_fresh_start),
 	        cmocka_unit_test(another_thread_leaves_a_live_spare_in_place),
 	        cmocka_unit_test(no_spare_outlives_the_process_that_made_it),
 	};
