@@ -1162,14 +1162,21 @@ out:
  * the same config takes it over, and the core then reads the "ready" it has already written:
  * opening an interpreter costs a handover rather than a Python start. A spare is handed only
  * to the thread that forked its driver, whose exit the parent-death signal follows, and only
- * in the process that made it. Process-wide mutable state: this slot, besides the two at the
- * top of the file. */
+ * in the process that made it: each thread has its own. Process-wide mutable state: these
+ * slots, besides the two at the top of the file. */
+#define LOCAL_SPARES_MAX 64 /* threads holding a spare at once; past that, opens start their own   \
+	                     */
+
+struct spare_slot {
+	struct local *spare; /* started, not handed over yet; NULL: a free slot */
+	pid_t owner;         /* getpid() of the process that made it */
+	pthread_t thread;    /* the thread that forked its driver; one slot per thread */
+};
+
 static struct {
 	pthread_mutex_t lock;
-	struct local *spare; /* started, not handed over yet; NULL: none */
-	pid_t owner;         /* getpid() of the process that made it */
-	pthread_t thread;    /* the thread that forked its driver */
-} local_spare_slot = {PTHREAD_MUTEX_INITIALIZER, NULL, 0, 0};
+	struct spare_slot slot[LOCAL_SPARES_MAX];
+} local_spares = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
 static int local_create(const rlm_host_api *host, const char *config_json, void **instance,
                         rlm_error *err);
@@ -1247,25 +1254,60 @@ static int spare_setup_end(struct local *s)
 	return 0;
 }
 
-/* Takes the slot's spare when it fits l; the caller owns what it returns. */
+/* Empties the slots whose spare can no longer be handed over: made by another process (we
+ * are its forked child) or dead (the thread that made it exited, and the parent-death signal
+ * ended it). Called with the lock held; they go in out for the caller to discard unlocked. */
+static int spares_collect_stale(struct spare_slot *out)
+{
+	int n = 0;
+
+	for (int i = 0; i < LOCAL_SPARES_MAX; i++) {
+		struct spare_slot *sl = &local_spares.slot[i];
+		if (sl->spare && (sl->owner != getpid() || !local_is_alive(sl->spare))) {
+			out[n++] = *sl;
+			sl->spare = NULL;
+		}
+	}
+	return n;
+}
+
+static void spares_discard(const struct spare_slot *v, int n)
+{
+	for (int i = 0; i < n; i++)
+		spare_discard(v[i].spare, v[i].owner);
+}
+
+/* This thread's slot, else a free one, else NULL. Called with the lock held. */
+static struct spare_slot *spares_slot_of_this_thread(bool or_free)
+{
+	struct spare_slot *free_slot = NULL;
+
+	for (int i = 0; i < LOCAL_SPARES_MAX; i++) {
+		struct spare_slot *sl = &local_spares.slot[i];
+		if (sl->spare && pthread_equal(sl->thread, pthread_self()))
+			return sl;
+		if (!sl->spare && !free_slot)
+			free_slot = sl;
+	}
+	return or_free ? free_slot : NULL;
+}
+
+/* Takes this thread's spare when it fits l; the caller owns what it returns. */
 static struct local *spare_take(const struct local *l)
 {
-	struct local *s = NULL, *stale = NULL;
-	pid_t owner;
+	struct spare_slot stale[LOCAL_SPARES_MAX], *sl;
+	struct local *s = NULL;
+	int n;
 
-	pthread_mutex_lock(&local_spare_slot.lock);
-	owner = local_spare_slot.owner;
-	if (local_spare_slot.spare && owner != getpid()) {
-		stale = local_spare_slot.spare;
-		local_spare_slot.spare = NULL;
-	} else if (local_spare_slot.spare &&
-	           pthread_equal(local_spare_slot.thread, pthread_self()) &&
-	           spare_fits(local_spare_slot.spare, l)) {
-		s = local_spare_slot.spare;
-		local_spare_slot.spare = NULL;
+	pthread_mutex_lock(&local_spares.lock);
+	n = spares_collect_stale(stale);
+	sl = spares_slot_of_this_thread(false);
+	if (sl && spare_fits(sl->spare, l)) {
+		s = sl->spare;
+		sl->spare = NULL;
 	}
-	pthread_mutex_unlock(&local_spare_slot.lock);
-	spare_discard(stale, owner);
+	pthread_mutex_unlock(&local_spares.lock);
+	spares_discard(stale, n);
 	if (s && (spare_setup_end(s) != 0 || !local_is_alive(s))) {
 		spare_discard(s, getpid());
 		s = NULL;
@@ -1289,32 +1331,23 @@ static bool spare_adopt(struct local *l)
 	return true;
 }
 
-/* Whether the slot holds a live spare of another thread of this process: that thread keeps
- * it, and this one makes none (two threads taking turns would otherwise start a sandbox per
- * open only for the other to end it). A spare whose thread exited died with it, and is
- * replaced. */
-static bool spare_held_elsewhere(void)
-{
-	struct local *s;
-	bool held;
-
-	pthread_mutex_lock(&local_spare_slot.lock);
-	s = local_spare_slot.spare;
-	held = s && local_spare_slot.owner == getpid() &&
-	       !pthread_equal(local_spare_slot.thread, pthread_self()) && local_is_alive(s);
-	pthread_mutex_unlock(&local_spare_slot.lock);
-	return held;
-}
-
-/* Starts the next sandbox for l's config and puts it in the slot (replacing any other).
- * Best effort: a failure only means the next open starts its own. */
+/* Starts the next sandbox for l's config and puts it in this thread's slot (replacing the
+ * one there). Best effort: a failure, or no free slot, only means the next open starts its
+ * own. */
 static void spare_make(const struct local *l)
 {
+	struct spare_slot stale[LOCAL_SPARES_MAX + 1], *sl;
 	rlm_error e = RLM_ERROR_INIT;
-	struct local *s = NULL, *old;
-	pid_t owner;
+	struct local *s = NULL;
+	bool room;
+	int n;
 
-	if (spare_held_elsewhere() || local_create(l->host, l->config_json, (void **)&s, &e))
+	pthread_mutex_lock(&local_spares.lock);
+	n = spares_collect_stale(stale);
+	room = spares_slot_of_this_thread(true) != NULL;
+	pthread_mutex_unlock(&local_spares.lock);
+	spares_discard(stale, n);
+	if (!room || local_create(l->host, l->config_json, (void **)&s, &e))
 		return;
 	s->warned_isolation = true; /* the open that takes it over has said it already */
 	if (provision(s, &e) || write_driver_script(s, &e) ||
@@ -1323,29 +1356,38 @@ static void spare_make(const struct local *l)
 		local_shutdown(s);
 		return;
 	}
-	pthread_mutex_lock(&local_spare_slot.lock);
-	old = local_spare_slot.spare;
-	owner = local_spare_slot.owner;
-	local_spare_slot.spare = s;
-	local_spare_slot.owner = getpid();
-	local_spare_slot.thread = pthread_self();
-	pthread_mutex_unlock(&local_spare_slot.lock);
-	spare_discard(old, owner);
+	n = 0;
+	pthread_mutex_lock(&local_spares.lock);
+	sl = spares_slot_of_this_thread(true);
+	if (sl && sl->spare)
+		stale[n++] = *sl; /* this thread's previous spare, for another config */
+	if (sl) {
+		sl->spare = s;
+		sl->owner = getpid();
+		sl->thread = pthread_self();
+	} else {
+		stale[n].spare = s; /* the slots filled up meanwhile */
+		stale[n++].owner = getpid();
+	}
+	pthread_mutex_unlock(&local_spares.lock);
+	spares_discard(stale, n);
 }
 
-/* At exit (or when the .so is unloaded) the spare is ended like a closed interpreter: its
+/* At exit (or when the .so is unloaded) every spare is ended like a closed interpreter: its
  * processes killed, its work dir removed. */
 __attribute__((destructor)) static void spare_end(void)
 {
-	struct local *s;
-	pid_t owner;
+	struct spare_slot all[LOCAL_SPARES_MAX];
+	int n = 0;
 
-	pthread_mutex_lock(&local_spare_slot.lock);
-	s = local_spare_slot.spare;
-	owner = local_spare_slot.owner;
-	local_spare_slot.spare = NULL;
-	pthread_mutex_unlock(&local_spare_slot.lock);
-	spare_discard(s, owner);
+	pthread_mutex_lock(&local_spares.lock);
+	for (int i = 0; i < LOCAL_SPARES_MAX; i++) {
+		if (local_spares.slot[i].spare)
+			all[n++] = local_spares.slot[i];
+		local_spares.slot[i].spare = NULL;
+	}
+	pthread_mutex_unlock(&local_spares.lock);
+	spares_discard(all, n);
 }
 
 static int local_start(void *instance, const rlm_launch *launch, rlm_error *err)

@@ -1,11 +1,12 @@
 /* test_local_prestart.c - backends.local.prestart: an open takes over the sandbox started
  * ahead by the open before it, which has every property of one it would have started itself
  * (fresh work dir and uid, same isolation and limits, scrubbed environment, nothing of the
- * previous interpreter); a spare goes only to its own config and thread; and none outlives
- * the process that made it. */
+ * previous interpreter); a spare goes only to its own config and thread, each thread having
+ * its own; and none outlives the process that made it. */
 #include "local_test.h"
 
 #include <pthread.h>
+#include <stdbool.h>
 #include <sys/wait.h>
 
 static const char *const prestart[] = {"backends.local.prestart=true", NULL};
@@ -156,26 +157,74 @@ static void a_spare_goes_only_to_the_thread_that_made_it(void **state)
 	assert_int_equal(pthread_create(&t, NULL, open_and_close, &spare), 0);
 	assert_int_equal(pthread_join(t, NULL), 0);
 	assert_true(spare > 0); /* the thread made one (other_child found exactly one) */
+	/* It dies with its thread (the parent-death signal): wait for that, so the open below
+	 * finds it dead rather than racing the signal. */
+	int pidfd = lt_pidfd(spare);
+	assert_true(pidfd >= 0);
+	assert_true(lt_pidfd_exited(pidfd, 30));
+	close(pidfd);
 	in = lt_open(prestart);
 	assert_int_not_equal(status_pid(in), spare);
 	free(lt_run(in, "pass"));
 	rlm_interp_close(in);
 }
 
-static void *open_run_close(void *arg)
+/* Every child of ours, into out (at most max); returns how many. */
+static int children(pid_t *out, int max)
 {
-	rlm_interp *in = lt_open(prestart);
+	DIR *d = opendir("/proc");
+	struct dirent *e;
+	int n = 0;
 
-	(void)arg;
-	free(lt_run(in, "pass"));
+	assert_non_null(d);
+	while ((e = readdir(d)) && n < max) {
+		char path[300], buf[512], *p;
+		long pid = strtol(e->d_name, &p, 10), ppid = 0;
+		FILE *f;
+
+		if (*p || pid <= 0)
+			continue;
+		snprintf(path, sizeof(path), "/proc/%ld/stat", pid);
+		if (!(f = fopen(path, "re")))
+			continue;
+		if (fgets(buf, sizeof(buf), f) && (p = strrchr(buf, ')')))
+			sscanf(p + 1, " %*c %ld", &ppid);
+		fclose(f);
+		if (ppid == getpid())
+			out[n++] = (pid_t)pid;
+	}
+	closedir(d);
+	return n;
+}
+
+struct thread_opens {
+	pid_t second;       /* the driver of the thread's second interpreter */
+	bool started_ahead; /* it was running before that open */
+};
+
+/* Opens and closes one interpreter, then opens another: no assertions here (cmocka's belong
+ * on the main thread), the main thread checks what is recorded. */
+static void *open_twice(void *arg)
+{
+	struct thread_opens *r = arg;
+	rlm_interp *in = lt_open(prestart);
+	pid_t before[256];
+	int n;
+
+	rlm_interp_close(in);
+	n = children(before, 256);
+	in = lt_open(prestart);
+	r->second = status_pid(in);
+	for (int i = 0; i < n; i++)
+		r->started_ahead |= before[i] == r->second;
 	rlm_interp_close(in);
 	return NULL;
 }
 
-/* A thread whose opens find another thread's live spare in the slot leaves it there (and
- * makes none), so threads taking turns do not start a sandbox per open for each other to end. */
-static void another_thread_leaves_a_live_spare_in_place(void **state)
+/* Each thread has a spare of its own: another thread's opens neither take nor end it. */
+static void each_thread_has_a_spare_of_its_own(void **state)
 {
+	struct thread_opens r = {0, false};
 	pthread_t t;
 	rlm_interp *in;
 	pid_t spare;
@@ -184,8 +233,10 @@ static void another_thread_leaves_a_live_spare_in_place(void **state)
 	in = lt_open(prestart);
 	spare = other_child(status_pid(in));
 	rlm_interp_close(in);
-	assert_int_equal(pthread_create(&t, NULL, open_run_close, NULL), 0);
+	assert_int_equal(pthread_create(&t, NULL, open_twice, &r), 0);
 	assert_int_equal(pthread_join(t, NULL), 0);
+	assert_true(r.started_ahead);
+	assert_int_not_equal(r.second, spare);
 	in = lt_open(prestart);
 	assert_int_equal(status_pid(in), spare);
 	rlm_interp_close(in);
@@ -249,7 +300,7 @@ int main(void)
 	        cmocka_unit_test(the_next_open_takes_over_the_sandbox_started_ahead),
 	        cmocka_unit_test(a_spare_made_for_another_config_is_not_used),
 	        cmocka_unit_test(a_dead_spare_is_replaced_by_a_fresh_start),
-	        cmocka_unit_test(another_thread_leaves_a_live_spare_in_place),
+	        cmocka_unit_test(each_thread_has_a_spare_of_its_own),
 	        cmocka_unit_test(no_spare_outlives_the_process_that_made_it),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
