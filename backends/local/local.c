@@ -84,7 +84,6 @@ struct local {
 	bool unended;
 	unsigned tmp_seq;  /* temp file names of uploads */
 	char *config_json; /* with prestart: the section this instance was made from */
-	int setup_fd;      /* a spare's status pipe, its setup report still unread; -1: none */
 };
 
 /* ---- small helpers --------------------------------------------------------------------- */
@@ -1056,9 +1055,6 @@ static void stop_driver(struct local *l)
 {
 	pid_t pid = atomic_exchange(&l->pid, 0); /* interrupt() no longer targets it */
 
-	if (l->setup_fd >= 0)
-		close(l->setup_fd);
-	l->setup_fd = -1;
 	if (l->to_driver >= 0)
 		close(l->to_driver);
 	if (l->from_driver >= 0)
@@ -1086,10 +1082,8 @@ static void log_isolation(struct local *l, pid_t pid)
 	}
 }
 
-/* defer_setup (a spare): return once the child is forked, and leave its setup report in
- * l->setup_fd for spare_setup_end() to read when the spare is taken over. */
 static int launch_driver(struct local *l, double timeout_s, const volatile int *cancel,
-                         bool defer_setup, rlm_error *err)
+                         rlm_error *err)
 {
 	int to[2] = {-1, -1}, from[2] = {-1, -1}, rc;
 	char *argv[12];
@@ -1129,21 +1123,16 @@ static int launch_driver(struct local *l, double timeout_s, const volatile int *
 	plan.out_fd = plan.err_fd = -1;
 	plan.log_path = l->log_path;
 	rlm_local_plan_sandbox(&plan, &l->cfg);
-	if (defer_setup)
-		rc = rlm_local_spawn_begin(l->host, &plan, &pid, &l->setup_fd, err);
-	else
-		rc = rlm_local_spawn(l->host, &plan, l->host->now() + timeout_s, cancel, &pid,
-		                     &l->setup, err);
+	rc = rlm_local_spawn(l->host, &plan, l->host->now() + timeout_s, cancel, &pid, &l->setup,
+	                     err);
 	if (rc)
 		goto out;
+	l->have_setup = true;
 	l->to_driver = to[1];
 	l->from_driver = from[0];
 	to[1] = from[0] = -1;
 	atomic_store(&l->pid, pid);
-	if (!defer_setup) {
-		l->have_setup = true;
-		log_isolation(l, pid);
-	}
+	log_isolation(l, pid);
 out:
 	for (int i = 0; i < 2; i++) {
 		if (to[i] >= 0)
@@ -1164,13 +1153,15 @@ out:
  * to the thread that forked its driver, whose exit the parent-death signal follows, and only
  * in the process that made it: each thread has its own. Process-wide mutable state: these
  * slots, besides the two at the top of the file. */
-#define LOCAL_SPARES_MAX 64 /* threads holding a spare at once; past that, opens start their own   \
-	                     */
+#define LOCAL_SPARES_MAX                                                                           \
+	64 /* threads holding a spare at once; past that, opens start their own                    \
+	    */
 
 struct spare_slot {
 	struct local *spare; /* started, not handed over yet; NULL: a free slot */
 	pid_t owner;         /* getpid() of the process that made it */
 	pthread_t thread;    /* the thread that forked its driver; one slot per thread */
+	pid_t tid;           /* and its kernel id: a new thread may get a dead one's pthread_t */
 };
 
 static struct {
@@ -1211,9 +1202,7 @@ static void spare_forget(struct local *s)
 		close(s->to_driver);
 	if (s->from_driver >= 0)
 		close(s->from_driver);
-	if (s->setup_fd >= 0)
-		close(s->setup_fd);
-	s->to_driver = s->from_driver = s->setup_fd = -1;
+	s->to_driver = s->from_driver = -1;
 	atomic_store(&s->pid, 0);
 	s->host->free(s->workdir);
 	s->workdir = NULL;
@@ -1228,30 +1217,6 @@ static void spare_discard(struct local *s, pid_t owner)
 		local_shutdown(s); /* ends its sandbox like any close */
 	else
 		spare_forget(s);
-}
-
-/* Reads the setup report of spare s (its child has had time to write it): what isolation it
- * reached, or the step that failed, in which case the child is already ended and reaped. */
-static int spare_setup_end(struct local *s)
-{
-	rlm_error e = RLM_ERROR_INIT;
-	pid_t pid = atomic_load(&s->pid);
-	int fd = s->setup_fd, rc;
-
-	if (fd < 0)
-		return 0;
-	s->setup_fd = -1;
-	rc = rlm_local_spawn_end(s->host, NULL, pid, fd, s->host->now() + LOCAL_DEFAULT_START_S,
-	                         NULL, &s->setup, &e);
-	if (rc) {
-		atomic_store(&s->pid, 0); /* reaped: its pid may be anyone's now */
-		s->host->log(RLM_LOG_DEBUG, LOCAL_NAME, "the sandbox started ahead failed: %s",
-		             e.message);
-		return rc;
-	}
-	s->have_setup = true;
-	log_isolation(s, pid);
-	return 0;
 }
 
 /* Empties the slots whose spare can no longer be handed over: made by another process (we
@@ -1284,7 +1249,7 @@ static struct spare_slot *spares_slot_of_this_thread(bool or_free)
 
 	for (int i = 0; i < LOCAL_SPARES_MAX; i++) {
 		struct spare_slot *sl = &local_spares.slot[i];
-		if (sl->spare && pthread_equal(sl->thread, pthread_self()))
+		if (sl->spare && pthread_equal(sl->thread, pthread_self()) && sl->tid == gettid())
 			return sl;
 		if (!sl->spare && !free_slot)
 			free_slot = sl;
@@ -1308,7 +1273,7 @@ static struct local *spare_take(const struct local *l)
 	}
 	pthread_mutex_unlock(&local_spares.lock);
 	spares_discard(stale, n);
-	if (s && (spare_setup_end(s) != 0 || !local_is_alive(s))) {
+	if (s && !local_is_alive(s)) {
 		spare_discard(s, getpid());
 		s = NULL;
 	}
@@ -1350,8 +1315,11 @@ static void spare_make(const struct local *l)
 	if (!room || local_create(l->host, l->config_json, (void **)&s, &e))
 		return;
 	s->warned_isolation = true; /* the open that takes it over has said it already */
+	/* The launch waits for the child's setup report, so its parent-death signal is set while
+	 * this thread lives: a child still setting up when its thread exits would be handed to
+	 * another thread of the process, and tied to that one instead. */
 	if (provision(s, &e) || write_driver_script(s, &e) ||
-	    launch_driver(s, LOCAL_DEFAULT_START_S, NULL, true, &e)) {
+	    launch_driver(s, LOCAL_DEFAULT_START_S, NULL, &e)) {
 		l->host->log(RLM_LOG_DEBUG, LOCAL_NAME, "no sandbox started ahead: %s", e.message);
 		local_shutdown(s);
 		return;
@@ -1365,6 +1333,7 @@ static void spare_make(const struct local *l)
 		sl->spare = s;
 		sl->owner = getpid();
 		sl->thread = pthread_self();
+		sl->tid = gettid();
 	} else {
 		stale[n].spare = s; /* the slots filled up meanwhile */
 		stale[n++].owner = getpid();
@@ -1407,7 +1376,7 @@ static int local_start(void *instance, const rlm_launch *launch, rlm_error *err)
 	 * keeps its own work dir. */
 	if (!(l->cfg.prestart && !l->workdir && spare_adopt(l)) &&
 	    ((rc = provision(l, err)) || (rc = write_driver_script(l, err)) ||
-	     (rc = launch_driver(l, timeout_s, cancel, false, err))))
+	     (rc = launch_driver(l, timeout_s, cancel, err))))
 		return rc;
 	if (l->cfg.prestart)
 		spare_make(l);
@@ -2142,7 +2111,7 @@ static int local_create(const rlm_host_api *host, const char *config_json, void 
 		return host->error_set(err, RLM_ENOMEM, "local backend: out of memory");
 	memset(l, 0, sizeof(*l));
 	l->host = host;
-	l->to_driver = l->from_driver = l->setup_fd = -1;
+	l->to_driver = l->from_driver = -1;
 	atomic_init(&l->pid, 0);
 	if ((rc = cfg_parse(l, config_json, err))) {
 		local_shutdown(l);

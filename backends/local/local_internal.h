@@ -145,17 +145,6 @@ LOCAL_HIDDEN int rlm_local_spawn(const rlm_host_api *host, const struct local_sp
                                  double deadline, const volatile int *cancel, pid_t *pid,
                                  struct local_report *setup, rlm_error *err);
 
-/* rlm_local_spawn() in two halves, so the child can set itself up while the caller does
- * something else: begin forks it (*pid, and *status_fd to hand to end); end reads its report
- * (closing status_fd) with the same results and cleanup as rlm_local_spawn(). plan may be
- * NULL in end (the failure message then names the step only). */
-LOCAL_HIDDEN int rlm_local_spawn_begin(const rlm_host_api *host, const struct local_spawn *plan,
-                                       pid_t *pid, int *status_fd, rlm_error *err);
-LOCAL_HIDDEN int rlm_local_spawn_end(const rlm_host_api *host, const struct local_spawn *plan,
-                                     pid_t pid, int status_fd, double deadline,
-                                     const volatile int *cancel, struct local_report *setup,
-                                     rlm_error *err);
-
 /* Ends everything of the sandbox whose first process is pid (our child, not yet reaped), then
  * reaps pid; *status (may be NULL) is its wait status, or -1 when someone else reaped it.
  *

@@ -900,10 +900,12 @@ static pid_t fork_child(const struct local_spawn *p, int status_pipe[2])
 	return pid;
 }
 
-int rlm_local_spawn_begin(const rlm_host_api *host, const struct local_spawn *p, pid_t *pid_out,
-                          int *status_fd, rlm_error *err)
+int rlm_local_spawn(const rlm_host_api *host, const struct local_spawn *p, double deadline,
+                    const volatile int *cancel, pid_t *pid_out, struct local_report *setup,
+                    rlm_error *err)
 {
-	int status_pipe[2];
+	struct local_report reps[2];
+	int status_pipe[2], n, status;
 	pid_t pid;
 
 	if (pipe2(status_pipe, O_CLOEXEC) < 0)
@@ -916,22 +918,11 @@ int rlm_local_spawn_begin(const rlm_host_api *host, const struct local_spawn *p,
 		return host->error_set(err, RLM_EBACKEND, "fork: %s", strerror(e));
 	}
 	close(status_pipe[1]);
-	*pid_out = pid;
-	*status_fd = status_pipe[0];
-	return 0;
-}
-
-int rlm_local_spawn_end(const rlm_host_api *host, const struct local_spawn *p, pid_t pid,
-                        int status_fd, double deadline, const volatile int *cancel,
-                        struct local_report *setup, rlm_error *err)
-{
-	struct local_report reps[2];
-	int n, status;
-
 	memset(reps, 0, sizeof(reps));
-	n = read_reports(host, status_fd, deadline, cancel, reps, 2);
-	close(status_fd);
+	n = read_reports(host, status_pipe[0], deadline, cancel, reps, 2);
+	close(status_pipe[0]);
 	if (n == 1 && reps[0].kind == LOCAL_REPORT_SETUP) {
+		*pid_out = pid;
 		*setup = reps[0];
 		return 0;
 	}
@@ -944,29 +935,10 @@ int rlm_local_spawn_end(const rlm_host_api *host, const struct local_spawn *p, p
 		                       "the sandbox process did not finish its setup in time");
 	for (int i = 0; i < n; i++)
 		if (reps[i].kind == LOCAL_REPORT_FAIL)
-			return p ? spawn_failed(host, p, &reps[i], err)
-			         : host->error_set(err, RLM_EBACKEND,
-			                           "sandbox setup failed: %s: %s",
-			                           rlm_local_stage_name(reps[i].stage),
-			                           strerror(reps[i].err));
+			return spawn_failed(host, p, &reps[i], err);
 	char how[96];
 	rlm_local_describe_status(status, how, sizeof(how));
 	return host->error_set(err, RLM_EBACKEND, "the sandbox process %s during its setup", how);
-}
-
-int rlm_local_spawn(const rlm_host_api *host, const struct local_spawn *p, double deadline,
-                    const volatile int *cancel, pid_t *pid_out, struct local_report *setup,
-                    rlm_error *err)
-{
-	pid_t pid;
-	int fd, rc = rlm_local_spawn_begin(host, p, &pid, &fd, err);
-
-	if (rc)
-		return rc;
-	if ((rc = rlm_local_spawn_end(host, p, pid, fd, deadline, cancel, setup, err)))
-		return rc;
-	*pid_out = pid;
-	return 0;
 }
 
 /* ---- what the sandbox user can reach --------------------------------------------------- */
