@@ -190,8 +190,8 @@ static const rlm_option_spec local_options[] = {
          "gets in)"},
         {"prestart", RLM_OPT_BOOL, "false",
          "keep one sandbox started ahead, so the next open with the same config on the same "
-         "thread is a handover instead of a Python start (costs an idle sandbox: a process "
-         "and a work dir, ended at close of the last interpreter's process)"},
+         "thread is a handover instead of a Python start (costs an idle sandbox per thread: a "
+         "process and a work dir, ended when the process exits)"},
         {"sandbox_uid", RLM_OPT_INT, NULL,
          "when rlm runs as root: the sandbox's uid (null: a fresh one per instance from 200001 "
          "up; 0: stay root); the group is always 200000, which shares volumes"},
@@ -1153,9 +1153,8 @@ out:
  * to the thread that forked its driver, whose exit the parent-death signal follows, and only
  * in the process that made it: each thread has its own. Process-wide mutable state: these
  * slots, besides the two at the top of the file. */
-#define LOCAL_SPARES_MAX                                                                           \
-	64 /* threads holding a spare at once; past that, opens start their own                    \
-	    */
+/* Threads holding a spare at once; past that, opens start their own. */
+#define LOCAL_SPARES_MAX 64
 
 struct spare_slot {
 	struct local *spare; /* started, not handed over yet; NULL: a free slot */
@@ -1296,9 +1295,9 @@ static bool spare_adopt(struct local *l)
 	return true;
 }
 
-/* Starts the next sandbox for l's config and puts it in this thread's slot (replacing the
- * one there). Best effort: a failure, or no free slot, only means the next open starts its
- * own. */
+/* Starts the next sandbox for l's config and puts it in this thread's slot (replacing one
+ * made for another config; a restart finds one for its own there already). Best effort: a
+ * failure, or no free slot, only means the next open starts its own. */
 static void spare_make(const struct local *l)
 {
 	struct spare_slot stale[LOCAL_SPARES_MAX + 1], *sl;
@@ -1309,7 +1308,8 @@ static void spare_make(const struct local *l)
 
 	pthread_mutex_lock(&local_spares.lock);
 	n = spares_collect_stale(stale);
-	room = spares_slot_of_this_thread(true) != NULL;
+	sl = spares_slot_of_this_thread(true);
+	room = sl && !(sl->spare && spare_fits(sl->spare, l));
 	pthread_mutex_unlock(&local_spares.lock);
 	spares_discard(stale, n);
 	if (!room || local_create(l->host, l->config_json, (void **)&s, &e))

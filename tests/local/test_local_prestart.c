@@ -135,6 +135,36 @@ static void a_dead_spare_is_replaced_by_a_fresh_start(void **state)
 	rlm_interp_close(b);
 }
 
+/* A driver restarted after a crash keeps its own work dir, and leaves the thread's spare
+ * (made for the same config) in place rather than starting another. */
+static void a_restart_keeps_the_spare_in_place(void **state)
+{
+	rlm_interp *a, *b;
+	rlm_result *r = NULL;
+	rlm_error err = RLM_ERROR_INIT;
+	pid_t driver, spare;
+	int pidfd;
+
+	(void)state;
+	a = lt_open(prestart);
+	driver = status_pid(a);
+	spare = other_child(driver);
+	pidfd = lt_pidfd(driver);
+	assert_true(pidfd >= 0);
+	lt_pidfd_kill(pidfd);
+	assert_true(lt_pidfd_exited(pidfd, 30));
+	close(pidfd);
+	/* The cell finds the driver dead; the interpreter restarts it (state lost). */
+	if (rlm_interp_execute(a, "pass", NULL, &r, &err) == 0)
+		rlm_result_free(r);
+	free(lt_run(a, "pass"));
+	assert_int_not_equal(status_pid(a), driver);
+	rlm_interp_close(a);
+	b = lt_open(prestart);
+	assert_int_equal(status_pid(b), spare);
+	rlm_interp_close(b);
+}
+
 static void *open_and_close(void *arg)
 {
 	pid_t *spare = arg;
@@ -300,6 +330,7 @@ int main(void)
 	        cmocka_unit_test(the_next_open_takes_over_the_sandbox_started_ahead),
 	        cmocka_unit_test(a_spare_made_for_another_config_is_not_used),
 	        cmocka_unit_test(a_dead_spare_is_replaced_by_a_fresh_start),
+	        cmocka_unit_test(a_restart_keeps_the_spare_in_place),
 	        cmocka_unit_test(each_thread_has_a_spare_of_its_own),
 	        cmocka_unit_test(no_spare_outlives_the_process_that_made_it),
 	};
