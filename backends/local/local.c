@@ -82,7 +82,8 @@ struct local {
 	/* A process of the sandbox outlived its end (stuck in the kernel): the work dir is then
 	 * left in place at shutdown rather than removed while something may still use it. */
 	bool unended;
-	unsigned tmp_seq; /* temp file names of uploads */
+	unsigned tmp_seq;  /* temp file names of uploads */
+	char *config_json; /* with prestart: the section this instance was made from */
 };
 
 /* ---- small helpers --------------------------------------------------------------------- */
@@ -187,6 +188,10 @@ static const rlm_option_spec local_options[] = {
         {"pass_env", RLM_OPT_STRING_LIST, "[]",
          "names of host environment variables copied into the sandbox (the only way a secret "
          "gets in)"},
+        {"prestart", RLM_OPT_BOOL, "false",
+         "keep one sandbox started ahead, so the next open with the same config on the same "
+         "thread is a handover instead of a Python start (costs an idle sandbox per thread: a "
+         "process and a work dir, ended when the process exits)"},
         {"sandbox_uid", RLM_OPT_INT, NULL,
          "when rlm runs as root: the sandbox's uid (null: a fresh one per instance from 200001 "
          "up; 0: stay root); the group is always 200000, which shares volumes"},
@@ -281,6 +286,11 @@ static int cfg_isolation(struct local *l, json_object *root, rlm_error *err)
 		return l->host->error_set(err, RLM_ECONFIG,
 		                          "backends.local.network must be true or false");
 	l->cfg.network = net && json_object_get_boolean(net);
+	json_object *pre = cfg_get(root, "prestart");
+	if (pre && !json_object_is_type(pre, json_type_boolean))
+		return l->host->error_set(err, RLM_ECONFIG,
+		                          "backends.local.prestart must be true or false");
+	l->cfg.prestart = pre && json_object_get_boolean(pre);
 	return 0;
 }
 
@@ -1133,6 +1143,222 @@ out:
 	return rc;
 }
 
+/* ---- prestart: one sandbox started ahead ---------------------------------------------- */
+
+/* With prestart, every start also makes the next sandbox: a whole instance, provisioned and
+ * launched by the very code above (its own work dir, fresh uid, namespaces, limits, scrubbed
+ * environment), whose driver is left to come up while the host works. The next start with
+ * the same config takes it over, and the core then reads the "ready" it has already written:
+ * opening an interpreter costs a handover rather than a Python start. A spare is handed only
+ * to the thread that forked its driver, whose exit the parent-death signal follows, and only
+ * in the process that made it: each thread has its own. Process-wide mutable state: these
+ * slots, besides the two at the top of the file. */
+/* Threads holding a spare at once; past that, opens start their own. */
+#define LOCAL_SPARES_MAX 64
+
+struct spare_slot {
+	struct local *spare; /* started, not handed over yet; NULL: a free slot */
+	pid_t owner;         /* getpid() of the process that made it */
+	pthread_t thread;    /* the thread that forked its driver; one slot per thread */
+	pid_t tid;           /* and its kernel id: a new thread may get a dead one's pthread_t */
+};
+
+static struct {
+	pthread_mutex_t lock;
+	struct spare_slot slot[LOCAL_SPARES_MAX];
+} local_spares = {.lock = PTHREAD_MUTEX_INITIALIZER};
+
+static int local_create(const rlm_host_api *host, const char *config_json, void **instance,
+                        rlm_error *err);
+static void local_shutdown(void *instance);
+static int local_is_alive(void *instance);
+
+static bool same_strv(char **a, char **b)
+{
+	size_t i = 0;
+
+	for (; a && b && a[i] && b[i]; i++)
+		if (strcmp(a[i], b[i]) != 0)
+			return false;
+	return (!a || !a[i]) && (!b || !b[i]);
+}
+
+/* Whether spare s is what l would have started: the same section, and the same values read
+ * from the host when each was made (python from PATH, TMPDIR, pass_env). */
+static bool spare_fits(const struct local *s, const struct local *l)
+{
+	return s->config_json && l->config_json && !strcmp(s->config_json, l->config_json) &&
+	       !strcmp(s->cfg.python, l->cfg.python) &&
+	       !strcmp(s->cfg.workdir_root, l->cfg.workdir_root) &&
+	       s->cfg.drop_uid == l->cfg.drop_uid && same_strv(s->cfg.extra_env, l->cfg.extra_env);
+}
+
+/* A spare another process made (we are its forked child): its driver is not our child and
+ * its work dir not ours to remove, so only our copies of its fds and memory go. */
+static void spare_forget(struct local *s)
+{
+	if (s->to_driver >= 0)
+		close(s->to_driver);
+	if (s->from_driver >= 0)
+		close(s->from_driver);
+	s->to_driver = s->from_driver = -1;
+	atomic_store(&s->pid, 0);
+	s->host->free(s->workdir);
+	s->workdir = NULL;
+	local_shutdown(s);
+}
+
+static void spare_discard(struct local *s, pid_t owner)
+{
+	if (!s)
+		return;
+	if (owner == getpid())
+		local_shutdown(s); /* ends its sandbox like any close */
+	else
+		spare_forget(s);
+}
+
+/* Empties the slots whose spare can no longer be handed over: made by another process (we
+ * are its forked child) or dead (the thread that made it exited, and the parent-death signal
+ * ended it). Called with the lock held; they go in out for the caller to discard unlocked. */
+static int spares_collect_stale(struct spare_slot *out)
+{
+	int n = 0;
+
+	for (int i = 0; i < LOCAL_SPARES_MAX; i++) {
+		struct spare_slot *sl = &local_spares.slot[i];
+		if (sl->spare && (sl->owner != getpid() || !local_is_alive(sl->spare))) {
+			out[n++] = *sl;
+			sl->spare = NULL;
+		}
+	}
+	return n;
+}
+
+static void spares_discard(const struct spare_slot *v, int n)
+{
+	for (int i = 0; i < n; i++)
+		spare_discard(v[i].spare, v[i].owner);
+}
+
+/* This thread's slot, else a free one, else NULL. Called with the lock held. */
+static struct spare_slot *spares_slot_of_this_thread(bool or_free)
+{
+	struct spare_slot *free_slot = NULL;
+
+	for (int i = 0; i < LOCAL_SPARES_MAX; i++) {
+		struct spare_slot *sl = &local_spares.slot[i];
+		if (sl->spare && pthread_equal(sl->thread, pthread_self()) && sl->tid == gettid())
+			return sl;
+		if (!sl->spare && !free_slot)
+			free_slot = sl;
+	}
+	return or_free ? free_slot : NULL;
+}
+
+/* Takes this thread's spare when it fits l; the caller owns what it returns. */
+static struct local *spare_take(const struct local *l)
+{
+	struct spare_slot stale[LOCAL_SPARES_MAX], *sl;
+	struct local *s = NULL;
+	int n;
+
+	pthread_mutex_lock(&local_spares.lock);
+	n = spares_collect_stale(stale);
+	sl = spares_slot_of_this_thread(false);
+	if (sl && spare_fits(sl->spare, l)) {
+		s = sl->spare;
+		sl->spare = NULL;
+	}
+	pthread_mutex_unlock(&local_spares.lock);
+	spares_discard(stale, n);
+	if (s && !local_is_alive(s)) {
+		spare_discard(s, getpid());
+		s = NULL;
+	}
+	return s;
+}
+
+/* l, never provisioned, becomes the spare's sandbox; what l held goes with the spare. */
+static bool spare_adopt(struct local *l)
+{
+	struct local *s = spare_take(l), tmp;
+
+	if (!s)
+		return false;
+	memcpy(&tmp, l, sizeof(tmp));
+	memcpy(l, s, sizeof(*l));
+	memcpy(s, &tmp, sizeof(*s));
+	local_shutdown(s);
+	l->host->log(RLM_LOG_DEBUG, LOCAL_NAME, "took over the sandbox started ahead (pid %d)",
+	             (int)atomic_load(&l->pid));
+	return true;
+}
+
+/* Starts the next sandbox for l's config and puts it in this thread's slot (replacing one
+ * made for another config; a restart finds one for its own there already). Best effort: a
+ * failure, or no free slot, only means the next open starts its own. */
+static void spare_make(const struct local *l)
+{
+	struct spare_slot stale[LOCAL_SPARES_MAX + 1], *sl;
+	rlm_error e = RLM_ERROR_INIT;
+	struct local *s = NULL;
+	bool room;
+	int n;
+
+	pthread_mutex_lock(&local_spares.lock);
+	n = spares_collect_stale(stale);
+	sl = spares_slot_of_this_thread(true);
+	room = sl && !(sl->spare && spare_fits(sl->spare, l));
+	pthread_mutex_unlock(&local_spares.lock);
+	spares_discard(stale, n);
+	if (!room || local_create(l->host, l->config_json, (void **)&s, &e))
+		return;
+	s->warned_isolation = true; /* the open that takes it over has said it already */
+	/* The launch waits for the child's setup report, so its parent-death signal is set while
+	 * this thread lives: a child still setting up when its thread exits would be handed to
+	 * another thread of the process, and tied to that one instead. */
+	if (provision(s, &e) || write_driver_script(s, &e) ||
+	    launch_driver(s, LOCAL_DEFAULT_START_S, NULL, &e)) {
+		l->host->log(RLM_LOG_DEBUG, LOCAL_NAME, "no sandbox started ahead: %s", e.message);
+		local_shutdown(s);
+		return;
+	}
+	n = 0;
+	pthread_mutex_lock(&local_spares.lock);
+	sl = spares_slot_of_this_thread(true);
+	if (sl && sl->spare)
+		stale[n++] = *sl; /* this thread's previous spare, for another config */
+	if (sl) {
+		sl->spare = s;
+		sl->owner = getpid();
+		sl->thread = pthread_self();
+		sl->tid = gettid();
+	} else {
+		stale[n].spare = s; /* the slots filled up meanwhile */
+		stale[n++].owner = getpid();
+	}
+	pthread_mutex_unlock(&local_spares.lock);
+	spares_discard(stale, n);
+}
+
+/* At exit (or when the .so is unloaded) every spare is ended like a closed interpreter: its
+ * processes killed, its work dir removed. */
+__attribute__((destructor)) static void spare_end(void)
+{
+	struct spare_slot all[LOCAL_SPARES_MAX];
+	int n = 0;
+
+	pthread_mutex_lock(&local_spares.lock);
+	for (int i = 0; i < LOCAL_SPARES_MAX; i++) {
+		if (local_spares.slot[i].spare)
+			all[n++] = local_spares.slot[i];
+		local_spares.slot[i].spare = NULL;
+	}
+	pthread_mutex_unlock(&local_spares.lock);
+	spares_discard(all, n);
+}
+
 static int local_start(void *instance, const rlm_launch *launch, rlm_error *err)
 {
 	struct local *l = instance;
@@ -1146,9 +1372,15 @@ static int local_start(void *instance, const rlm_launch *launch, rlm_error *err)
 	stop_driver(l);
 	if (cancel && *cancel)
 		return l->host->error_set(err, RLM_ECANCELLED, "start was cancelled");
-	if ((rc = provision(l, err)) || (rc = write_driver_script(l, err)))
+	/* A first start (nothing provisioned yet) may take the sandbox started ahead; a restart
+	 * keeps its own work dir. */
+	if (!(l->cfg.prestart && !l->workdir && spare_adopt(l)) &&
+	    ((rc = provision(l, err)) || (rc = write_driver_script(l, err)) ||
+	     (rc = launch_driver(l, timeout_s, cancel, err))))
 		return rc;
-	return launch_driver(l, timeout_s, cancel, err);
+	if (l->cfg.prestart)
+		spare_make(l);
+	return 0;
 }
 
 /* The last lines of the driver's log (Python's own fatal errors), for error messages. */
@@ -1888,6 +2120,7 @@ static void local_shutdown(void *instance)
 	host->free(l->cfg.workdir_root);
 	host->free(l->cfg.volume_name);
 	free_strv(host, l->cfg.extra_env);
+	host->free(l->config_json);
 	host->free(l);
 }
 
@@ -1909,6 +2142,10 @@ static int local_create(const rlm_host_api *host, const char *config_json, void 
 	if ((rc = cfg_parse(l, config_json, err))) {
 		local_shutdown(l);
 		return rc;
+	}
+	if (l->cfg.prestart && !(l->config_json = xstrdup(host, config_json ? config_json : ""))) {
+		local_shutdown(l);
+		return host->error_set(err, RLM_ENOMEM, "local backend: out of memory");
 	}
 	*instance = l;
 	return 0;

@@ -49,6 +49,7 @@ struct local_config {
 	long memory_mb, max_processes, max_file_size_mb, cpu_seconds, max_open_files;
 	enum local_isolation isolation;
 	bool network;
+	bool prestart;    /* keep a sandbox started ahead for the next open (local.c) */
 	char **extra_env; /* "K=V" from env, then pass_env; NULL-terminated */
 	/* The sandbox identity when rlm runs as root (drop_uid); unused otherwise. */
 	bool drop_uid;

@@ -694,8 +694,10 @@ static int sweep_pass(pid_t sid, int *fds, int *nfds)
 		long pid = strtol(e->d_name, &end, 10);
 		int pidfd;
 
-		if (*end || pid <= 0 || proc_info(procfd, (pid_t)pid, &pi) < 0 ||
-		    pi.session != sid || !pi.alive)
+		/* getsid() first: one system call where reading stat is three, and almost every
+		 * process on the host is in another session. */
+		if (*end || pid <= 0 || getsid((pid_t)pid) != sid ||
+		    proc_info(procfd, (pid_t)pid, &pi) < 0 || pi.session != sid || !pi.alive)
 			continue;
 		live++;
 		pidfd = pidfd_for((pid_t)pid);

@@ -1725,6 +1725,10 @@ def main(argv=None):
         drv.out.start()
         drv.err.start()
         drv.ready()
+        # What every exec needs (compile_cell finds a trailing expression through the AST) is
+        # imported once the host has its "ready", not before: the host works on its first
+        # request meanwhile, and a sandbox started ahead pays it before it is taken over.
+        import _ast  # noqa: F401
         drv.serve()
     except BaseException as e:
         import traceback
