@@ -57,7 +57,8 @@ static int read_proc(pid_t pid, struct proc *p)
 		return -1;
 	p->pid = pid;
 	snprintf(p->comm, sizeof(p->comm), "%.*s", (int)(close - open - 1), open + 1);
-	if (sscanf(close + 1, " %c %d %*s %*s %*s %*s %*s %*s %*s %*s %*s %*s %*s %*s %*s %*s %*s %ld",
+	if (sscanf(close + 1,
+	           " %c %d %*s %*s %*s %*s %*s %*s %*s %*s %*s %*s %*s %*s %*s %*s %*s %ld",
 	           &p->state, &p->ppid, &p->threads) != 3)
 		return -1;
 	return 0;
@@ -153,9 +154,9 @@ static int scan(char *report, size_t size, bool kill_them)
 		if (kill_them)
 			kill(p->pid, SIGKILL);
 		if (report && live <= 8 && used < size) {
-			int w = snprintf(report + used, size - used, "%s pid %d (%s, parent %d, %c)",
-			                 live > 1 ? "," : "", (int)p->pid, p->comm, (int)p->ppid,
-			                 p->state);
+			int w = snprintf(report + used, size - used,
+			                 "%s pid %d (%s, parent %d, %c)", live > 1 ? "," : "",
+			                 (int)p->pid, p->comm, (int)p->ppid, p->state);
 			used += w > 0 ? (size_t)w : 0;
 		}
 	}
@@ -187,7 +188,8 @@ int leftovers_check(double timeout_s, char *report, size_t size)
 	if (live > 0) {
 		/* Gone before the next case starts, so one leak fails one case, not every later
 		 * one. The report stays the one taken before the kill. */
-		for (double end = mono_s() + timeout_s; scan(NULL, 0, true) > 0 && mono_s() < end;) {
+		for (double end = mono_s() + timeout_s;
+		     scan(NULL, 0, true) > 0 && mono_s() < end;) {
 			struct timespec ts = {0, 50 * 1000000};
 
 			nanosleep(&ts, NULL);

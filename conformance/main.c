@@ -65,8 +65,10 @@ static const char help_text[] =
         "\n"
         "After the shared group and after each case that opens its own sandbox, the suite checks\n"
         "that no process of the closed sandbox is still running: it makes itself a child\n"
-        "subreaper, so every process a backend starts from this process (fork, clone, bwrap) stays\n"
-        "in its process tree; a live descendant 30 s after the close fails the case and is killed.\n"
+        "subreaper, so every process a backend starts from this process (fork, clone, bwrap) "
+        "stays\n"
+        "in its process tree; a live descendant 30 s after the close fails the case and is "
+        "killed.\n"
         "Processes started through a daemon (dockerd, systemd-run) are not seen. Skipped for\n"
         "remote backends (RLM_CAP_REMOTE): their processes are not on this machine.\n"
         "\n"
@@ -135,9 +137,10 @@ static int use_plugin(rlm_config *cfg, const char *arg)
 	len = strlen(base);
 	if (strncmp(base, "rlm-backend-", 12) != 0 || len <= 15 ||
 	    strcmp(base + len - 3, ".so") != 0 || len - 15 >= sizeof(name))
-		return usage_error("--plugin %s: a backend plugin file is named rlm-backend-NAME.so "
-		                   "(the loader finds it by that name)",
-		                   arg);
+		return usage_error(
+		        "--plugin %s: a backend plugin file is named rlm-backend-NAME.so "
+		        "(the loader finds it by that name)",
+		        arg);
 	snprintf(name, sizeof(name), "%.*s", (int)(len - 15), base + 12);
 	if (strpbrk(resolved, "\"\\"))
 		return usage_error("--plugin %s: the directory's name holds a quote or a backslash",
@@ -259,7 +262,8 @@ static int check_patterns(const char *option, const char *list)
 		for (size_t i = 0; i < conformance_fresh_count && !hit; i++)
 			hit = name_matches(t, conformance_fresh[i].name);
 		if (!hit) {
-			fprintf(stderr, "rlm-conformance: %s %s matches no case (--list names them)\n",
+			fprintf(stderr,
+			        "rlm-conformance: %s %s matches no case (--list names them)\n",
 			        option, t);
 			rc = -1;
 		}
@@ -329,7 +333,8 @@ int main(int argc, char **argv)
 			failed += _cmocka_run_group_tests("fresh", fresh, n_fresh, NULL, NULL);
 		if (suite.remote)
 			printf("conformance: leftover-process check skipped: backend %s is remote "
-			       "(RLM_CAP_REMOTE), its sandboxes' processes are not on this machine\n",
+			       "(RLM_CAP_REMOTE), its sandboxes' processes are not on this "
+			       "machine\n",
 			       suite.backend);
 		else if (suite.leftover_failures == 0)
 			printf("conformance: no process of a closed sandbox was left running\n");
