@@ -1186,9 +1186,9 @@ char *rlm__interp_tools_text(const rlm_interp *in)
 
 static json_object *capability_names(uint64_t caps)
 {
-	static const char *const names[] = {"interrupt",      "run_command", "volume",
-	                                    "nested_execute", "is_alive",    "net_isolation",
-	                                    "remote"};
+	static const char *const names[] = {"interrupt",      "run_command",   "volume",
+	                                    "nested_execute", "is_alive",      "net_isolation",
+	                                    "remote",         "contains_bombs"};
 	json_object *a = json_object_new_array();
 	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
 		if (caps & (1ull << i))

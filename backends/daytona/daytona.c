@@ -589,8 +589,11 @@ static const rlm_plugin_desc dt_desc = {
         .summary = "Daytona cloud sandboxes: REST control plane + toolbox; the driver as a "
                    "session daemon reached through a relay per exchange step",
         .version = "1.0.0",
+        /* CONTAINS_BOMBS: a sandbox is a container on Daytona's machines, with its own cpu
+         * and memory quota; a bomb in it never reaches the machine rlm runs on. */
         .capabilities = RLM_CAP_INTERRUPT | RLM_CAP_RUN_COMMAND | RLM_CAP_VOLUME |
-                        RLM_CAP_IS_ALIVE | RLM_CAP_REMOTE | RLM_CAP_NESTED_EXECUTE,
+                        RLM_CAP_IS_ALIVE | RLM_CAP_REMOTE | RLM_CAP_NESTED_EXECUTE |
+                        RLM_CAP_CONTAINS_BOMBS,
         .options = dt_options,
         .ops = &dt_ops,
         /* Pool defaults: a tier-1 organisation has a pool of 10 vCPU (a sandbox takes 1 by

@@ -2176,6 +2176,10 @@ static const rlm_plugin_desc local_desc = {
         .summary = "the driver as a local child process: private work dir, rlimits, scrubbed "
                    "env, own uid as root, best-effort namespaces",
         .version = "1.0.0",
+        /* No RLM_CAP_CONTAINS_BOMBS: whether a bomb is contained depends on the config
+         * (memory_mb and max_processes set to 0 lift the limits) and on the host
+         * (RLIMIT_NPROC binds only with a uid or user namespace of the sandbox's own; status
+         * says limits.max_processes_applied). The test tree runs the bombs with --bombs. */
         .capabilities = RLM_CAP_INTERRUPT | RLM_CAP_RUN_COMMAND | RLM_CAP_VOLUME |
                         RLM_CAP_IS_ALIVE | RLM_CAP_NET_ISOLATION | RLM_CAP_NESTED_EXECUTE,
         .options = local_options,

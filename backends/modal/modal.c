@@ -1282,8 +1282,11 @@ static const rlm_plugin_desc modal_desc = {
         .name = "modal",
         .summary = "Modal sandboxes over gRPC (control plane + task command router)",
         .version = PLUGIN_VERSION,
+        /* CONTAINS_BOMBS: a sandbox is a gVisor container on Modal's machines with a memory
+         * limit (an OOM ends it with exit 137); a bomb in it never reaches rlm's machine. */
         .capabilities = RLM_CAP_REMOTE | RLM_CAP_VOLUME | RLM_CAP_NESTED_EXECUTE |
-                        RLM_CAP_INTERRUPT | RLM_CAP_RUN_COMMAND | RLM_CAP_IS_ALIVE,
+                        RLM_CAP_INTERRUPT | RLM_CAP_RUN_COMMAND | RLM_CAP_IS_ALIVE |
+                        RLM_CAP_CONTAINS_BOMBS,
         .options = modal_options,
         .ops = &modal_ops,
         /* Pool defaults: Modal answers "Sandbox creation rate limit (5/s) exceeded" past 5

@@ -50,6 +50,11 @@ typedef enum rlm_plugin_kind {
 #define RLM_CAP_IS_ALIVE       (1u << 4) /* is_alive() probes the sandbox */
 #define RLM_CAP_NET_ISOLATION  (1u << 5) /* can cut the sandbox off the network */
 #define RLM_CAP_REMOTE         (1u << 6) /* the sandbox runs on another machine */
+/* A fork bomb or a memory bomb inside the sandbox cannot hurt the machine rlm runs on: the
+ * sandbox always bounds its processes and its memory (a container's cgroup, or another machine).
+ * A static bit: set it only when that holds whatever the config says. rlm-conformance runs its
+ * fork-bomb and memory-bomb cases only on a backend that sets it, or when asked (--bombs). */
+#define RLM_CAP_CONTAINS_BOMBS (1u << 7)
 
 /* Option value types, for config validation and `rlm backends describe`. */
 typedef enum rlm_option_type {

@@ -18,7 +18,10 @@
  *                     declared; the slots past the end hold poison functions that say so and
  *                     fail, so a core that reads past struct_size is caught, not lucky.
  *   -DMOCK_CAPS_WITHOUT_SLOTS  rlm-backend-liar.so: the same table, declaring
- *                     RLM_CAP_RUN_COMMAND: the loader must refuse it. */
+ *                     RLM_CAP_RUN_COMMAND: the loader must refuse it.
+ *   -DMOCK_LEAKS      rlm-backend-leaky.so: each start also leaves a `sleep` running in a
+ *                     session of its own, which shutdown does not end: rlm-conformance's
+ *                     leftover-process check must fail it. */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE /* closefrom, mkdtemp */
 #endif
@@ -49,6 +52,9 @@
 #define MOCK_NAME "short"
 #elif defined(MOCK_CAPS_WITHOUT_SLOTS)
 #define MOCK_NAME "liar"
+#elif defined(MOCK_LEAKS)
+#define MOCK_NAME     "leaky"
+#define MOCK_FULL_OPS 1
 #else
 #define MOCK_NAME     "mock"
 #define MOCK_FULL_OPS 1
@@ -219,6 +225,14 @@ static int launch_driver(mock *m, rlm_error *err)
 	if (m->pid == 0)
 		exec_driver(sv[1], m->dir, script, m->max_memory_mb);
 	setpgid(m->pid, m->pid); /* also here, so a kill of the group never races the child */
+#ifdef MOCK_LEAKS
+	if (fork() == 0) {
+		setsid();
+		closefrom(0);
+		execlp("sleep", "sleep", "300", (char *)NULL);
+		_exit(127);
+	}
+#endif
 	close(sv[1]);
 	m->fd = sv[0];
 	fcntl(m->fd, F_SETFL, fcntl(m->fd, F_GETFL) | O_NONBLOCK);

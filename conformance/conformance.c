@@ -1,14 +1,15 @@
-/* conformance.c - the backend conformance suite: one set of behaviours every backend must show.
+/* conformance.c - the cases of rlm-conformance: one set of behaviours every backend must show.
  *
- *	conformance [--set key.path=value]... [--filter GLOB] [--skip GLOB]
- *
- * It talks to the backend through the public API only, so it pins what an embedder sees: the
+ * They talk to the backend through the public API only, so they pin what an embedder sees: the
  * driver's semantics (PROTOCOL.md) end to end, whatever carries the bytes. The backend is
- * whatever the config says (`--set backend=local`, `--set backend=mock`). Short timeouts are
- * set unless given, so a broken backend fails a test instead of hanging the suite.
+ * whatever the config says (`--set backend=local`, `--plugin ./rlm-backend-mine.so`); main.c
+ * reads the command line. Short timeouts are set unless given, so a broken backend fails a
+ * test instead of hanging the suite.
  *
- * Tests in the "shared" group run on one interpreter opened by the group setup; those that
- * kill, exhaust or pollute their interpreter get a fresh one each ("fresh" group). */
+ * Cases in the "shared" group run on one interpreter opened by the group setup; those that
+ * kill, exhaust or pollute their interpreter get a fresh one each ("fresh" group), and after
+ * each of those, and after the shared group, no process of the sandbox may be left running
+ * (leftovers.c). */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE /* strcasestr */
 #endif
@@ -26,19 +27,17 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <cmocka.h>
 #include <json-c/json.h>
 
-#include "rlm/rlm.h"
+#include "conformance.h"
 
 #define DEFAULT_EXECUTE_TIMEOUT_S "5"
 #define DEFAULT_GRACE_S           "2"
 
-/* What every group works from; set once by main before any test runs. */
-static struct suite {
-	rlm_config *cfg;
-	const char *backend;
-} suite;
+struct conformance_suite suite;
+
+/* How long a closed sandbox's processes get to end before the check calls them left over. */
+#define LEFTOVER_TIMEOUT_S 30
 
 /* ---- helpers --------------------------------------------------------------------------- */
 
@@ -50,6 +49,30 @@ static double now_s(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+/* Reads the backend's capabilities from an open interpreter's status, once. */
+static void note_capabilities(rlm_interp *interp)
+{
+	char *status;
+	json_object *doc, *caps;
+
+	if (suite.caps_known)
+		return;
+	status = rlm_interp_status_json(interp);
+	doc = status ? json_tokener_parse(status) : NULL;
+	if (doc && json_object_object_get_ex(doc, "capabilities", &caps) &&
+	    json_object_is_type(caps, json_type_array)) {
+		for (size_t i = 0; i < json_object_array_length(caps); i++) {
+			const char *c = json_object_get_string(json_object_array_get_idx(caps, i));
+
+			suite.remote |= strcmp(c, "remote") == 0;
+			suite.contains_bombs |= strcmp(c, "contains_bombs") == 0;
+		}
+		suite.caps_known = true;
+	}
+	json_object_put(doc);
+	rlm_free(status);
+}
+
 static rlm_interp *open_interp(const rlm_config *cfg)
 {
 	rlm_error err = RLM_ERROR_INIT;
@@ -58,6 +81,7 @@ static rlm_interp *open_interp(const rlm_config *cfg)
 
 	if (rc != 0)
 		fail_msg("rlm_interp_open: %s: %s", rlm_status_name(rc), err.message);
+	note_capabilities(interp);
 	return interp;
 }
 
@@ -178,7 +202,7 @@ static size_t utf8_chars(const char *s, int *valid)
 
 /* ---- fixtures -------------------------------------------------------------------------- */
 
-static int open_shared(void **state)
+int conformance_open_shared(void **state)
 {
 	rlm_error err = RLM_ERROR_INIT;
 	rlm_interp *interp = NULL;
@@ -193,15 +217,42 @@ static int open_shared(void **state)
 	status = rlm_interp_status_json(interp);
 	printf("conformance: backend %s, status %s\n", suite.backend, status ? status : "null");
 	rlm_free(status);
+	note_capabilities(interp);
 	*state = interp;
 	return 0;
+}
+
+/* No process of a closed sandbox may be left running. Skipped for remote backends: their
+ * sandboxes' processes are not on this machine (their own leak checks are the providers'). */
+static int check_leftovers(void **state)
+{
+	char report[1024];
+	int live;
+
+	(void)state;
+	if (suite.remote)
+		return 0;
+	live = leftovers_check(LEFTOVER_TIMEOUT_S, report, sizeof(report));
+	if (live == 0)
+		return 0;
+	suite.leftover_failures++;
+	fprintf(stderr,
+	        "conformance: %d process(es) of a closed sandbox still alive %d s after its close "
+	        "(killed now):%s\n",
+	        live, LEFTOVER_TIMEOUT_S, report);
+	return -1;
 }
 
 static int close_interp(void **state)
 {
 	rlm_interp_close(*state);
 	*state = NULL;
-	return 0;
+	return check_leftovers(state);
+}
+
+int conformance_close_shared(void **state)
+{
+	return close_interp(state);
 }
 
 static int open_fresh(void **state)
@@ -215,6 +266,7 @@ static int open_fresh(void **state)
 		        rlm_status_name(rc), err.message);
 		return -1;
 	}
+	note_capabilities(interp);
 	*state = interp;
 	return 0;
 }
@@ -1290,9 +1342,25 @@ static void test_nested_child_is_cut_at_parent_timeout(void **state)
 
 /* ---- faults (each on a fresh interpreter) ---------------------------------------------- */
 
+/* A bomb runs only where it cannot hurt this machine: the backend says it contains bombs
+ * (RLM_CAP_CONTAINS_BOMBS), or the author asked for it (--bombs, --with NAME). */
+static void require_bomb_allowed(rlm_interp *interp, const char *name, bool asked)
+{
+	note_capabilities(interp);
+	if (asked || suite.contains_bombs)
+		return;
+	printf("conformance: %s skipped: backend %s does not declare RLM_CAP_CONTAINS_BOMBS "
+	       "(run it with --with %s or --bombs)\n",
+	       name, suite.backend, name);
+	skip();
+}
+
 static void test_memory_bomb_is_memory_error_or_state_lost(void **state)
 {
-	rlm_result *res = run_timeout(*state, "x = bytearray(50 * 1024**3)", 60);
+	rlm_result *res;
+
+	require_bomb_allowed(*state, "memory-bomb", suite.want_memory_bomb);
+	res = run_timeout(*state, "x = bytearray(50 * 1024**3)", 60);
 
 	if (!res->state_lost)
 		assert_error_type(res, "MemoryError");
@@ -1305,9 +1373,7 @@ static void test_fork_bomb_is_contained(void **state)
 	double start = now_s();
 	rlm_result *res;
 
-	/* The mock limits nothing but memory: there a fork bomb is a real one on the host. */
-	if (strcmp(suite.backend, "mock") == 0)
-		skip();
+	require_bomb_allowed(*state, "fork-bomb", suite.want_fork_bomb);
 	res = run_timeout(*state, "import os\nwhile True:\n    os.fork()\n", 5);
 	assert_true(res->error != NULL || res->state_lost);
 	assert_true(now_s() - start < 30);
@@ -1579,148 +1645,82 @@ static void test_unknown_backend_is_not_found(void **state)
 	assert_contains(err.message, "/"); /* the searched paths */
 }
 
-/* ---- main ------------------------------------------------------------------------------ */
+/* ---- the case tables ----------------------------------------------------------------- */
 
-static int config_fail(const char *what, const rlm_error *err)
-{
-	fprintf(stderr, "conformance: %s: %s\n", what, err->message);
-	return -1;
-}
+const struct CMUnitTest conformance_shared[] = {
+        cmocka_unit_test(test_exec_keeps_state_between_cells),
+        cmocka_unit_test(test_vars_accept_every_json_type),
+        cmocka_unit_test(test_vars_bad_name_is_exec_error),
+        cmocka_unit_test(test_submit_keyword_fields),
+        cmocka_unit_test(test_submit_positional_uses_output_names),
+        cmocka_unit_test(test_submit_single_positional_is_output),
+        cmocka_unit_test(test_submit_escapes_except_exception),
+        cmocka_unit_test(test_submit_unserializable_field_is_named),
+        cmocka_unit_test(test_submit_keeps_output_printed_before),
+        cmocka_unit_test(test_rebinding_submit_and_print_is_undone),
+        cmocka_unit_test(test_buffers_persist_across_cells),
+        cmocka_unit_test(test_error_has_type_message_line_traceback),
+        cmocka_unit_test(test_syntax_error_is_result),
+        cmocka_unit_test(test_keyboard_interrupt_is_result),
+        cmocka_unit_test(test_system_exit_is_result),
+        cmocka_unit_test(test_trailing_expression_value),
+        cmocka_unit_test(test_input_raises_eof_error),
+        cmocka_unit_test(test_large_var_value),
+        cmocka_unit_test(test_output_cap_counts_characters),
+        cmocka_unit_test(test_output_of_200mb_is_capped),
+        cmocka_unit_test(test_invalid_utf8_and_rs_on_fd1_are_harmless),
+        cmocka_unit_test(test_closed_stdout_and_stderr_are_restored),
+        cmocka_unit_test(test_infinite_loop_times_out_and_keeps_state),
+        cmocka_unit_test(test_sleep_times_out_and_keeps_state),
+        cmocka_unit_test(test_interrupt_stops_running_cell),
+        cmocka_unit_test(test_upload_download_binary_round_trip),
+        cmocka_unit_test(test_upload_download_large_file_into_new_dir),
+        cmocka_unit_test(test_llm_query_without_handler_raises),
+        cmocka_unit_test(test_host_calls_return_handler_values),
+        cmocka_unit_test(test_host_call_handler_error_raises),
+        cmocka_unit_test(test_reset_clears_variables),
+        cmocka_unit_test(test_reset_keeps_buffers),
+        cmocka_unit_test(test_run_command_echo),
+        cmocka_unit_test(test_run_command_timeout_is_reported),
+        cmocka_unit_test(test_result_to_json_has_every_key),
+        cmocka_unit_test(test_tool_output_maps_result),
+        cmocka_unit_test(test_tool_output_without_error_has_no_error_line),
+        cmocka_unit_test(test_nested_rlm_query_returns_child_submit),
+        cmocka_unit_test(test_nested_child_and_parent_namespaces_are_separate),
+        cmocka_unit_test(test_nested_child_prints_stay_out_of_parent_stdout),
+        cmocka_unit_test(test_nested_child_error_reaches_handler_not_parent),
+        cmocka_unit_test(test_nested_two_levels_deep),
+        cmocka_unit_test(test_nested_parent_state_intact_afterwards),
+        cmocka_unit_test(test_nested_scope_persists_and_drop_scope_empties_it),
+        cmocka_unit_test(test_bad_scope_name_is_einval),
+        cmocka_unit_test(test_nested_main_namespace_is_busy),
+        cmocka_unit_test(test_nested_call_from_thread_is_refused),
+        cmocka_unit_test(test_nested_child_is_cut_at_parent_timeout),
+};
+const size_t conformance_shared_count = sizeof(conformance_shared) / sizeof(conformance_shared[0]);
 
-/* Defaults first, so the environment and --set override them. */
-static int build_config(int argc, char **argv, rlm_config **out)
-{
-	rlm_error err = RLM_ERROR_INIT;
-	rlm_config *cfg = NULL;
-
-	if (rlm_config_new(&cfg, &err) != 0)
-		return config_fail("rlm_config_new", &err);
-	*out = cfg;
-	if (rlm_config_set(cfg, "limits.execute_timeout_s", DEFAULT_EXECUTE_TIMEOUT_S, &err) != 0 ||
-	    rlm_config_set(cfg, "limits.hard_deadline_grace_s", DEFAULT_GRACE_S, &err) != 0)
-		return config_fail("default limits", &err);
-	if (rlm_config_apply_env(cfg, &err) != 0)
-		return config_fail("environment", &err);
-	for (int i = 1; i < argc; i++) {
-		const char *arg = argv[i];
-
-		if ((strcmp(arg, "--filter") == 0 || strcmp(arg, "--skip") == 0) && i + 1 < argc) {
-			i++; /* apply_filters takes these */
-			continue;
-		}
-		if (strcmp(arg, "--set") == 0 && i + 1 < argc)
-			arg = argv[++i];
-		else if (strncmp(arg, "--set=", 6) == 0)
-			arg += 6;
-		else {
-			fprintf(stderr, "usage: conformance [--set key.path=value]... "
-			                "[--filter GLOB] [--skip GLOB]\n");
-			return -1;
-		}
-		if (rlm_config_set_assignment(cfg, arg, &err) != 0)
-			return config_fail(arg, &err);
-	}
-	return 0;
-}
-
-static void apply_filters(int argc, char **argv)
-{
-	for (int i = 1; i + 1 < argc; i++) {
-		if (strcmp(argv[i], "--filter") == 0)
-			cmocka_set_test_filter(argv[i + 1]);
-		else if (strcmp(argv[i], "--skip") == 0)
-			cmocka_set_skip_filter(argv[i + 1]);
-	}
-}
-
-int main(int argc, char **argv)
-{
-	const struct CMUnitTest shared[] = {
-	        cmocka_unit_test(test_exec_keeps_state_between_cells),
-	        cmocka_unit_test(test_vars_accept_every_json_type),
-	        cmocka_unit_test(test_vars_bad_name_is_exec_error),
-	        cmocka_unit_test(test_submit_keyword_fields),
-	        cmocka_unit_test(test_submit_positional_uses_output_names),
-	        cmocka_unit_test(test_submit_single_positional_is_output),
-	        cmocka_unit_test(test_submit_escapes_except_exception),
-	        cmocka_unit_test(test_submit_unserializable_field_is_named),
-	        cmocka_unit_test(test_submit_keeps_output_printed_before),
-	        cmocka_unit_test(test_rebinding_submit_and_print_is_undone),
-	        cmocka_unit_test(test_buffers_persist_across_cells),
-	        cmocka_unit_test(test_error_has_type_message_line_traceback),
-	        cmocka_unit_test(test_syntax_error_is_result),
-	        cmocka_unit_test(test_keyboard_interrupt_is_result),
-	        cmocka_unit_test(test_system_exit_is_result),
-	        cmocka_unit_test(test_trailing_expression_value),
-	        cmocka_unit_test(test_input_raises_eof_error),
-	        cmocka_unit_test(test_large_var_value),
-	        cmocka_unit_test(test_output_cap_counts_characters),
-	        cmocka_unit_test(test_output_of_200mb_is_capped),
-	        cmocka_unit_test(test_invalid_utf8_and_rs_on_fd1_are_harmless),
-	        cmocka_unit_test(test_closed_stdout_and_stderr_are_restored),
-	        cmocka_unit_test(test_infinite_loop_times_out_and_keeps_state),
-	        cmocka_unit_test(test_sleep_times_out_and_keeps_state),
-	        cmocka_unit_test(test_interrupt_stops_running_cell),
-	        cmocka_unit_test(test_upload_download_binary_round_trip),
-	        cmocka_unit_test(test_upload_download_large_file_into_new_dir),
-	        cmocka_unit_test(test_llm_query_without_handler_raises),
-	        cmocka_unit_test(test_host_calls_return_handler_values),
-	        cmocka_unit_test(test_host_call_handler_error_raises),
-	        cmocka_unit_test(test_reset_clears_variables),
-	        cmocka_unit_test(test_reset_keeps_buffers),
-	        cmocka_unit_test(test_run_command_echo),
-	        cmocka_unit_test(test_run_command_timeout_is_reported),
-	        cmocka_unit_test(test_result_to_json_has_every_key),
-	        cmocka_unit_test(test_tool_output_maps_result),
-	        cmocka_unit_test(test_tool_output_without_error_has_no_error_line),
-	        cmocka_unit_test(test_nested_rlm_query_returns_child_submit),
-	        cmocka_unit_test(test_nested_child_and_parent_namespaces_are_separate),
-	        cmocka_unit_test(test_nested_child_prints_stay_out_of_parent_stdout),
-	        cmocka_unit_test(test_nested_child_error_reaches_handler_not_parent),
-	        cmocka_unit_test(test_nested_two_levels_deep),
-	        cmocka_unit_test(test_nested_parent_state_intact_afterwards),
-	        cmocka_unit_test(test_nested_scope_persists_and_drop_scope_empties_it),
-	        cmocka_unit_test(test_bad_scope_name_is_einval),
-	        cmocka_unit_test(test_nested_main_namespace_is_busy),
-	        cmocka_unit_test(test_nested_call_from_thread_is_refused),
-	        cmocka_unit_test(test_nested_child_is_cut_at_parent_timeout),
-	};
-	const struct CMUnitTest fresh[] = {
-	        cmocka_unit_test_setup_teardown(test_memory_bomb_is_memory_error_or_state_lost,
-	                                        open_fresh, close_interp),
-	        cmocka_unit_test(test_reopened_sandbox_gets_a_new_identity),
-	        cmocka_unit_test_setup_teardown(test_fork_bomb_is_contained, open_fresh,
-	                                        close_interp),
-	        cmocka_unit_test_setup_teardown(test_os_exit_loses_state_and_recovers, open_fresh,
-	                                        close_interp),
-	        cmocka_unit_test_setup_teardown(test_sigkill_loses_state_and_recovers, open_fresh,
-	                                        close_interp),
-	        cmocka_unit_test_setup_teardown(test_stuck_cell_hits_hard_deadline, open_fresh,
-	                                        close_interp),
-	        cmocka_unit_test_setup_teardown(test_nested_stuck_child_ends_parent_with_state_lost,
-	                                        open_fresh, close_interp),
-	        cmocka_unit_test_setup_teardown(
-	                test_nested_child_killing_the_driver_ends_parent_with_state_lost,
-	                open_fresh, close_interp),
-	        cmocka_unit_test_setup_teardown(test_state_persists_again_after_state_lost,
-	                                        open_fresh, close_interp),
-	        cmocka_unit_test_setup_teardown(test_thread_left_running_does_not_break_next_cell,
-	                                        open_fresh, close_interp),
-	        cmocka_unit_test(test_close_then_open_new_interpreter),
-	        cmocka_unit_test(test_volume_persists_across_interpreters),
-	        cmocka_unit_test(test_unknown_backend_is_not_found),
-	};
-	int failed;
-
-	if (build_config(argc, argv, &suite.cfg) != 0) {
-		rlm_config_free(suite.cfg);
-		return 2;
-	}
-	suite.backend = rlm_config_get_string(suite.cfg, "backend", "local");
-	printf("conformance: rlm %s, backend %s\n", rlm_version(), suite.backend);
-	apply_filters(argc, argv);
-	failed = cmocka_run_group_tests_name("shared", shared, open_shared, close_interp);
-	failed += cmocka_run_group_tests_name("fresh", fresh, NULL, NULL);
-	rlm_config_free(suite.cfg);
-	return failed ? 1 : 0;
-}
+const struct CMUnitTest conformance_fresh[] = {
+        cmocka_unit_test_setup_teardown(test_memory_bomb_is_memory_error_or_state_lost, open_fresh,
+                                        close_interp),
+        cmocka_unit_test_teardown(test_reopened_sandbox_gets_a_new_identity, check_leftovers),
+        cmocka_unit_test_setup_teardown(test_fork_bomb_is_contained, open_fresh, close_interp),
+        cmocka_unit_test_setup_teardown(test_os_exit_loses_state_and_recovers, open_fresh,
+                                        close_interp),
+        cmocka_unit_test_setup_teardown(test_sigkill_loses_state_and_recovers, open_fresh,
+                                        close_interp),
+        cmocka_unit_test_setup_teardown(test_stuck_cell_hits_hard_deadline, open_fresh,
+                                        close_interp),
+        cmocka_unit_test_setup_teardown(test_nested_stuck_child_ends_parent_with_state_lost,
+                                        open_fresh, close_interp),
+        cmocka_unit_test_setup_teardown(
+                test_nested_child_killing_the_driver_ends_parent_with_state_lost, open_fresh,
+                close_interp),
+        cmocka_unit_test_setup_teardown(test_state_persists_again_after_state_lost, open_fresh,
+                                        close_interp),
+        cmocka_unit_test_setup_teardown(test_thread_left_running_does_not_break_next_cell,
+                                        open_fresh, close_interp),
+        cmocka_unit_test_teardown(test_close_then_open_new_interpreter, check_leftovers),
+        cmocka_unit_test_teardown(test_volume_persists_across_interpreters, check_leftovers),
+        cmocka_unit_test_teardown(test_unknown_backend_is_not_found, check_leftovers),
+};
+const size_t conformance_fresh_count = sizeof(conformance_fresh) / sizeof(conformance_fresh[0]);
