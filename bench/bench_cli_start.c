@@ -56,7 +56,7 @@ static double run_process(char *const argv[])
 	int st = 0;
 	if (rc || waitpid(pid, &st, 0) < 0 || !WIFEXITED(st) || WEXITSTATUS(st)) {
 		fprintf(stderr, "bench_cli_start: %s %s failed (%s)\n", argv[0], argv[1],
-		            rc ? strerror(rc) : "non-zero exit");
+		        rc ? strerror(rc) : "non-zero exit");
 		exit(1);
 	}
 	return now_s() - t0;
@@ -125,7 +125,7 @@ int main(int argc, char **argv)
 		runs = 1;
 	if (!*rlm) {
 		/* The build tree's rlm: build/bench/bench_cli_start -> build/rlm. */
-		char self[PATH_MAX];
+		char self[PATH_MAX - 16];
 		ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
 		if (n < 0) {
 			fprintf(stderr, "bench_cli_start: /proc/self/exe: %s\n", strerror(errno));
@@ -153,7 +153,8 @@ int main(int argc, char **argv)
 	printf("      ratio %.2fx (target <= %.1fx): %s\n", e_rlm / e_py, TARGET_EXEC_RATIO,
 	       e_rlm / e_py <= TARGET_EXEC_RATIO ? "met" : "NOT met");
 	printf("  (b) rlm version                %8.2f ms\n", v_rlm * 1e3);
-	printf("      /bin/true                  %8.2f ms (process floor; rlm's own start %.2f ms)\n",
+	printf("      /bin/true                  %8.2f ms (process floor; rlm's own start %.2f "
+	       "ms)\n",
 	       v_true * 1e3, (v_rlm - v_true) * 1e3);
 	return 0;
 }
