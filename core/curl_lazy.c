@@ -16,9 +16,9 @@
 #define RLM_LIBCURL_SONAME "libcurl.so.4"
 #endif
 
-/* Each member (fn_ and the function's name: curl.h has macros of the bare names) has the type of a
- * pointer to the libcurl function of its name, straight from <curl/curl.h>: a header that changes a
- * prototype changes the table with it. */
+/* Each member, fn_ and the function's name (curl.h has macros of the bare names), has the type
+ * of a pointer to the libcurl function of that name, straight from <curl/curl.h>: a header
+ * that changes a prototype changes the table with it. */
 #define CURL_FUNCTIONS(X)                                                                          \
 	X(curl_global_init)                                                                        \
 	X(curl_share_init)                                                                         \

@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""What the `rlm` command loads: libcurl only when something sends an HTTP request. The dynamic
+"""What the `rlm` command loads: libcurl only when something sends an HTTP request,
+libmicrohttpd only for `rlm mcp --http`. The dynamic
 loader's own trace (LD_DEBUG=libs, on stderr) is the oracle.
 Usage: test_start_libs.py PATH_TO_RLM"""
 import os
@@ -49,11 +50,13 @@ class StartLibs(unittest.TestCase):
         self.assertEqual(r.stdout.strip(), "42")
         self.assertTrue(loaded(r.stderr, "libjson-c"), "the trace shows no library at all")
         self.assertFalse(loaded(r.stderr, "libcurl"))
+        self.assertFalse(loaded(r.stderr, "libmicrohttpd"))
 
-    def test_version_loads_no_libcurl(self):
+    def test_version_loads_no_libcurl_and_no_http_server(self):
         r = run("version")
         self.assertEqual(r.returncode, 0, messages(r.stderr))
         self.assertFalse(loaded(r.stderr, "libcurl"))
+        self.assertFalse(loaded(r.stderr, "libmicrohttpd"))
 
     def openai_run(self, env_extra=None):
         url = "http://127.0.0.1:%d/v1" % closed_port()
