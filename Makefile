@@ -96,6 +96,7 @@ demo-eval: deps $(BUILD)/CMakeCache.txt
 
 bench: build
 	$(BUILD)/bench/bench_local
+	$(BUILD)/bench/bench_cli_start
 	$(BUILD)/bench/bench_loop
 	$(BUILD)/bench/bench_llm
 	XDG_DATA_HOME=$(BUILD)/bench-data $(BUILD)/bench/bench_daytona
