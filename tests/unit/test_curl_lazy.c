@@ -3,6 +3,8 @@
  * internal archive, which (like librlm) does not link libcurl.
  *
  * Usage: test_curl_lazy            the lazy-load behaviour (cmocka, in this order)
+ *        test_curl_lazy concurrent  the first use comes from 16 threads at once: libcurl is
+ *                                   loaded and initialised once, every request succeeds
  *        test_curl_lazy load-fails  with RLM_LIBCURL set to a file that cannot serve: a request
  *                                   fails with RLM_EIO naming the file and dlerror's reason,
  *                                   and the forwarders fail without crashing */
@@ -44,12 +46,22 @@ static int libcurl_mapped(void)
 
 static int server_fd = -1;
 
-static void *serve_one(void *arg)
+static void answer_one(int c);
+
+/* Answers (intptr_t)arg connections, one request each, then returns. */
+static void *serve_n(void *arg)
 {
-	(void)arg;
-	int c = accept(server_fd, NULL, NULL);
-	if (c < 0)
-		return NULL;
+	for (intptr_t i = 0; i < (intptr_t)arg; i++) {
+		int c = accept(server_fd, NULL, NULL);
+		if (c < 0)
+			return NULL;
+		answer_one(c);
+	}
+	return NULL;
+}
+
+static void answer_one(int c)
+{
 	char buf[4096];
 	size_t len = 0;
 	/* Read the request head (a GET has no body), then answer. */
@@ -67,19 +79,19 @@ static void *serve_one(void *arg)
 	ssize_t w = write(c, answer, sizeof(answer) - 1);
 	(void)w;
 	close(c);
-	return NULL;
 }
 
-static int server_start(pthread_t *thread)
+/* Listens on a loopback port and answers n requests in a thread; returns the port. */
+static int server_start(pthread_t *thread, int n)
 {
 	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
 	socklen_t alen = sizeof(a);
 	server_fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	assert_true(server_fd >= 0);
 	assert_int_equal(bind(server_fd, (struct sockaddr *)&a, sizeof(a)), 0);
-	assert_int_equal(listen(server_fd, 1), 0);
+	assert_int_equal(listen(server_fd, 64), 0);
 	assert_int_equal(getsockname(server_fd, (struct sockaddr *)&a, &alen), 0);
-	assert_int_equal(pthread_create(thread, NULL, serve_one, NULL), 0);
+	assert_int_equal(pthread_create(thread, NULL, serve_n, (void *)(intptr_t)n), 0);
 	return ntohs(a.sin_port);
 }
 
@@ -122,7 +134,7 @@ static void the_first_request_loads_libcurl(void **state)
 {
 	(void)state;
 	pthread_t thread;
-	int port = server_start(&thread);
+	int port = server_start(&thread, 1);
 	char url[64];
 	snprintf(url, sizeof(url), "http://127.0.0.1:%d/", port);
 	rlm_http_response resp;
@@ -146,6 +158,50 @@ static void retry_after_dates_parse_through_the_forwarder(void **state)
 	(void)state;
 	assert_true(rlm__http_retry_after("Retry-After: Thu, 01 Jan 1970 00:01:40 GMT\r\n", 40) ==
 	            60.0);
+}
+
+/* --- the first use from many threads at once --- */
+
+#define THREADS 16
+
+static pthread_barrier_t start_line;
+static char concurrent_url[64];
+
+static void *request_at_once(void *arg)
+{
+	(void)arg;
+	pthread_barrier_wait(&start_line);
+	rlm_http_response resp;
+	rlm_error err = RLM_ERROR_INIT;
+	intptr_t ok = http_get(concurrent_url, &resp, &err) == 0 && resp.status == 200 &&
+	              resp.body.len == 2 && !memcmp(resp.body.data, "ok", 2);
+	if (!ok)
+		fprintf(stderr, "request failed: %s\n", err.message);
+	rlm_http_response_free(&resp);
+	return (void *)ok;
+}
+
+static void the_first_use_from_many_threads_loads_once(void **state)
+{
+	(void)state;
+	assert_false(libcurl_mapped());
+	pthread_t server, threads[THREADS];
+	int port = server_start(&server, THREADS);
+	snprintf(concurrent_url, sizeof(concurrent_url), "http://127.0.0.1:%d/", port);
+	pthread_barrier_init(&start_line, NULL, THREADS);
+	for (int i = 0; i < THREADS; i++)
+		assert_int_equal(pthread_create(&threads[i], NULL, request_at_once, NULL), 0);
+	int succeeded = 0;
+	for (int i = 0; i < THREADS; i++) {
+		void *ok;
+		pthread_join(threads[i], &ok);
+		succeeded += ok != NULL;
+	}
+	pthread_join(server, NULL);
+	close(server_fd);
+	pthread_barrier_destroy(&start_line);
+	assert_int_equal(succeeded, THREADS);
+	assert_true(libcurl_mapped());
 }
 
 /* --- RLM_LIBCURL names a file that cannot serve --- */
@@ -174,6 +230,12 @@ int main(int argc, char **argv)
 {
 	if (argc > 1 && !strcmp(argv[1], "load-fails"))
 		return load_fails();
+	if (argc > 1 && !strcmp(argv[1], "concurrent")) {
+		const struct CMUnitTest concurrent[] = {
+		        cmocka_unit_test(the_first_use_from_many_threads_loads_once),
+		};
+		return cmocka_run_group_tests(concurrent, NULL, NULL);
+	}
 	const struct CMUnitTest tests[] = {
 	        cmocka_unit_test(process_start_maps_no_libcurl),
 	        cmocka_unit_test(a_local_interpreter_leaves_libcurl_unloaded),
