@@ -104,6 +104,7 @@ bench: build
 	export RLM_BENCH_JSON=$(abspath $(BENCH_OUT))/figures.jsonl; failed=; \
 	run() { name=$$1; shift; echo "+ $$*"; "$$@" || failed="$$failed --failed $$name"; }; \
 	run bench_local $(BUILD)/bench/bench_local; \
+	run bench_cli_start $(BUILD)/bench/bench_cli_start; \
 	run bench_loop $(BUILD)/bench/bench_loop; \
 	run bench_llm $(BUILD)/bench/bench_llm; \
 	run bench_daytona env XDG_DATA_HOME=$(BUILD)/bench-data $(BUILD)/bench/bench_daytona; \

@@ -2,6 +2,8 @@
  * Retry-After and three separate time limits (connect, per attempt, overall deadline), for
  * every plugin that talks HTTP. plugin.h (rlm_http_request) is the contract.
  *
+ * libcurl itself is loaded by the first request, not at process start (curl_lazy.h).
+ *
  * Process-wide state, created once and never freed (libcurl allows skipping
  * curl_global_cleanup, and tearing it down at exit would race threads still in a request):
  *  - curl_global_init, run once through pthread_once;
@@ -31,6 +33,7 @@
 #include <sys/socket.h>
 #include <time.h>
 
+#include "curl_lazy.h"
 #include "host.h"
 #include "rlm/rlm.h"
 #include "util.h"
@@ -934,6 +937,10 @@ int rlm_http_send(const rlm_http_request *req, rlm_http_response *resp, rlm_erro
 	resp->abi_version = RLM_ABI_VERSION;
 	resp->struct_size = sizeof(*resp);
 	int rc = request_validate(req, err);
+	if (rc)
+		return rc;
+	/* libcurl is loaded here, by the first request (curl_lazy.h). */
+	rc = rlm_curl_load(err);
 	if (rc)
 		return rc;
 	pthread_once(&http_once, http_init);

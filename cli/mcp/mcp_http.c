@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "mcp.h"
+#include "mhd_lazy.h"
 
 #define CONNECTION_LIMIT  256
 #define CONNECTION_IDLE_S 120
@@ -640,6 +641,11 @@ static void stop_streams(struct http *h)
 int mcp_http_run(struct mcp_server *s, const struct mcp_options *opts, const char *token,
                  int stop_fd)
 {
+	char why[512];
+	if (mcp_mhd_load(why, sizeof(why))) {
+		fprintf(stderr, "rlm mcp: %s\n", why);
+		return 3;
+	}
 	struct http h = {.server = s, .opts = opts, .token = token};
 	h.loopback_bind = mcp_host_is_loopback(opts->listen_host);
 	pthread_mutex_init(&h.mu, NULL);
