@@ -9,7 +9,7 @@
  *   (g) open + one exec + close                 vs  a bare `python3 -c pass`, and again
  *       with backends.local.prestart (the sandbox started ahead is taken over)
  *   (h) close (rlm_interp_close)                vs  SIGKILL + waitpid of an idle python3
- *   (i) `rlm exec -c pass` (the CLI)            vs  a bare `python3 -c pass`
+ * (`rlm exec -c pass` against `python3 -c pass` is bench_cli_start's.)
  * Prints medians/p99 and the ratios against the targets. Usage: bench_local [--quick] [--pin].
  * --pin runs (b), (d), (e) and (f) with the bench, its driver and the floor on one CPU: a round
  * trip then costs the CPU work of both ends, without the cross-CPU wake-ups that make the
@@ -30,10 +30,6 @@
 
 #include "bench_json.h"
 #include "rlm/rlm.h"
-
-#ifndef RLM_CLI_PATH
-#define RLM_CLI_PATH "rlm"
-#endif
 
 /* The interpreter the local backend runs: every baseline uses the same binary. */
 static char python[4096] = "python3";
@@ -392,23 +388,6 @@ static void bench_lifecycle(rlm_config *cfg, int n, double *cycle, double *cycle
 	*close_floor = pct(d, n, 0.5);
 }
 
-/* (g): the CLI end to end, `rlm exec -c pass` with the same interpreter, against a bare
- * interpreter start, sampled alternately. */
-static void bench_cli(int n, double *cli, double *bare)
-{
-	double a[64], b[64];
-	char set[4200];
-	snprintf(set, sizeof(set), "backends.local.python=\"%s\"", python);
-	char *rlm_argv[] = {RLM_CLI_PATH, "exec", "--set", set, "-c", "pass", NULL};
-	char *pass[] = {python, "-c", "pass", NULL};
-	for (int i = 0; i < n; i++) {
-		b[i] = run_process(pass);
-		a[i] = run_process(rlm_argv);
-	}
-	*cli = pct(a, n, 0.5);
-	*bare = pct(b, n, 0.5);
-}
-
 int main(int argc, char **argv)
 {
 	bool quick = false, pin = false;
@@ -437,9 +416,8 @@ int main(int argc, char **argv)
 	bench_roundtrip(cfg, n_exec, pin, &x1);
 	bench_roundtrip(cfg, n_exec, pin, &print10k);
 	double stateless = bench_stateless(n_stateless);
-	double cycle, cycle_bare, close_p50, close_floor, cli, cli_bare;
+	double cycle, cycle_bare, close_p50, close_floor;
 	bench_lifecycle(cfg, n_start, &cycle, &cycle_bare, &close_p50, &close_floor);
-	bench_cli(n_start, &cli, &cli_bare);
 	double pre_cycle, pre_bare, pre_close, pre_close_floor;
 	if (rlm_config_set(cfg, "backends.local.prestart", "true", &err))
 		die("config", &err);
@@ -539,9 +517,6 @@ int main(int argc, char **argv)
 	printf("(h) close                   median %8.2f ms   kill+wait idle python3 %6.2f ms   "
 	       "ratio %.2fx (target < 2 ms)\n",
 	       close_p50 * 1e3, close_floor * 1e3, close_p50 / close_floor);
-	printf("(i) rlm exec -c pass        median %8.2f ms   bare python3 -c pass %8.2f ms   "
-	       "ratio %.2fx (target <= 1.3x)\n",
-	       cli * 1e3, cli_bare * 1e3, cli / cli_bare);
 	bench_json_emit(&(struct bench_figure){.bench = "bench_local",
 	                                       .metric = "cycle_open_exec_close",
 	                                       .label = "open + exec + close, median",
@@ -569,16 +544,6 @@ int main(int argc, char **argv)
 	                                       .unit = "ms",
 	                                       .target = 2,
 	                                       .target_op = "<"});
-	bench_json_emit(&(struct bench_figure){.bench = "bench_local",
-	                                       .metric = "cli_exec_pass",
-	                                       .label = "rlm exec -c pass, median",
-	                                       .value = cli * 1e3,
-	                                       .unit = "ms",
-	                                       .baseline_label = "bare python3 -c pass",
-	                                       .baseline = cli_bare * 1e3,
-	                                       .target = 1.3,
-	                                       .target_op = "<=",
-	                                       .plot = "start"});
 	rlm_config_free(cfg);
 	return 0;
 }
