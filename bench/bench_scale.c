@@ -456,7 +456,8 @@ static void start_fake(struct fake *f, int modal)
 			      "--token-secret", MODAL_SECRET, (char *)NULL);
 		else
 			execlp("python3", "python3", RLM_SOURCE_DIR "/tests/fakes/daytona_server.py",
-			       "--port-file", f->port_file, "--token", DT_TOKEN, (char *)NULL);
+			       "--port-file", f->port_file, "--token", DT_TOKEN, "--nproc-limit",
+			       "8192", (char *)NULL);
 		_exit(127);
 	}
 	for (int i = 0; i < 600; i++) {
