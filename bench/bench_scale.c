@@ -29,6 +29,8 @@
 #include "host.h"
 #include "rlm/rlm.h"
 
+#include "bench_json.h"
+
 #ifndef RLM_SOURCE_DIR
 #define RLM_SOURCE_DIR "."
 #endif
@@ -133,6 +135,19 @@ static long median_long(long *v, int n)
 {
 	qsort(v, (size_t)n, sizeof(long), cmp_long);
 	return n ? v[n / 2] : 0;
+}
+
+/* One figure for `make bench`'s report; target_op NULL: no target (target then unused). */
+static void figure(const char *metric, const char *label, double value, const char *unit,
+                   const char *target_op, double target)
+{
+	bench_json_emit(&(struct bench_figure){.bench = "bench_scale",
+	                                       .metric = metric,
+	                                       .label = label,
+	                                       .value = value,
+	                                       .unit = unit,
+	                                       .target = target,
+	                                       .target_op = target_op});
 }
 
 /* ---- (1) local ----------------------------------------------------------------------- */
@@ -382,6 +397,23 @@ static int bench_local(int n, int openers)
 	       "%ld host fd%s not given back\n",
 	       drivers_left, drivers_left == 1 ? "" : "s", dirs_left, dirs_left == 1 ? "" : "s",
 	       children, children == 1 ? "" : "es", fds_kept, fds_kept == 1 ? "" : "s");
+	char label[128];
+	long leaks = drivers_left + dirs_left + children + (fds_kept > 0 ? fds_kept : 0);
+	snprintf(label, sizeof(label), "local: interpreters open at once (of %d)", n);
+	figure("local_open", label, opened, NULL, ">=", 1000);
+	figure("local_errors", "local: errors", errors, NULL, "==", 0);
+	figure("local_leaks", "local: drivers, work dirs, children, fds left after close", leaks,
+	       NULL, "==", 0);
+	figure("local_host_fds", "local: host fds per interpreter",
+	       (double)(during.fds - before.fds) / n, "fds", NULL, 0);
+	figure("local_host_rss", "local: host RSS per interpreter",
+	       (double)(during.rss_kb - before.rss_kb) / n, "KiB", NULL, 0);
+	figure("local_driver_pss", "local: driver PSS per interpreter (median)", m_pss / 1024.0,
+	       "MiB", NULL, 0);
+	figure("local_mem", "local: available memory used per interpreter",
+	       (double)(before.mem_avail_kb - during.mem_avail_kb) / 1024.0 / n, "MiB", NULL, 0);
+	figure("local_open_each", "local: open, per interpreter (4 threads, all held)",
+	       open_wall * 1e3 / n, "ms", NULL, 0);
 	free(rss);
 	free(pss);
 	free(priv);
@@ -631,6 +663,19 @@ static int bench_cloud(int modal, int n)
 	       (double)(during.rss_kb - before.rss_kb) / n);
 	printf("    after close: %d sandbox%s left at the fake, %ld host fd%s not given back\n",
 	       left, left == 1 ? "" : "es", fds_kept, fds_kept == 1 ? "" : "s");
+	char metric[32], label[128];
+	snprintf(metric, sizeof(metric), "%s_live", f->name);
+	snprintf(label, sizeof(label), "%s: sandboxes live at once (of %d)", f->name, n);
+	figure(metric, label, live, NULL, ">=", 256);
+	snprintf(metric, sizeof(metric), "%s_errors", f->name);
+	snprintf(label, sizeof(label), "%s: errors, %d sandboxes at once", f->name, n);
+	figure(metric, label, errors, NULL, "==", 0);
+	snprintf(metric, sizeof(metric), "%s_leaked", f->name);
+	snprintf(label, sizeof(label), "%s: sandboxes left after close", f->name);
+	figure(metric, label, left, NULL, "==", 0);
+	snprintf(metric, sizeof(metric), "%s_host_fds", f->name);
+	snprintf(label, sizeof(label), "%s: host fds per sandbox", f->name);
+	figure(metric, label, (double)(during.fds - before.fds) / n, "fds", NULL, 0);
 	free(w);
 	free(t);
 	rlm_config_free(cfg);
