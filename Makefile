@@ -112,6 +112,7 @@ bench: build
 	run bench_python env RLM_LIBRARY=$(BUILD)/lib/librlm.so.0 /usr/bin/python3 bench/bench_python.py; \
 	run bench_eval env XDG_DATA_HOME=$(BUILD)/bench-data python3 bench/bench_eval.py $(BUILD) --tasks 256 --concurrency 64; \
 	run bench_mcp env XDG_DATA_HOME=$(BUILD)/bench-data $(BUILD)/bench/bench_mcp; \
+	run bench_scale env XDG_DATA_HOME=$(BUILD)/bench-data $(BUILD)/bench/bench_scale; \
 	echo; python3 bench/report.py $$RLM_BENCH_JSON --text $(BENCH_OUT)/report.txt \
 	  --svg $(BENCH_OUT)/report.svg $$failed || exit 2; \
 	test -z "$$failed"

@@ -1092,8 +1092,12 @@ static int launch_driver(struct local *l, double timeout_s, const volatile int *
 	pid_t pid = 0;
 
 	if (pipe2(to, O_CLOEXEC) < 0 || pipe2(from, O_CLOEXEC) < 0) {
-		rc = l->host->error_set(err, RLM_EIO, "cannot create the driver's pipes: %s",
-		                        strerror(errno));
+		if (errno == EMFILE)
+			rc = rlm_local_emfile(l->host, "cannot create the driver's pipes", err);
+		else
+			rc = l->host->error_set(err, RLM_EIO,
+			                        "cannot create the driver's pipes: %s",
+			                        strerror(errno));
 		goto out;
 	}
 	set_nonblock(to[1]);

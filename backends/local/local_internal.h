@@ -134,6 +134,10 @@ struct local_report {
 	uint64_t value;        /* FAIL at SETRLIMIT: the value refused */
 };
 
+/* Sets err for an EMFILE in the host: names RLIMIT_NOFILE, which the library never raises
+ * itself, and its soft and hard values. Returns the error code. */
+LOCAL_HIDDEN int rlm_local_emfile(const rlm_host_api *host, const char *what, rlm_error *err);
+
 /* Fills the isolation, limit and identity part of a plan from the config. */
 LOCAL_HIDDEN void rlm_local_plan_sandbox(struct local_spawn *plan, const struct local_config *cfg);
 

@@ -840,6 +840,21 @@ static const char *rlimit_name(int resource)
 	}
 }
 
+int rlm_local_emfile(const rlm_host_api *host, const char *what, rlm_error *err)
+{
+	struct rlimit nofile;
+
+	if (getrlimit(RLIMIT_NOFILE, &nofile) < 0)
+		return host->error_set(err, RLM_EIO, "%s: %s", what, strerror(EMFILE));
+	return host->error_set(err, RLM_EIO,
+	                       "%s: the host process has reached its RLIMIT_NOFILE soft limit "
+	                       "(%llu open files); each local interpreter holds 2: raise the "
+	                       "limit (ulimit -n, or setrlimit() in the host, up to the hard "
+	                       "limit %llu)",
+	                       what, (unsigned long long)nofile.rlim_cur,
+	                       (unsigned long long)nofile.rlim_max);
+}
+
 static int spawn_failed(const rlm_host_api *host, const struct local_spawn *p,
                         const struct local_report *r, rlm_error *err)
 {
@@ -870,6 +885,10 @@ static int spawn_failed(const rlm_host_api *host, const struct local_spawn *p,
 		                       "mapped here? set backends.local.sandbox_uid)",
 		                       rlm_local_stage_name(r->stage), (unsigned)p->uid,
 		                       (unsigned)p->gid, strerror(r->err));
+	/* The child arranges its fds before its own limits apply: EMFILE there is the host's. */
+	if (r->err == EMFILE && (r->stage == LOCAL_STAGE_FDS || r->stage == LOCAL_STAGE_DEVNULL))
+		return rlm_local_emfile(host, "sandbox setup failed: arranging file descriptors",
+		                        err);
 	if (r->stage == LOCAL_STAGE_SETRLIMIT)
 		return host->error_set(
 		        err, RLM_EBACKEND, "sandbox setup failed: setrlimit(%s, %llu): %s",

@@ -56,6 +56,9 @@ from urllib.parse import parse_qs, unquote, urlparse
 
 VERSION = "0.190.0-fake"
 SANDBOX_UID = 64123  # used when running as root; no passwd entry needed
+# One uid serves every sandbox, so this RLIMIT_NPROC bounds all of them together (a real
+# Daytona sandbox is a container with a pids limit of its own): --nproc-limit raises it for
+# runs of hundreds of sandboxes at once.
 NPROC_LIMIT = 512
 
 
@@ -190,6 +193,7 @@ class State:
         self.minute_s = args.minute_seconds
         self.base_url = ""
         self.as_root = os.geteuid() == 0
+        self.nproc_limit = args.nproc_limit
 
     def chown(self, path):
         if self.as_root:
@@ -706,7 +710,7 @@ class Handler(BaseHTTPRequestHandler):
             import resource
             resource.setrlimit(resource.RLIMIT_AS, (mem, mem))
             if st.as_root:
-                resource.setrlimit(resource.RLIMIT_NPROC, (NPROC_LIMIT, NPROC_LIMIT))
+                resource.setrlimit(resource.RLIMIT_NPROC, (st.nproc_limit, st.nproc_limit))
                 os.setgroups([])
                 os.setgid(SANDBOX_UID)
                 os.setuid(SANDBOX_UID)
@@ -1015,6 +1019,8 @@ def main():
     ap.add_argument("--start-delay", type=float, default=0.3,
                     help="seconds a sandbox stays in creating")
     ap.add_argument("--volume-ready", type=float, default=0.3)
+    ap.add_argument("--nproc-limit", type=int, default=NPROC_LIMIT,
+                    help="RLIMIT_NPROC of the sandbox uid, shared by all sandboxes (as root)")
     ap.add_argument("--minute-seconds", type=float, default=60.0,
                     help="how long one auto-stop minute lasts (shorter in tests)")
     args = ap.parse_args()

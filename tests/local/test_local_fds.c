@@ -47,11 +47,45 @@ static void interpreters_open_while_the_host_holds_more_fds_than_max_open_files(
 	setrlimit(RLIMIT_NOFILE, &old);
 }
 
+/* Out of fds, an open says which limit to raise (the library never raises it itself), and the
+ * interpreters already open keep working. */
+static void an_open_past_the_host_fd_limit_names_rlimit_nofile(void **state)
+{
+	struct rlimit old, low;
+	rlm_interp *in[64];
+	rlm_error err = RLM_ERROR_INIT;
+	int n = 0, rc = 0, fd;
+
+	(void)state;
+	assert_int_equal(getrlimit(RLIMIT_NOFILE, &old), 0);
+	fd = open("/dev/null",
+	          O_RDONLY | O_CLOEXEC); /* the lowest free fd: about how many are open */
+	assert_true(fd >= 0);
+	close(fd);
+	low = old;
+	low.rlim_cur = (rlim_t)fd + 16; /* room for a few interpreters, then none */
+	assert_int_equal(setrlimit(RLIMIT_NOFILE, &low), 0);
+	while (n < 64 && (rc = lt_try_open(NULL, &in[n], &err)) == 0)
+		n++;
+	setrlimit(RLIMIT_NOFILE, &old);
+	assert_int_not_equal(rc, 0);
+	assert_true(n >= 1);
+	if (!strstr(err.message, "RLIMIT_NOFILE soft limit"))
+		fail_msg("after %d interpreters: %s", n, err.message);
+	for (int i = 0; i < n; i++) {
+		char *out = lt_run(in[i], "print(6 * 7)");
+		assert_string_equal(out, "42\n");
+		free(out);
+		rlm_interp_close(in[i]);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	        cmocka_unit_test(
 	                interpreters_open_while_the_host_holds_more_fds_than_max_open_files),
+	        cmocka_unit_test(an_open_past_the_host_fd_limit_names_rlimit_nofile),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
