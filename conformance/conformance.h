@@ -8,6 +8,7 @@
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <sys/types.h>
 #include <stdint.h>
 
 #include <cmocka.h>
@@ -41,6 +42,8 @@ int leftovers_watch(void);
 /* Waits up to timeout_s for the suite to have no live descendant; returns how many were still
  * alive then (0: none), described in report, and SIGKILLs them. Call only while no
  * interpreter is open. */
-int leftovers_check(double timeout_s, char *report, size_t size);
+/* keep: process ids the backend says are sandboxes started ahead (control op "spares"): they
+ * and their descendants are not leftovers. */
+int leftovers_check(double timeout_s, char *report, size_t size, const pid_t *keep, size_t nkeep);
 
 #endif /* RLM_CONFORMANCE_H */

@@ -129,7 +129,16 @@ static bool alive(const struct proc *p)
 
 /* Counts the live descendants of the suite, describing the first few in report, and reaps
  * the suite's dead children. With kill set, SIGKILLs the live ones. */
-static int scan(char *report, size_t size, bool kill_them)
+static bool spared(const struct proc *all, size_t n, const struct proc *p, const pid_t *keep,
+                   size_t nkeep)
+{
+	for (size_t k = 0; k < nkeep; k++)
+		if (p->pid == keep[k] || descends_from(all, n, p, keep[k]))
+			return true;
+	return false;
+}
+
+static int scan(char *report, size_t size, bool kill_them, const pid_t *keep, size_t nkeep)
 {
 	pid_t self = getpid();
 	size_t n, used = 0;
@@ -143,7 +152,8 @@ static int scan(char *report, size_t size, bool kill_them)
 	for (size_t i = 0; i < n; i++) {
 		const struct proc *p = &all[i];
 
-		if (p->pid == self || !descends_from(all, n, p, self))
+		if (p->pid == self || !descends_from(all, n, p, self) ||
+		    spared(all, n, p, keep, nkeep))
 			continue;
 		if (!alive(p)) {
 			if (p->ppid == self)
@@ -172,14 +182,14 @@ static double mono_s(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-int leftovers_check(double timeout_s, char *report, size_t size)
+int leftovers_check(double timeout_s, char *report, size_t size, const pid_t *keep, size_t nkeep)
 {
 	double deadline = mono_s() + timeout_s;
 	long pause_ms = 1;
 	int live;
 
 	/* A backend may end its processes asynchronously: wait for them until the deadline. */
-	while ((live = scan(report, size, false)) > 0 && mono_s() < deadline) {
+	while ((live = scan(report, size, false, keep, nkeep)) > 0 && mono_s() < deadline) {
 		struct timespec ts = {pause_ms / 1000, (pause_ms % 1000) * 1000000};
 
 		nanosleep(&ts, NULL);
@@ -189,7 +199,7 @@ int leftovers_check(double timeout_s, char *report, size_t size)
 		/* Gone before the next case starts, so one leak fails one case, not every later
 		 * one. The report stays the one taken before the kill. */
 		for (double end = mono_s() + timeout_s;
-		     scan(NULL, 0, true) > 0 && mono_s() < end;) {
+		     scan(NULL, 0, true, keep, nkeep) > 0 && mono_s() < end;) {
 			struct timespec ts = {0, 50 * 1000000};
 
 			nanosleep(&ts, NULL);

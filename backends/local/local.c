@@ -2062,6 +2062,29 @@ static json_object *status_json(struct local *l)
 	return o;
 }
 
+/* Control op "spares": the driver pids of this process's live sandboxes started ahead
+ * (prestart), {"spares": [pid, ...]}. They are sandboxes no interpreter holds yet, ended when
+ * taken over and closed, or at exit; rlm-conformance's leftover check does not count them. */
+static json_object *spares_json(void)
+{
+	json_object *doc = json_object_new_object(), *list = json_object_new_array();
+
+	if (!doc || !list || json_object_object_add(doc, "spares", list)) {
+		json_object_put(doc);
+		json_object_put(list);
+		return NULL;
+	}
+	pthread_mutex_lock(&local_spares.lock);
+	for (int i = 0; i < LOCAL_SPARES_MAX; i++) {
+		const struct spare_slot *sl = &local_spares.slot[i];
+		pid_t pid = sl->spare ? atomic_load(&sl->spare->pid) : 0;
+		if (pid > 0 && sl->owner == getpid())
+			json_object_array_add(list, json_object_new_int(pid));
+	}
+	pthread_mutex_unlock(&local_spares.lock);
+	return doc;
+}
+
 static int local_control(void *instance, const char *op, const char *arg_json, rlm_buf *out,
                          rlm_error *err)
 {
@@ -2071,12 +2094,12 @@ static int local_control(void *instance, const char *op, const char *arg_json, r
 	size_t len;
 
 	(void)arg_json;
-	if (!op || strcmp(op, "status") != 0)
+	if (!op || (strcmp(op, "status") != 0 && strcmp(op, "spares") != 0))
 		return l->host->error_set(err, RLM_ENOTSUP, "local backend: no control op \"%s\"",
 		                          op ? op : "(null)");
 	if (!out)
 		return l->host->error_set(err, RLM_EINVAL, "control: no output buffer");
-	if (!(doc = status_json(l)) ||
+	if (!(doc = strcmp(op, "spares") == 0 ? spares_json() : status_json(l)) ||
 	    !(text = json_object_to_json_string_ext(doc, JSON_C_TO_STRING_PLAIN))) {
 		json_object_put(doc);
 		return nomem(l, err);
