@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "host.h"
+#include "redact.h"
 #include "util.h"
 
 #define SECRETS_MAX 8
@@ -35,37 +36,11 @@ void rlm__iso_timestamp(char *buf, size_t size)
 	snprintf(buf, size, "%s.%06ld", base, (long)tv.tv_usec);
 }
 
-/* Masks every occurrence of needle in buf in place. */
-static void mask_all(char *buf, const char *needle)
-{
-	size_t n = strlen(needle);
-	if (n < 4) /* shorter "secrets" would mask ordinary words */
-		return;
-	for (char *p = strstr(buf, needle); p; p = strstr(p + n, needle))
-		memset(p, '*', n);
-}
-
 char *rlm__redact_with(const char *text, const char *const *secrets)
 {
 	char *out = rlm_redact(text);
-	for (size_t i = 0; out && secrets && secrets[i]; i++) {
-		mask_all(out, secrets[i]);
-		/* The same secret as it reads inside a JSON string, if escaping changes it. */
-		json_object *s = json_object_new_string(secrets[i]);
-		const char *q =
-		        s ? json_object_to_json_string_ext(
-		                    s, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE)
-		          : NULL;
-		size_t len = q ? strlen(q) : 0;
-		if (len > 2 &&
-		    (len - 2 != strlen(secrets[i]) || strncmp(q + 1, secrets[i], len - 2))) {
-			char *inner = strndup(q + 1, len - 2);
-			if (inner)
-				mask_all(out, inner);
-			free(inner);
-		}
-		json_object_put(s);
-	}
+	if (out)
+		rlm__redact_secrets(out, secrets);
 	return out;
 }
 
