@@ -974,7 +974,7 @@ static void secrets_never_reach_the_trajectory(void **state)
 	         (int)(strlen(traj) - strlen(".jsonl")), traj);
 	text = read_text(summary);
 	assert_null(strstr(text, secret));
-	assert_non_null(strstr(text, "used ****"));
+	assert_non_null(strstr(text, "used ***"));
 	free(text);
 	unsetenv("RLM_TEST_LLM_CRED");
 	rlm_config_free(cfg);
@@ -998,7 +998,7 @@ static void trajectory_keeps_text_after_a_nul_and_masks_it(void **state)
 	json_object_put(line);
 	rlm__trajectory_close(t);
 	char *text = read_text(path);
-	assert_non_null(strstr(text, "\"before\\u0000******************** after\\u0000\""));
+	assert_non_null(strstr(text, "\"before\\u0000*** after\\u0000\""));
 	free(text);
 	json_object *lines = read_lines(path);
 	json_object *got = get(json_object_array_get_idx(lines, 0), "stdout");
