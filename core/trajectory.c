@@ -130,7 +130,9 @@ json_object *rlm__trajectory_string(const rlm_trajectory *t, const char *text)
 }
 
 /* Masks a string that may hold NUL bytes (a cell's output can): each NUL-separated piece is
- * masked on its own. Masking keeps lengths, so the pieces go back where they were. */
+ * masked on its own (a secret holds no NUL, so none spans two pieces) and the masked pieces
+ * are joined again with their NULs. A mask may be shorter than what it hides, so the pieces
+ * are copied to where the previous one ended, not to where they were. */
 static int mask_string(const rlm_trajectory *t, json_object *o)
 {
 	const char *text = json_object_get_string(o);
@@ -140,18 +142,27 @@ static int mask_string(const rlm_trajectory *t, json_object *o)
 		return RLM_ENOMEM;
 	memcpy(buf, text, len);
 	buf[len] = '\0';
-	for (size_t at = 0; at < len; at += strlen(buf + at) + 1) {
-		if (!buf[at])
-			continue;
-		char *clean = rlm__redact_with(buf + at, (const char *const *)t->secrets);
-		if (!clean) {
-			free(buf);
-			return RLM_ENOMEM;
+	size_t w = 0;
+	for (size_t at = 0; at < len;) {
+		size_t piece = strlen(buf + at);
+		if (piece) {
+			char *clean = rlm__redact_with(buf + at, (const char *const *)t->secrets);
+			if (!clean) {
+				free(buf);
+				return RLM_ENOMEM;
+			}
+			size_t n = strlen(clean);
+			if (n > piece) /* redaction only shrinks; never write past the piece */
+				n = piece;
+			memmove(buf + w, clean, n);
+			free(clean);
+			w += n;
 		}
-		memcpy(buf + at, clean, strlen(buf + at));
-		free(clean);
+		at += piece;
+		if (at < len) /* the NUL that ended the piece */
+			buf[w++] = buf[at++];
 	}
-	int ok = json_object_set_string_len(o, buf, (int)len);
+	int ok = json_object_set_string_len(o, buf, (int)w);
 	free(buf);
 	return ok ? mark_masked(o) : RLM_ENOMEM;
 }
