@@ -92,6 +92,9 @@ static const rlm_option_def mini_defs[] = {
         RLM_OPTION_DEF(.name = "level", .type = RLM_OPT_INT, .default_json = "3",
                        .doc = "an integer in [1, 9]", .flags = RLM_OPTF_MIN | RLM_OPTF_MAX,
                        .min = 1, .max = 9),
+        RLM_OPTION_DEF(.name = "token", .type = RLM_OPT_STRING,
+                       .default_json = "\"default-token-0xC0FFEE\"", .doc = "a secret: never shown",
+                       .env = "RLM_TEST_OPTSONLY_TOKEN", .flags = RLM_OPTF_SECRET),
         {0},
 };
 

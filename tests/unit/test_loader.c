@@ -508,6 +508,38 @@ static void test_plugin_without_create_is_refused_naming_it(void **state)
 	expect_open_refused("nocreate", NULL, RLM_EPLUGIN, needles);
 }
 
+/* A secret option's default is never shown by rlm_plugins_json (`rlm backends describe`), nor
+ * is a secret value quoted in a validation error. */
+static void test_secret_option_is_hidden_in_describe_and_errors(void **state)
+{
+	json_object *doc, *p = find_plugin("optsonly", &doc), *opts, *v;
+	const char *bad[] = {"backends.optsonly.token=[\"sk-live-abcdef123456\"]", NULL};
+	const char *needles[] = {"backends.optsonly.token", NULL};
+	rlm_error err = RLM_ERROR_INIT;
+	rlm_interp *interp;
+	int found = 0;
+
+	(void)state;
+	assert_null(strstr(json_object_to_json_string(doc), "C0FFEE"));
+	assert_true(json_object_object_get_ex(p, "options", &opts));
+	for (size_t i = 0; i < json_object_array_length(opts); i++) {
+		json_object *o = json_object_array_get_idx(opts, i);
+		if (!json_object_object_get_ex(o, "name", &v) ||
+		    strcmp(json_object_get_string(v), "token"))
+			continue;
+		found = 1;
+		assert_true(json_object_object_get_ex(o, "secret", &v));
+		assert_true(json_object_get_boolean(v));
+		assert_true(json_object_object_get_ex(o, "default", &v));
+		assert_string_equal(json_object_get_string(v), "***");
+	}
+	assert_true(found);
+	json_object_put(doc);
+	expect_open_refused("optsonly", bad, RLM_ECONFIG, needles);
+	assert_int_equal(try_open("optsonly", bad, &interp, &err), RLM_ECONFIG);
+	assert_null(strstr(err.message, "abcdef123456"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -533,6 +565,7 @@ int main(void)
 	        cmocka_unit_test(test_abi11_plugin_loads_validates_and_runs),
 	        cmocka_unit_test(test_create_opts_only_plugin_loads_and_runs),
 	        cmocka_unit_test(test_plugin_without_create_is_refused_naming_it),
+	        cmocka_unit_test(test_secret_option_is_hidden_in_describe_and_errors),
 	};
 
 	plugin_dir = getenv("RLM_TEST_PLUGIN_DIR");
