@@ -13,8 +13,7 @@
 /* The smallest rlm_option_def there ever was: ABI 1.2's, which ends with choices. */
 #define DEF_MIN_SIZE (offsetof(rlm_option_def, choices) + sizeof(const char *const *))
 
-int rlm__option_defs_from_specs(const rlm_option_spec *specs, rlm_option_def **out,
-                                rlm_error *err)
+int rlm__option_defs_from_specs(const rlm_option_spec *specs, rlm_option_def **out, rlm_error *err)
 {
 	size_t n = 0;
 
@@ -65,9 +64,9 @@ int rlm__option_defs(const rlm_plugin_desc *desc, rlm_option_def **out, rlm_erro
 struct option_entry {
 	const char *name; /* the definition's */
 	rlm_option_type type;
-	json_object *value;       /* borrowed from the section; NULL: unset */
-	const char **list;        /* STRING_LIST: NULL-terminated, into value */
-	const char *object_json;  /* OBJECT: value's JSON text ("{}" when unset) */
+	json_object *value;      /* borrowed from the section; NULL: unset */
+	const char **list;       /* STRING_LIST: NULL-terminated, into value */
+	const char *object_json; /* OBJECT: value's JSON text ("{}" when unset) */
 };
 
 struct rlm_options {
@@ -106,7 +105,8 @@ static int fill_entry(struct option_entry *e, const rlm_option_def *d, json_obje
 			e->list[i] = json_object_get_string(json_object_array_get_idx(v, i));
 	}
 	if (e->type == RLM_OPT_OBJECT)
-		e->object_json = v ? json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN) : "{}";
+		e->object_json =
+		        v ? json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN) : "{}";
 	return 0;
 }
 
@@ -190,7 +190,8 @@ const char *const *rlm__opt_string_list(const rlm_options *o, const char *name)
 const char *rlm__opt_object_json(const rlm_options *o, const char *name)
 {
 	if (!name)
-		return o ? json_object_to_json_string_ext(o->section, JSON_C_TO_STRING_PLAIN) : "{}";
+		return o ? json_object_to_json_string_ext(o->section, JSON_C_TO_STRING_PLAIN)
+		         : "{}";
 	const struct option_entry *e = entry(o, name, RLM_OPT_OBJECT);
 	return e ? e->object_json : "{}";
 }
@@ -219,8 +220,8 @@ int rlm__plugin_instance_create(const rlm_plugin_desc *desc, rlm__create_fn crea
 		rlm__options_view_free(view);
 	} else if (!rc) {
 		rc = create(rlm__host(),
-		            json_object_to_json_string_ext(filled, JSON_C_TO_STRING_PLAIN), instance,
-		            err);
+		            json_object_to_json_string_ext(filled, JSON_C_TO_STRING_PLAIN),
+		            instance, err);
 	}
 	free(defs);
 	if (rc)

@@ -45,10 +45,11 @@ static char *json_spelling(const char *s)
 	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
 		int esc = *p == '"' || *p == '\\' || *p < 0x20;
 		differs |= esc;
-		n += !esc ? 1 : (*p == '"' || *p == '\\' || *p == '\n' || *p == '\r' || *p == '\t' ||
-		                 *p == '\b' || *p == '\f')
-		                        ? 2
-		                        : 6;
+		n += !esc ? 1
+		     : (*p == '"' || *p == '\\' || *p == '\n' || *p == '\r' || *p == '\t' ||
+		        *p == '\b' || *p == '\f')
+		             ? 2
+		             : 6;
 	}
 	if (!differs)
 		return NULL;
