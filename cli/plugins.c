@@ -24,8 +24,9 @@ static const char backends_usage[] =
 static const char backends_describe_usage[] =
         "usage: rlm backends describe NAME [--config FILE] [--set KEY=VALUE]\n"
         "\n"
-        "Prints the backend's file, ABI, capabilities and options (type, default, doc); set\n"
-        "an option with --set backends.NAME.OPTION=VALUE.\n"
+        "Prints the backend's file, ABI, capabilities and options (type, default, doc;\n"
+        "range, env var and choices when the plugin gives them); set an option with\n"
+        "--set backends.NAME.OPTION=VALUE.\n"
         "\n"
         "exit status: 0 done, 2 no such backend or a usage or config error\n";
 
@@ -114,6 +115,47 @@ static void print_row(json_object *p, int with_kind)
 	}
 }
 
+static void print_bound(json_object *x, const char *key, const char *word)
+{
+	json_object *v = NULL;
+	if (json_object_object_get_ex(x, key, &v) && v)
+		printf(" %s %.17g", word, json_object_get_double(v));
+}
+
+/* The line under an option's doc that ABI 1.2 definitions add: range, env var, choices, flags;
+ * nothing for an option that has none of them. */
+static void print_option_rules(json_object *x)
+{
+	json_object *v = NULL, *choices = NULL;
+	int any = json_object_object_get_ex(x, "min", &v) ||
+	          json_object_object_get_ex(x, "max", &v) ||
+	          json_object_object_get_ex(x, "env", &v) ||
+	          json_object_object_get_ex(x, "choices", &choices) ||
+	          json_object_object_get_ex(x, "required", &v) ||
+	          json_object_object_get_ex(x, "secret", &v) ||
+	          json_object_object_get_ex(x, "nonempty", &v);
+	if (!any)
+		return;
+	printf("     ");
+	print_bound(x, "min", "min");
+	print_bound(x, "max", "max");
+	if (json_object_object_get_ex(x, "env", &v))
+		printf(" env %s", json_object_get_string(v));
+	if (json_object_object_get_ex(x, "choices", &choices)) {
+		printf(" one of");
+		for (size_t i = 0; i < json_object_array_length(choices); i++)
+			printf("%s %s", i ? "," : "",
+			       json_object_get_string(json_object_array_get_idx(choices, i)));
+	}
+	if (json_object_object_get_ex(x, "required", &v))
+		printf(" required");
+	if (json_object_object_get_ex(x, "nonempty", &v))
+		printf(" non-empty");
+	if (json_object_object_get_ex(x, "secret", &v))
+		printf(" secret");
+	printf("\n");
+}
+
 static void print_options(json_object *p)
 {
 	json_object *opts;
@@ -133,6 +175,7 @@ static void print_options(json_object *p)
 		                                                     JSON_C_TO_STRING_NOSLASHESCAPE)
 		         : "none",
 		       str_member(x, "doc", ""));
+		print_option_rules(x);
 	}
 }
 

@@ -25,13 +25,9 @@ int rlm__backend_create(const rlm_config *cfg, const char *name, rlm_plugin **pl
 	const rlm_backend_ops *ops = desc->ops;
 	char key[128];
 	snprintf(key, sizeof(key), "backends.%s", name);
-	json_object *filled = NULL;
-	rc = rlm__options_apply(desc->options, rlm__config_lookup(cfg, key), key, &filled, err);
-	if (rc == 0)
-		rc = ops->create(rlm__host(),
-		                 json_object_to_json_string_ext(filled, JSON_C_TO_STRING_PLAIN),
-		                 instance, err);
-	json_object_put(filled);
+	rc = rlm__plugin_instance_create(desc, ops->create,
+	                                 RLM_HAS_SLOT(ops, create_opts) ? ops->create_opts : NULL,
+	                                 rlm__config_lookup(cfg, key), key, instance, NULL, err);
 	if (rc) {
 		*instance = NULL;
 		rlm__plugin_release(p);

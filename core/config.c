@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "config_internal.h"
 #include "util.h"
@@ -1345,12 +1346,30 @@ void *rlm_alloc(size_t size)
 
 /* ---- Plugin option sections ---- */
 
-/* Option specs carry no range yet (that needs an ABI addition), so numbers get a generic one:
- * integers fit in int32 (plugins read them into an int) and other numbers stay within 1e9 in
- * magnitude (seconds, MiB, CPUs: 1e9 of any is a mistake, and (int) casts and conversions to
- * milliseconds stay defined). NaN and infinities never pass. */
+/* Without bounds of its own an option gets a generic range: integers fit in int32 (plugins of
+ * ABI 1.0/1.1 read them into an int) and other numbers stay within 1e9 in magnitude (seconds,
+ * MiB, CPUs: 1e9 of any is a mistake, and (int) casts and conversions to milliseconds stay
+ * defined). A bound a definition gives replaces that, up to 2^53, past which a double no
+ * longer holds every integer. NaN and infinities never pass. */
 static const struct range plugin_int_range = {-2147483648.0, INT32_TOP};
 static const struct range plugin_number_range = {-1e9, 1e9};
+#define EXACT_TOP 9007199254740992.0
+
+/* Where an option's value came from, for messages. */
+enum option_source { FROM_CONFIG, FROM_ENV, FROM_DEFAULT };
+
+static struct range option_range(const rlm_option_def *d)
+{
+	struct range r = d->type == RLM_OPT_INT ? plugin_int_range : plugin_number_range;
+
+	if (d->flags & (RLM_OPTF_MIN | RLM_OPTF_MAX))
+		r = (struct range){-EXACT_TOP, EXACT_TOP};
+	if ((d->flags & RLM_OPTF_MIN) && d->min > r.min)
+		r.min = d->min;
+	if ((d->flags & RLM_OPTF_MAX) && d->max < r.max)
+		r.max = d->max;
+	return r;
+}
 
 static const char *option_expected(rlm_option_type type)
 {
@@ -1365,16 +1384,16 @@ static const char *option_expected(rlm_option_type type)
 	return "a value of an unknown type";
 }
 
-/* null always passes: it means "unset". A type newer than this core passes too: the plugin
- * knows it, the core cannot check it. */
-static int option_type_ok(rlm_option_type type, json_object *v)
+/* null always passes here (REQUIRED is checked apart): it means "unset". A type newer than
+ * this core passes too: the plugin knows it, the core cannot check it. */
+static int option_type_ok(const rlm_option_def *d, json_object *v)
 {
 	if (v == NULL)
 		return 1;
-	switch (type) {
+	switch (d->type) {
 	case RLM_OPT_STRING: return is_type(v, json_type_string);
-	case RLM_OPT_INT: return number_in_range(v, 1, plugin_int_range);
-	case RLM_OPT_NUMBER: return number_in_range(v, 0, plugin_number_range);
+	case RLM_OPT_INT: return number_in_range(v, 1, option_range(d));
+	case RLM_OPT_NUMBER: return number_in_range(v, 0, option_range(d));
 	case RLM_OPT_BOOL: return is_type(v, json_type_boolean);
 	case RLM_OPT_STRING_LIST: return is_string_array(v);
 	case RLM_OPT_OBJECT: return is_type(v, json_type_object);
@@ -1384,18 +1403,18 @@ static int option_type_ok(rlm_option_type type, json_object *v)
 
 /* What the option must be, with the range when a number missed it ("an integer from ... to
  * ..."), into out. */
-static const char *option_expectation(rlm_option_type type, json_object *v, char *out, size_t size)
+static const char *option_expectation(const rlm_option_def *d, json_object *v, char *out,
+                                      size_t size)
 {
-	const struct range *range = type == RLM_OPT_INT      ? &plugin_int_range
-	                            : type == RLM_OPT_NUMBER ? &plugin_number_range
-	                                                     : NULL;
 	char lo[32], hi[32];
+	struct range range = option_range(d);
 
-	if (!range || !(is_type(v, json_type_int) || is_type(v, json_type_double)))
-		return option_expected(type);
-	format_bound(range->min, lo, sizeof(lo));
-	format_bound(range->max, hi, sizeof(hi));
-	snprintf(out, size, "%s from %s to %s", option_expected(type), lo, hi);
+	if ((d->type != RLM_OPT_INT && d->type != RLM_OPT_NUMBER) ||
+	    !(is_type(v, json_type_int) || is_type(v, json_type_double)))
+		return option_expected(d->type);
+	format_bound(range.min, lo, sizeof(lo));
+	format_bound(range.max, hi, sizeof(hi));
+	snprintf(out, size, "%s from %s to %s", option_expected(d->type), lo, hi);
 	return out;
 }
 
@@ -1413,21 +1432,51 @@ static const char *value_kind(json_object *v)
 	return "value";
 }
 
-static int option_type_error(const char *where, const rlm_option_spec *spec, json_object *v,
-                             int from_default, rlm_error *err)
+/* The value for a message: its JSON text, or "(secret)" for a secret option's. */
+static void quote_option(const rlm_option_def *d, json_object *v, char *out, size_t size)
 {
-	char got[VALUE_QUOTE_MAX], buf[128];
-	const char *expected = option_expectation(spec->type, v, buf, sizeof(buf));
-
-	quote_value(v, got, sizeof(got));
-	if (from_default)
-		return rlm_error_set(err, RLM_EPLUGIN, "%s.%s: the plugin's default %s is not %s",
-		                     where, spec->name, got, expected);
-	return rlm_error_set(err, RLM_ECONFIG, "%s.%s must be %s, got %s %s", where, spec->name,
-	                     expected, value_kind(v), got);
+	if (d->flags & RLM_OPTF_SECRET)
+		snprintf(out, size, "(secret)");
+	else
+		quote_value(v, out, size);
 }
 
-static int unknown_option(const rlm_option_spec *specs, const char *key, const char *where,
+/* "backends.x.opt", "backends.x.opt (from env var X)", "backends.x.opt: the plugin's
+ * default" into out. */
+static const char *option_place(const char *where, const rlm_option_def *d, enum option_source from,
+                                char *out, size_t size)
+{
+	if (from == FROM_ENV)
+		snprintf(out, size, "%s.%s (from env var %s)", where, d->name, d->env);
+	else if (from == FROM_DEFAULT)
+		snprintf(out, size, "%s.%s: the plugin's default", where, d->name);
+	else
+		snprintf(out, size, "%s.%s", where, d->name);
+	return out;
+}
+
+/* A default the plugin got wrong is the plugin's fault (RLM_EPLUGIN), anything else the
+ * user's (RLM_ECONFIG). */
+static int option_fault(enum option_source from)
+{
+	return from == FROM_DEFAULT ? RLM_EPLUGIN : RLM_ECONFIG;
+}
+
+static int option_type_error(const char *where, const rlm_option_def *d, json_object *v,
+                             enum option_source from, rlm_error *err)
+{
+	char got[VALUE_QUOTE_MAX], buf[128], place[256];
+	const char *expected = option_expectation(d, v, buf, sizeof(buf));
+
+	quote_option(d, v, got, sizeof(got));
+	option_place(where, d, from, place, sizeof(place));
+	if (from == FROM_DEFAULT)
+		return rlm_error_set(err, RLM_EPLUGIN, "%s %s is not %s", place, got, expected);
+	return rlm_error_set(err, RLM_ECONFIG, "%s must be %s, got %s %s", place, expected,
+	                     value_kind(v), got);
+}
+
+static int unknown_option(const rlm_option_def *defs, const char *key, const char *where,
                           rlm_error *err)
 {
 	size_t n = 0, i;
@@ -1435,7 +1484,7 @@ static int unknown_option(const rlm_option_spec *specs, const char *key, const c
 	const char *near;
 	char list[256];
 
-	while (specs && specs[n].name)
+	while (defs && defs[n].name)
 		n++;
 	if (n == 0)
 		return rlm_error_set(err, RLM_ECONFIG,
@@ -1445,7 +1494,7 @@ static int unknown_option(const rlm_option_spec *specs, const char *key, const c
 	if (!names)
 		return out_of_memory(err);
 	for (i = 0; i < n; i++)
-		names[i] = specs[i].name;
+		names[i] = defs[i].name;
 	names[n] = NULL;
 	near = rlm__nearest(key, names);
 	join_names(names, list, sizeof(list));
@@ -1459,59 +1508,202 @@ static int unknown_option(const rlm_option_spec *specs, const char *key, const c
 	return RLM_ECONFIG;
 }
 
-static int check_option_keys(const rlm_option_spec *specs, json_object *section, const char *where,
+static int check_option_keys(const rlm_option_def *defs, json_object *section, const char *where,
                              rlm_error *err)
 {
 	json_object_object_foreach(section, key, val)
 	{
-		const rlm_option_spec *spec = specs;
+		const rlm_option_def *d = defs;
 
 		(void)val;
-		while (spec && spec->name && strcmp(spec->name, key) != 0)
-			spec++;
-		if (!spec || !spec->name)
-			return unknown_option(specs, key, where, err);
+		while (d && d->name && strcmp(d->name, key) != 0)
+			d++;
+		if (!d || !d->name)
+			return unknown_option(defs, key, where, err);
 	}
 	return 0;
 }
 
-/* The option's value (a new reference, or NULL for JSON null), from the section or from the
- * spec's default, type-checked; an integral double for an INT becomes an int, and a plain
- * string for a STRING_LIST a one-element list. */
-static int option_value(const rlm_option_spec *spec, json_object *section, const char *where,
+/* "a,b , c" as ["a","b","c"] (empty items dropped). NULL when out of memory. */
+static json_object *comma_list(const char *text)
+{
+	json_object *list = json_object_new_array();
+
+	while (list && *text) {
+		size_t n = strcspn(text, ",");
+		size_t lead = 0, len = n;
+
+		while (lead < len && isspace((unsigned char)text[lead]))
+			lead++;
+		while (len > lead && isspace((unsigned char)text[len - 1]))
+			len--;
+		if (len > lead) {
+			json_object *item =
+			        json_object_new_string_len(text + lead, (int)(len - lead));
+			if (!item || json_object_array_add(list, item) != 0) {
+				json_object_put(item);
+				json_object_put(list);
+				return NULL;
+			}
+		}
+		text += n + (text[n] == ',');
+	}
+	return list;
+}
+
+static int env_bool(const char *text, int *out)
+{
+	static const char *const yes[] = {"1", "true", "yes", "on"}, *const no[] = {"0", "false",
+	                                                                            "no", "off"};
+
+	for (size_t i = 0; i < sizeof(yes) / sizeof(yes[0]); i++) {
+		if (!strcasecmp(text, yes[i]))
+			return *out = 1, 1;
+		if (!strcasecmp(text, no[i]))
+			return *out = 0, 1;
+	}
+	return 0;
+}
+
+/* The value of the option's environment variable as JSON of its type (a new reference), or
+ * NULL when the variable is unset or empty. The value itself is quoted in no message when the
+ * option is secret. */
+static int option_from_env(const rlm_option_def *d, const char *where, json_object **out,
+                           rlm_error *err)
+{
+	const char *text = d->env && *d->env ? getenv(d->env) : NULL;
+	json_object *v = NULL;
+	struct parse_failure why;
+	char *end = NULL;
+	double num;
+	int b, bad = 0;
+
+	*out = NULL;
+	if (!text || !*text)
+		return 0;
+	switch (d->type) {
+	case RLM_OPT_INT:
+	case RLM_OPT_NUMBER:
+		errno = 0;
+		num = strtod(text, &end);
+		bad = end == text || *end || errno == ERANGE || !isfinite(num);
+		v = bad ? NULL : json_object_new_double(num);
+		break;
+	case RLM_OPT_BOOL:
+		bad = !env_bool(text, &b);
+		v = bad ? NULL : json_object_new_boolean(b);
+		break;
+	case RLM_OPT_STRING_LIST:
+	case RLM_OPT_OBJECT:
+		if (d->type == RLM_OPT_STRING_LIST && text[0] != '[') {
+			v = comma_list(text);
+			break;
+		}
+		if (parse_json(text, strlen(text), &v, &why) == RLM_ENOMEM)
+			return out_of_memory(err);
+		bad = !v;
+		break;
+	case RLM_OPT_STRING:
+	default: v = json_object_new_string(text); break;
+	}
+	if (bad) {
+		if (d->flags & RLM_OPTF_SECRET)
+			return rlm_error_set(err, RLM_ECONFIG, "%s.%s: env var %s is not %s", where,
+			                     d->name, d->env, option_expected(d->type));
+		return rlm_error_set(err, RLM_ECONFIG, "%s.%s: env var %s is not %s: \"%.60s\"",
+		                     where, d->name, d->env, option_expected(d->type), text);
+	}
+	if (!v)
+		return out_of_memory(err);
+	*out = v;
+	return 0;
+}
+
+/* The checks beyond the type: REQUIRED, NONEMPTY and choices. */
+static int option_rules(const rlm_option_def *d, json_object *v, const char *where,
+                        enum option_source from, rlm_error *err)
+{
+	char place[256], got[VALUE_QUOTE_MAX], list[256];
+	size_t n = d->type == RLM_OPT_STRING_LIST && v ? json_object_array_length(v) : 1;
+
+	if (!v)
+		return (d->flags & RLM_OPTF_REQUIRED)
+		               ? rlm_error_set(err, RLM_ECONFIG, "%s.%s is required%s%s (%s)",
+		                               where, d->name, d->env ? ": set it or env var " : "",
+		                               d->env ? d->env : "", d->doc ? d->doc : "no doc")
+		               : 0;
+	if (d->type != RLM_OPT_STRING && d->type != RLM_OPT_STRING_LIST)
+		return 0;
+	for (size_t i = 0; i < n; i++) {
+		json_object *s = d->type == RLM_OPT_STRING ? v : json_object_array_get_idx(v, i);
+		const char *text = json_object_get_string(s);
+		const char *const *c = d->choices;
+
+		option_place(where, d, from, place, sizeof(place));
+		if ((d->flags & RLM_OPTF_NONEMPTY) && !*text)
+			return rlm_error_set(
+			        err, option_fault(from), "%s must not be empty%s", place,
+			        d->type == RLM_OPT_STRING_LIST ? " (nor hold \"\")" : "");
+		if (!c || !*c)
+			continue;
+		while (*c && strcmp(*c, text))
+			c++;
+		if (*c)
+			continue;
+		join_names(d->choices, list, sizeof(list));
+		quote_option(d, s, got, sizeof(got));
+		return rlm_error_set(err, option_fault(from), "%s must be one of %s, got %s", place,
+		                     list, got);
+	}
+	return 0;
+}
+
+/* The option's value (a new reference, or NULL for JSON null): from the section, else the
+ * environment, else the default; checked. An integral double for an INT becomes an int, and
+ * a plain string for a STRING_LIST a one-element list. */
+static int option_value(const rlm_option_def *d, json_object *section, const char *where,
                         json_object **out, rlm_error *err)
 {
 	json_object *given = NULL, *v = NULL;
-	int from_default = !section || !json_object_object_get_ex(section, spec->name, &given);
+	enum option_source from = FROM_CONFIG;
 	struct parse_failure why;
 	int r;
 
 	*out = NULL;
-	if (!from_default) {
+	if (section && json_object_object_get_ex(section, d->name, &given)) {
 		if (given && !(v = deep_copy(given)))
 			return out_of_memory(err);
-	} else if (spec->default_json) {
-		r = parse_json(spec->default_json, strlen(spec->default_json), &v, &why);
+	} else if ((r = option_from_env(d, where, &v, err)) != 0) {
+		return r;
+	} else if (v) {
+		from = FROM_ENV;
+	} else if (d->default_json) {
+		from = FROM_DEFAULT;
+		r = parse_json(d->default_json, strlen(d->default_json), &v, &why);
 		if (r == RLM_ENOMEM)
 			return out_of_memory(err);
 		if (r)
 			return rlm_error_set(err, RLM_EPLUGIN,
 			                     "%s.%s: the plugin's default is not valid JSON: %s",
-			                     where, spec->name, why.what);
+			                     where, d->name, why.what);
 	}
-	if (spec->type == RLM_OPT_STRING_LIST && is_type(v, json_type_string)) {
+	if (d->type == RLM_OPT_STRING_LIST && is_type(v, json_type_string)) {
 		json_object *list = string_as_list(v);
 
 		json_object_put(v);
 		if (!(v = list))
 			return out_of_memory(err);
 	}
-	if (!option_type_ok(spec->type, v)) {
-		r = option_type_error(where, spec, v, from_default, err);
+	if (!option_type_ok(d, v)) {
+		r = option_type_error(where, d, v, from, err);
 		json_object_put(v);
 		return r;
 	}
-	if (spec->type == RLM_OPT_INT && is_type(v, json_type_double)) {
+	if ((r = option_rules(d, v, where, from, err)) != 0) {
+		json_object_put(v);
+		return r;
+	}
+	if (d->type == RLM_OPT_INT && is_type(v, json_type_double)) {
 		int64_t whole = (int64_t)json_object_get_double(v);
 
 		json_object_put(v);
@@ -1522,29 +1714,29 @@ static int option_value(const rlm_option_spec *spec, json_object *section, const
 	return 0;
 }
 
-int rlm__options_apply(const rlm_option_spec *specs, json_object *section, const char *where,
-                       json_object **out, rlm_error *err)
+int rlm__option_defs_apply(const rlm_option_def *defs, json_object *section, const char *where,
+                           json_object **out, rlm_error *err)
 {
 	json_object *result;
 	int r;
 
 	if (!out)
-		return rlm_error_set(err, RLM_EINVAL, "rlm__options_apply: out is NULL");
+		return rlm_error_set(err, RLM_EINVAL, "rlm__option_defs_apply: out is NULL");
 	*out = NULL;
 	where = where ? where : "options";
 	if (section && !is_type(section, json_type_object))
 		return rlm_error_set(err, RLM_ECONFIG, "%s must be an object, got %s", where,
 		                     value_kind(section));
-	if (section && (r = check_option_keys(specs, section, where, err)) != 0)
+	if (section && (r = check_option_keys(defs, section, where, err)) != 0)
 		return r;
 	result = json_object_new_object();
 	if (!result)
 		return out_of_memory(err);
-	for (; specs && specs->name; specs++) {
+	for (; defs && defs->name; defs++) {
 		json_object *v;
 
-		r = option_value(specs, section, where, &v, err);
-		if (r == 0 && json_object_object_add(result, specs->name, v) != 0) {
+		r = option_value(defs, section, where, &v, err);
+		if (r == 0 && json_object_object_add(result, defs->name, v) != 0) {
 			json_object_put(v);
 			r = out_of_memory(err);
 		}
@@ -1555,4 +1747,16 @@ int rlm__options_apply(const rlm_option_spec *specs, json_object *section, const
 	}
 	*out = result;
 	return 0;
+}
+
+int rlm__options_apply(const rlm_option_spec *specs, json_object *section, const char *where,
+                       json_object **out, rlm_error *err)
+{
+	rlm_option_def *defs = NULL;
+	int r = rlm__option_defs_from_specs(specs, &defs, err);
+
+	if (r == 0)
+		r = rlm__option_defs_apply(defs, section, where, out, err);
+	free(defs);
+	return r;
 }

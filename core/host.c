@@ -8,9 +8,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "http.h"
+#include "redact.h"
 #include "util.h"
 
 extern char **environ;
@@ -65,23 +67,25 @@ static int name_looks_secret(const char *name, size_t len)
 	return 0;
 }
 
-/* Masks every occurrence of needle (length >= 6) in buf in place. */
-static void mask_all(char *buf, const char *needle)
-{
-	size_t n = strlen(needle);
-	if (n < 6)
-		return;
-	for (char *p = strstr(buf, needle); p; p = strstr(p + n, needle))
-		memset(p, '*', n);
-}
-
+/* The values of environment variables whose names look secret. Values under 6 bytes are left
+ * out: a TOKENIZERS_PARALLELISM=false or AUTH_MODE=1 is not a credential, and masking it
+ * would hide ordinary words. */
 static void mask_env_secrets(char *buf)
 {
+	size_t n = 0, k = 0;
+	for (char **e = environ; e && *e; e++)
+		n++;
+	const char **secrets = malloc((n + 1) * sizeof(*secrets));
+	if (!secrets)
+		return;
 	for (char **e = environ; e && *e; e++) {
 		const char *eq = strchr(*e, '=');
-		if (eq && name_looks_secret(*e, (size_t)(eq - *e)))
-			mask_all(buf, eq + 1);
+		if (eq && strlen(eq + 1) >= 6 && name_looks_secret(*e, (size_t)(eq - *e)))
+			secrets[k++] = eq + 1;
 	}
+	secrets[k] = NULL;
+	rlm__redact_secrets(buf, secrets);
+	free(secrets);
 }
 
 static int token_char(char c)
@@ -136,6 +140,43 @@ void rlm_log(rlm_log_level level, const char *who, const char *fmt, ...)
 	free(clean);
 }
 
+static char *host_str_dup(const char *s)
+{
+	return s ? strdup(s) : NULL;
+}
+
+static char *host_str_printf(const char *fmt, ...)
+{
+	va_list ap;
+	char *s = NULL;
+	if (!fmt)
+		return NULL;
+	va_start(ap, fmt);
+	int n = vasprintf(&s, fmt, ap);
+	va_end(ap);
+	return n < 0 ? NULL : s;
+}
+
+int rlm__host_sleep(double seconds, const volatile int *cancel)
+{
+	if (!(seconds > 0)) /* NaN too */
+		seconds = 0;
+	if (seconds > 3600)
+		seconds = 3600;
+	double end = rlm_now() + seconds;
+	for (;;) {
+		if (cancel && *cancel)
+			return RLM_ECANCELLED;
+		double left = end - rlm_now();
+		if (left <= 0)
+			return 0;
+		if (left > 0.05)
+			left = 0.05;
+		struct timespec ts = {0, (long)(left * 1e9)};
+		nanosleep(&ts, NULL);
+	}
+}
+
 static const rlm_host_api host_table = {
         .abi_version = RLM_ABI_VERSION,
         .struct_size = sizeof(rlm_host_api),
@@ -152,6 +193,17 @@ static const rlm_host_api host_table = {
         .http_request = rlm_http_send,
         .http_response_free = rlm_http_response_free,
         .http_header = rlm_http_header,
+        .str_dup = host_str_dup,
+        .str_printf = host_str_printf,
+        .sleep = rlm__host_sleep,
+        .redact = rlm__redact_secrets,
+        .opt_is_set = rlm__opt_is_set,
+        .opt_string = rlm__opt_string,
+        .opt_int = rlm__opt_int,
+        .opt_number = rlm__opt_number,
+        .opt_bool = rlm__opt_bool,
+        .opt_string_list = rlm__opt_string_list,
+        .opt_object_json = rlm__opt_object_json,
 };
 
 static rlm_host_api host_copy;

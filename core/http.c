@@ -36,6 +36,7 @@
 #include "curl_lazy.h"
 #include "host.h"
 #include "rlm/rlm.h"
+#include "redact.h"
 #include "util.h"
 
 #define DEFAULT_CONNECT_TIMEOUT_S 10.0
@@ -202,22 +203,13 @@ static const char *header_in_block(const char *block, const char *name, char *bu
 	return f.found ? buf : NULL;
 }
 
-/* A copy of text with every non-empty string of secrets replaced by "***". */
+/* A copy of text with secrets masked by the one rule (redact.c). NULL when out of memory. */
 static char *mask_secrets(const char *text, const char *const *secrets)
 {
-	rlm_sb out = {0};
-	for (const char *p = text; *p;) {
-		size_t hit = 0;
-		for (const char *const *s = secrets; s && *s && !hit; s++)
-			if (**s && !strncmp(p, *s, strlen(*s)))
-				hit = strlen(*s);
-		if (rlm_sb_append(&out, hit ? "***" : p, hit ? 3 : 1)) {
-			rlm_sb_free(&out);
-			return NULL;
-		}
-		p += hit ? hit : 1;
-	}
-	return rlm_sb_take(&out);
+	char *out = strdup(text);
+	if (out)
+		rlm__redact_secrets(out, secrets);
+	return out;
 }
 
 static int query_name_looks_secret(const char *name, size_t len)

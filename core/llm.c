@@ -38,7 +38,7 @@ static int json_equal(json_object *a, json_object *b)
 	return json_object_equal(a, b);
 }
 
-static const rlm_option_spec *find_spec(const rlm_option_spec *specs, const char *name)
+static const rlm_option_def *find_spec(const rlm_option_def *specs, const char *name)
 {
 	for (; specs && specs->name; specs++)
 		if (!strcmp(specs->name, name))
@@ -46,7 +46,7 @@ static const rlm_option_spec *find_spec(const rlm_option_spec *specs, const char
 	return NULL;
 }
 
-static void list_specs(const rlm_option_spec *specs, rlm_sb *sb)
+static void list_specs(const rlm_option_def *specs, rlm_sb *sb)
 {
 	int any = 0;
 	for (; specs && specs->name; specs++)
@@ -57,8 +57,9 @@ static void list_specs(const rlm_option_spec *specs, rlm_sb *sb)
 
 /* The section's keys the plugin declares, as a new object; RLM_ECONFIG for a key it does not
  * declare that is set to something other than the schema's default. */
-static int select_options(const rlm_plugin_desc *desc, const char *section, json_object *given,
-                          json_object **out, rlm_error *err)
+static int select_options(const rlm_plugin_desc *desc, const rlm_option_def *defs,
+                          const char *section, json_object *given, json_object **out,
+                          rlm_error *err)
 {
 	*out = NULL;
 	rlm_config *defaults = NULL;
@@ -73,7 +74,7 @@ static int select_options(const rlm_plugin_desc *desc, const char *section, json
 	{
 		if (!strcmp(name, "provider"))
 			continue;
-		const rlm_option_spec *spec = find_spec(desc->options, name);
+		const rlm_option_def *spec = find_spec(defs, name);
 		if (spec) {
 			json_object *v = value;
 			/* A string option given a structure (an inline replay script) gets its
@@ -92,7 +93,7 @@ static int select_options(const rlm_plugin_desc *desc, const char *section, json
 		if (!value || json_equal(value, def))
 			continue;
 		rlm_sb sb = {0};
-		list_specs(desc->options, &sb);
+		list_specs(defs, &sb);
 		rc = rlm_error_set(err, RLM_ECONFIG,
 		                   "%s.%s is set, but the %s LLM plugin does not use it (it takes: "
 		                   "%s); remove it or pick another %s.provider",
@@ -109,12 +110,19 @@ static int select_options(const rlm_plugin_desc *desc, const char *section, json
 	return 0;
 }
 
-/* A copy of the options for logs: header values could carry credentials. */
-static json_object *masked_options(json_object *filled)
+/* A copy of the options for logs: header values could carry credentials, and so do the
+ * options the plugin calls secret. */
+static json_object *masked_options(json_object *filled, const rlm_option_def *defs)
 {
 	json_object *copy = NULL;
 	if (json_object_deep_copy(filled, &copy, NULL) != 0)
 		return NULL;
+	for (; defs && defs->name; defs++) {
+		json_object *v = NULL;
+		if ((defs->flags & RLM_OPTF_SECRET) &&
+		    json_object_object_get_ex(copy, defs->name, &v) && v)
+			json_object_object_add(copy, defs->name, json_object_new_string("***"));
+	}
 	json_object *headers = NULL;
 	if (json_object_object_get_ex(copy, "headers", &headers) &&
 	    json_object_is_type(headers, json_type_object)) {
@@ -149,12 +157,19 @@ int rlm__llm_open(const rlm_config *cfg, const char *section, rlm_llm **out, rlm
 		return rlm_error_set(err, RLM_ENOMEM, "out of memory");
 	int rc = rlm__plugin_acquire(cfg, RLM_PLUGIN_LLM, provider, &l->plugin, err);
 	json_object *picked = NULL, *filled = NULL;
+	rlm_option_def *defs = NULL;
 	if (!rc) {
 		const rlm_plugin_desc *desc = rlm__plugin_desc(l->plugin);
 		l->ops = desc->ops;
-		rc = select_options(desc, section, rlm__config_lookup(cfg, section), &picked, err);
+		rc = rlm__option_defs(desc, &defs, err);
 		if (!rc)
-			rc = rlm__options_apply(desc->options, picked, section, &filled, err);
+			rc = select_options(desc, defs, section, rlm__config_lookup(cfg, section),
+			                    &picked, err);
+		if (!rc)
+			rc = rlm__plugin_instance_create(
+			        desc, l->ops->create,
+			        RLM_HAS_SLOT(l->ops, create_opts) ? l->ops->create_opts : NULL,
+			        picked, section, &l->inst, &filled, err);
 	}
 	if (!rc) {
 		snprintf(key, sizeof(key), "%s.model", section);
@@ -171,15 +186,11 @@ int rlm__llm_open(const rlm_config *cfg, const char *section, rlm_llm **out, rlm
 		l->provider = strdup(provider);
 		l->model = rlm_strdup0(model);
 		l->secret = rlm_strdup0(secret && *secret ? secret : NULL);
-		l->options = masked_options(filled);
+		l->options = masked_options(filled, defs);
 		if (!l->provider || (model && !l->model) || !l->options)
 			rc = rlm_error_set(err, RLM_ENOMEM, "out of memory");
 	}
-	if (!rc) {
-		rc = l->ops->create(rlm__host(), json_text(filled), &l->inst, err);
-		if (rc)
-			l->inst = NULL;
-	}
+	free(defs);
 	json_object_put(picked);
 	json_object_put(filled);
 	if (rc) {

@@ -128,6 +128,15 @@ static int check_capability_slots(const rlm_plugin_desc *d, const rlm_backend_op
 	return 0;
 }
 
+/* A plugin with neither create() nor (ABI 1.2) create_opts() cannot make an instance. */
+static int no_create(const rlm_plugin_desc *d, const char *file, rlm_error *err)
+{
+	return rlm_error_set(err, RLM_EPLUGIN,
+	                     "plugin \"%s\" (%s): its ops table has neither create nor "
+	                     "create_opts; one of them is required (create_opts needs ABI 1.2)",
+	                     d->name, file);
+}
+
 /* Checks a descriptor against what this core can serve. */
 static int check_desc(const rlm_plugin_desc *d, rlm_plugin_kind kind, const char *name,
                       const char *file, rlm_error *err)
@@ -155,26 +164,29 @@ static int check_desc(const rlm_plugin_desc *d, rlm_plugin_kind kind, const char
 	if (kind == RLM_PLUGIN_LLM) {
 		const rlm_llm_ops *ops = d->ops;
 		if (!ops || ops->struct_size < offsetof(rlm_llm_ops, destroy) + sizeof(void *) ||
-		    RLM_ABI_MAJOR_OF(ops->abi_version) != RLM_ABI_MAJOR || !ops->create ||
-		    !ops->complete || !ops->destroy)
+		    RLM_ABI_MAJOR_OF(ops->abi_version) != RLM_ABI_MAJOR || !ops->complete ||
+		    !ops->destroy)
 			return rlm_error_set(err, RLM_EPLUGIN,
 			                     "plugin %s: LLM ops table missing or incomplete "
 			                     "(create, complete and destroy are required)",
 			                     file);
+		if (!ops->create && !RLM_HAS_SLOT(ops, create_opts))
+			return no_create(d, file, err);
 	}
 	if (kind == RLM_PLUGIN_BACKEND) {
 		const rlm_backend_ops *ops = d->ops;
 		if (!ops ||
 		    ops->struct_size < offsetof(rlm_backend_ops, shutdown) + sizeof(void *) ||
-		    RLM_ABI_MAJOR_OF(ops->abi_version) != RLM_ABI_MAJOR || !ops->create ||
-		    !ops->start || !ops->execute || !ops->upload || !ops->download ||
-		    !ops->shutdown)
+		    RLM_ABI_MAJOR_OF(ops->abi_version) != RLM_ABI_MAJOR || !ops->start ||
+		    !ops->execute || !ops->upload || !ops->download || !ops->shutdown)
 			return rlm_error_set(
 			        err, RLM_EPLUGIN,
 			        "plugin %s: backend ops table missing or incomplete "
 			        "(create, start, execute, upload, download and shutdown "
 			        "are required)",
 			        file);
+		if (!ops->create && !RLM_HAS_SLOT(ops, create_opts))
+			return no_create(d, file, err);
 		return check_capability_slots(d, ops, file, err);
 	}
 	return 0;

@@ -28,6 +28,45 @@ static const char *type_name(rlm_option_type t)
 	return "?";
 }
 
+static json_object *number_or_null(int set, double d)
+{
+	return set ? json_object_new_double(d) : NULL;
+}
+
+/* name, type, default, doc; then what ABI 1.2 definitions add, when they say it: min, max,
+ * env, choices, required, secret (a secret's default is not shown). */
+static json_object *describe_option(const rlm_option_def *s)
+{
+	json_object *x = json_object_new_object();
+	int secret = (s->flags & RLM_OPTF_SECRET) != 0;
+	json_object_object_add(x, "name", json_object_new_string(s->name));
+	json_object_object_add(x, "type", json_object_new_string(type_name(s->type)));
+	json_object_object_add(x, "default",
+	                       s->default_json && !secret  ? json_tokener_parse(s->default_json)
+	                       : secret && s->default_json ? json_object_new_string("***")
+	                                                   : NULL);
+	json_object_object_add(x, "doc", json_object_new_string(s->doc ? s->doc : ""));
+	if (s->flags & (RLM_OPTF_MIN | RLM_OPTF_MAX)) {
+		json_object_object_add(x, "min", number_or_null(s->flags & RLM_OPTF_MIN, s->min));
+		json_object_object_add(x, "max", number_or_null(s->flags & RLM_OPTF_MAX, s->max));
+	}
+	if (s->env)
+		json_object_object_add(x, "env", json_object_new_string(s->env));
+	if (s->choices) {
+		json_object *c = json_object_new_array();
+		for (const char *const *p = s->choices; *p; p++)
+			json_object_array_add(c, json_object_new_string(*p));
+		json_object_object_add(x, "choices", c);
+	}
+	if (s->flags & RLM_OPTF_REQUIRED)
+		json_object_object_add(x, "required", json_object_new_boolean(1));
+	if (secret)
+		json_object_object_add(x, "secret", json_object_new_boolean(1));
+	if (s->flags & RLM_OPTF_NONEMPTY)
+		json_object_object_add(x, "nonempty", json_object_new_boolean(1));
+	return x;
+}
+
 static json_object *describe(const rlm_plugin_desc *d, const char *file)
 {
 	json_object *o = json_object_new_object();
@@ -43,15 +82,13 @@ static json_object *describe(const rlm_plugin_desc *d, const char *file)
 	json_object_object_add(o, "version", json_object_new_string(d->version ? d->version : ""));
 	json_object_object_add(o, "capabilities", rlm__capability_names(d->capabilities));
 	json_object *opts = json_object_new_array();
-	for (const rlm_option_spec *s = d->options; s && s->name; s++) {
-		json_object *x = json_object_new_object();
-		json_object_object_add(x, "name", json_object_new_string(s->name));
-		json_object_object_add(x, "type", json_object_new_string(type_name(s->type)));
-		json_object_object_add(
-		        x, "default", s->default_json ? json_tokener_parse(s->default_json) : NULL);
-		json_object_object_add(x, "doc", json_object_new_string(s->doc ? s->doc : ""));
-		json_object_array_add(opts, x);
-	}
+	rlm_option_def *defs = NULL;
+	rlm_error err = RLM_ERROR_INIT;
+	if (rlm__option_defs(d, &defs, &err) != 0)
+		json_object_object_add(o, "error", json_object_new_string(err.message));
+	for (const rlm_option_def *s = defs; s && s->name; s++)
+		json_object_array_add(opts, describe_option(s));
+	free(defs);
 	json_object_object_add(o, "options", opts);
 	return o;
 }

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "host.h"
+#include "redact.h"
 #include "util.h"
 
 #define SECRETS_MAX 8
@@ -35,37 +36,11 @@ void rlm__iso_timestamp(char *buf, size_t size)
 	snprintf(buf, size, "%s.%06ld", base, (long)tv.tv_usec);
 }
 
-/* Masks every occurrence of needle in buf in place. */
-static void mask_all(char *buf, const char *needle)
-{
-	size_t n = strlen(needle);
-	if (n < 4) /* shorter "secrets" would mask ordinary words */
-		return;
-	for (char *p = strstr(buf, needle); p; p = strstr(p + n, needle))
-		memset(p, '*', n);
-}
-
 char *rlm__redact_with(const char *text, const char *const *secrets)
 {
 	char *out = rlm_redact(text);
-	for (size_t i = 0; out && secrets && secrets[i]; i++) {
-		mask_all(out, secrets[i]);
-		/* The same secret as it reads inside a JSON string, if escaping changes it. */
-		json_object *s = json_object_new_string(secrets[i]);
-		const char *q =
-		        s ? json_object_to_json_string_ext(
-		                    s, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE)
-		          : NULL;
-		size_t len = q ? strlen(q) : 0;
-		if (len > 2 &&
-		    (len - 2 != strlen(secrets[i]) || strncmp(q + 1, secrets[i], len - 2))) {
-			char *inner = strndup(q + 1, len - 2);
-			if (inner)
-				mask_all(out, inner);
-			free(inner);
-		}
-		json_object_put(s);
-	}
+	if (out)
+		rlm__redact_secrets(out, secrets);
 	return out;
 }
 
@@ -155,7 +130,9 @@ json_object *rlm__trajectory_string(const rlm_trajectory *t, const char *text)
 }
 
 /* Masks a string that may hold NUL bytes (a cell's output can): each NUL-separated piece is
- * masked on its own. Masking keeps lengths, so the pieces go back where they were. */
+ * masked on its own (a secret holds no NUL, so none spans two pieces) and the masked pieces
+ * are joined again with their NULs. A mask may be shorter than what it hides, so the pieces
+ * are copied to where the previous one ended, not to where they were. */
 static int mask_string(const rlm_trajectory *t, json_object *o)
 {
 	const char *text = json_object_get_string(o);
@@ -165,18 +142,27 @@ static int mask_string(const rlm_trajectory *t, json_object *o)
 		return RLM_ENOMEM;
 	memcpy(buf, text, len);
 	buf[len] = '\0';
-	for (size_t at = 0; at < len; at += strlen(buf + at) + 1) {
-		if (!buf[at])
-			continue;
-		char *clean = rlm__redact_with(buf + at, (const char *const *)t->secrets);
-		if (!clean) {
-			free(buf);
-			return RLM_ENOMEM;
+	size_t w = 0;
+	for (size_t at = 0; at < len;) {
+		size_t piece = strlen(buf + at);
+		if (piece) {
+			char *clean = rlm__redact_with(buf + at, (const char *const *)t->secrets);
+			if (!clean) {
+				free(buf);
+				return RLM_ENOMEM;
+			}
+			size_t n = strlen(clean);
+			if (n > piece) /* redaction only shrinks; never write past the piece */
+				n = piece;
+			memmove(buf + w, clean, n);
+			free(clean);
+			w += n;
 		}
-		memcpy(buf + at, clean, strlen(buf + at));
-		free(clean);
+		at += piece;
+		if (at < len) /* the NUL that ended the piece */
+			buf[w++] = buf[at++];
 	}
-	int ok = json_object_set_string_len(o, buf, (int)len);
+	int ok = json_object_set_string_len(o, buf, (int)w);
 	free(buf);
 	return ok ? mark_masked(o) : RLM_ENOMEM;
 }

@@ -74,6 +74,62 @@ typedef struct rlm_option_spec {
 	const char *doc;          /* one line for `rlm backends describe` */
 } rlm_option_spec;
 
+/* ---- Option definitions (ABI 1.2) ----
+ *
+ * rlm_option_spec above has no version of its own, so the richer definitions come through
+ * rlm_plugin_desc.option_defs. A plugin that sets option_defs gets its section validated
+ * against them (options is then ignored by this host; keep it too, or leave it NULL, for
+ * hosts older than 1.2). What the core does with a section, once, before create:
+ *  - a key that no definition names is refused (RLM_ECONFIG, with the nearest name);
+ *  - each option takes its value from, in this order: the config section (a key set to null
+ *    there stays null: "unset, no default"), then the environment variable `env` (when set
+ *    and not empty), then default_json; none of these: null;
+ *  - the value must have the option's type (an integral number is an INT, a plain string is a
+ *    one-element STRING_LIST), and INT/NUMBER must lie within [min, max] for the bounds that
+ *    flags name (without RLM_OPTF_MIN / RLM_OPTF_MAX an INT must fit in int32 and a NUMBER
+ *    in [-1e9, 1e9]; with them, within the given bounds, at most 2^53 in magnitude);
+ *  - with choices, a STRING (or each element of a STRING_LIST) must be one of them;
+ *  - RLM_OPTF_REQUIRED: null is refused; RLM_OPTF_NONEMPTY: "" (or a "" element) is refused;
+ *  - RLM_OPTF_SECRET: the value is never quoted in an error, never shown by `rlm backends
+ *    describe` (its default neither); an env value of it is never logged.
+ * Environment values are parsed by type: STRING as is; INT and NUMBER as a number (the whole
+ * value); BOOL as 1/0, true/false, yes/no, on/off; STRING_LIST as a JSON list or else a
+ * comma-separated list; OBJECT as a JSON object. An unparsable value is an RLM_ECONFIG that
+ * names the variable (and, unless the option is secret, quotes the value).
+ *
+ * An array of definitions ends with an entry whose name is NULL (`{0}`). Every entry starts
+ * with struct_size = sizeof(rlm_option_def) as the plugin compiled it (RLM_OPTION_DEF sets
+ * it); the core walks the array with the first entry's struct_size as the stride, so fields
+ * appended later are read only when the plugin's entries are large enough to hold them. */
+#define RLM_OPTF_MIN      (1u << 0) /* min applies (INT, NUMBER) */
+#define RLM_OPTF_MAX      (1u << 1) /* max applies (INT, NUMBER) */
+#define RLM_OPTF_SECRET   (1u << 2) /* never quoted, shown or logged */
+#define RLM_OPTF_REQUIRED (1u << 3) /* null (no config, env or default value) is refused */
+#define RLM_OPTF_NONEMPTY (1u << 4) /* STRING: "" is refused; STRING_LIST: "" elements are */
+
+typedef struct rlm_option_def {
+	uint32_t struct_size; /* sizeof(rlm_option_def) as compiled; see RLM_OPTION_DEF */
+	uint32_t flags;       /* RLM_OPTF_* */
+	const char *name;
+	rlm_option_type type;
+	const char *default_json;   /* JSON text of the default, or NULL: no default (null) */
+	const char *doc;            /* one line for `rlm backends describe` */
+	double min, max;            /* bounds of an INT or NUMBER, as flags say */
+	const char *env;            /* environment variable read when the config leaves it unset */
+	const char *const *choices; /* NULL-terminated allowed strings (STRING, STRING_LIST) */
+} rlm_option_def;
+
+/* One definition: RLM_OPTION_DEF(.name = "cpus", .type = RLM_OPT_NUMBER, ...). */
+#define RLM_OPTION_DEF(...)                                                                        \
+	{                                                                                          \
+		.struct_size = sizeof(rlm_option_def), __VA_ARGS__                                 \
+	}
+
+/* The validated, typed view of a plugin's section (defaults and environment applied), handed
+ * to create_opts() and read with the host's opt_* functions. Owned by the core, valid until
+ * create_opts() returns: copy what the instance keeps (host->str_dup). */
+typedef struct rlm_options rlm_options;
+
 /* A byte buffer handed across the boundary; data is allocated with host->alloc and freed by
  * whoever receives it with host->free (the core, for buffers a plugin returns). */
 typedef struct rlm_buf {
@@ -217,6 +273,37 @@ typedef struct rlm_host_api {
 	 * returns buf, or NULL when the header is absent. */
 	const char *(*http_header)(const rlm_http_response *resp, const char *name, char *buf,
 	                           size_t size);
+	/* --- ABI 1.2 --- */
+	/* A host->alloc'ed copy of s; NULL when s is NULL or memory is out. */
+	char *(*str_dup)(const char *s);
+	/* printf into a host->alloc'ed string; NULL when memory is out or fmt is bad. */
+	char *(*str_printf)(const char *fmt, ...)
+#if defined(__GNUC__)
+	        __attribute__((format(printf, 1, 2)))
+#endif
+	        ;
+	/* Sleeps seconds (clamped to [0, 3600]; NaN: 0) in slices of at most 50 ms, so that a
+	 * cancel flag (may be NULL) set meanwhile ends it early. 0, or RLM_ECANCELLED. */
+	int (*sleep)(double seconds, const volatile int *cancel);
+	/* The one redaction rule of rlm (core/redact.c), in place: every byte that belongs to
+	 * an occurrence of a secret of 4 or more bytes (or of its JSON-escaped spelling) is
+	 * hidden, and each run of hidden bytes becomes "***". Overlapping and adjacent
+	 * occurrences merge into one "***"; shorter secrets are ignored (they would mask
+	 * ordinary words). secrets is NULL-terminated (NULL: none). The text only shrinks;
+	 * returns its new length. */
+	size_t (*redact)(char *text, const char *const *secrets);
+	/* Readers of an rlm_options view. name must be one of the plugin's option_defs; a
+	 * name that is not, or an option of another type, reads as unset. Strings point into
+	 * the view (valid while it is). */
+	int (*opt_is_set)(const rlm_options *o, const char *name);         /* 1 unless null */
+	const char *(*opt_string)(const rlm_options *o, const char *name); /* NULL: unset */
+	int64_t (*opt_int)(const rlm_options *o, const char *name);        /* 0: unset */
+	double (*opt_number)(const rlm_options *o, const char *name);      /* 0: unset; INT too */
+	int (*opt_bool)(const rlm_options *o, const char *name);           /* 0: unset */
+	/* NULL-terminated; an empty list (never NULL) when unset. */
+	const char *const *(*opt_string_list)(const rlm_options *o, const char *name);
+	/* An OBJECT's JSON text ("{}" when unset); name NULL: the whole validated section. */
+	const char *(*opt_object_json)(const rlm_options *o, const char *name);
 	/* Fields appended after this line exist when struct_size covers them. */
 } rlm_host_api;
 
@@ -324,6 +411,12 @@ typedef struct rlm_backend_ops {
 	 * return RLM_ENOTSUP. *out is host->alloc'ed. */
 	int (*control)(void *instance, const char *op, const char *arg_json, rlm_buf *out,
 	               rlm_error *err);
+	/* --- ABI 1.2 --- */
+	/* Preferred to create() when present: the same, with the section as a validated, typed
+	 * view (rlm_options) instead of JSON text. A plugin that has it may leave create NULL
+	 * (such a plugin needs a 1.2 host). */
+	int (*create_opts)(const rlm_host_api *host, const rlm_options *opts, void **instance,
+	                   rlm_error *err);
 	/* Slots appended after this line exist when struct_size covers them. */
 } rlm_backend_ops;
 
@@ -340,6 +433,10 @@ typedef struct rlm_llm_ops {
 	int (*complete)(void *instance, const rlm_llm_request *req, rlm_llm_response *resp,
 	                rlm_error *err);
 	void (*destroy)(void *instance);
+	/* --- ABI 1.2 --- */
+	/* Preferred to create() when present (see rlm_backend_ops.create_opts). */
+	int (*create_opts)(const rlm_host_api *host, const rlm_options *opts, void **instance,
+	                   rlm_error *err);
 	/* Slots appended after this line exist when struct_size covers them. */
 } rlm_llm_ops;
 
@@ -361,6 +458,9 @@ typedef struct rlm_plugin_desc {
 	 * across the user's processes (0: no limit). */
 	unsigned pool_max_live;
 	double pool_creates_per_s;
+	/* Option definitions with ranges, environment variables, choices and flags (see
+	 * rlm_option_def); when set, used instead of options. NULL: options is used. */
+	const rlm_option_def *option_defs;
 } rlm_plugin_desc;
 
 /* The one symbol a plugin exports. host_abi is RLM_ABI_VERSION of the host. Returns 0 and

@@ -415,6 +415,131 @@ static void test_plugin_stays_loaded_while_an_interpreter_lives(void **state)
 	assert_false(mock_is_loaded());
 }
 
+/* The status answer of a mini plugin (tests/abi/mini_backend.c): the section it was created
+ * with, as the host validated it. Caller puts it. */
+static json_object *mini_status(const char *backend, const char *const *assignments)
+{
+	rlm_error err = RLM_ERROR_INIT;
+	rlm_config *cfg = make_config(backend, assignments);
+	char *status = NULL;
+	json_object *doc;
+
+	if (rlm_backend_control(cfg, backend, "status", NULL, &status, &err) != 0)
+		fail_msg("%s status: %s: %s", backend, rlm_status_name(err.code), err.message);
+	rlm_config_free(cfg);
+	doc = json_tokener_parse(status);
+	if (!doc)
+		fail_msg("%s status is not JSON: %s", backend, status);
+	rlm_free(status);
+	return doc;
+}
+
+static void assert_member(json_object *doc, const char *key, const char *json)
+{
+	json_object *v;
+
+	if (!json_object_object_get_ex(doc, key, &v))
+		fail_msg("no %s in %s", key, json_object_to_json_string(doc));
+	assert_string_equal(json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN), json);
+}
+
+/* Issue 11's "done when": a plugin built against the 1.1 headers still loads and runs, and its
+ * 1.0-style options still get the section validated with defaults filled in. */
+static void test_abi11_plugin_loads_validates_and_runs(void **state)
+{
+	rlm_interp *interp;
+	rlm_error err = RLM_ERROR_INIT;
+	const char *level5[] = {"backends.abi11.level=5", NULL};
+	const char *typo[] = {"backends.abi11.levle=5", NULL};
+	const char *wrong_type[] = {"backends.abi11.level=\"high\"", NULL};
+	const char *typo_needles[] = {"backends.abi11", "levle", "level", NULL};
+	const char *type_needles[] = {"backends.abi11.level", NULL};
+	json_object *doc;
+
+	(void)state;
+	if (try_open("abi11", NULL, &interp, &err) != 0)
+		fail_msg("open abi11: %s: %s", rlm_status_name(err.code), err.message);
+	expect_print_works(interp);
+	rlm_interp_close(interp);
+	doc = mini_status("abi11", NULL);
+	assert_member(doc, "label", "\"abi11\"");
+	assert_member(doc, "level", "3");
+	json_object_put(doc);
+	doc = mini_status("abi11", level5);
+	assert_member(doc, "level", "5");
+	json_object_put(doc);
+	expect_open_refused("abi11", typo, RLM_ECONFIG, typo_needles);
+	expect_open_refused("abi11", wrong_type, RLM_ECONFIG, type_needles);
+}
+
+/* A 1.2 plugin may leave create NULL when it has create_opts; the typed view reaches it. */
+static void test_create_opts_only_plugin_loads_and_runs(void **state)
+{
+	rlm_interp *interp;
+	rlm_error err = RLM_ERROR_INIT;
+	const char *set[] = {"backends.optsonly.level=9", "backends.optsonly.label=x", NULL};
+	const char *too_big[] = {"backends.optsonly.level=10", NULL};
+	const char *needles[] = {"backends.optsonly.level", "9", NULL};
+	json_object *doc;
+
+	(void)state;
+	if (try_open("optsonly", NULL, &interp, &err) != 0)
+		fail_msg("open optsonly: %s: %s", rlm_status_name(err.code), err.message);
+	expect_print_works(interp);
+	rlm_interp_close(interp);
+	doc = mini_status("optsonly", NULL);
+	assert_member(doc, "via", "\"create_opts\"");
+	assert_member(doc, "label", "\"opts\"");
+	assert_member(doc, "level", "3");
+	json_object_put(doc);
+	doc = mini_status("optsonly", set);
+	assert_member(doc, "label", "\"x\"");
+	assert_member(doc, "level", "9");
+	json_object_put(doc);
+	expect_open_refused("optsonly", too_big, RLM_ECONFIG, needles);
+}
+
+/* Neither create nor create_opts: refused at load, naming the plugin and both slots. */
+static void test_plugin_without_create_is_refused_naming_it(void **state)
+{
+	const char *needles[] = {"\"nocreate\"", "rlm-backend-nocreate.so", "create_opts", NULL};
+
+	(void)state;
+	expect_open_refused("nocreate", NULL, RLM_EPLUGIN, needles);
+}
+
+/* A secret option's default is never shown by rlm_plugins_json (`rlm backends describe`), nor
+ * is a secret value quoted in a validation error. */
+static void test_secret_option_is_hidden_in_describe_and_errors(void **state)
+{
+	json_object *doc, *p = find_plugin("optsonly", &doc), *opts, *v;
+	const char *bad[] = {"backends.optsonly.token=[\"sk-live-abcdef123456\"]", NULL};
+	const char *needles[] = {"backends.optsonly.token", NULL};
+	rlm_error err = RLM_ERROR_INIT;
+	rlm_interp *interp;
+	int found = 0;
+
+	(void)state;
+	assert_null(strstr(json_object_to_json_string(doc), "C0FFEE"));
+	assert_true(json_object_object_get_ex(p, "options", &opts));
+	for (size_t i = 0; i < json_object_array_length(opts); i++) {
+		json_object *o = json_object_array_get_idx(opts, i);
+		if (!json_object_object_get_ex(o, "name", &v) ||
+		    strcmp(json_object_get_string(v), "token"))
+			continue;
+		found = 1;
+		assert_true(json_object_object_get_ex(o, "secret", &v));
+		assert_true(json_object_get_boolean(v));
+		assert_true(json_object_object_get_ex(o, "default", &v));
+		assert_string_equal(json_object_get_string(v), "***");
+	}
+	assert_true(found);
+	json_object_put(doc);
+	expect_open_refused("optsonly", bad, RLM_ECONFIG, needles);
+	assert_int_equal(try_open("optsonly", bad, &interp, &err), RLM_ECONFIG);
+	assert_null(strstr(err.message, "abcdef123456"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -437,6 +562,10 @@ int main(void)
 	        cmocka_unit_test(test_crashing_plugin_is_refused_naming_file_and_signal),
 	        cmocka_unit_test(test_capability_without_slot_is_refused),
 	        cmocka_unit_test(test_ops_table_ending_at_shutdown_works_without_optional_features),
+	        cmocka_unit_test(test_abi11_plugin_loads_validates_and_runs),
+	        cmocka_unit_test(test_create_opts_only_plugin_loads_and_runs),
+	        cmocka_unit_test(test_plugin_without_create_is_refused_naming_it),
+	        cmocka_unit_test(test_secret_option_is_hidden_in_describe_and_errors),
 	};
 
 	plugin_dir = getenv("RLM_TEST_PLUGIN_DIR");
