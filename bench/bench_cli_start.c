@@ -16,31 +16,13 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench_util.h"
 #include "bench_json.h"
 #include "rlm/rlm.h"
 
 extern char **environ;
 
 #define TARGET_EXEC_RATIO 1.3
-
-static double now_s(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-	return x < y ? -1 : x > y;
-}
-
-static double median(double *v, int n)
-{
-	qsort(v, (size_t)n, sizeof(double), cmp_double);
-	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-}
 
 /* Runs argv to completion with stdio on /dev/null; returns the seconds it took. A failure
  * ends the bench: a figure over a command that did not work would measure nothing. */
@@ -102,8 +84,8 @@ static void measure_pair(char *const a[], char *const b[], int runs, double *ma,
 		ta[i] = run_process(a);
 		tb[i] = run_process(b);
 	}
-	*ma = median(ta, runs);
-	*mb = median(tb, runs);
+	*ma = bench_median(ta, runs);
+	*mb = bench_median(tb, runs);
 	free(ta);
 	free(tb);
 }

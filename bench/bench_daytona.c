@@ -13,6 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench_util.h"
 #include "host.h"
 #include "rlm/rlm.h"
 
@@ -29,29 +30,10 @@
 
 static char base[128]; /* http://127.0.0.1:PORT */
 
-static double now_s(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 static void die(const char *what, const char *why)
 {
 	fprintf(stderr, "bench_daytona: %s: %s\n", what, why);
 	exit(1);
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-	return x < y ? -1 : x > y;
-}
-
-static double median(double *v, int n)
-{
-	qsort(v, (size_t)n, sizeof(double), cmp_double);
-	return v[n / 2];
 }
 
 static pid_t start_fake(void)
@@ -177,7 +159,7 @@ static void bench_exec(rlm_config *cfg, int n)
 	for (int i = 0; i < n; i++)
 		plain[i] = replay_round(log, (size_t)i * per, per);
 	json_object_put(log);
-	double a = median(ours, n), b = median(plain, n);
+	double a = bench_median(ours, n), b = bench_median(plain, n);
 	printf("(1) exec `x = 1` through rlm   median %8.2f ms  (%d execs, %zu HTTP request%s "
 	       "each)\n",
 	       a * 1e3, n, per, per == 1 ? "" : "s");

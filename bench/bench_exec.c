@@ -4,16 +4,10 @@
  * Same process, same interpreter, same sandbox as the Python loop it is compared with. */
 #include <time.h>
 
+#include "bench_util.h"
 #include "rlm/rlm.h"
 
 int bench_exec_loop(rlm_interp *in, const char *code, long n, double *us);
-
-static double now_s(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 /* Fills us[0..n-1] with each call's microseconds. 0, or the first failure's rlm_status (1
  * when a cell raised). */

@@ -18,6 +18,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "bench_util.h"
 #include "host.h"
 #include "loader.h"
 #include "rlm/rlm.h"
@@ -145,13 +146,6 @@ static double timed_batch(const rlm_llm_ops *ops, void *inst, int n)
 		}
 	}
 	return failed ? -1 : elapsed;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return (x > y) - (x < y);
 }
 
 /* The median of rounds timings of n concurrent calls; < 0 on failure. */

@@ -28,31 +28,12 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench_util.h"
 #include "bench_json.h"
 #include "rlm/rlm.h"
 
 /* The interpreter the local backend runs: every baseline uses the same binary. */
 static char python[4096] = "python3";
-
-static double now_s(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-	return x < y ? -1 : x > y;
-}
-
-static double pct(double *v, int n, double p)
-{
-	qsort(v, (size_t)n, sizeof(double), cmp_double);
-	int i = (int)(p * (n - 1) + 0.5);
-	return v[i];
-}
 
 /* Runs argv (argv[0] is the program's path) to completion with stdio on /dev/null; returns
  * seconds taken. */
@@ -116,8 +97,8 @@ static void bench_start(rlm_config *cfg, int n, double *ours, double *bare)
 		a[i] = now_s() - t0;
 		rlm_interp_close(in);
 	}
-	*ours = pct(a, n, 0.5);
-	*bare = pct(b, n, 0.5);
+	*ours = bench_pct(a, n, 0.5);
+	*bare = bench_pct(b, n, 0.5);
 }
 
 /* The floor: the least a persistent REPL over a pipe can do per cell, with the same work as a
@@ -320,10 +301,10 @@ static void bench_roundtrip(rlm_config *cfg, int n, bool pin, struct cell *c)
 			exit(1);
 		}
 	}
-	c->p50 = pct(v, n, 0.5);
-	c->p99 = pct(v, n, 0.99);
-	c->floor_p50 = pct(w, n, 0.5);
-	c->pyfloor_p50 = pct(y, n, 0.5);
+	c->p50 = bench_pct(v, n, 0.5);
+	c->p99 = bench_pct(v, n, 0.99);
+	c->floor_p50 = bench_pct(w, n, 0.5);
+	c->pyfloor_p50 = bench_pct(y, n, 0.5);
 	free(v);
 	free(w);
 	free(y);
@@ -382,10 +363,10 @@ static void bench_lifecycle(rlm_config *cfg, int n, double *cycle, double *cycle
 		close(f.from);
 		free(f.buf);
 	}
-	*cycle = pct(a, n, 0.5);
-	*cycle_bare = pct(b, n, 0.5);
-	*close_p50 = pct(c, n, 0.5);
-	*close_floor = pct(d, n, 0.5);
+	*cycle = bench_pct(a, n, 0.5);
+	*cycle_bare = bench_pct(b, n, 0.5);
+	*close_p50 = bench_pct(c, n, 0.5);
+	*close_floor = bench_pct(d, n, 0.5);
 }
 
 int main(int argc, char **argv)

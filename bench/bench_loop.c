@@ -17,6 +17,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "bench_util.h"
 #include "bench_json.h"
 #include "rlm/rlm.h"
 
@@ -36,18 +37,6 @@ static void on_turn(void *ctx, const rlm_run_iteration *it)
 	s->exec[s->n] = it->exec_s;
 	s->llm[s->n] = it->llm_s;
 	s->n++;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-	return x < y ? -1 : x > y;
-}
-
-static double pct(double *v, int n, double p)
-{
-	qsort(v, (size_t)n, sizeof(double), cmp_double);
-	return v[(int)(p * (n - 1) + 0.5)];
 }
 
 static double mean(const double *v, int n)
@@ -120,7 +109,8 @@ static void measure(rlm_config *cfg, rlm_interp *in, int runs, const char *traje
 	}
 	double ex = mean(s.exec, s.n) * 1e3, ll = mean(s.llm, s.n) * 1e3;
 	double m = mean(s.overhead, s.n) * 1e3;
-	double p50 = pct(s.overhead, s.n, 0.5) * 1e3, p99 = pct(s.overhead, s.n, 0.99) * 1e3;
+	double p50 = bench_pct(s.overhead, s.n, 0.5) * 1e3,
+	       p99 = bench_pct(s.overhead, s.n, 0.99) * 1e3;
 	printf("%-22s overhead p50 %7.3f ms  p99 %7.3f ms  mean %7.3f ms  (exec %6.3f ms, "
 	       "llm %6.3f ms; %d turns)  %s\n",
 	       label, p50, p99, m, ex, ll, s.n,

@@ -17,31 +17,13 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench_util.h"
 #include "bench_json.h"
 #include "rlm/rlm.h"
 
 #define TOKEN "bench-token-0123456789abcdef"
 
 static int port;
-
-static double now_s(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-	return x < y ? -1 : x > y;
-}
-
-static double pct(double *v, int n, double p)
-{
-	qsort(v, (size_t)n, sizeof(double), cmp_double);
-	return v[(int)(p * (n - 1) + 0.5)];
-}
 
 static double mean(const double *v, int n)
 {
@@ -299,7 +281,7 @@ int main(int argc, char **argv)
 	printf("rlm MCP benchmark (%s), local backend\n", quick ? "quick" : "full");
 	double *capi = calloc((size_t)n, sizeof(double)), *http = calloc((size_t)n, sizeof(double));
 	bench_capi(n, capi);
-	double c50 = pct(capi, n, 0.5), c99 = pct(capi, n, 0.99), cmean = mean(capi, n);
+	double c50 = bench_pct(capi, n, 0.5), c99 = bench_pct(capi, n, 0.99), cmean = mean(capi, n);
 
 	pid_t server = start_server(dir, nclients);
 	struct client c;
@@ -323,7 +305,7 @@ int main(int argc, char **argv)
 	destroy_sandbox(&c, sb);
 	free(sb);
 	client_free(&c);
-	double h50 = pct(http, n, 0.5), h99 = pct(http, n, 0.99), hmean = mean(http, n);
+	double h50 = bench_pct(http, n, 0.5), h99 = bench_pct(http, n, 0.99), hmean = mean(http, n);
 	printf("(1) exec `x = 1`, C API             p50 %7.3f ms  p99 %7.3f ms  mean %7.3f ms  (%d "
 	       "execs)\n",
 	       c50, c99, cmean, n);
@@ -365,8 +347,8 @@ int main(int argc, char **argv)
 	int left = leftover_sandboxes();
 	printf("(3) %d concurrent clients (create, %d execs, destroy each): %.2f s, %d errors, "
 	       "exec p50 %.2f ms p99 %.2f ms, %.0f execs/s, %d sandboxes left\n",
-	       nclients, per_client, wall, errors, pct(all, total, 0.5), pct(all, total, 0.99),
-	       total / wall, left);
+	       nclients, per_client, wall, errors, bench_pct(all, total, 0.5),
+	       bench_pct(all, total, 0.99), total / wall, left);
 	bench_json_emit(&(struct bench_figure){.bench = "bench_mcp",
 	                                       .metric = "concurrent_errors",
 	                                       .label = "errors, concurrent MCP clients",

@@ -23,6 +23,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench_util.h"
 #include "bench_json.h"
 #include "rlm/rlm.h"
 
@@ -49,13 +50,6 @@ static struct fake {
 	char url[64];          /* http://127.0.0.1:PORT, https:// with --tls */
 	char ca[PATH_MAX + 1]; /* --tls: the CA certificate's path (in the fake's own temp dir) */
 } fake;
-
-static double now_s(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 /* SIGTERM, then SIGKILL after 10 s: the fake kills its sandboxes' processes on SIGTERM. */
 static void stop_fake(void)
@@ -235,12 +229,6 @@ static rlm_config *make_config(void)
 			die("config", err.message);
 	}
 	return cfg;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-	return x < y ? -1 : x > y;
 }
 
 /* Nearest-rank percentile of sorted v. */
