@@ -6,7 +6,9 @@
  *   (2) N sandboxes at once against the fake Daytona and (3) against the fake Modal, from one
  *       process: every interpreter opened before any runs its cells, so all N sandboxes exist
  *       together; errors, host fds and threads per sandbox, sandboxes the fake still holds.
- * Usage: bench_scale [--local N] [--daytona N] [--modal N] [--openers K]   (N = 0 skips a part)
+ * Usage: bench_scale [--local N] [--daytona N] [--modal N] [--openers K] [--modal-streams S]
+ *   (N = 0 skips a part; S: the concurrent streams the fake Modal allows per HTTP/2
+ *   connection, 100 by default like real gRPC servers, so 256 sandboxes need several)
  * Defaults: 1000 local, 256 Daytona, 256 Modal. Exits 1 on any error or leak.
  *
  * The library never changes process limits; a host that opens many interpreters raises its
@@ -41,6 +43,8 @@
 #define DT_TOKEN     "dtn_scale_token"
 #define MODAL_ID     "ak-fakescale"
 #define MODAL_SECRET "as-fakescalesecret"
+
+static char modal_streams[16] = "100"; /* the fake's --max-concurrent-streams */
 
 static double now_s(void)
 {
@@ -485,7 +489,8 @@ static void start_fake(struct fake *f, int modal)
 			      RLM_SOURCE_DIR "/tests/fakes/modal_server.py", "--proto",
 			      RLM_SOURCE_DIR "/backends/modal/modal.proto", "--port-file",
 			      f->port_file, "--state-file", f->state_file, "--token-id", MODAL_ID,
-			      "--token-secret", MODAL_SECRET, (char *)NULL);
+			      "--token-secret", MODAL_SECRET, "--max-concurrent-streams",
+			      modal_streams, (char *)NULL);
 		else
 			execlp("python3", "python3",
 			       RLM_SOURCE_DIR "/tests/fakes/daytona_server.py", "--port-file",
@@ -686,22 +691,24 @@ static int bench_cloud(int modal, int n)
 
 int main(int argc, char **argv)
 {
-	int n_local = 1000, n_daytona = 256, n_modal = 256, openers = 4;
+	int n_local = 1000, n_daytona = 256, n_modal = 256, openers = 4, streams = 100;
 	for (int i = 1; i < argc; i++) {
-		int *dst = !strcmp(argv[i], "--local")     ? &n_local
-		           : !strcmp(argv[i], "--daytona") ? &n_daytona
-		           : !strcmp(argv[i], "--modal")   ? &n_modal
-		           : !strcmp(argv[i], "--openers") ? &openers
-		                                           : NULL;
+		int *dst = !strcmp(argv[i], "--local")           ? &n_local
+		           : !strcmp(argv[i], "--daytona")       ? &n_daytona
+		           : !strcmp(argv[i], "--modal")         ? &n_modal
+		           : !strcmp(argv[i], "--openers")       ? &openers
+		           : !strcmp(argv[i], "--modal-streams") ? &streams
+		                                                 : NULL;
 		if (!dst || i + 1 >= argc) {
 			fprintf(stderr, "usage: bench_scale [--local N] [--daytona N] [--modal N] "
-			                "[--openers K]\n");
+			                "[--openers K] [--modal-streams S]\n");
 			return 2;
 		}
 		*dst = atoi(argv[++i]);
 	}
 	if (openers < 1)
 		openers = 1;
+	snprintf(modal_streams, sizeof(modal_streams), "%d", streams);
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	signal(SIGPIPE, SIG_IGN);
 	atexit(stop_fakes);

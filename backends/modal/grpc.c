@@ -24,7 +24,16 @@
  * HTTP/2, which curl carries on the existing connection. Such a call must never open a
  * connection itself (curl would send an HTTP/1.1 Upgrade, which gRPC servers refuse): its
  * open-socket callback refuses, before a byte is sent, and the engine queues it again as the
- * origin's next opener. */
+ * origin's next opener.
+ *
+ * Many streams. A connection carries at most min(the server's SETTINGS_MAX_CONCURRENT_STREAMS,
+ * CURLMOPT_MAX_CONCURRENT_STREAMS = 100) calls at once, and every live sandbox keeps a stream
+ * open, so 256 sandboxes need several connections. Over TLS curl opens them itself. In
+ * cleartext, a call that finds every connection full is refused as above and goes again as
+ * the opener of a new one, with CURLOPT_FRESH_CONNECT: without it, a stream that ended in the
+ * meantime let the opener's prior-knowledge request ride the old connection, the 7.88 bug,
+ * and every call on it failed ("Error in the HTTP2 framing layer"). The others wait for the
+ * opener only until its request is on the wire. */
 #include "grpc.h"
 
 #include <curl/curl.h>
@@ -301,6 +310,19 @@ static size_t mg_on_read(char *buf, size_t size, size_t nitems, void *ud)
 	struct mg_call *c = ud;
 	size_t max = size * nitems, out = 0;
 
+	if (c->opener) {
+		/* curl wants the body: the connection is up and carries the request, so the
+		 * others may ride it without waiting for the answer (a stream that answers only
+		 * when output comes would hold them back). A call that finds no room on it is
+		 * refused by mg_open_socket and becomes the next opener. */
+		struct mg_engine *e = c->ch->e;
+		pthread_mutex_lock(&e->mu);
+		if (c->origin->state == H2C_OPENING) {
+			c->origin->state = H2C_LIVE;
+			release_held(e, c->origin);
+		}
+		pthread_mutex_unlock(&e->mu);
+	}
 	while (out < max) {
 		if (c->frame_pos == c->frame_len) {
 			const ProtobufCMessage *m;
@@ -411,6 +433,10 @@ static void activate(struct mg_engine *e, struct mg_call *c)
 		curl_easy_setopt(c->easy, CURLOPT_HTTP_VERSION,
 		                 c->opener ? CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE
 		                           : CURL_HTTP_VERSION_2_0);
+		/* Prior knowledge must never ride an existing connection (the 7.88 bug above):
+		 * the opener is here because no connection had room, or none is left, so a new
+		 * one is what it needs even when a stream on the old one has ended since. */
+		curl_easy_setopt(c->easy, CURLOPT_FRESH_CONNECT, c->opener ? 1L : 0L);
 	}
 	if (curl_multi_add_handle(e->multi, c->easy) != CURLM_OK) {
 		if (o && c->opener) {
@@ -764,6 +790,13 @@ static void cancel_and_wait(struct mg_engine *e, struct mg_call *c)
 		c->next = e->cancels;
 		e->cancels = c;
 	}
+	/* held for an opener that may take its connect timeout: done now, at the deadline */
+	for (struct mg_call **p = c->origin ? &c->origin->held : NULL; p && *p; p = &(*p)->next)
+		if (*p == c) {
+			*p = c->next;
+			finish(e, c, CURLE_ABORTED_BY_CALLBACK);
+			break;
+		}
 	curl_multi_wakeup(e->multi); /* a queued call is finished when the engine takes it */
 	while (c->state != CALL_DONE)
 		pthread_cond_wait(&c->cv, &e->mu);

@@ -1106,6 +1106,13 @@ def main():
     ap.add_argument("--tls", action="store_true")
     ap.add_argument("--ca-file-out")
     ap.add_argument("--freeze-file")
+    # HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS per connection, as real gRPC servers advertise
+    # one (often 100); a client with more calls at once must open more connections. 0 leaves
+    # grpcio's default (no limit advertised).
+    ap.add_argument("--max-concurrent-streams", type=int, default=100)
+    # The sync server runs each call in flight, streams included, on a worker thread of its
+    # own, and every live sandbox holds a stream open: fewer workers than calls starve it.
+    ap.add_argument("--workers", type=int, default=1024)
     args = ap.parse_args()
     if args.ca_file_out and not args.tls:
         ap.error("--ca-file-out needs --tls")
@@ -1115,9 +1122,11 @@ def main():
         ca_file, key, cert = make_tls(tls_dir)
     pb = load_pb(os.path.abspath(args.proto))
     fake = Fake(args, pb)
-    server = grpc.server(futures.ThreadPoolExecutor(max_workers=128),
-                         options=[("grpc.max_receive_message_length", MAX_MESSAGE),
-                                  ("grpc.max_send_message_length", 100 << 20)])
+    options = [("grpc.max_receive_message_length", MAX_MESSAGE),
+               ("grpc.max_send_message_length", 100 << 20)]
+    if args.max_concurrent_streams > 0:
+        options.append(("grpc.max_concurrent_streams", args.max_concurrent_streams))
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=args.workers), options=options)
     for h in handlers(fake, pb):
         server.add_generic_rpc_handlers((h,))
     if tls_dir:
