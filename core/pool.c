@@ -19,6 +19,7 @@
 
 #include "host.h"
 #include "interp_internal.h"
+#include "config_internal.h"
 #include "limiter.h"
 #include "loader.h"
 #include "rlm/rlm.h"
@@ -262,12 +263,18 @@ static int run_id_valid(const char *id)
 	return 1;
 }
 
+/* Whether the plugin declares the option (its option_defs, else its 1.0 options). */
 static int has_option(const rlm_plugin_desc *d, const char *name)
 {
-	for (const rlm_option_spec *o = d->options; o && o->name; o++)
-		if (!strcmp(o->name, name))
-			return 1;
-	return 0;
+	rlm_option_def *defs = NULL;
+	int found = 0;
+
+	if (rlm__option_defs(d, &defs, NULL) != 0)
+		return 0;
+	for (const rlm_option_def *o = defs; o && o->name && !found; o++)
+		found = !strcmp(o->name, name);
+	free(defs);
+	return found;
 }
 
 /* Adds rlm-run=<id> to the backend's labels, when it has labels. */

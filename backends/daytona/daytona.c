@@ -15,168 +15,169 @@
 
 #include "daytona_internal.h"
 
-static const rlm_option_spec dt_options[] = {
-        {"api_url", RLM_OPT_STRING, "\"https://app.daytona.io/api\"",
-         "control-plane base URL (env DAYTONA_API_URL)"},
-        {"api_key_env", RLM_OPT_STRING, "\"DAYTONA_API_KEY\"",
-         "name of the env var that holds the API key (never stored in config)"},
-        {"target", RLM_OPT_STRING, NULL,
-         "region (us, eu, ...); the organisation's default if unset"},
-        {"snapshot", RLM_OPT_STRING, NULL,
-         "snapshot to create from; the server's default if unset"},
-        {"image", RLM_OPT_STRING, NULL, "image to build from instead of a snapshot (FROM <image>)"},
-        {"env_vars", RLM_OPT_OBJECT, "{}", "environment variables of the sandbox"},
-        {"labels", RLM_OPT_OBJECT, "{}", "extra sandbox labels (rlm=1 and rlm-instance are added)"},
-        {"cpu", RLM_OPT_INT, NULL, "vCPUs (image only)"},
-        {"memory", RLM_OPT_INT, NULL, "memory in GiB (image only)"},
-        {"disk", RLM_OPT_INT, NULL, "disk in GiB (image only)"},
-        {"auto_stop_minutes", RLM_OPT_INT, "15",
-         "the sandbox stops after this many idle minutes, even if the host died (0: never)"},
-        {"auto_delete_minutes", RLM_OPT_INT, "0",
-         "Daytona deletes a stopped sandbox after this many minutes (0: at once; -1: never); "
-         "rlm never restarts a stopped sandbox, it replaces it"},
-        {"timeout_s", RLM_OPT_NUMBER, "0",
-         "sandbox lifetime in seconds, sent as ttlMinutes (servers >= 0.205); 0: none"},
-        {"execute_timeout_s", RLM_OPT_NUMBER, "300",
-         "HTTP timeout of one toolbox command without a timeout of its own"},
-        {"create_timeout_s", RLM_OPT_NUMBER, "60",
-         "how long to wait for a new sandbox to be started (the SDK's default)"},
-        {"volume_name", RLM_OPT_STRING, NULL,
-         "volume mounted at " DT_VOLUME_PATH " (VOLUME), created if missing"},
-        {"repo_url", RLM_OPT_STRING, NULL, "git repository cloned into ./repo of the work dir"},
-        {"repo_ref", RLM_OPT_STRING, NULL, "branch, tag or commit of repo_url"},
-        {"context_paths", RLM_OPT_STRING_LIST, "[]",
-         "local files uploaded to ./context/ of the work dir"},
-        {"python", RLM_OPT_STRING, "\"python3\"", "Python interpreter inside the sandbox"},
-        {"transport", RLM_OPT_STRING, "\"relay\"",
-         "relay (daemon + process/execute per step) or session (session input + log polling)"},
-        {"step_wait_s", RLM_OPT_NUMBER, "20",
-         "longest one exchange step waits in the sandbox (stays below proxy timeouts)"},
-        {"max_retries", RLM_OPT_INT, "4",
-         "retries of 429, 5xx, empty 502s and dropped connections"},
-        {"shutdown_timeout_s", RLM_OPT_NUMBER, "30",
-         "longest a shutdown tries to delete the sandbox; then it is left to `rlm backends gc`"},
-        {NULL, 0, NULL, NULL},
+static const char *const dt_transports[] = {"relay", "session", NULL};
+
+#define DT_MIN(lo)       .flags = RLM_OPTF_MIN, .min = (lo)
+#define DT_RANGE(lo, hi) .flags = RLM_OPTF_MIN | RLM_OPTF_MAX, .min = (lo), .max = (hi)
+
+/* Types, ranges and choices are the core's to check (ABI 1.2); what depends on two options
+ * (snapshot or image; resources need an image) stays in cfg_read. */
+static const rlm_option_def dt_options[] = {
+        RLM_OPTION_DEF(.name = "api_url", .type = RLM_OPT_STRING,
+                       .default_json = "\"https://app.daytona.io/api\"", .flags = RLM_OPTF_NONEMPTY,
+                       .doc = "control-plane base URL (env DAYTONA_API_URL)"),
+        RLM_OPTION_DEF(.name = "api_key_env", .type = RLM_OPT_STRING,
+                       .default_json = "\"DAYTONA_API_KEY\"", .flags = RLM_OPTF_NONEMPTY,
+                       .doc = "name of the env var that holds the API key (never stored in "
+                              "config)"),
+        RLM_OPTION_DEF(.name = "target", .type = RLM_OPT_STRING,
+                       .doc = "region (us, eu, ...); the organisation's default if unset"),
+        RLM_OPTION_DEF(.name = "snapshot", .type = RLM_OPT_STRING,
+                       .doc = "snapshot to create from; the server's default if unset"),
+        RLM_OPTION_DEF(.name = "image", .type = RLM_OPT_STRING,
+                       .doc = "image to build from instead of a snapshot (FROM <image>)"),
+        RLM_OPTION_DEF(.name = "env_vars", .type = RLM_OPT_OBJECT, .default_json = "{}",
+                       .doc = "environment variables of the sandbox"),
+        RLM_OPTION_DEF(.name = "labels", .type = RLM_OPT_OBJECT, .default_json = "{}",
+                       .doc = "extra sandbox labels (rlm=1 and rlm-instance are added)"),
+        RLM_OPTION_DEF(.name = "cpu", .type = RLM_OPT_INT, DT_MIN(0), .doc = "vCPUs (image only)"),
+        RLM_OPTION_DEF(.name = "memory", .type = RLM_OPT_INT, DT_MIN(0),
+                       .doc = "memory in GiB (image only)"),
+        RLM_OPTION_DEF(.name = "disk", .type = RLM_OPT_INT, DT_MIN(0),
+                       .doc = "disk in GiB (image only)"),
+        RLM_OPTION_DEF(.name = "auto_stop_minutes", .type = RLM_OPT_INT, .default_json = "15",
+                       DT_MIN(0),
+                       .doc = "the sandbox stops after this many idle minutes, even if the "
+                              "host died (0: never)"),
+        RLM_OPTION_DEF(.name = "auto_delete_minutes", .type = RLM_OPT_INT, .default_json = "0",
+                       DT_MIN(-1),
+                       .doc = "Daytona deletes a stopped sandbox after this many minutes (0: "
+                              "at once; -1: never); rlm never restarts a stopped sandbox, it "
+                              "replaces it"),
+        RLM_OPTION_DEF(.name = "timeout_s", .type = RLM_OPT_NUMBER, .default_json = "0", DT_MIN(0),
+                       .doc = "sandbox lifetime in seconds, sent as ttlMinutes (servers >= "
+                              "0.205); 0: none"),
+        RLM_OPTION_DEF(.name = "execute_timeout_s", .type = RLM_OPT_NUMBER, .default_json = "300",
+                       DT_MIN(0),
+                       .doc = "HTTP timeout of one toolbox command without a timeout of its "
+                              "own"),
+        RLM_OPTION_DEF(.name = "create_timeout_s", .type = RLM_OPT_NUMBER, .default_json = "60",
+                       DT_MIN(0.001),
+                       .doc = "how long to wait for a new sandbox to be started (the SDK's "
+                              "default)"),
+        RLM_OPTION_DEF(.name = "volume_name", .type = RLM_OPT_STRING,
+                       .doc = "volume mounted at " DT_VOLUME_PATH " (VOLUME), created if missing"),
+        RLM_OPTION_DEF(.name = "repo_url", .type = RLM_OPT_STRING,
+                       .doc = "git repository cloned into ./repo of the work dir"),
+        RLM_OPTION_DEF(.name = "repo_ref", .type = RLM_OPT_STRING,
+                       .doc = "branch, tag or commit of repo_url"),
+        RLM_OPTION_DEF(.name = "context_paths", .type = RLM_OPT_STRING_LIST, .default_json = "[]",
+                       .flags = RLM_OPTF_NONEMPTY,
+                       .doc = "local files uploaded to ./context/ of the work dir"),
+        RLM_OPTION_DEF(.name = "python", .type = RLM_OPT_STRING, .default_json = "\"python3\"",
+                       .flags = RLM_OPTF_NONEMPTY, .doc = "Python interpreter inside the sandbox"),
+        RLM_OPTION_DEF(.name = "transport", .type = RLM_OPT_STRING, .default_json = "\"relay\"",
+                       .choices = dt_transports,
+                       .doc = "relay (daemon + process/execute per step) or session (session "
+                              "input + log polling)"),
+        RLM_OPTION_DEF(.name = "step_wait_s", .type = RLM_OPT_NUMBER, .default_json = "20",
+                       DT_MIN(0.001),
+                       .doc = "longest one exchange step waits in the sandbox (stays below "
+                              "proxy timeouts)"),
+        RLM_OPTION_DEF(.name = "max_retries", .type = RLM_OPT_INT, .default_json = "4",
+                       DT_RANGE(0, 20),
+                       .doc = "retries of 429, 5xx, empty 502s and dropped connections"),
+        RLM_OPTION_DEF(.name = "shutdown_timeout_s", .type = RLM_OPT_NUMBER, .default_json = "30",
+                       DT_RANGE(0.001, 3600),
+                       .doc = "longest a shutdown tries to delete the sandbox; then it is left "
+                              "to `rlm backends gc`"),
+        {0},
 };
 
 /* ---- config ---------------------------------------------------------------------------- */
 
-static int cfg_str(struct dt *d, json_object *root, const char *key, char **out, rlm_error *err)
+/* A string option, host->alloc'ed; NULL when unset or empty. */
+static int cfg_str(struct dt *d, const rlm_options *o, const char *key, char **out, rlm_error *err)
 {
-	json_object *v;
+	const char *v = d->host->opt_string(o, key);
 
 	*out = NULL;
-	if (!json_object_object_get_ex(root, key, &v) || json_object_is_type(v, json_type_null))
+	if (!v || !*v)
 		return 0;
-	if (!json_object_is_type(v, json_type_string))
-		return d->host->error_set(err, RLM_ECONFIG, "backends.daytona.%s must be a string",
-		                          key);
-	if (!json_object_get_string_len(v))
-		return 0;
-	return (*out = dt_strdup(d, json_object_get_string(v))) ? 0 : dt_nomem(d, err);
+	return (*out = d->host->str_dup(v)) ? 0 : dt_nomem(d, err);
 }
 
-/* The option's value, else its default from dt_options (the one place defaults are written). */
-static double cfg_num(json_object *root, const char *key)
+/* An OBJECT option as a JSON object of ours; NULL when out of memory. */
+static json_object *cfg_obj(struct dt *d, const rlm_options *o, const char *key)
 {
-	json_object *v;
-
-	if (json_object_object_get_ex(root, key, &v) && !json_object_is_type(v, json_type_null))
-		return json_object_get_double(v);
-	for (const rlm_option_spec *o = dt_options; o->name; o++)
-		if (strcmp(o->name, key) == 0 && o->default_json)
-			return strtod(o->default_json, NULL);
-	return 0;
+	return json_tokener_parse(d->host->opt_object_json(o, key));
 }
 
-static json_object *cfg_obj(json_object *root, const char *key)
+/* A STRING_LIST option as a JSON array of ours; NULL when out of memory. */
+static json_object *cfg_list(struct dt *d, const rlm_options *o, const char *key)
 {
-	json_object *v;
+	json_object *arr = json_object_new_array();
 
-	if (!json_object_object_get_ex(root, key, &v) || json_object_is_type(v, json_type_null))
-		return NULL;
-	return json_object_get(v);
+	for (const char *const *s = d->host->opt_string_list(o, key); arr && *s; s++)
+		if (json_object_array_add(arr, json_object_new_string(*s))) {
+			json_object_put(arr);
+			return NULL;
+		}
+	return arr;
 }
 
-static int cfg_parse(struct dt *d, const char *config_json, rlm_error *err)
+static int cfg_read(struct dt *d, const rlm_options *o, rlm_error *err)
 {
-	json_object *root = json_tokener_parse(config_json ? config_json : "{}");
+	const rlm_host_api *h = d->host;
 	struct dt_config *c = &d->cfg;
-	char *transport = NULL;
-	const char *key;
+	const char *transport = h->opt_string(o, "transport"), *key;
 	int rc;
 
-	if (!root || !json_object_is_type(root, json_type_object)) {
-		json_object_put(root);
-		return d->host->error_set(err, RLM_ECONFIG,
-		                          "backends.daytona is not a JSON object");
-	}
-	if ((rc = cfg_str(d, root, "api_url", &c->api_url, err)) ||
-	    (rc = cfg_str(d, root, "api_key_env", &c->api_key_env, err)) ||
-	    (rc = cfg_str(d, root, "target", &c->target, err)) ||
-	    (rc = cfg_str(d, root, "snapshot", &c->snapshot, err)) ||
-	    (rc = cfg_str(d, root, "image", &c->image, err)) ||
-	    (rc = cfg_str(d, root, "volume_name", &c->volume_name, err)) ||
-	    (rc = cfg_str(d, root, "repo_url", &c->repo_url, err)) ||
-	    (rc = cfg_str(d, root, "repo_ref", &c->repo_ref, err)) ||
-	    (rc = cfg_str(d, root, "python", &c->python, err)) ||
-	    (rc = cfg_str(d, root, "transport", &transport, err)))
-		goto out;
-	c->env_vars = cfg_obj(root, "env_vars");
-	c->labels = cfg_obj(root, "labels");
-	c->context_paths = cfg_obj(root, "context_paths");
-	c->cpu = (long)cfg_num(root, "cpu");
-	c->memory = (long)cfg_num(root, "memory");
-	c->disk = (long)cfg_num(root, "disk");
-	c->auto_stop_minutes = (long)cfg_num(root, "auto_stop_minutes");
-	c->auto_delete_minutes = (long)cfg_num(root, "auto_delete_minutes");
-	c->timeout_s = cfg_num(root, "timeout_s");
-	c->execute_timeout_s = cfg_num(root, "execute_timeout_s");
-	c->create_timeout_s = cfg_num(root, "create_timeout_s");
-	c->step_wait_s = cfg_num(root, "step_wait_s");
-	c->shutdown_timeout_s = cfg_num(root, "shutdown_timeout_s");
-	c->max_retries = (int)cfg_num(root, "max_retries");
-	if (!c->python && !(c->python = dt_strdup(d, "python3"))) {
-		rc = dt_nomem(d, err);
-		goto out;
-	}
-	if (!c->api_url && !(c->api_url = dt_strdup(d, "https://app.daytona.io/api"))) {
-		rc = dt_nomem(d, err);
-		goto out;
-	}
+	if ((rc = cfg_str(d, o, "api_url", &c->api_url, err)) ||
+	    (rc = cfg_str(d, o, "api_key_env", &c->api_key_env, err)) ||
+	    (rc = cfg_str(d, o, "target", &c->target, err)) ||
+	    (rc = cfg_str(d, o, "snapshot", &c->snapshot, err)) ||
+	    (rc = cfg_str(d, o, "image", &c->image, err)) ||
+	    (rc = cfg_str(d, o, "volume_name", &c->volume_name, err)) ||
+	    (rc = cfg_str(d, o, "repo_url", &c->repo_url, err)) ||
+	    (rc = cfg_str(d, o, "repo_ref", &c->repo_ref, err)) ||
+	    (rc = cfg_str(d, o, "python", &c->python, err)))
+		return rc;
+	if (!(c->env_vars = cfg_obj(d, o, "env_vars")) || !(c->labels = cfg_obj(d, o, "labels")) ||
+	    !(c->context_paths = cfg_list(d, o, "context_paths")))
+		return dt_nomem(d, err);
+	c->cpu = (long)h->opt_int(o, "cpu");
+	c->memory = (long)h->opt_int(o, "memory");
+	c->disk = (long)h->opt_int(o, "disk");
+	c->auto_stop_minutes = (long)h->opt_int(o, "auto_stop_minutes");
+	c->auto_delete_minutes = (long)h->opt_int(o, "auto_delete_minutes");
+	c->timeout_s = h->opt_number(o, "timeout_s");
+	c->execute_timeout_s = h->opt_number(o, "execute_timeout_s");
+	c->create_timeout_s = h->opt_number(o, "create_timeout_s");
+	c->step_wait_s = h->opt_number(o, "step_wait_s");
+	c->shutdown_timeout_s = h->opt_number(o, "shutdown_timeout_s");
+	c->max_retries = (int)h->opt_int(o, "max_retries");
+	c->force_session = transport && !strcmp(transport, "session");
+	/* A null in the config beats the defaults: the same values the defaults give. */
+	if (!c->python && !(c->python = h->str_dup("python3")))
+		return dt_nomem(d, err);
+	if (!c->api_url && !(c->api_url = h->str_dup("https://app.daytona.io/api")))
+		return dt_nomem(d, err);
 	while (strlen(c->api_url) > 1 && c->api_url[strlen(c->api_url) - 1] == '/')
 		c->api_url[strlen(c->api_url) - 1] = '\0';
-	if (transport && strcmp(transport, "session") == 0)
-		c->force_session = 1;
-	else if (transport && strcmp(transport, "relay") != 0)
-		rc = d->host->error_set(
-		        err, RLM_ECONFIG,
-		        "backends.daytona.transport must be relay or session, not %s", transport);
-	else if (c->snapshot && c->image)
-		rc = d->host->error_set(err, RLM_ECONFIG,
-		                        "backends.daytona: set snapshot or image, not both");
-	else if (!c->image && (c->cpu > 0 || c->memory > 0 || c->disk > 0))
-		rc = d->host->error_set(
-		        err, RLM_ECONFIG,
-		        "backends.daytona: cpu, memory and disk need image (the server "
-		        "refuses resources with a snapshot)");
-	else if (!(c->step_wait_s > 0) || !(c->create_timeout_s > 0) ||
-	         !(c->shutdown_timeout_s > 0 && c->shutdown_timeout_s <= 3600))
-		rc = d->host->error_set(
-		        err, RLM_ECONFIG,
-		        "backends.daytona: step_wait_s and create_timeout_s must be "
-		        "positive, shutdown_timeout_s between 0 and 3600 s");
-	if (rc)
-		goto out;
+	if (c->snapshot && c->image)
+		return h->error_set(err, RLM_ECONFIG,
+		                    "backends.daytona: set snapshot or image, not both");
+	if (!c->image && (c->cpu > 0 || c->memory > 0 || c->disk > 0))
+		return h->error_set(err, RLM_ECONFIG,
+		                    "backends.daytona: cpu, memory and disk need image (the server "
+		                    "refuses resources with a snapshot)");
 	key = getenv(c->api_key_env ? c->api_key_env : "DAYTONA_API_KEY");
-	if (key && *key && !(d->api_key = dt_strdup(d, key)))
-		rc = dt_nomem(d, err);
+	if (key && *key && !(d->api_key = h->str_dup(key)))
+		return dt_nomem(d, err);
 	d->secrets[0] = d->api_key;
 	d->secrets[1] = NULL;
-out:
-	d->host->free(transport);
-	json_object_put(root);
-	return rc;
+	return 0;
 }
 
 /* ---- lifecycle ------------------------------------------------------------------------- */
@@ -305,7 +306,7 @@ static int append_quoted(struct dt *d, char **line, const char *pre, const char 
                          const char *post)
 {
 	char *q = dt_shell_quote(d, text);
-	char *grown = q ? dt_printf(d, "%s%s%s%s", *line, pre, q, post) : NULL;
+	char *grown = q ? d->host->str_printf("%s%s%s%s", *line, pre, q, post) : NULL;
 
 	d->host->free(q);
 	if (!grown)
@@ -318,7 +319,7 @@ static int append_quoted(struct dt *d, char **line, const char *pre, const char 
 /* `export 'K=V'; ... cd 'cwd' && exec 'argv0' 'argv1' ...` */
 static char *command_line(struct dt *d, const rlm_command *cmd)
 {
-	char *line = dt_strdup(d, "");
+	char *line = d->host->str_dup("");
 	int bad = !line;
 
 	for (const char *const *e = cmd->env; !bad && e && *e; e++)
@@ -357,7 +358,7 @@ static int dt_run_command(void *instance, const rlm_command *cmd, rlm_command_re
 	/* The portable form of reference 3.2: works whether or not the daemon uses a shell. */
 	b64 = dt_base64(d, line, strlen(line), NULL);
 	d->host->free(line);
-	wrapped = b64 ? dt_printf(d, "sh -c \"echo '%s' | base64 -d | sh\"", b64) : NULL;
+	wrapped = b64 ? d->host->str_printf("sh -c \"echo '%s' | base64 -d | sh\"", b64) : NULL;
 	d->host->free(b64);
 	if (!wrapped)
 		return dt_nomem(d, err);
@@ -537,8 +538,8 @@ static void make_instance_id(char out[17])
 	out[16] = '\0';
 }
 
-static int dt_create(const rlm_host_api *host, const char *config_json, void **instance,
-                     rlm_error *err)
+static int dt_create_opts(const rlm_host_api *host, const rlm_options *opts, void **instance,
+                          rlm_error *err)
 {
 	struct dt *d;
 	int rc;
@@ -546,16 +547,12 @@ static int dt_create(const rlm_host_api *host, const char *config_json, void **i
 	if (!instance)
 		return host->error_set(err, RLM_EINVAL, "create: no instance pointer");
 	*instance = NULL;
-	if (!host->http_request || !host->http_response_free)
-		return host->error_set(
-		        err, RLM_ENOTSUP,
-		        "daytona backend: the host has no HTTP helper (ABI 1.1 needed)");
 	if (!(d = host->alloc(sizeof(*d))))
 		return host->error_set(err, RLM_ENOMEM, "daytona backend: out of memory");
 	memset(d, 0, sizeof(*d));
 	d->host = host;
 	make_instance_id(d->instance_id);
-	if ((rc = cfg_parse(d, config_json, err))) {
+	if ((rc = cfg_read(d, opts, err))) {
 		dt_shutdown(d);
 		return rc;
 	}
@@ -569,7 +566,6 @@ static int dt_create(const rlm_host_api *host, const char *config_json, void **i
 static const rlm_backend_ops dt_ops = {
         .abi_version = RLM_ABI_VERSION,
         .struct_size = sizeof(rlm_backend_ops),
-        .create = dt_create,
         .start = dt_start,
         .execute = dt_execute,
         .upload = dt_upload_op,
@@ -579,6 +575,7 @@ static const rlm_backend_ops dt_ops = {
         .run_command = dt_run_command,
         .is_alive = dt_is_alive,
         .control = dt_control,
+        .create_opts = dt_create_opts,
 };
 
 static const rlm_plugin_desc dt_desc = {
@@ -594,7 +591,7 @@ static const rlm_plugin_desc dt_desc = {
         .capabilities = RLM_CAP_INTERRUPT | RLM_CAP_RUN_COMMAND | RLM_CAP_VOLUME |
                         RLM_CAP_IS_ALIVE | RLM_CAP_REMOTE | RLM_CAP_NESTED_EXECUTE |
                         RLM_CAP_CONTAINS_BOMBS,
-        .options = dt_options,
+        .option_defs = dt_options,
         .ops = &dt_ops,
         /* Pool defaults: a tier-1 organisation has a pool of 10 vCPU (a sandbox takes 1 by
          * default) and may create 300 sandboxes a minute (5/s). */
@@ -611,10 +608,10 @@ RLM_PLUGIN_EXPORT int rlm_plugin_entry(const rlm_host_api *host, uint32_t host_a
 	if (!out)
 		return RLM_EINVAL;
 	*out = NULL;
-	/* Every host field this plugin uses, http_header being the last of them. */
+	/* Every host field this plugin uses, opt_object_json being the last of them. */
 	if (!host || RLM_ABI_MAJOR_OF(host_abi) != RLM_ABI_MAJOR ||
 	    RLM_ABI_MAJOR_OF(host->abi_version) != RLM_ABI_MAJOR ||
-	    host->struct_size < offsetof(rlm_host_api, http_header) + sizeof(host->http_header) ||
+	    !RLM_HAS_FIELD(host, opt_object_json) || !host->str_dup || !host->sleep ||
 	    !host->alloc || !host->free || !host->log || !host->error_set ||
 	    !host->error_set_http || !host->now || !host->http_request || !host->http_response_free)
 		return RLM_EPLUGIN;

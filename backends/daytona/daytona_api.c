@@ -16,33 +16,6 @@ int dt_nomem(const struct dt *d, rlm_error *err)
 	return d->host->error_set(err, RLM_ENOMEM, "daytona backend: out of memory");
 }
 
-char *dt_strdup(const struct dt *d, const char *s)
-{
-	size_t n = s ? strlen(s) + 1 : 0;
-	char *p = s ? d->host->alloc(n) : NULL;
-
-	if (p)
-		memcpy(p, s, n);
-	return p;
-}
-
-char *dt_printf(const struct dt *d, const char *fmt, ...)
-{
-	va_list ap;
-	int n;
-	char *p;
-
-	va_start(ap, fmt);
-	n = vsnprintf(NULL, 0, fmt, ap);
-	va_end(ap);
-	if (n < 0 || !(p = d->host->alloc((size_t)n + 1)))
-		return NULL;
-	va_start(ap, fmt);
-	vsnprintf(p, (size_t)n + 1, fmt, ap);
-	va_end(ap);
-	return p;
-}
-
 char *dt_urlencode(const struct dt *d, const char *s)
 {
 	static const char hex[] = "0123456789ABCDEF";
@@ -83,15 +56,9 @@ int dt_limit_check(struct dt *d, const struct dt_limit *lim, const char *what, r
 
 void dt_sleep(struct dt *d, const struct dt_limit *lim, double s)
 {
-	double until = d->host->now() + s;
-
-	if (lim && lim->deadline > 0 && until > lim->deadline)
-		until = lim->deadline;
-	for (double left; !cancelled(lim) && (left = until - d->host->now()) > 0;) {
-		struct timespec ts = {0, (long)((left < 0.05 ? left : 0.05) * 1e9)};
-
-		nanosleep(&ts, NULL);
-	}
+	if (lim && lim->deadline > 0 && s > lim->deadline - d->host->now())
+		s = lim->deadline - d->host->now();
+	d->host->sleep(s, lim ? lim->cancel : NULL);
 }
 
 /* ---- HTTP ------------------------------------------------------------------------------ */
@@ -279,7 +246,7 @@ static int volume_ready(struct dt *d, const struct dt_limit *lim, rlm_error *err
 
 	if (!enc)
 		return dt_nomem(d, err);
-	url = dt_printf(d, "%s/volumes/by-name/%s", d->cfg.api_url, enc);
+	url = d->host->str_printf("%s/volumes/by-name/%s", d->cfg.api_url, enc);
 	d->host->free(enc);
 	if (!url)
 		return dt_nomem(d, err);
@@ -288,7 +255,7 @@ static int volume_ready(struct dt *d, const struct dt_limit *lim, rlm_error *err
 	if (rc == RLM_ENOTFOUND) {
 		body = json_object_new_object();
 		json_object_object_add(body, "name", json_object_new_string(d->cfg.volume_name));
-		url = dt_printf(d, "%s/volumes", d->cfg.api_url);
+		url = d->host->str_printf("%s/volumes", d->cfg.api_url);
 		rc = url ? dt_json_call(d, "POST", url, body, 30, lim, "volume create", &vol, err)
 		         : dt_nomem(d, err);
 		d->host->free(url);
@@ -299,7 +266,7 @@ static int volume_ready(struct dt *d, const struct dt_limit *lim, rlm_error *err
 	if (rc)
 		return rc;
 	d->host->free(d->volume_id);
-	d->volume_id = dt_strdup(d, jstr(vol, "id"));
+	d->volume_id = d->host->str_dup(jstr(vol, "id"));
 	while (rc == 0) {
 		const char *state = jstr(vol, "state"), *why = jstr(vol, "errorReason");
 
@@ -325,7 +292,7 @@ static int volume_ready(struct dt *d, const struct dt_limit *lim, rlm_error *err
 		delay = delay * 1.5 > 1.0 ? 1.0 : delay * 1.5;
 		json_object_put(vol);
 		vol = NULL;
-		url = dt_printf(d, "%s/volumes/%s", d->cfg.api_url, d->volume_id);
+		url = d->host->str_printf("%s/volumes/%s", d->cfg.api_url, d->volume_id);
 		rc = url ? dt_json_call(d, "GET", url, NULL, 30, lim, "volume state", &vol, err)
 		         : dt_nomem(d, err);
 		d->host->free(url);
@@ -410,10 +377,10 @@ static int take_sandbox(struct dt *d, json_object *sb, const struct dt_limit *li
 	if (!id)
 		return d->host->error_set(err, RLM_EPROTO,
 		                          "daytona: the created sandbox has no id");
-	if (!(d->sandbox_id = dt_strdup(d, id)))
+	if (!(d->sandbox_id = d->host->str_dup(id)))
 		return dt_nomem(d, err);
 	if (!tb) {
-		url = dt_printf(d, "%s/sandbox/%s/toolbox-proxy-url", d->cfg.api_url, id);
+		url = d->host->str_printf("%s/sandbox/%s/toolbox-proxy-url", d->cfg.api_url, id);
 		rc = url ? dt_json_call(d, "GET", url, NULL, 30, lim, "toolbox URL", &u, err)
 		         : dt_nomem(d, err);
 		d->host->free(url);
@@ -427,7 +394,7 @@ static int take_sandbox(struct dt *d, json_object *sb, const struct dt_limit *li
 
 		while (n && tb[n - 1] == '/')
 			n--;
-		d->toolbox = dt_printf(d, "%.*s/%s", (int)n, tb, id);
+		d->toolbox = d->host->str_printf("%.*s/%s", (int)n, tb, id);
 		rc = d->toolbox ? 0 : dt_nomem(d, err);
 	}
 	json_object_put(u);
@@ -447,7 +414,7 @@ static const char *const sandbox_gone_states[] = {"destroyed", "destroying", "st
 static int wait_started(struct dt *d, json_object *sb, const struct dt_limit *lim, rlm_error *err)
 {
 	double start = d->host->now(), delay = 0.1;
-	char *url = dt_printf(d, "%s/sandbox/%s", d->cfg.api_url, d->sandbox_id);
+	char *url = d->host->str_printf("%s/sandbox/%s", d->cfg.api_url, d->sandbox_id);
 	json_object *cur = json_object_get(sb);
 	int rc = url ? 0 : dt_nomem(d, err);
 
@@ -519,7 +486,7 @@ static int stage_inputs(struct dt *d, const struct dt_limit *lim, rlm_error *err
 		if (fseek(f, 0, SEEK_END) == 0 && (len = ftell(f)) >= 0 &&
 		    fseek(f, 0, SEEK_SET) == 0 && (data = d->host->alloc((size_t)len + 1)) &&
 		    fread(data, 1, (size_t)len, f) == (size_t)len) {
-			remote = dt_printf(d, "context/%s", base);
+			remote = d->host->str_printf("context/%s", base);
 			rc = remote ? dt_upload(d, data, (size_t)len, remote, lim, err)
 			            : dt_nomem(d, err);
 			d->host->free(remote);
@@ -538,7 +505,7 @@ static int stage_inputs(struct dt *d, const struct dt_limit *lim, rlm_error *err
 static int delete_by_id(struct dt *d, const char *id, double deadline, rlm_error *err)
 {
 	const struct dt_limit lim = {deadline, NULL};
-	char *url = dt_printf(d, "%s/sandbox/%s", d->cfg.api_url, id);
+	char *url = d->host->str_printf("%s/sandbox/%s", d->cfg.api_url, id);
 	double delay = 0.25;
 	int rc;
 
@@ -585,7 +552,7 @@ static void reap_duplicates(struct dt *d, const struct dt_limit *lim)
 	char filter[160];
 	snprintf(filter, sizeof(filter), "{\"rlm-instance\":\"%s\"}", d->instance_id);
 	char *enc = dt_urlencode(d, filter);
-	char *url = enc ? dt_printf(d, "%s/sandbox?labels=%s", d->cfg.api_url, enc) : NULL;
+	char *url = enc ? d->host->str_printf("%s/sandbox?labels=%s", d->cfg.api_url, enc) : NULL;
 	int rc = url ? dt_json_call(d, "GET", url, NULL, 30, lim, "sandbox list", &page, &err)
 	             : RLM_ENOMEM;
 	d->host->free(enc);
@@ -625,7 +592,7 @@ int dt_sandbox_provision(struct dt *d, const struct dt_limit *lim, rlm_error *er
 	if (d->cfg.volume_name && (rc = volume_ready(d, &wait, err)))
 		return rc;
 	body = create_body(d);
-	url = dt_printf(d, "%s/sandbox", d->cfg.api_url);
+	url = d->host->str_printf("%s/sandbox", d->cfg.api_url);
 	/* The server waits up to 30 s itself before answering (reference 2.4). */
 	rc = url ? dt_json_call(d, "POST", url, body, 90, &wait, "sandbox create", &sb, err)
 	         : dt_nomem(d, err);
@@ -683,7 +650,7 @@ int dt_sandbox_is_lost(struct dt *d, const struct dt_limit *lim)
 
 	if (!d->sandbox_id)
 		return 1;
-	url = dt_printf(d, "%s/sandbox/%s", d->cfg.api_url, d->sandbox_id);
+	url = d->host->str_printf("%s/sandbox/%s", d->cfg.api_url, d->sandbox_id);
 	rc = url ? dt_json_call(d, "GET", url, NULL, 30, lim, "sandbox state", &sb, &err)
 	         : RLM_ENOMEM;
 	d->host->free(url);
@@ -735,8 +702,9 @@ int dt_gc(struct dt *d, double older_than_min, const char *run, int dry_run, jso
 	}
 	do {
 		char *enc = cursor ? dt_urlencode(d, cursor) : NULL;
-		char *url = dt_printf(d, "%s/sandbox?limit=100&labels=%s%s%s", d->cfg.api_url,
-		                      labels, enc ? "&cursor=" : "", enc ? enc : "");
+		char *url =
+		        d->host->str_printf("%s/sandbox?limit=100&labels=%s%s%s", d->cfg.api_url,
+		                            labels, enc ? "&cursor=" : "", enc ? enc : "");
 		json_object *items;
 
 		d->host->free(enc);
@@ -756,7 +724,7 @@ int dt_gc(struct dt *d, double older_than_min, const char *run, int dry_run, jso
 			break;
 		}
 		if (jstr(page, "nextCursor"))
-			cursor = dt_strdup(d, jstr(page, "nextCursor"));
+			cursor = d->host->str_dup(jstr(page, "nextCursor"));
 		for (size_t i = 0; i < json_object_array_length(items); i++) {
 			json_object *sb = json_object_array_get_idx(items, i), *row;
 			const char *id = jstr(sb, "id");

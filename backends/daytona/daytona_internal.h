@@ -74,8 +74,6 @@ struct dt_req {
 };
 
 int dt_nomem(const struct dt *d, rlm_error *err);
-char *dt_strdup(const struct dt *d, const char *s);
-char *dt_printf(const struct dt *d, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 char *dt_urlencode(const struct dt *d, const char *s);
 
 /* 0 while the limit allows more work; RLM_ECANCELLED or RLM_ETIMEOUT (naming what) once not. */

@@ -73,7 +73,7 @@ static int toolbox_check(struct dt *d, const rlm_http_response *resp, const char
 int dt_exec(struct dt *d, const char *command, double timeout_s, const struct dt_limit *lim,
             char **result, size_t *len, int *exit_code, rlm_error *err)
 {
-	char *url = dt_printf(d, "%s/process/execute", d->toolbox);
+	char *url = d->host->str_printf("%s/process/execute", d->toolbox);
 	json_object *body = json_object_new_object(), *v;
 	const char *text;
 	rlm_http_response resp;
@@ -187,8 +187,7 @@ int dt_upload_many(struct dt *d, const char *const *paths, const void *const *da
 		const char *base = strrchr(paths[i], '/') ? strrchr(paths[i], '/') + 1 : paths[i];
 
 		/* Each path part before its file part (reference 3.1). */
-		heads[i] = dt_printf(
-		        d,
+		heads[i] = d->host->str_printf(
 		        "%s--" DT_BOUNDARY "\r\nContent-Disposition: form-data; "
 		        "name=\"files[%zu].path\"\r\n\r\n%s\r\n--" DT_BOUNDARY
 		        "\r\nContent-Disposition: form-data; name=\"files[%zu].file\"; "
@@ -207,7 +206,7 @@ int dt_upload_many(struct dt *d, const char *const *paths, const void *const *da
 	m.len[m.nseg++] = sizeof(tail) - 1;
 	for (size_t i = 0; i < m.nseg; i++)
 		total += m.len[i];
-	if (!(url = dt_printf(d, "%s/files/bulk-upload", d->toolbox))) {
+	if (!(url = d->host->str_printf("%s/files/bulk-upload", d->toolbox))) {
 		rc = dt_nomem(d, err);
 		goto out;
 	}
@@ -248,7 +247,7 @@ int dt_download(struct dt *d, const char *path, rlm_buf *out, rlm_error *err)
 
 	if (!enc)
 		return dt_nomem(d, err);
-	url = dt_printf(d, "%s/files/download?path=%s", d->toolbox, enc);
+	url = d->host->str_printf("%s/files/download?path=%s", d->toolbox, enc);
 	d->host->free(enc);
 	if (!url)
 		return dt_nomem(d, err);
@@ -285,7 +284,7 @@ int dt_list_files(struct dt *d, const char *path, json_object **out, rlm_error *
 
 	if (!enc)
 		return dt_nomem(d, err);
-	url = dt_printf(d, "%s/files?path=%s", d->toolbox, enc);
+	url = d->host->str_printf("%s/files?path=%s", d->toolbox, enc);
 	d->host->free(enc);
 	rc = url ? dt_json_call(d, "GET", url, NULL, 60, NULL, "files list", out, err)
 	         : dt_nomem(d, err);
@@ -301,7 +300,7 @@ int dt_git_clone(struct dt *d, const char *url, const char *ref, const char *pat
 {
 	json_object *body = json_object_new_object();
 	rlm_error first = RLM_ERROR_INIT;
-	char *api = dt_printf(d, "%s/git/clone", d->toolbox);
+	char *api = d->host->str_printf("%s/git/clone", d->toolbox);
 	int rc;
 
 	if (!api) {
@@ -321,9 +320,10 @@ int dt_git_clone(struct dt *d, const char *url, const char *ref, const char *pat
 
 		json_object_object_del(body, "branch");
 		rc = dt_json_call(d, "POST", api, body, 600, lim, "git clone", NULL, err);
-		if (rc == 0 && !(cmd = qpath && qref ? dt_printf(d, "git -C %s checkout -q %s 2>&1",
-		                                                 qpath, qref)
-		                                     : NULL))
+		if (rc == 0 &&
+		    !(cmd = qpath && qref ? d->host->str_printf("git -C %s checkout -q %s 2>&1",
+		                                                qpath, qref)
+		                          : NULL))
 			rc = dt_nomem(d, err);
 		if (rc == 0)
 			rc = dt_exec(d, cmd, 300, lim, &res, &len, &code, err);

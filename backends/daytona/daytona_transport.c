@@ -54,7 +54,7 @@ static int exchange_check(struct dt *d, const rlm_exchange *ex, const struct dt_
 static int session_exec_async(struct dt *d, const char *command, char **cmd_id,
                               const struct dt_limit *lim, rlm_error *err)
 {
-	char *url = dt_printf(d, "%s/process/session", d->toolbox);
+	char *url = d->host->str_printf("%s/process/session", d->toolbox);
 	json_object *body = json_object_new_object(), *ans = NULL, *v;
 	int rc;
 
@@ -66,7 +66,7 @@ static int session_exec_async(struct dt *d, const char *command, char **cmd_id,
 	json_object_put(body);
 	if (rc)
 		return rc;
-	url = dt_printf(d, "%s/process/session/%s/exec", d->toolbox, d->session_id);
+	url = d->host->str_printf("%s/process/session/%s/exec", d->toolbox, d->session_id);
 	body = json_object_new_object();
 	json_object_object_add(body, "command", json_object_new_string(command));
 	json_object_object_add(body, "runAsync", json_object_new_boolean(1));
@@ -80,7 +80,7 @@ static int session_exec_async(struct dt *d, const char *command, char **cmd_id,
 	if (rc == 0) {
 		if (json_object_object_get_ex(ans, "cmdId", &v) && cmd_id) {
 			d->host->free(*cmd_id);
-			*cmd_id = dt_strdup(d, json_object_get_string(v));
+			*cmd_id = d->host->str_dup(json_object_get_string(v));
 		} else if (cmd_id) {
 			rc = d->host->error_set(err, RLM_EPROTO,
 			                        "daytona: session exec gave no cmdId");
@@ -105,8 +105,8 @@ static int upload_programs(struct dt *d, const struct dt_limit *lim, rlm_error *
 static char *driver_argv(struct dt *d)
 {
 	/* VOLUME is where create_body mounted the volume: the same constant. */
-	return dt_printf(d, "%s " DT_RLM_DIR "/driver.py%s", d->cfg.python,
-	                 d->cfg.volume_name ? " --volume '" DT_VOLUME_PATH "'" : "");
+	return d->host->str_printf("%s " DT_RLM_DIR "/driver.py%s", d->cfg.python,
+	                           d->cfg.volume_name ? " --volume '" DT_VOLUME_PATH "'" : "");
 }
 
 static int session_logs(struct dt *d, const char *field, const struct dt_limit *lim,
@@ -126,13 +126,13 @@ int dt_driver_launch(struct dt *d, const struct dt_limit *lim, rlm_error *err)
 	if (d->cfg.force_session)
 		d->session_mode = 1;
 	if (d->session_mode) {
-		cmd = dt_printf(d, "exec %s", argv);
+		cmd = d->host->str_printf("exec %s", argv);
 		rc = cmd ? session_exec_async(d, cmd, &d->cmd_id, lim, err) : dt_nomem(d, err);
 	} else {
-		cmd = dt_printf(d,
-		                "exec %s " DT_RLM_DIR "/relay.py --daemon --socket " DT_RLM_DIR
-		                "/driver.sock --log " DT_RLM_DIR "/driver.log -- %s",
-		                d->cfg.python, argv);
+		cmd = d->host->str_printf("exec %s " DT_RLM_DIR
+		                          "/relay.py --daemon --socket " DT_RLM_DIR
+		                          "/driver.sock --log " DT_RLM_DIR "/driver.log -- %s",
+		                          d->cfg.python, argv);
 		rc = cmd ? session_exec_async(d, cmd, &d->cmd_id, lim, err) : dt_nomem(d, err);
 	}
 	d->host->free(cmd);
@@ -156,7 +156,7 @@ static int relay_call(struct dt *d, const char *op, const char *input, size_t in
 	*head = NULL;
 	*raw = NULL;
 	if (input_len > INLINE_INPUT_MAX) {
-		file = dt_printf(d, DT_RLM_DIR "/in-%lu", d->seq);
+		file = d->host->str_printf(DT_RLM_DIR "/in-%lu", d->seq);
 		if (!file)
 			return dt_nomem(d, err);
 		if ((rc = dt_upload(d, input, input_len, file, lim, err))) {
@@ -164,8 +164,7 @@ static int relay_call(struct dt *d, const char *op, const char *input, size_t in
 			return rc;
 		}
 		snprintf(redirect, sizeof(redirect), " --input %s", file);
-		cmd = dt_printf(
-		        d,
+		cmd = d->host->str_printf(
 		        "%s -S " DT_RLM_DIR "/relay.py --connect " DT_RLM_DIR
 		        "/driver.sock --op %s --seq %lu --from %llu --wait %.3f%s </dev/null",
 		        d->cfg.python, op, d->seq, d->off, wait_s, redirect);
@@ -173,16 +172,15 @@ static int relay_call(struct dt *d, const char *op, const char *input, size_t in
 		/* The old SDKs' portable form: no quoting issues, works with or without a shell. */
 		if (!(b64 = dt_base64(d, input, input_len, NULL)))
 			return dt_nomem(d, err);
-		cmd = dt_printf(d,
-		                "printf '%%s' '%s' | base64 -d | %s -S " DT_RLM_DIR
-		                "/relay.py --connect " DT_RLM_DIR
-		                "/driver.sock --op %s --seq %lu --from %llu --wait %.3f",
-		                b64, d->cfg.python, op, d->seq, d->off, wait_s);
+		cmd = d->host->str_printf("printf '%%s' '%s' | base64 -d | %s -S " DT_RLM_DIR
+		                          "/relay.py --connect " DT_RLM_DIR
+		                          "/driver.sock --op %s --seq %lu --from %llu --wait %.3f",
+		                          b64, d->cfg.python, op, d->seq, d->off, wait_s);
 	} else {
-		cmd = dt_printf(d,
-		                "%s -S " DT_RLM_DIR "/relay.py --connect " DT_RLM_DIR
-		                "/driver.sock --op %s --seq %lu --from %llu --wait %.3f </dev/null",
-		                d->cfg.python, op, d->seq, d->off, wait_s);
+		cmd = d->host->str_printf(
+		        "%s -S " DT_RLM_DIR "/relay.py --connect " DT_RLM_DIR
+		        "/driver.sock --op %s --seq %lu --from %llu --wait %.3f </dev/null",
+		        d->cfg.python, op, d->seq, d->off, wait_s);
 	}
 	d->host->free(b64);
 	d->host->free(file);
@@ -395,8 +393,8 @@ static int relay_exchange(struct dt *d, const rlm_exchange *ex, rlm_error *err)
 static int session_logs(struct dt *d, const char *field, const struct dt_limit *lim,
                         char **stdout_text, size_t *len, int *exited, int *status, rlm_error *err)
 {
-	char *url = dt_printf(d, "%s/process/session/%s/command/%s", d->toolbox, d->session_id,
-	                      d->cmd_id);
+	char *url = d->host->str_printf("%s/process/session/%s/command/%s", d->toolbox,
+	                                d->session_id, d->cmd_id);
 	json_object *doc = NULL, *v;
 	int rc = url ? dt_json_call(d, "GET", url, NULL, 30, lim, "session command", &doc, err)
 	             : dt_nomem(d, err);
@@ -412,8 +410,8 @@ static int session_logs(struct dt *d, const char *field, const struct dt_limit *
 	doc = NULL;
 	if (rc)
 		return rc;
-	url = dt_printf(d, "%s/process/session/%s/command/%s/logs", d->toolbox, d->session_id,
-	                d->cmd_id);
+	url = d->host->str_printf("%s/process/session/%s/command/%s/logs", d->toolbox,
+	                          d->session_id, d->cmd_id);
 	{
 		struct dt_req rq = {.method = "GET",
 		                    .url = url,
@@ -432,10 +430,10 @@ static int session_logs(struct dt *d, const char *field, const struct dt_limit *
 		if (rc == 0 && (doc = json_tokener_parse(resp.body.data ? resp.body.data : "")) &&
 		    json_object_object_get_ex(doc, field, &v)) {
 			*len = (size_t)json_object_get_string_len(v);
-			*stdout_text = dt_strdup(d, json_object_get_string(v));
+			*stdout_text = d->host->str_dup(json_object_get_string(v));
 		} else if (rc == 0) {
 			*len = resp.body.len;
-			*stdout_text = dt_strdup(d, resp.body.data ? resp.body.data : "");
+			*stdout_text = d->host->str_dup(resp.body.data ? resp.body.data : "");
 		}
 		if (rc == 0 && !*stdout_text)
 			rc = dt_nomem(d, err);
@@ -448,8 +446,8 @@ static int session_logs(struct dt *d, const char *field, const struct dt_limit *
 static int session_input(struct dt *d, const char *data, size_t len, const struct dt_limit *lim,
                          rlm_error *err)
 {
-	char *url = dt_printf(d, "%s/process/session/%s/command/%s/input", d->toolbox,
-	                      d->session_id, d->cmd_id);
+	char *url = d->host->str_printf("%s/process/session/%s/command/%s/input", d->toolbox,
+	                                d->session_id, d->cmd_id);
 	json_object *body = json_object_new_object();
 	int rc;
 
@@ -540,7 +538,8 @@ int dt_driver_interrupt(struct dt *d, rlm_error *err)
 		return d->host->error_set(err, RLM_EBACKEND, "interrupt: no sandbox");
 	if (d->session_mode) {
 		/* The driver is the session command: signal it by its command line. */
-		cmd = dt_printf(d, "pkill -INT -f '^%s " DT_RLM_DIR "/driver.py'", d->cfg.python);
+		cmd = d->host->str_printf("pkill -INT -f '^%s " DT_RLM_DIR "/driver.py'",
+		                          d->cfg.python);
 		rc = cmd ? dt_exec(d, cmd, INTERRUPT_S, &lim, &res, &len, &code, err)
 		         : dt_nomem(d, err);
 		d->host->free(cmd);
@@ -563,7 +562,7 @@ void dt_driver_stop(struct dt *d, const struct dt_limit *lim)
 	if (!d->toolbox || !d->session_id[0])
 		return;
 	/* Deleting the session kills the daemon and the driver with it. */
-	url = dt_printf(d, "%s/process/session/%s", d->toolbox, d->session_id);
+	url = d->host->str_printf("%s/process/session/%s", d->toolbox, d->session_id);
 	if (url)
 		dt_json_call(d, "DELETE", url, NULL, 15, lim, "session delete", NULL, &err);
 	d->host->free(url);

@@ -84,6 +84,7 @@ struct local {
 	bool unended;
 	unsigned tmp_seq;  /* temp file names of uploads */
 	char *config_json; /* with prestart: the section this instance was made from */
+	bool fresh_uid;    /* the uid was drawn for this instance (root, no sandbox_uid) */
 };
 
 /* ---- small helpers --------------------------------------------------------------------- */
@@ -91,35 +92,6 @@ struct local {
 static int nomem(const struct local *l, rlm_error *err)
 {
 	return l->host->error_set(err, RLM_ENOMEM, "local backend: out of memory");
-}
-
-static char *xstrdup(const rlm_host_api *host, const char *s)
-{
-	size_t n = strlen(s) + 1;
-	char *d = host->alloc(n);
-
-	if (d)
-		memcpy(d, s, n);
-	return d;
-}
-
-/* A host->alloc'ed formatted string, or NULL when out of memory. */
-__attribute__((format(printf, 2, 3))) static char *xprintf(const rlm_host_api *host,
-                                                           const char *fmt, ...)
-{
-	va_list ap;
-	int n;
-	char *s;
-
-	va_start(ap, fmt);
-	n = vsnprintf(NULL, 0, fmt, ap);
-	va_end(ap);
-	if (n < 0 || !(s = host->alloc((size_t)n + 1)))
-		return NULL;
-	va_start(ap, fmt);
-	vsnprintf(s, (size_t)n + 1, fmt, ap);
-	va_end(ap);
-	return s;
 }
 
 static void free_strv(const rlm_host_api *host, char **v)
@@ -163,99 +135,95 @@ static bool path_under(const char *path, const char *dir)
 
 /* ---- configuration --------------------------------------------------------------------- */
 
-static const rlm_option_spec local_options[] = {
-        {"python", RLM_OPT_STRING, "\"python3\"",
-         "interpreter that runs the driver: a path, or a name looked up on the host PATH"},
-        {"workdir_root", RLM_OPT_STRING, NULL,
-         "where the private work dir rlm-XXXXXX is made (null: $TMPDIR, else /tmp)"},
-        {"volume_name", RLM_OPT_STRING, NULL,
-         "durable volume <data dir>/volumes/<name> ([A-Za-z0-9._-]+), exposed as VOLUME"},
-        {"memory_mb", RLM_OPT_INT, "4096", "address space limit (RLIMIT_AS) in MiB; 0: none"},
-        {"max_processes", RLM_OPT_INT, "256",
-         "processes and threads of the sandbox (RLIMIT_NPROC; needs its own uid or user "
-         "namespace to apply); 0: none"},
-        {"max_file_size_mb", RLM_OPT_INT, "1024",
-         "largest file the sandbox may write (RLIMIT_FSIZE) in MiB; 0: none"},
-        {"cpu_seconds", RLM_OPT_INT, "3600", "CPU time of each process (RLIMIT_CPU); 0: none"},
-        {"max_open_files", RLM_OPT_INT, "1024", "open files per process (RLIMIT_NOFILE); 0: none"},
-        {"isolation", RLM_OPT_STRING, "\"auto\"",
-         "\"auto\": namespaces when the host allows them, else process limits only (reported "
-         "in status); \"none\": process limits only; \"namespaces\": fail without them"},
-        {"network", RLM_OPT_BOOL, "false",
-         "let the sandbox reach the network; false gives it a network namespace with loopback "
-         "only (when namespaces work)"},
-        {"env", RLM_OPT_OBJECT, "{}", "extra environment variables of the sandbox"},
-        {"pass_env", RLM_OPT_STRING_LIST, "[]",
-         "names of host environment variables copied into the sandbox (the only way a secret "
-         "gets in)"},
-        {"prestart", RLM_OPT_BOOL, "false",
-         "keep one sandbox started ahead, so the next open with the same config on the same "
-         "thread is a handover instead of a Python start (costs an idle sandbox per thread: a "
-         "process and a work dir, ended when the process exits)"},
-        {"sandbox_uid", RLM_OPT_INT, NULL,
-         "when rlm runs as root: the sandbox's uid (null: a fresh one per instance from 200001 "
-         "up; 0: stay root); the group is always 200000, which shares volumes"},
-        {NULL, 0, NULL, NULL},
+static const char *const local_isolations[] = {"auto", "none", "namespaces", NULL};
+
+#define LOCAL_LIMIT .flags = RLM_OPTF_MIN | RLM_OPTF_MAX, .min = 0, .max = INT32_MAX
+
+/* Types, ranges and choices are the core's to check (ABI 1.2); what they cannot say (a volume
+ * name's characters, env names, max_open_files' hole below 32) stays in the cfg_* below. */
+static const rlm_option_def local_options[] = {
+        RLM_OPTION_DEF(.name = "python", .type = RLM_OPT_STRING, .default_json = "\"python3\"",
+                       .flags = RLM_OPTF_NONEMPTY,
+                       .doc = "interpreter that runs the driver: a path, or a name looked up "
+                              "on the host PATH"),
+        RLM_OPTION_DEF(.name = "workdir_root", .type = RLM_OPT_STRING,
+                       .doc = "where the private work dir rlm-XXXXXX is made (null: $TMPDIR, "
+                              "else /tmp)"),
+        RLM_OPTION_DEF(.name = "volume_name", .type = RLM_OPT_STRING, .flags = RLM_OPTF_NONEMPTY,
+                       .doc = "durable volume <data dir>/volumes/<name> ([A-Za-z0-9._-]+), "
+                              "exposed as VOLUME"),
+        RLM_OPTION_DEF(.name = "memory_mb", .type = RLM_OPT_INT, .default_json = "4096",
+                       LOCAL_LIMIT, .doc = "address space limit (RLIMIT_AS) in MiB; 0: none"),
+        RLM_OPTION_DEF(.name = "max_processes", .type = RLM_OPT_INT, .default_json = "256",
+                       LOCAL_LIMIT,
+                       .doc = "processes and threads of the sandbox (RLIMIT_NPROC; needs its "
+                              "own uid or user namespace to apply); 0: none"),
+        RLM_OPTION_DEF(.name = "max_file_size_mb", .type = RLM_OPT_INT, .default_json = "1024",
+                       LOCAL_LIMIT,
+                       .doc = "largest file the sandbox may write (RLIMIT_FSIZE) in MiB; 0: "
+                              "none"),
+        RLM_OPTION_DEF(.name = "cpu_seconds", .type = RLM_OPT_INT, .default_json = "3600",
+                       LOCAL_LIMIT, .doc = "CPU time of each process (RLIMIT_CPU); 0: none"),
+        RLM_OPTION_DEF(.name = "max_open_files", .type = RLM_OPT_INT, .default_json = "1024",
+                       LOCAL_LIMIT,
+                       .doc = "open files per process (RLIMIT_NOFILE); 0: none, else at least "
+                              "32"),
+        RLM_OPTION_DEF(.name = "isolation", .type = RLM_OPT_STRING, .default_json = "\"auto\"",
+                       .choices = local_isolations,
+                       .doc = "\"auto\": namespaces when the host allows them, else process "
+                              "limits only (reported in status); \"none\": process limits only; "
+                              "\"namespaces\": fail without them"),
+        RLM_OPTION_DEF(.name = "network", .type = RLM_OPT_BOOL, .default_json = "false",
+                       .doc = "let the sandbox reach the network; false gives it a network "
+                              "namespace with loopback only (when namespaces work)"),
+        RLM_OPTION_DEF(.name = "env", .type = RLM_OPT_OBJECT, .default_json = "{}",
+                       .doc = "extra environment variables of the sandbox"),
+        RLM_OPTION_DEF(.name = "pass_env", .type = RLM_OPT_STRING_LIST, .default_json = "[]",
+                       .flags = RLM_OPTF_NONEMPTY,
+                       .doc = "names of host environment variables copied into the sandbox "
+                              "(the only way a secret gets in)"),
+        RLM_OPTION_DEF(.name = "prestart", .type = RLM_OPT_BOOL, .default_json = "false",
+                       .doc = "keep one sandbox started ahead, so the next open with the same "
+                              "config on the same thread is a handover instead of a Python start "
+                              "(costs an idle sandbox per thread: a process and a work dir, ended "
+                              "when the process exits)"),
+        RLM_OPTION_DEF(.name = "sandbox_uid", .type = RLM_OPT_INT,
+                       .flags = RLM_OPTF_MIN | RLM_OPTF_MAX, .min = 0, .max = UINT32_MAX - 1.0,
+                       .doc = "when rlm runs as root: the sandbox's uid (null: a fresh one per "
+                              "instance from 200001 up; 0: stay root); the group is always "
+                              "200000, which shares volumes"),
+        {0},
 };
 
-/* The value of key, or NULL when missing or null (the core fills defaults, but be lenient). */
-static json_object *cfg_get(json_object *root, const char *key)
-{
-	json_object *v = NULL;
-
-	if (!json_object_object_get_ex(root, key, &v) || json_object_is_type(v, json_type_null))
-		return NULL;
-	return v;
-}
-
-static int cfg_string(struct local *l, json_object *root, const char *key, const char *def,
+/* A string option, host->alloc'ed, or def's copy when unset (null); *out NULL when both are. */
+static int cfg_string(struct local *l, const rlm_options *o, const char *key, const char *def,
                       char **out, rlm_error *err)
 {
-	json_object *v = cfg_get(root, key);
-	const char *s = def;
+	const char *s = l->host->opt_string(o, key);
 
-	if (v) {
-		if (!json_object_is_type(v, json_type_string) ||
-		    strlen(json_object_get_string(v)) != (size_t)json_object_get_string_len(v))
-			return l->host->error_set(err, RLM_ECONFIG,
-			                          "backends.local.%s must be a string", key);
-		s = json_object_get_string(v);
-	}
 	*out = NULL;
-	if (s && !(*out = xstrdup(l->host, s)))
+	if (!s)
+		s = def;
+	if (s && !(*out = l->host->str_dup(s)))
 		return nomem(l, err);
 	return 0;
 }
 
-static int cfg_int(struct local *l, json_object *root, const char *key, long def, long *out,
-                   rlm_error *err)
+/* An INT option, or def when unset (a null in the config keeps the default). */
+static long cfg_int(struct local *l, const rlm_options *o, const char *key, long def)
 {
-	json_object *v = cfg_get(root, key);
-	int64_t n;
-
-	*out = def;
-	if (!v)
-		return 0;
-	n = json_object_get_int64(v);
-	if (!json_object_is_type(v, json_type_int) || n < 0 || n > INT32_MAX)
-		return l->host->error_set(err, RLM_ECONFIG,
-		                          "backends.local.%s must be an integer from 0 to %d", key,
-		                          INT32_MAX);
-	*out = (long)n;
-	return 0;
+	return l->host->opt_is_set(o, key) ? (long)l->host->opt_int(o, key) : def;
 }
 
-static int cfg_limits(struct local *l, json_object *root, rlm_error *err)
+static int cfg_limits(struct local *l, const rlm_options *o, rlm_error *err)
 {
 	struct local_config *c = &l->cfg;
-	int rc;
 
-	if ((rc = cfg_int(l, root, "memory_mb", 4096, &c->memory_mb, err)) ||
-	    (rc = cfg_int(l, root, "max_processes", 256, &c->max_processes, err)) ||
-	    (rc = cfg_int(l, root, "max_file_size_mb", 1024, &c->max_file_size_mb, err)) ||
-	    (rc = cfg_int(l, root, "cpu_seconds", 3600, &c->cpu_seconds, err)) ||
-	    (rc = cfg_int(l, root, "max_open_files", 1024, &c->max_open_files, err)))
-		return rc;
+	c->memory_mb = cfg_int(l, o, "memory_mb", 4096);
+	c->max_processes = cfg_int(l, o, "max_processes", 256);
+	c->max_file_size_mb = cfg_int(l, o, "max_file_size_mb", 1024);
+	c->cpu_seconds = cfg_int(l, o, "cpu_seconds", 3600);
+	c->max_open_files = cfg_int(l, o, "max_open_files", 1024);
 	/* Below this the interpreter cannot even import its standard library. */
 	if (c->max_open_files && c->max_open_files < 32)
 		return l->host->error_set(err, RLM_ECONFIG,
@@ -263,35 +231,15 @@ static int cfg_limits(struct local *l, json_object *root, rlm_error *err)
 	return 0;
 }
 
-static int cfg_isolation(struct local *l, json_object *root, rlm_error *err)
+static void cfg_isolation(struct local *l, const rlm_options *o)
 {
-	json_object *v = cfg_get(root, "isolation");
-	const char *s =
-	        v && json_object_is_type(v, json_type_string) ? json_object_get_string(v) : "auto";
-	json_object *net = cfg_get(root, "network");
+	const char *s = l->host->opt_string(o, "isolation");
 
-	if (v && !json_object_is_type(v, json_type_string))
-		s = "";
-	if (!strcmp(s, "auto"))
-		l->cfg.isolation = LOCAL_ISO_AUTO;
-	else if (!strcmp(s, "none"))
-		l->cfg.isolation = LOCAL_ISO_NONE;
-	else if (!strcmp(s, "namespaces"))
-		l->cfg.isolation = LOCAL_ISO_NAMESPACES;
-	else
-		return l->host->error_set(err, RLM_ECONFIG,
-		                          "backends.local.isolation must be \"auto\", \"none\" or "
-		                          "\"namespaces\"");
-	if (net && !json_object_is_type(net, json_type_boolean))
-		return l->host->error_set(err, RLM_ECONFIG,
-		                          "backends.local.network must be true or false");
-	l->cfg.network = net && json_object_get_boolean(net);
-	json_object *pre = cfg_get(root, "prestart");
-	if (pre && !json_object_is_type(pre, json_type_boolean))
-		return l->host->error_set(err, RLM_ECONFIG,
-		                          "backends.local.prestart must be true or false");
-	l->cfg.prestart = pre && json_object_get_boolean(pre);
-	return 0;
+	l->cfg.isolation = s && !strcmp(s, "none")         ? LOCAL_ISO_NONE
+	                   : s && !strcmp(s, "namespaces") ? LOCAL_ISO_NAMESPACES
+	                                                   : LOCAL_ISO_AUTO;
+	l->cfg.network = l->host->opt_bool(o, "network");
+	l->cfg.prestart = l->host->opt_bool(o, "prestart");
 }
 
 static bool env_name_ok(const char *name)
@@ -299,14 +247,13 @@ static bool env_name_ok(const char *name)
 	return *name && !strchr(name, '=');
 }
 
-static int cfg_env(struct local *l, json_object *root, rlm_error *err)
+static int cfg_env(struct local *l, const rlm_options *o, rlm_error *err)
 {
-	json_object *env = cfg_get(root, "env");
+	json_object *env = json_tokener_parse(l->host->opt_object_json(o, "env"));
+	int rc = 0;
 
 	if (!env)
-		return 0;
-	if (!json_object_is_type(env, json_type_object))
-		return l->host->error_set(err, RLM_ECONFIG, "backends.local.env must be an object");
+		return nomem(l, err);
 	json_object_object_foreach(env, key, val)
 	{
 		json_type t = json_object_get_type(val);
@@ -314,38 +261,36 @@ static int cfg_env(struct local *l, json_object *root, rlm_error *err)
 		char *entry;
 
 		if (!env_name_ok(key))
-			return l->host->error_set(err, RLM_ECONFIG,
-			                          "backends.local.env: \"%s\" is not a valid "
-			                          "variable name",
-			                          key);
-		if ((t != json_type_string && t != json_type_int && t != json_type_double &&
-		     t != json_type_boolean) ||
-		    (t == json_type_string && strlen(s) != (size_t)json_object_get_string_len(val)))
-			return l->host->error_set(err, RLM_ECONFIG,
-			                          "backends.local.env.%s must be a string", key);
-		entry = xprintf(l->host, "%s=%s", key, s);
-		if (!entry || strv_setenv(l->host, &l->cfg.extra_env, entry) < 0)
-			return nomem(l, err);
+			rc = l->host->error_set(err, RLM_ECONFIG,
+			                        "backends.local.env: \"%s\" is not a valid "
+			                        "variable name",
+			                        key);
+		else if ((t != json_type_string && t != json_type_int && t != json_type_double &&
+		          t != json_type_boolean) ||
+		         (t == json_type_string &&
+		          strlen(s) != (size_t)json_object_get_string_len(val)))
+			rc = l->host->error_set(err, RLM_ECONFIG,
+			                        "backends.local.env.%s must be a string", key);
+		else if (!(entry = l->host->str_printf("%s=%s", key, s)) ||
+		         strv_setenv(l->host, &l->cfg.extra_env, entry) < 0)
+			rc = nomem(l, err);
+		if (rc)
+			break;
 	}
-	return 0;
+	json_object_put(env);
+	return rc;
 }
 
 /* Secrets reach the sandbox only by name, read from the host environment now. */
-static int cfg_pass_env(struct local *l, json_object *root, rlm_error *err)
+static int cfg_pass_env(struct local *l, const rlm_options *o, rlm_error *err)
 {
-	json_object *list = cfg_get(root, "pass_env");
+	const char *const *names = l->host->opt_string_list(o, "pass_env");
 
-	if (!list)
-		return 0;
-	if (!json_object_is_type(list, json_type_array))
-		return l->host->error_set(err, RLM_ECONFIG,
-		                          "backends.local.pass_env must be a list of names");
-	for (size_t i = 0; i < json_object_array_length(list); i++) {
-		json_object *item = json_object_array_get_idx(list, i);
-		const char *name = json_object_get_string(item), *value;
+	for (size_t i = 0; names[i]; i++) {
+		const char *name = names[i], *value;
 		char *entry;
 
-		if (!json_object_is_type(item, json_type_string) || !env_name_ok(name))
+		if (!env_name_ok(name))
 			return l->host->error_set(err, RLM_ECONFIG,
 			                          "backends.local.pass_env[%zu] must be a variable "
 			                          "name",
@@ -356,7 +301,7 @@ static int cfg_pass_env(struct local *l, json_object *root, rlm_error *err)
 			             "pass_env: %s is not set in the host environment", name);
 			continue;
 		}
-		entry = xprintf(l->host, "%s=%s", name, value);
+		entry = l->host->str_printf("%s=%s", name, value);
 		if (!entry || strv_setenv(l->host, &l->cfg.extra_env, entry) < 0)
 			return nomem(l, err);
 	}
@@ -401,16 +346,13 @@ static uint64_t fresh_uid_seed(void)
 	       (uint64_t)ts.tv_sec ^ atomic_fetch_add(&local_uid_counter, 1);
 }
 
-static int cfg_identity(struct local *l, json_object *root, rlm_error *err)
+static int cfg_identity(struct local *l, const rlm_options *o, rlm_error *err)
 {
 	struct local_config *c = &l->cfg;
-	json_object *v = cfg_get(root, "sandbox_uid");
-	int64_t n = v ? json_object_get_int64(v) : 0;
+	int v = l->host->opt_is_set(o, "sandbox_uid"); /* in [0, UINT32_MAX) */
+	int64_t n = l->host->opt_int(o, "sandbox_uid");
 
 	c->gid = LOCAL_SANDBOX_GID;
-	if (v && (!json_object_is_type(v, json_type_int) || n < 0 || n >= UINT32_MAX))
-		return l->host->error_set(err, RLM_ECONFIG,
-		                          "backends.local.sandbox_uid must be a uid or null");
 	if (geteuid() != 0) {
 		if (v)
 			l->host->log(RLM_LOG_INFO, LOCAL_NAME,
@@ -430,6 +372,7 @@ static int cfg_identity(struct local *l, json_object *root, rlm_error *err)
 	}
 	c->uid = (uid_t)(LOCAL_SANDBOX_UID_BASE + fresh_uid_seed() % LOCAL_SANDBOX_UID_SPAN);
 	c->drop_uid = sandbox_ids_mapped(c);
+	l->fresh_uid = true;
 	if (!c->drop_uid)
 		l->host->log(
 		        RLM_LOG_WARN, LOCAL_NAME,
@@ -470,7 +413,7 @@ static int python_from_path(struct local *l, const char *name, rlm_error *err)
 			usable = false;
 		}
 		if (usable) {
-			if (!(l->cfg.python = xstrdup(l->host, cand)))
+			if (!(l->cfg.python = l->host->str_dup(cand)))
 				return nomem(l, err);
 			if (blocked[0] && !atomic_flag_test_and_set(&local_warned_python))
 				l->host->log(
@@ -498,17 +441,13 @@ static int python_from_path(struct local *l, const char *name, rlm_error *err)
 	                          name);
 }
 
-static int cfg_python(struct local *l, json_object *root, rlm_error *err)
+static int cfg_python(struct local *l, const rlm_options *o, rlm_error *err)
 {
 	char *name = NULL, cwd[PATH_MAX], blocker[PATH_MAX];
-	int rc = cfg_string(l, root, "python", "python3", &name, err);
+	int rc = cfg_string(l, o, "python", "python3", &name, err); /* not "": the core checks */
 
 	if (rc)
 		return rc;
-	if (!*name) {
-		l->host->free(name);
-		return l->host->error_set(err, RLM_ECONFIG, "backends.local.python is empty");
-	}
 	if (!strchr(name, '/')) {
 		rc = python_from_path(l, name, err);
 		l->host->free(name);
@@ -518,7 +457,7 @@ static int cfg_python(struct local *l, json_object *root, rlm_error *err)
 		l->cfg.python = name;
 	} else {
 		l->cfg.python =
-		        getcwd(cwd, sizeof(cwd)) ? xprintf(l->host, "%s/%s", cwd, name) : NULL;
+		        getcwd(cwd, sizeof(cwd)) ? l->host->str_printf("%s/%s", cwd, name) : NULL;
 		l->host->free(name);
 		if (!l->cfg.python)
 			return nomem(l, err);
@@ -533,20 +472,19 @@ static int cfg_python(struct local *l, json_object *root, rlm_error *err)
 	return 0;
 }
 
-static int cfg_paths(struct local *l, json_object *root, rlm_error *err)
+static int cfg_paths(struct local *l, const rlm_options *o, rlm_error *err)
 {
 	const char *tmp = getenv("TMPDIR");
 	const char *v;
 	int rc;
 
-	rc = cfg_string(l, root, "workdir_root", tmp && *tmp == '/' ? tmp : "/tmp",
+	rc = cfg_string(l, o, "workdir_root", tmp && *tmp == '/' ? tmp : "/tmp",
 	                &l->cfg.workdir_root, err);
 	if (!rc)
-		rc = cfg_string(l, root, "volume_name", NULL, &l->cfg.volume_name, err);
+		rc = cfg_string(l, o, "volume_name", NULL, &l->cfg.volume_name, err);
 	if (rc || !(v = l->cfg.volume_name))
 		return rc;
-	if (!*v ||
-	    strspn(v, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-") !=
+	if (strspn(v, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-") !=
 	            strlen(v) ||
 	    !strcmp(v, ".") || !strcmp(v, "..") || strlen(v) > 255)
 		return l->host->error_set(err, RLM_ECONFIG,
@@ -556,25 +494,16 @@ static int cfg_paths(struct local *l, json_object *root, rlm_error *err)
 	return 0;
 }
 
-static int cfg_parse(struct local *l, const char *config_json, rlm_error *err)
+static int cfg_read(struct local *l, const rlm_options *o, rlm_error *err)
 {
-	enum json_tokener_error jerr = json_tokener_success;
-	json_object *root = config_json && *config_json
-	                            ? json_tokener_parse_verbose(config_json, &jerr)
-	                            : json_object_new_object();
 	int rc;
 
-	if (!root || !json_object_is_type(root, json_type_object)) {
-		json_object_put(root);
-		return l->host->error_set(err, RLM_ECONFIG,
-		                          "backends.local: config is not a JSON object (%s)",
-		                          json_tokener_error_desc(jerr));
-	}
-	if (!(rc = cfg_identity(l, root, err)) && !(rc = cfg_python(l, root, err)) &&
-	    !(rc = cfg_paths(l, root, err)) && !(rc = cfg_limits(l, root, err)) &&
-	    !(rc = cfg_isolation(l, root, err)) && !(rc = cfg_env(l, root, err)))
-		rc = cfg_pass_env(l, root, err);
-	json_object_put(root);
+	if (!(rc = cfg_identity(l, o, err)) && !(rc = cfg_python(l, o, err)) &&
+	    !(rc = cfg_paths(l, o, err)) && !(rc = cfg_limits(l, o, err)) &&
+	    !(rc = cfg_env(l, o, err)))
+		rc = cfg_pass_env(l, o, err);
+	if (!rc)
+		cfg_isolation(l, o);
 	return rc;
 }
 
@@ -618,7 +547,7 @@ static int make_workdir(struct local *l, rlm_error *err)
 	char *tmp, blocker[PATH_MAX];
 	struct stat st;
 
-	if (!(tmp = xprintf(l->host, "%s/rlm-XXXXXX", c->workdir_root)))
+	if (!(tmp = l->host->str_printf("%s/rlm-XXXXXX", c->workdir_root)))
 		return nomem(l, err);
 	if (!mkdtemp(tmp)) {
 		int e = errno;
@@ -634,9 +563,9 @@ static int make_workdir(struct local *l, rlm_error *err)
 	}
 	l->workdir_dev = st.st_dev;
 	l->workdir_ino = st.st_ino;
-	if (!(l->script_path = xprintf(l->host, "%s/" LOCAL_SCRIPT_NAME, tmp)) ||
-	    !(l->log_path = xprintf(l->host, "%s/" LOCAL_LOG_NAME, tmp)) ||
-	    !(tmp = xprintf(l->host, "%s/tmp", l->workdir)))
+	if (!(l->script_path = l->host->str_printf("%s/" LOCAL_SCRIPT_NAME, tmp)) ||
+	    !(l->log_path = l->host->str_printf("%s/" LOCAL_LOG_NAME, tmp)) ||
+	    !(tmp = l->host->str_printf("%s/tmp", l->workdir)))
 		return nomem(l, err);
 	if (mkdir(tmp, 0700) < 0 || (c->drop_uid && (chown(tmp, c->uid, c->gid) < 0 ||
 	                                             chown(l->workdir, c->uid, c->gid) < 0))) {
@@ -683,8 +612,8 @@ static int make_volume(struct local *l, rlm_error *err)
 	if (!data || !*data)
 		return l->host->error_set(err, RLM_ECONFIG,
 		                          "volume_name is set but the host has no data directory");
-	if (!(parent = xprintf(l->host, "%s/volumes", data)) ||
-	    !(dir = xprintf(l->host, "%s/%s", parent, l->cfg.volume_name))) {
+	if (!(parent = l->host->str_printf("%s/volumes", data)) ||
+	    !(dir = l->host->str_printf("%s/%s", parent, l->cfg.volume_name))) {
 		l->host->free(parent);
 		return nomem(l, err);
 	}
@@ -707,12 +636,12 @@ static int build_env(struct local *l, rlm_error *err)
 {
 	const char *wd = l->workdir;
 	char *base[] = {
-	        xprintf(l->host, "PATH=%s", LOCAL_SANDBOX_PATH),
-	        xprintf(l->host, "HOME=%s", wd),
-	        xprintf(l->host, "LANG=C.UTF-8"),
-	        xprintf(l->host, "PYTHONUNBUFFERED=1"),
-	        xprintf(l->host, "PYTHONDONTWRITEBYTECODE=1"),
-	        xprintf(l->host, "TMPDIR=%s/tmp", wd),
+	        l->host->str_printf("PATH=%s", LOCAL_SANDBOX_PATH),
+	        l->host->str_printf("HOME=%s", wd),
+	        l->host->str_printf("LANG=C.UTF-8"),
+	        l->host->str_printf("PYTHONUNBUFFERED=1"),
+	        l->host->str_printf("PYTHONDONTWRITEBYTECODE=1"),
+	        l->host->str_printf("TMPDIR=%s/tmp", wd),
 	};
 	char **env = NULL;
 	int rc = 0;
@@ -723,7 +652,7 @@ static int build_env(struct local *l, rlm_error *err)
 		base[i] = NULL;
 	}
 	for (char **e = l->cfg.extra_env; !rc && e && *e; e++) {
-		char *copy = xstrdup(l->host, *e);
+		char *copy = l->host->str_dup(*e);
 		if (!copy || strv_setenv(l->host, &env, copy) < 0)
 			rc = -1;
 	}
@@ -811,7 +740,7 @@ static int write_driver_script(struct local *l, rlm_error *err)
 	char *pyc = NULL;
 	size_t pyc_len = 0;
 	if (rlm_local_driver_pyc(l->host, l->cfg.python, &pyc, &pyc_len) == 0) {
-		char *path = xprintf(l->host, "%s/" LOCAL_PYC_NAME, l->workdir);
+		char *path = l->host->str_printf("%s/" LOCAL_PYC_NAME, l->workdir);
 		rc = path ? write_atomic(l, dirfd, LOCAL_PYC_NAME, pyc, pyc_len, false, path, err)
 		          : nomem(l, err);
 		l->host->free(pyc);
@@ -1172,8 +1101,6 @@ static struct {
 	struct spare_slot slot[LOCAL_SPARES_MAX];
 } local_spares = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
-static int local_create(const rlm_host_api *host, const char *config_json, void **instance,
-                        rlm_error *err);
 static void local_shutdown(void *instance);
 static int local_is_alive(void *instance);
 
@@ -1185,6 +1112,44 @@ static bool same_strv(char **a, char **b)
 		if (strcmp(a[i], b[i]) != 0)
 			return false;
 	return (!a || !a[i]) && (!b || !b[i]);
+}
+
+/* A new instance with l's configuration, for a spare: the same section, read once, and a
+ * uid of its own when l's was drawn for it. NULL when memory is out. */
+static struct local *local_clone(const struct local *l)
+{
+	const rlm_host_api *host = l->host;
+	struct local *s = host->alloc(sizeof(*s));
+	bool ok;
+
+	if (!s)
+		return NULL;
+	memset(s, 0, sizeof(*s));
+	s->host = host;
+	s->to_driver = s->from_driver = -1;
+	atomic_init(&s->pid, 0);
+	s->cfg = l->cfg;
+	s->cfg.python = s->cfg.workdir_root = s->cfg.volume_name = NULL;
+	s->cfg.extra_env = NULL;
+	s->fresh_uid = l->fresh_uid;
+	ok = (s->cfg.python = host->str_dup(l->cfg.python)) &&
+	     (!l->cfg.workdir_root || (s->cfg.workdir_root = host->str_dup(l->cfg.workdir_root))) &&
+	     (!l->cfg.volume_name || (s->cfg.volume_name = host->str_dup(l->cfg.volume_name))) &&
+	     (s->config_json = host->str_dup(l->config_json));
+	for (char **e = l->cfg.extra_env; ok && e && *e; e++) {
+		char *copy = host->str_dup(*e);
+		ok = copy && strv_setenv(host, &s->cfg.extra_env, copy) == 0;
+	}
+	if (!ok) {
+		local_shutdown(s);
+		return NULL;
+	}
+	if (s->fresh_uid) {
+		s->cfg.uid =
+		        (uid_t)(LOCAL_SANDBOX_UID_BASE + fresh_uid_seed() % LOCAL_SANDBOX_UID_SPAN);
+		s->cfg.drop_uid = sandbox_ids_mapped(&s->cfg);
+	}
+	return s;
 }
 
 /* Whether spare s is what l would have started: the same section, and the same values read
@@ -1316,7 +1281,7 @@ static void spare_make(const struct local *l)
 	room = sl && !(sl->spare && spare_fits(sl->spare, l));
 	pthread_mutex_unlock(&local_spares.lock);
 	spares_discard(stale, n);
-	if (!room || local_create(l->host, l->config_json, (void **)&s, &e))
+	if (!room || !(s = local_clone(l)))
 		return;
 	s->warned_isolation = true; /* the open that takes it over has said it already */
 	/* The launch waits for the child's setup report, so its parent-death signal is set while
@@ -1910,9 +1875,9 @@ static int command_spawn(struct local *l, const rlm_command *cmd, char **env, in
 	int rc;
 
 	if (cmd->cwd && cmd->cwd[0] != '/')
-		cwd = xprintf(l->host, "%s/%s", l->workdir, cmd->cwd);
+		cwd = l->host->str_printf("%s/%s", l->workdir, cmd->cwd);
 	else
-		cwd = xstrdup(l->host, cmd->cwd ? cmd->cwd : l->workdir);
+		cwd = l->host->str_dup(cmd->cwd ? cmd->cwd : l->workdir);
 	if (!cwd)
 		return nomem(l, err);
 	memset(&plan, 0, sizeof(plan));
@@ -2151,8 +2116,8 @@ static void local_shutdown(void *instance)
 	host->free(l);
 }
 
-static int local_create(const rlm_host_api *host, const char *config_json, void **instance,
-                        rlm_error *err)
+static int local_create_opts(const rlm_host_api *host, const rlm_options *opts, void **instance,
+                             rlm_error *err)
 {
 	struct local *l;
 	int rc;
@@ -2166,11 +2131,12 @@ static int local_create(const rlm_host_api *host, const char *config_json, void 
 	l->host = host;
 	l->to_driver = l->from_driver = -1;
 	atomic_init(&l->pid, 0);
-	if ((rc = cfg_parse(l, config_json, err))) {
+	if ((rc = cfg_read(l, opts, err))) {
 		local_shutdown(l);
 		return rc;
 	}
-	if (l->cfg.prestart && !(l->config_json = xstrdup(host, config_json ? config_json : ""))) {
+	if (l->cfg.prestart &&
+	    !(l->config_json = host->str_dup(host->opt_object_json(opts, NULL)))) {
 		local_shutdown(l);
 		return host->error_set(err, RLM_ENOMEM, "local backend: out of memory");
 	}
@@ -2183,7 +2149,6 @@ static int local_create(const rlm_host_api *host, const char *config_json, void 
 static const rlm_backend_ops local_ops = {
         .abi_version = RLM_ABI_VERSION,
         .struct_size = sizeof(rlm_backend_ops),
-        .create = local_create,
         .start = local_start,
         .execute = local_execute,
         .upload = local_upload,
@@ -2193,6 +2158,7 @@ static const rlm_backend_ops local_ops = {
         .run_command = local_run_command,
         .is_alive = local_is_alive,
         .control = local_control,
+        .create_opts = local_create_opts,
 };
 
 static const rlm_plugin_desc local_desc = {
@@ -2209,7 +2175,7 @@ static const rlm_plugin_desc local_desc = {
          * says limits.max_processes_applied). The test tree runs the bombs with --bombs. */
         .capabilities = RLM_CAP_INTERRUPT | RLM_CAP_RUN_COMMAND | RLM_CAP_VOLUME |
                         RLM_CAP_IS_ALIVE | RLM_CAP_NET_ISOLATION | RLM_CAP_NESTED_EXECUTE,
-        .options = local_options,
+        .option_defs = local_options,
         .ops = &local_ops,
 };
 
@@ -2222,10 +2188,10 @@ LOCAL_ENTRY_VISIBILITY int LOCAL_ENTRY(const rlm_host_api *host, uint32_t host_a
 	if (!out)
 		return RLM_EINVAL;
 	*out = NULL;
-	/* Every host field this plugin uses, data_dir being the last of them. */
+	/* Every host field this plugin uses, opt_object_json being the last of them. */
 	if (!host || RLM_ABI_MAJOR_OF(host_abi) != RLM_ABI_MAJOR ||
 	    RLM_ABI_MAJOR_OF(host->abi_version) != RLM_ABI_MAJOR ||
-	    host->struct_size < offsetof(rlm_host_api, data_dir) + sizeof(host->data_dir) ||
+	    !RLM_HAS_FIELD(host, opt_object_json) || !host->str_dup || !host->str_printf ||
 	    !host->alloc || !host->realloc || !host->free || !host->log || !host->error_set ||
 	    !host->now)
 		return RLM_EPLUGIN;

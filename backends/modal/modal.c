@@ -22,52 +22,68 @@
 
 #include "modal_internal.h"
 
-static const rlm_option_spec modal_options[] = {
-        {"server_url", RLM_OPT_STRING, NULL,
-         "control plane URL; else MODAL_SERVER_URL, the profile's, or https://api.modal.com"},
-        {"environment", RLM_OPT_STRING, NULL,
-         "Modal environment; else MODAL_ENVIRONMENT or the profile's (empty: the default)"},
-        {"app_name", RLM_OPT_STRING, "\"rlm\"", "app the sandboxes belong to (created if missing)"},
-        {"image", RLM_OPT_STRING, "\"python:3.12-slim\"",
-         "registry tag of the sandbox image (FROM <image>; needs python3 and sh)"},
-        {"env_vars", RLM_OPT_OBJECT, "{}",
-         "environment of the sandbox, sent as an ephemeral secret"},
-        {"volume_name", RLM_OPT_STRING, NULL,
-         "volume mounted at /data (VOLUME), created if missing"},
-        {"timeout_s", RLM_OPT_NUMBER, "3600",
-         "sandbox lifetime in seconds: Modal kills it then, even if the host died"},
-        {"execute_timeout_s", RLM_OPT_NUMBER, "300",
-         "longest one RPC or helper command (file transfer) may take"},
-        {"shutdown_timeout_s", RLM_OPT_NUMBER, "20",
-         "longest shutdown spends terminating the sandbox; past it the sandbox is left to "
-         "its lifetime (timeout_s)"},
-        {"image_builder_version", RLM_OPT_STRING, NULL,
-         "Modal image builder version; else MODAL_IMAGE_BUILDER_VERSION, the profile's, or "
-         "the environment's own setting (as the SDKs)"},
-        {"cpu", RLM_OPT_NUMBER, NULL,
-         "CPU cores (sent as milli-CPUs); the server's default if unset"},
-        {"memory_mb", RLM_OPT_INT, NULL, "memory in MiB; the server's default if unset"},
-        {"workdir", RLM_OPT_STRING, "\"/root\"", "work directory of the sandbox and the driver"},
-        {"python", RLM_OPT_STRING, "\"python3\"", "Python interpreter inside the sandbox"},
-        {"file_transfer", RLM_OPT_STRING, "\"auto\"",
-         "how files move: auto (fs-tools, then the legacy file API, then sh), fs-tools, "
-         "legacy or shell"},
-        {"ca_file", RLM_OPT_STRING, NULL,
-         "PEM bundle to verify the control plane and routers with, instead of the system's"},
-        {NULL, 0, NULL, NULL},
+static const char *const modal_fs_modes[] = {"auto", "fs-tools", "legacy", "shell", NULL};
+
+#define MODAL_RANGE(lo, hi) .flags = RLM_OPTF_MIN | RLM_OPTF_MAX, .min = (lo), .max = (hi)
+
+/* Types, ranges, choices and the environment variables are the core's (ABI 1.2): config, else
+ * the variable, else the default; the profile of ~/.modal.toml comes after, in cfg_read. Modal's
+ * longest sandbox lifetime is 24 h (UNVERIFIED on Modal's own pages, reference 7): a longer one
+ * is refused here rather than by the server after an image build. */
+static const rlm_option_def modal_options[] = {
+        RLM_OPTION_DEF(.name = "server_url", .type = RLM_OPT_STRING, .env = "MODAL_SERVER_URL",
+                       .flags = RLM_OPTF_NONEMPTY,
+                       .doc = "control plane URL; else MODAL_SERVER_URL, the profile's, or "
+                              "https://api.modal.com"),
+        RLM_OPTION_DEF(.name = "environment", .type = RLM_OPT_STRING, .env = "MODAL_ENVIRONMENT",
+                       .doc = "Modal environment; else MODAL_ENVIRONMENT or the profile's "
+                              "(empty: the default)"),
+        RLM_OPTION_DEF(.name = "app_name", .type = RLM_OPT_STRING, .default_json = "\"rlm\"",
+                       .flags = RLM_OPTF_NONEMPTY,
+                       .doc = "app the sandboxes belong to (created if missing)"),
+        RLM_OPTION_DEF(.name = "image", .type = RLM_OPT_STRING,
+                       .default_json = "\"python:3.12-slim\"", .flags = RLM_OPTF_NONEMPTY,
+                       .doc = "registry tag of the sandbox image (FROM <image>; needs python3 "
+                              "and sh)"),
+        RLM_OPTION_DEF(.name = "env_vars", .type = RLM_OPT_OBJECT, .default_json = "{}",
+                       .doc = "environment of the sandbox, sent as an ephemeral secret"),
+        RLM_OPTION_DEF(.name = "volume_name", .type = RLM_OPT_STRING,
+                       .doc = "volume mounted at /data (VOLUME), created if missing"),
+        RLM_OPTION_DEF(.name = "timeout_s", .type = RLM_OPT_NUMBER, .default_json = "3600",
+                       MODAL_RANGE(0.001, 86400),
+                       .doc = "sandbox lifetime in seconds: Modal kills it then, even if the "
+                              "host died"),
+        RLM_OPTION_DEF(.name = "execute_timeout_s", .type = RLM_OPT_NUMBER, .default_json = "300",
+                       MODAL_RANGE(0.001, 86400),
+                       .doc = "longest one RPC or helper command (file transfer) may take"),
+        RLM_OPTION_DEF(.name = "shutdown_timeout_s", .type = RLM_OPT_NUMBER, .default_json = "20",
+                       MODAL_RANGE(0.001, 3600),
+                       .doc = "longest shutdown spends terminating the sandbox; past it the "
+                              "sandbox is left to its lifetime (timeout_s)"),
+        RLM_OPTION_DEF(.name = "image_builder_version", .type = RLM_OPT_STRING,
+                       .env = "MODAL_IMAGE_BUILDER_VERSION",
+                       .doc = "Modal image builder version; else MODAL_IMAGE_BUILDER_VERSION, "
+                              "the profile's, or the environment's own setting (as the SDKs)"),
+        RLM_OPTION_DEF(.name = "cpu", .type = RLM_OPT_NUMBER, MODAL_RANGE(0, 1024),
+                       .doc = "CPU cores (sent as milli-CPUs); the server's default if unset"),
+        RLM_OPTION_DEF(.name = "memory_mb", .type = RLM_OPT_INT, MODAL_RANGE(0, 1 << 22),
+                       .doc = "memory in MiB (at most 4 TiB); the server's default if unset"),
+        RLM_OPTION_DEF(.name = "workdir", .type = RLM_OPT_STRING, .default_json = "\"/root\"",
+                       .flags = RLM_OPTF_NONEMPTY,
+                       .doc = "work directory of the sandbox and the driver"),
+        RLM_OPTION_DEF(.name = "python", .type = RLM_OPT_STRING, .default_json = "\"python3\"",
+                       .flags = RLM_OPTF_NONEMPTY, .doc = "Python interpreter inside the sandbox"),
+        RLM_OPTION_DEF(.name = "file_transfer", .type = RLM_OPT_STRING, .default_json = "\"auto\"",
+                       .choices = modal_fs_modes,
+                       .doc = "how files move: auto (fs-tools, then the legacy file API, then "
+                              "sh), fs-tools, legacy or shell"),
+        RLM_OPTION_DEF(.name = "ca_file", .type = RLM_OPT_STRING,
+                       .doc = "PEM bundle to verify the control plane and routers with, "
+                              "instead of the system's"),
+        {0},
 };
 
 const char MODAL[] = "modal";
-
-char *mstrdup(struct modal *m, const char *s)
-{
-	size_t n = strlen(s) + 1;
-	char *d = m->host->alloc(n);
-
-	if (d)
-		memcpy(d, s, n);
-	return d;
-}
 
 int nomem(struct modal *m, rlm_error *err)
 {
@@ -75,17 +91,6 @@ int nomem(struct modal *m, rlm_error *err)
 }
 
 /* ---- bounds ---------------------------------------------------------------------------- */
-
-static void nap(double s)
-{
-	struct timespec ts;
-
-	if (s <= 0)
-		return;
-	ts.tv_sec = (time_t)s;
-	ts.tv_nsec = (long)((s - (double)ts.tv_sec) * 1e9);
-	nanosleep(&ts, NULL);
-}
 
 mg_bounds mb_budget(struct modal *m, double max_s, const volatile int *cancel)
 {
@@ -124,7 +129,7 @@ int mb_sleep(struct modal *m, const mg_bounds *b, double s, const char *what, rl
 			return 0;
 		if (left > to_deadline)
 			left = to_deadline;
-		nap(b->cancel && left > 0.05 ? 0.05 : left);
+		m->host->sleep(left, b->cancel);
 	}
 	return rc;
 }
@@ -150,26 +155,14 @@ int mb_lock(struct modal *m, pthread_mutex_t *mu, const mg_bounds *b, const char
 
 /* ---- config and credentials ------------------------------------------------------------ */
 
-static int cfg_str(struct modal *m, json_object *root, const char *key, char **out, rlm_error *err)
+/* A string option, host->alloc'ed; NULL when unset. */
+static int cfg_str(struct modal *m, const rlm_options *o, const char *key, char **out,
+                   rlm_error *err)
 {
-	json_object *v;
+	const char *v = m->host->opt_string(o, key);
 
 	*out = NULL;
-	if (!json_object_object_get_ex(root, key, &v) || json_object_is_type(v, json_type_null))
-		return 0;
-	if (!json_object_is_type(v, json_type_string))
-		return m->host->error_set(err, RLM_ECONFIG, "backends.modal.%s must be a string",
-		                          key);
-	return (*out = mstrdup(m, json_object_get_string(v))) ? 0 : nomem(m, err);
-}
-
-static double cfg_num(json_object *root, const char *key, double def)
-{
-	json_object *v;
-
-	if (!json_object_object_get_ex(root, key, &v) || json_object_is_type(v, json_type_null))
-		return def;
-	return json_object_get_double(v);
+	return !v || (*out = m->host->str_dup(v)) ? 0 : nomem(m, err);
 }
 
 /* One line of ~/.modal.toml: a table header (1, name in sect), a `key = value` pair (2; value
@@ -249,7 +242,7 @@ static char *toml_profile_value(struct modal *m, const char *key)
 	while (!found && fgets(buf, sizeof(buf), f))
 		if (toml_line(buf, section, sizeof(section), &k, &v) == 2 &&
 		    strcmp(section, want) == 0 && strcmp(k, key) == 0)
-			found = mstrdup(m, v);
+			found = m->host->str_dup(v);
 	memset(buf, 0, sizeof(buf)); /* it may have held the token secret */
 	fclose(f);
 	return found;
@@ -262,109 +255,73 @@ static char *setting(struct modal *m, const char *env, const char *key, const ch
 	char *p;
 
 	if (v && *v)
-		return mstrdup(m, v);
+		return m->host->str_dup(v);
 	if ((p = toml_profile_value(m, key)))
 		return p;
-	return def ? mstrdup(m, def) : NULL;
+	return def ? m->host->str_dup(def) : NULL;
 }
 
-static int cfg_parse(struct modal *m, const char *config_json, rlm_error *err)
+/* The value, else the profile's key, else def (may be NULL). */
+static char *or_profile(struct modal *m, const char *v, const char *key, const char *def)
 {
-	json_object *root = json_tokener_parse(config_json ? config_json : "{}"), *v;
+	char *p;
+
+	if (v)
+		return m->host->str_dup(v);
+	if ((p = toml_profile_value(m, key)))
+		return p;
+	return def ? m->host->str_dup(def) : NULL;
+}
+
+static int cfg_read(struct modal *m, const rlm_options *o, rlm_error *err)
+{
+	const rlm_host_api *h = m->host;
+	const char *fs = h->opt_string(o, "file_transfer");
 	int rc;
 
-	if (!root || !json_object_is_type(root, json_type_object)) {
-		json_object_put(root);
-		return m->host->error_set(err, RLM_ECONFIG, "backends.modal: not a JSON object");
+	if ((rc = cfg_str(m, o, "app_name", &m->app_name, err)) ||
+	    (rc = cfg_str(m, o, "image", &m->image, err)) ||
+	    (rc = cfg_str(m, o, "volume_name", &m->volume_name, err)) ||
+	    (rc = cfg_str(m, o, "workdir", &m->workdir, err)) ||
+	    (rc = cfg_str(m, o, "python", &m->python, err)) ||
+	    (rc = cfg_str(m, o, "ca_file", &m->ca_file, err)) ||
+	    (rc = cfg_str(m, o, "image_builder_version", &m->image_builder_version, err)))
+		return rc;
+	m->fs_mode = fs_mode_of(fs ? fs : "auto");
+	if (!(m->env_vars = json_tokener_parse(h->opt_object_json(o, "env_vars"))))
+		return nomem(m, err);
+	json_object_object_foreach(m->env_vars, k, val)
+	{
+		(void)k;
+		if (!json_object_is_type(val, json_type_string))
+			return h->error_set(err, RLM_ECONFIG,
+			                    "backends.modal.env_vars: values must be strings");
 	}
-	if ((rc = cfg_str(m, root, "server_url", &m->server_url, err)) ||
-	    (rc = cfg_str(m, root, "environment", &m->environment, err)) ||
-	    (rc = cfg_str(m, root, "app_name", &m->app_name, err)) ||
-	    (rc = cfg_str(m, root, "image", &m->image, err)) ||
-	    (rc = cfg_str(m, root, "volume_name", &m->volume_name, err)) ||
-	    (rc = cfg_str(m, root, "workdir", &m->workdir, err)) ||
-	    (rc = cfg_str(m, root, "python", &m->python, err)) ||
-	    (rc = cfg_str(m, root, "ca_file", &m->ca_file, err)) ||
-	    (rc = cfg_str(m, root, "image_builder_version", &m->image_builder_version, err)))
-		goto out;
-	if (json_object_object_get_ex(root, "file_transfer", &v) &&
-	    json_object_is_type(v, json_type_string) &&
-	    (m->fs_mode = fs_mode_of(json_object_get_string(v))) < 0) {
-		rc = m->host->error_set(err, RLM_ECONFIG,
-		                        "backends.modal.file_transfer: \"%s\" is not one of auto, "
-		                        "fs-tools, legacy, shell",
-		                        json_object_get_string(v));
-		goto out;
-	}
-	if (json_object_object_get_ex(root, "env_vars", &v) &&
-	    json_object_is_type(v, json_type_object)) {
-		json_object_object_foreach(v, k, val)
-		{
-			(void)k;
-			if (!json_object_is_type(val, json_type_string)) {
-				rc = m->host->error_set(
-				        err, RLM_ECONFIG,
-				        "backends.modal.env_vars: values must be strings");
-				goto out;
-			}
-		}
-		m->env_vars = json_object_get(v);
-	}
-	m->timeout_s = cfg_num(root, "timeout_s", 3600);
-	m->exec_timeout_s = cfg_num(root, "execute_timeout_s", 300);
-	m->shutdown_timeout_s = cfg_num(root, "shutdown_timeout_s", 20);
-	m->cpu = cfg_num(root, "cpu", 0);
-	m->memory_mb = (long)cfg_num(root, "memory_mb", 0);
-	/* Modal's longest sandbox lifetime is 24 h (UNVERIFIED on Modal's own pages, reference
-	 * 7): a longer one is refused here rather than by the server after an image build. */
-	if (!(m->timeout_s > 0 && m->timeout_s <= 86400)) {
-		rc = m->host->error_set(err, RLM_ECONFIG,
-		                        "backends.modal.timeout_s: %g is not in (0, 86400] seconds",
-		                        m->timeout_s);
-		goto out;
-	}
-	if (!(m->exec_timeout_s > 0 && m->exec_timeout_s <= 86400)) {
-		rc = m->host->error_set(err, RLM_ECONFIG,
-		                        "backends.modal.execute_timeout_s: %g is not in (0, 86400] "
-		                        "seconds",
-		                        m->exec_timeout_s);
-		goto out;
-	}
-	if (!(m->shutdown_timeout_s > 0 && m->shutdown_timeout_s <= 3600)) {
-		rc = m->host->error_set(err, RLM_ECONFIG,
-		                        "backends.modal.shutdown_timeout_s: %g is not in (0, 3600] "
-		                        "seconds",
-		                        m->shutdown_timeout_s);
-		goto out;
-	}
-	if (!(m->cpu >= 0 && m->cpu <= 1024) || m->memory_mb < 0 || m->memory_mb > (1L << 22)) {
-		rc = m->host->error_set(
-		        err, RLM_ECONFIG,
-		        "backends.modal: cpu (%g) and memory_mb (%ld) must be positive "
-		        "and sane (at most 1024 cores, 4 TiB)",
-		        m->cpu, m->memory_mb);
-		goto out;
-	}
-	if (!m->server_url && !(m->server_url = setting(m, "MODAL_SERVER_URL", "server_url",
-	                                                "https://api.modal.com")))
-		rc = nomem(m, err);
-	else if (!m->environment &&
-	         !(m->environment = setting(m, "MODAL_ENVIRONMENT", "environment", "")))
-		rc = nomem(m, err);
-	else if (strncmp(m->server_url, "https://", 8) != 0 &&
-	         !(strncmp(m->server_url, "http://", 7) == 0 && mg_url_is_loopback(m->server_url)))
-		rc = m->host->error_set(err, RLM_ECONFIG,
-		                        "backends.modal.server_url: \"%s\" must be https:// (plain "
-		                        "http:// only to a loopback address)",
-		                        m->server_url);
-	else if ((!m->app_name && !(m->app_name = mstrdup(m, "rlm"))) ||
-	         (!m->image && !(m->image = mstrdup(m, "python:3.12-slim"))) ||
-	         (!m->workdir && !(m->workdir = mstrdup(m, "/root"))) ||
-	         (!m->python && !(m->python = mstrdup(m, "python3"))))
-		rc = nomem(m, err);
-out:
-	json_object_put(root);
-	return rc;
+	/* A null in the config leaves these at 0: the defaults then. */
+	m->timeout_s = h->opt_is_set(o, "timeout_s") ? h->opt_number(o, "timeout_s") : 3600;
+	m->exec_timeout_s =
+	        h->opt_is_set(o, "execute_timeout_s") ? h->opt_number(o, "execute_timeout_s") : 300;
+	m->shutdown_timeout_s = h->opt_is_set(o, "shutdown_timeout_s")
+	                                ? h->opt_number(o, "shutdown_timeout_s")
+	                                : 20;
+	m->cpu = h->opt_number(o, "cpu");
+	m->memory_mb = (long)h->opt_int(o, "memory_mb");
+	if (!(m->server_url = or_profile(m, h->opt_string(o, "server_url"), "server_url",
+	                                 "https://api.modal.com")) ||
+	    !(m->environment = or_profile(m, h->opt_string(o, "environment"), "environment", "")))
+		return nomem(m, err);
+	if (strncmp(m->server_url, "https://", 8) != 0 &&
+	    !(strncmp(m->server_url, "http://", 7) == 0 && mg_url_is_loopback(m->server_url)))
+		return h->error_set(err, RLM_ECONFIG,
+		                    "backends.modal.server_url: \"%s\" must be https:// (plain "
+		                    "http:// only to a loopback address)",
+		                    m->server_url);
+	if ((!m->app_name && !(m->app_name = h->str_dup("rlm"))) ||
+	    (!m->image && !(m->image = h->str_dup("python:3.12-slim"))) ||
+	    (!m->workdir && !(m->workdir = h->str_dup("/root"))) ||
+	    (!m->python && !(m->python = h->str_dup("python3"))))
+		return nomem(m, err);
+	return 0;
 }
 
 /* ---- RPCs with the SDKs' retry policies ------------------------------------------------ */
@@ -581,7 +538,7 @@ static int router_connect(struct modal *m, const mg_bounds *b, rlm_error *err)
 		rc = mg_channel_set_headers(m->router, hdrs) ? nomem(m, err) : 0;
 	} else {
 		mg_channel *ch = mg_channel_new(m->host, resp->url, hdrs, m->ca_file);
-		char *url = mstrdup(m, resp->url);
+		char *url = m->host->str_dup(resp->url);
 		if (!ch || !url) {
 			pthread_mutex_unlock(&m->mu);
 			mg_channel_free(ch);
@@ -629,7 +586,7 @@ static int on_image_join(void *ctx, const ProtobufCMessage *msg)
 
 	if (r->entry_id && *r->entry_id) {
 		j->m->host->free(j->entry_id);
-		j->entry_id = mstrdup(j->m, r->entry_id);
+		j->entry_id = j->m->host->str_dup(r->entry_id);
 	}
 	if (r->result &&
 	    r->result->status != MODAL__CLIENT__GENERIC_STATUS__GENERIC_STATUS_UNSPECIFIED) {
@@ -655,8 +612,8 @@ static int builder_version(struct modal *m, const mg_bounds *b, char **out, rlm_
 
 	*out = NULL;
 	if (m->image_builder_version && *m->image_builder_version)
-		return (*out = mstrdup(m, m->image_builder_version)) ? 0 : nomem(m, err);
-	if ((*out = setting(m, "MODAL_IMAGE_BUILDER_VERSION", "image_builder_version", NULL)))
+		return (*out = m->host->str_dup(m->image_builder_version)) ? 0 : nomem(m, err);
+	if ((*out = toml_profile_value(m, "image_builder_version")))
 		return 0;
 	req.deployment_name = m->environment;
 	if ((rc = cp_call(m, b, CP_PATH("EnvironmentGetOrCreate"), &req.base,
@@ -666,7 +623,7 @@ static int builder_version(struct modal *m, const mg_bounds *b, char **out, rlm_
 	v = resp->metadata && resp->metadata->settings
 	            ? resp->metadata->settings->image_builder_version
 	            : NULL;
-	if (v && *v && !(*out = mstrdup(m, v)))
+	if (v && *v && !(*out = m->host->str_dup(v)))
 		rc = nomem(m, err);
 	m->host->log(RLM_LOG_DEBUG, MODAL, "environment %s: image builder version %s",
 	             *m->environment ? m->environment : "(default)", v && *v ? v : "(none)");
@@ -697,7 +654,7 @@ static int image_build(struct modal *m, const mg_bounds *b, rlm_error *err)
 	m->host->free(builder);
 	if (rc)
 		return rc;
-	m->image_id = mstrdup(m, resp->image_id);
+	m->image_id = m->host->str_dup(resp->image_id);
 	if (resp->result && resp->result->status)
 		j.status = resp->result->status;
 	protobuf_c_message_free_unpacked(&resp->base, NULL);
@@ -785,7 +742,7 @@ static int make_secret(struct modal *m, const mg_bounds *b, rlm_error *err)
 	m->host->free(ptrs);
 	if (rc)
 		return rc;
-	m->secret_id = mstrdup(m, resp->secret_id);
+	m->secret_id = m->host->str_dup(resp->secret_id);
 	protobuf_c_message_free_unpacked(&resp->base, NULL);
 	return m->secret_id ? 0 : nomem(m, err);
 }
@@ -806,7 +763,7 @@ static int make_volume(struct modal *m, const mg_bounds *b, rlm_error *err)
 	if ((rc = cp_call(m, b, CP_PATH("VolumeGetOrCreate"), &req.base,
 	                  &modal__client__volume_get_or_create_response__descriptor, &resp, err)))
 		return rc;
-	m->volume_id = mstrdup(m, resp->volume_id);
+	m->volume_id = m->host->str_dup(resp->volume_id);
 	protobuf_c_message_free_unpacked(&resp->base, NULL);
 	return m->volume_id ? 0 : nomem(m, err);
 }
@@ -845,7 +802,7 @@ static int sandbox_create(struct modal *m, const mg_bounds *b, rlm_error *err)
 	if ((rc = cp_call(m, b, CP_PATH("SandboxCreate"), &req.base,
 	                  &modal__client__sandbox_create_response__descriptor, &resp, err)))
 		return rc;
-	m->sandbox_id = mstrdup(m, resp->sandbox_id);
+	m->sandbox_id = m->host->str_dup(resp->sandbox_id);
 	protobuf_c_message_free_unpacked(&resp->base, NULL);
 	if (!m->sandbox_id)
 		return nomem(m, err);
@@ -872,7 +829,7 @@ static int wait_task_id(struct modal *m, const mg_bounds *b, rlm_error *err)
 		if (resp->task_result && resp->task_result->status) {
 			rc = result_failed(m, "sandbox", resp->task_result, err);
 		} else if (resp->task_id && *resp->task_id) {
-			if (!(m->task_id = mstrdup(m, resp->task_id)))
+			if (!(m->task_id = m->host->str_dup(resp->task_id)))
 				rc = nomem(m, err);
 			else
 				m->host->log(RLM_LOG_INFO, MODAL,
@@ -912,7 +869,7 @@ static int app_get(struct modal *m, const mg_bounds *b, rlm_error *err)
 	if ((rc = cp_call(m, b, CP_PATH("AppGetOrCreate"), &req.base,
 	                  &modal__client__app_get_or_create_response__descriptor, &resp, err)))
 		return rc;
-	m->app_id = mstrdup(m, resp->app_id);
+	m->app_id = m->host->str_dup(resp->app_id);
 	protobuf_c_message_free_unpacked(&resp->base, NULL);
 	return m->app_id ? 0 : nomem(m, err);
 }
@@ -921,8 +878,8 @@ static int app_get(struct modal *m, const mg_bounds *b, rlm_error *err)
 
 static void modal_shutdown(void *instance);
 
-static int modal_create(const rlm_host_api *host, const char *config_json, void **instance,
-                        rlm_error *err)
+static int modal_create_opts(const rlm_host_api *host, const rlm_options *opts, void **instance,
+                             rlm_error *err)
 {
 	struct modal *m;
 	int rc;
@@ -937,7 +894,7 @@ static int modal_create(const rlm_host_api *host, const char *config_json, void 
 	pthread_mutex_init(&m->mu, NULL);
 	pthread_mutex_init(&m->refresh_mu, NULL);
 	pthread_mutex_init(&m->life_mu, NULL);
-	if ((rc = cfg_parse(m, config_json, err))) {
+	if ((rc = cfg_read(m, opts, err))) {
 		modal_shutdown(m);
 		return rc;
 	}
@@ -1263,7 +1220,6 @@ static int modal_control(void *instance, const char *op, const char *arg_json, r
 static const rlm_backend_ops modal_ops = {
         .abi_version = RLM_ABI_VERSION,
         .struct_size = sizeof(rlm_backend_ops),
-        .create = modal_create,
         .start = modal_start,
         .execute = modal_execute,
         .upload = modal_upload,
@@ -1273,6 +1229,7 @@ static const rlm_backend_ops modal_ops = {
         .run_command = modal_run_command,
         .is_alive = modal_is_alive,
         .control = modal_control,
+        .create_opts = modal_create_opts,
 };
 
 static const rlm_plugin_desc modal_desc = {
@@ -1287,7 +1244,7 @@ static const rlm_plugin_desc modal_desc = {
         .capabilities = RLM_CAP_REMOTE | RLM_CAP_VOLUME | RLM_CAP_NESTED_EXECUTE |
                         RLM_CAP_INTERRUPT | RLM_CAP_RUN_COMMAND | RLM_CAP_IS_ALIVE |
                         RLM_CAP_CONTAINS_BOMBS,
-        .options = modal_options,
+        .option_defs = modal_options,
         .ops = &modal_ops,
         /* Pool defaults: Modal answers "Sandbox creation rate limit (5/s) exceeded" past 5
          * creates a second; 32 live sandboxes keep a runaway loop's bill bounded. */
@@ -1305,8 +1262,9 @@ RLM_PLUGIN_EXPORT int rlm_plugin_entry(const rlm_host_api *host, uint32_t host_a
 		return RLM_EINVAL;
 	*out = NULL;
 	if (!host || RLM_ABI_MAJOR_OF(host_abi) != RLM_ABI_MAJOR ||
-	    RLM_ABI_MAJOR_OF(host->abi_version) != RLM_ABI_MAJOR || !host->alloc ||
-	    !host->realloc || !host->free || !host->log || !host->error_set || !host->now)
+	    RLM_ABI_MAJOR_OF(host->abi_version) != RLM_ABI_MAJOR ||
+	    !RLM_HAS_FIELD(host, opt_object_json) || !host->alloc || !host->realloc ||
+	    !host->free || !host->log || !host->error_set || !host->now)
 		return RLM_EPLUGIN;
 	*out = &modal_desc;
 	return 0;

@@ -187,7 +187,7 @@ static int legacy_step(struct modal *m, const mg_bounds *b,
 	                  &modal__client__container_filesystem_exec_response__descriptor, &resp,
 	                  err)))
 		return rc == RLM_ENOTSUP || rc == RLM_EBACKEND ? FS_UNAVAILABLE : rc;
-	if (fd && !(*fd = mstrdup(m, resp->file_descriptor ? resp->file_descriptor : ""))) {
+	if (fd && !(*fd = m->host->str_dup(resp->file_descriptor ? resp->file_descriptor : ""))) {
 		protobuf_c_message_free_unpacked(&resp->base, NULL);
 		return nomem(m, err);
 	}

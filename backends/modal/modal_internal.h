@@ -38,7 +38,8 @@ struct modal {
 	char *server_url, *environment, *app_name, *image, *volume_name, *workdir, *python;
 	char *ca_file;
 	json_object *env_vars;
-	char *image_builder_version; /* the option; NULL: env, profile, then the environment */
+	char *image_builder_version; /* the option or its env var; NULL: the profile's, then the
+	                                environment's */
 	double timeout_s, exec_timeout_s, shutdown_timeout_s, cpu;
 	long memory_mb;
 	int fs_mode; /* FS_*: configured, then the one that worked */
@@ -71,7 +72,6 @@ struct modal {
 
 extern const char MODAL[];
 
-char *mstrdup(struct modal *m, const char *s);
 int nomem(struct modal *m, rlm_error *err);
 
 /* ---- bounds (modal.c) ------------------------------------------------------------------ */

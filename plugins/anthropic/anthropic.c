@@ -27,6 +27,20 @@
 
 typedef pu_chat anthropic;
 
+static const rlm_option_def anthropic_option_defs[] = {
+        PU_CHAT_OPTION_DEFS(
+                "model name (e.g. claude-sonnet-4-5); required unless each request names one",
+                ANTHROPIC_DEFAULT_BASE_URL, "API root; the plugin POSTs to {base_url}/v1/messages",
+                ANTHROPIC_DEFAULT_KEY_ENV,
+                "env var holding the key sent as x-api-key (unset: no x-api-key header)", "4096",
+                "answer length cap (the API requires one)"),
+        RLM_OPTION_DEF(.name = "api_version", .type = RLM_OPT_STRING,
+                       .default_json = "\"" ANTHROPIC_DEFAULT_VERSION "\"",
+                       .flags = RLM_OPTF_NONEMPTY, .doc = "value of the anthropic-version header"),
+        {0},
+};
+
+/* The same for the 1.0 create slot's callers (the core reads anthropic_option_defs). */
 static const rlm_option_spec anthropic_options[] = {
         {"model", RLM_OPT_STRING, "null",
          "model name (e.g. claude-sonnet-4-5); required unless each request names one"},
@@ -241,7 +255,7 @@ static int anthropic_answer(const pu_chat *o, json_object *root, pu_chat_answer 
 }
 
 /* The anthropic-version header, from api_version. */
-static int anthropic_configure(pu_chat *c, json_object *cfg, rlm_error *err)
+static int anthropic_configure(pu_chat *c, const pu_opts *cfg, rlm_error *err)
 {
 	const char *version = pu_opt_string(cfg, "api_version");
 
@@ -270,6 +284,12 @@ static int anthropic_create(const rlm_host_api *host, const char *config_json, v
 	return pu_chat_create(host, &anthropic_dialect, config_json, (pu_chat **)instance, err);
 }
 
+static int anthropic_create_opts(const rlm_host_api *host, const rlm_options *opts, void **instance,
+                                 rlm_error *err)
+{
+	return pu_chat_create_opts(host, &anthropic_dialect, opts, (pu_chat **)instance, err);
+}
+
 static int anthropic_complete(void *instance, const rlm_llm_request *req, rlm_llm_response *resp,
                               rlm_error *err)
 {
@@ -287,6 +307,7 @@ static const rlm_llm_ops anthropic_ops = {
         .create = anthropic_create,
         .complete = anthropic_complete,
         .destroy = anthropic_destroy,
+        .create_opts = anthropic_create_opts,
 };
 
 static const rlm_plugin_desc anthropic_desc = {
@@ -298,6 +319,7 @@ static const rlm_plugin_desc anthropic_desc = {
         .version = ANTHROPIC_VERSION,
         .capabilities = 0,
         .options = anthropic_options,
+        .option_defs = anthropic_option_defs,
         .ops = &anthropic_ops,
 };
 

@@ -16,8 +16,6 @@
 /* The whole call, retries included, when the request does not say. */
 #define CHAT_DEFAULT_TIMEOUT_S 60.0
 #define CHAT_CONNECT_TIMEOUT_S 10.0
-/* More retries than this only delay the inevitable; a config asking for more is capped. */
-#define CHAT_MAX_RETRIES_CAP 20
 
 struct pu_chat {
 	const rlm_host_api *host;
@@ -140,7 +138,7 @@ int pu_chat_add_default_header(pu_chat *c, const char *name, const char *value, 
 		                    c->d->name, name);
 	if (user_sets(c, name))
 		return 0;
-	char *line = pu_format_str(h, "%s: %s", name, value);
+	char *line = h->str_printf("%s: %s", name, value);
 	if (!line)
 		return h->error_set(err, RLM_ENOMEM, "%s: out of memory", c->d->name);
 	c->defaults[c->n_defaults++] = line;
@@ -148,41 +146,40 @@ int pu_chat_add_default_header(pu_chat *c, const char *name, const char *value, 
 }
 
 /* Turns the config's headers object into "Name: value" lines. */
-static int parse_headers(pu_chat *c, json_object *cfg, rlm_error *err)
+static int parse_headers(pu_chat *c, const pu_opts *o, rlm_error *err)
 {
 	const rlm_host_api *h = c->host;
 	const char *pn = c->d->name;
-	json_object *obj;
-	size_t n;
+	json_object *obj = pu_opt_object(o, "headers");
+	size_t n = obj ? (size_t)json_object_object_length(obj) : 0;
+	int rc = 0;
 
-	if (!json_object_object_get_ex(cfg, "headers", &obj) ||
-	    !json_object_is_type(obj, json_type_object))
-		return 0;
-	n = (size_t)json_object_object_length(obj);
-	if (n == 0)
-		return 0;
-	if (!(c->extra_headers = h->alloc(n * sizeof(*c->extra_headers))))
-		return h->error_set(err, RLM_ENOMEM, "%s: out of memory", pn);
-	json_object_object_foreach(obj, name, val)
-	{
-		const char *v;
+	if (n > 0 && !(c->extra_headers = h->alloc(n * sizeof(*c->extra_headers))))
+		rc = h->error_set(err, RLM_ENOMEM, "%s: out of memory", pn);
+	if (n > 0 && !rc) {
+		json_object_object_foreach(obj, name, val)
+		{
+			const char *v = json_object_get_string(val);
 
-		if (!json_object_is_type(val, json_type_string))
-			return h->error_set(err, RLM_ECONFIG, "%s: headers.%s must be a string", pn,
-			                    name);
-		v = json_object_get_string(val);
-		if (!pu_header_name_ok(name) || pu_value_has_newline(v))
-			return h->error_set(err, RLM_ECONFIG,
-			                    "%s: headers: \"%s\" is not a valid header name, or "
-			                    "its value has a "
-			                    "line break",
-			                    pn, name);
-		if (!(c->extra_headers[c->n_extra] = pu_format_str(h, "%s: %s", name, v)))
-			return h->error_set(err, RLM_ENOMEM, "%s: out of memory", pn);
-		c->n_extra++;
+			if (!json_object_is_type(val, json_type_string))
+				rc = h->error_set(err, RLM_ECONFIG,
+				                  "%s: headers.%s must be a string", pn, name);
+			else if (!pu_header_name_ok(name) || pu_value_has_newline(v))
+				rc = h->error_set(
+				        err, RLM_ECONFIG,
+				        "%s: headers: \"%s\" is not a valid header name, or "
+				        "its value has a line break",
+				        pn, name);
+			else if (!(c->extra_headers[c->n_extra] = h->str_printf("%s: %s", name, v)))
+				rc = h->error_set(err, RLM_ENOMEM, "%s: out of memory", pn);
+			if (rc)
+				break;
+			c->n_extra++;
+		}
 	}
+	json_object_put(obj);
 	c->user_sets_auth = user_sets(c, c->d->key_header);
-	return 0;
+	return rc;
 }
 
 /* The key from the environment: a key pasted from a file often drags its newline along, and
@@ -204,9 +201,9 @@ static int read_key(pu_chat *c, rlm_error *err)
 	if (memchr(key, '\r', klen) || memchr(key, '\n', klen))
 		return h->error_set(err, RLM_ECONFIG, "%s: env var %s holds a line break",
 		                    c->d->name, c->key_env);
-	if (!(c->key = pu_format_str(h, "%.*s", (int)klen, key)))
+	if (!(c->key = h->str_printf("%.*s", (int)klen, key)))
 		return h->error_set(err, RLM_ENOMEM, "%s: out of memory", c->d->name);
-	char *value = pu_format_str(h, "%s%s", c->d->key_prefix, c->key);
+	char *value = h->str_printf("%s%s", c->d->key_prefix, c->key);
 	if (!value)
 		return h->error_set(err, RLM_ENOMEM, "%s: out of memory", c->d->name);
 	int rc = pu_chat_add_default_header(c, c->d->key_header, value, err);
@@ -215,7 +212,7 @@ static int read_key(pu_chat *c, rlm_error *err)
 	return rc;
 }
 
-static int read_config(pu_chat *c, json_object *cfg, rlm_error *err)
+static int read_config(pu_chat *c, const pu_opts *cfg, rlm_error *err)
 {
 	const rlm_host_api *h = c->host;
 	const char *pn = c->d->name;
@@ -237,20 +234,15 @@ static int read_config(pu_chat *c, json_object *cfg, rlm_error *err)
 	slen = c->d->strip_suffix ? strlen(c->d->strip_suffix) : 0;
 	if (slen && blen >= slen && !strncmp(base + blen - slen, c->d->strip_suffix, slen))
 		blen -= slen;
-	if (!(c->url = pu_format_str(h, "%.*s%s", (int)blen, base, c->d->path)) ||
-	    !(c->key_env = pu_dup_str(h, env)) || (model && !(c->model = pu_dup_str(h, model))))
+	if (!(c->url = h->str_printf("%.*s%s", (int)blen, base, c->d->path)) ||
+	    !(c->key_env = h->str_dup(env)) || (model && !(c->model = h->str_dup(model))))
 		return h->error_set(err, RLM_ENOMEM, "%s: out of memory", pn);
-	if (pu_opt_number(cfg, "temperature", &num)) {
-		if (num < 0)
-			return h->error_set(err, RLM_ECONFIG, "%s: temperature must be >= 0", pn);
+	if (pu_opt_number(cfg, "temperature", &num)) /* >= 0: PU_CHAT_OPTION_DEFS */
 		c->temperature = num;
-	}
 	c->max_tokens = pu_opt_number(cfg, "max_tokens", &num) && num > 0
 	                        ? (long)num
 	                        : c->d->default_max_tokens;
-	c->max_retries = pu_opt_number(cfg, "max_retries", &num) ? (int)(num < 0 ? 0 : num) : 4;
-	if (c->max_retries > CHAT_MAX_RETRIES_CAP)
-		c->max_retries = CHAT_MAX_RETRIES_CAP;
+	c->max_retries = pu_opt_number(cfg, "max_retries", &num) ? (int)num : 4; /* [0, 20] */
 	return 0;
 }
 
@@ -261,55 +253,78 @@ static int add_standard_headers(pu_chat *c, rlm_error *err)
 	return rc ? rc : pu_chat_add_default_header(c, "Accept", "application/json", err);
 }
 
-int pu_chat_create(const rlm_host_api *host, const pu_chat_dialect *d, const char *config_json,
-                   pu_chat **out, rlm_error *err)
+/* The instance from the options, read alike from the view or the JSON section. */
+static int chat_create(const rlm_host_api *host, const pu_chat_dialect *d, const pu_opts *o,
+                       pu_chat **out, rlm_error *err)
 {
-	json_object *cfg = NULL;
 	pu_chat *c;
 	int rc;
 
 	*out = NULL;
-	if (host->struct_size < offsetof(rlm_host_api, http_header) + sizeof(host->http_header) ||
-	    !host->http_request || !host->http_response_free || !host->http_header)
-		return host->error_set(
-		        err, RLM_EPLUGIN,
-		        "%s: this rlm's host has no HTTP helper (needs plugin ABI 1.1 "
-		        "or later)",
-		        d->name);
-	cfg = config_json && *config_json ? json_tokener_parse(config_json)
-	                                  : json_object_new_object();
-	if (!cfg || !json_object_is_type(cfg, json_type_object)) {
-		json_object_put(cfg);
-		return host->error_set(err, RLM_ECONFIG,
-		                       "%s: the config section is not a JSON object", d->name);
-	}
-	if (!(c = host->alloc(sizeof(*c)))) {
-		json_object_put(cfg);
+	if (!(c = host->alloc(sizeof(*c))))
 		return host->error_set(err, RLM_ENOMEM, "%s: out of memory", d->name);
-	}
 	memset(c, 0, sizeof(*c));
 	c->host = host;
 	c->d = d;
 	c->temperature = -1;
-	rc = read_config(c, cfg, err);
+	rc = read_config(c, o, err);
 	if (!rc)
-		rc = parse_headers(c, cfg, err);
+		rc = parse_headers(c, o, err);
 	if (!rc)
 		rc = add_standard_headers(c, err);
 	if (!rc)
 		rc = read_key(c, err);
 	if (!rc && d->configure)
-		rc = d->configure(c, cfg, err);
+		rc = d->configure(c, o, err);
 	if (!rc && !(c->secrets = pu_collect_secrets(
 	                     host, c->key, (const char *const *)c->extra_headers, c->n_extra)))
 		rc = host->error_set(err, RLM_ENOMEM, "%s: out of memory", d->name);
-	json_object_put(cfg);
 	if (rc) {
 		pu_chat_destroy(c);
 		return rc;
 	}
 	*out = c;
 	return 0;
+}
+
+/* The HTTP helper came with ABI 1.1; the string, redaction and option readers with 1.2. */
+static int host_ok(const rlm_host_api *host, const pu_chat_dialect *d, rlm_error *err)
+{
+	if (RLM_HAS_FIELD(host, opt_object_json) && host->http_request && host->str_printf &&
+	    host->redact && host->opt_object_json)
+		return 0;
+	return host->error_set(err, RLM_EPLUGIN,
+	                       "%s: this rlm's host is too old (needs plugin ABI 1.2 or later)",
+	                       d->name);
+}
+
+int pu_chat_create_opts(const rlm_host_api *host, const pu_chat_dialect *d, const rlm_options *opts,
+                        pu_chat **out, rlm_error *err)
+{
+	pu_opts o = {host, opts, NULL};
+
+	*out = NULL;
+	return host_ok(host, d, err) ? RLM_EPLUGIN : chat_create(host, d, &o, out, err);
+}
+
+int pu_chat_create(const rlm_host_api *host, const pu_chat_dialect *d, const char *config_json,
+                   pu_chat **out, rlm_error *err)
+{
+	pu_opts o = {host, NULL, NULL};
+	int rc;
+
+	*out = NULL;
+	if (host_ok(host, d, err))
+		return RLM_EPLUGIN;
+	o.json = config_json && *config_json ? json_tokener_parse(config_json)
+	                                     : json_object_new_object();
+	if (!json_object_is_type(o.json, json_type_object))
+		rc = host->error_set(err, RLM_ECONFIG,
+		                     "%s: the config section is not a JSON object", d->name);
+	else
+		rc = chat_create(host, d, &o, out, err);
+	json_object_put(o.json);
+	return rc;
 }
 
 /* ---- the request ---- */
@@ -398,13 +413,13 @@ static void provider_error(const pu_chat *c, const rlm_buf *body, char *msg, siz
 		}
 	}
 	if (m)
-		pu_quote_text(c->secrets, m, strlen(m), msg, msize);
+		pu_quote_text(c->host, c->secrets, m, strlen(m), msg, msize);
 	else if (body->data && body->len > 0)
-		pu_quote_text(c->secrets, body->data, body->len, msg, msize);
+		pu_quote_text(c->host, c->secrets, body->data, body->len, msg, msize);
 	else
 		snprintf(msg, msize, "(empty body)");
 	if (t)
-		pu_quote_text(c->secrets, t, strlen(t), type, tsize);
+		pu_quote_text(c->host, c->secrets, t, strlen(t), type, tsize);
 	json_object_put(root);
 }
 
@@ -484,7 +499,7 @@ static int proto_error(const pu_chat *c, const rlm_http_response *r, const char 
 	const char *rid = request_id(c, r, idbuf, sizeof(idbuf));
 
 	if (r->body.data && r->body.len > 0)
-		pu_quote_text(c->secrets, r->body.data, r->body.len, quote, sizeof(quote));
+		pu_quote_text(c->host, c->secrets, r->body.data, r->body.len, quote, sizeof(quote));
 	else
 		snprintf(quote, sizeof(quote), "(empty)");
 	return c->host->error_set_http(err, RLM_EPROTO, r->status, rid,
@@ -538,7 +553,7 @@ static int transport_error(const pu_chat *c, int rc, const rlm_error *herr, doub
 {
 	char msg[RLM_ERROR_MESSAGE_MAX - 96];
 
-	pu_quote_text(c->secrets, herr->message, strlen(herr->message), msg, sizeof(msg));
+	pu_quote_text(c->host, c->secrets, herr->message, strlen(herr->message), msg, sizeof(msg));
 	if (rc == RLM_ETIMEOUT)
 		return c->host->error_set_http(err, rc, herr->http_status, herr->request_id,
 		                               "%s: no answer within %.3g s: %s", c->d->name,

@@ -11,6 +11,7 @@
 #include <json-c/json.h>
 #include <stddef.h>
 
+#include "plugin_util.h"
 #include "rlm/plugin.h"
 
 /* How much of a provider's message or of an odd body an error message quotes. */
@@ -49,7 +50,7 @@ typedef struct pu_chat_dialect {
 	long default_max_tokens;      /* sent when neither config nor request says; 0: none */
 	/* Optional: reads dialect options from the plugin's config section and adds default
 	 * header lines with pu_chat_add_default_header. */
-	int (*configure)(pu_chat *c, json_object *cfg, rlm_error *err);
+	int (*configure)(pu_chat *c, const pu_opts *o, rlm_error *err);
 	/* Optional: refuses a request this provider cannot take (RLM_EINVAL with a message). */
 	int (*check)(const pu_chat *c, const rlm_llm_request *req, rlm_error *err);
 	/* The request body as JSON text, host->alloc'ed, *len set; NULL when out of memory. */
@@ -61,7 +62,36 @@ typedef struct pu_chat_dialect {
 	                   const char **missing);
 } pu_chat_dialect;
 
-/* Parses config_json (the validated llm section) into an instance for dialect d. */
+/* The options every chat plugin has, as rlm_option_def entries (the core checks their types
+ * and ranges: temperature >= 0, max_tokens >= 0, max_retries in [0, 20]); a plugin lists them
+ * first in its option_defs, with its own default base URL, key variable and max_tokens. */
+#define PU_CHAT_RETRIES_MAX 20 /* more only delay the inevitable */
+#define PU_CHAT_OPTION_DEFS(model_doc, base_url, base_doc, key_env, key_doc, max_tokens_json,      \
+                            max_tokens_doc)                                                        \
+	RLM_OPTION_DEF(.name = "model", .type = RLM_OPT_STRING, .default_json = "null",            \
+	               .doc = model_doc),                                                          \
+	        RLM_OPTION_DEF(.name = "base_url", .type = RLM_OPT_STRING,                         \
+	                       .default_json = "\"" base_url "\"", .doc = base_doc,                \
+	                       .flags = RLM_OPTF_NONEMPTY),                                        \
+	        RLM_OPTION_DEF(.name = "api_key_env", .type = RLM_OPT_STRING,                      \
+	                       .default_json = "\"" key_env "\"", .doc = key_doc),                 \
+	        RLM_OPTION_DEF(.name = "temperature", .type = RLM_OPT_NUMBER,                      \
+	                       .default_json = "null", .flags = RLM_OPTF_MIN, .min = 0,            \
+	                       .doc = "sampling temperature (null: the server's default)"),        \
+	        RLM_OPTION_DEF(.name = "max_tokens", .type = RLM_OPT_INT,                          \
+	                       .default_json = max_tokens_json, .flags = RLM_OPTF_MIN, .min = 0,   \
+	                       .doc = max_tokens_doc),                                             \
+	        RLM_OPTION_DEF(.name = "headers", .type = RLM_OPT_OBJECT, .default_json = "{}",    \
+	                       .doc = "extra HTTP headers, name -> value"),                        \
+	        RLM_OPTION_DEF(.name = "max_retries", .type = RLM_OPT_INT, .default_json = "4",    \
+	                       .flags = RLM_OPTF_MIN | RLM_OPTF_MAX, .min = 0,                     \
+	                       .max = PU_CHAT_RETRIES_MAX,                                         \
+	                       .doc = "retries of 429, 5xx and dropped connections")
+
+/* An instance for dialect d from the core's validated view (create_opts). */
+int pu_chat_create_opts(const rlm_host_api *host, const pu_chat_dialect *d, const rlm_options *opts,
+                        pu_chat **out, rlm_error *err);
+/* The same from the validated section's JSON text (the 1.0 create slot). */
 int pu_chat_create(const rlm_host_api *host, const pu_chat_dialect *d, const char *config_json,
                    pu_chat **out, rlm_error *err);
 void pu_chat_destroy(pu_chat *c);

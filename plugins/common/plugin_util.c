@@ -2,73 +2,59 @@
 #include "plugin_util.h"
 
 #include <ctype.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
 
-char *pu_dup_str(const rlm_host_api *h, const char *s)
+const char *pu_opt_string(const pu_opts *o, const char *key)
 {
-	size_t n = strlen(s);
-	char *d = h->alloc(n + 1);
+	const char *s = NULL;
+	json_object *v;
 
-	if (d)
-		memcpy(d, s, n + 1);
-	return d;
+	if (o->view)
+		s = o->h->opt_string(o->view, key);
+	else if (json_object_object_get_ex(o->json, key, &v) &&
+	         json_object_is_type(v, json_type_string))
+		s = json_object_get_string(v);
+	return s && *s ? s : NULL;
 }
 
-char *pu_format_str(const rlm_host_api *h, const char *fmt, ...)
-{
-	va_list ap;
-	int n;
-	char *s;
-
-	va_start(ap, fmt);
-	n = vsnprintf(NULL, 0, fmt, ap);
-	va_end(ap);
-	if (n < 0 || !(s = h->alloc((size_t)n + 1)))
-		return NULL;
-	va_start(ap, fmt);
-	vsnprintf(s, (size_t)n + 1, fmt, ap);
-	va_end(ap);
-	return s;
-}
-
-/* The option's string value, or NULL when absent, null or empty (null means "default"). */
-const char *pu_opt_string(json_object *cfg, const char *key)
+int pu_opt_number(const pu_opts *o, const char *key, double *out)
 {
 	json_object *v;
 
-	if (!json_object_object_get_ex(cfg, key, &v) || !json_object_is_type(v, json_type_string))
-		return NULL;
-	return json_object_get_string_len(v) > 0 ? json_object_get_string(v) : NULL;
-}
-
-int pu_opt_number(json_object *cfg, const char *key, double *out)
-{
-	json_object *v;
-
-	if (!json_object_object_get_ex(cfg, key, &v) ||
+	if (o->view) {
+		if (!o->h->opt_is_set(o->view, key))
+			return 0;
+		*out = o->h->opt_number(o->view, key);
+		return 1;
+	}
+	if (!json_object_object_get_ex(o->json, key, &v) ||
 	    !(json_object_is_type(v, json_type_int) || json_object_is_type(v, json_type_double)))
 		return 0;
 	*out = json_object_get_double(v);
 	return 1;
 }
 
-/* Overwrites every occurrence of secret in s with '*'. */
-void pu_mask_secret(char *s, const char *secret)
+json_object *pu_opt_object(const pu_opts *o, const char *key)
 {
-	size_t n = secret ? strlen(secret) : 0;
+	json_object *v = NULL;
 
-	if (n == 0)
-		return;
-	for (char *p = strstr(s, secret); p; p = strstr(p + n, secret))
-		memset(p, '*', n);
+	if (o->view)
+		v = json_tokener_parse(o->h->opt_object_json(o->view, key));
+	else if (json_object_object_get_ex(o->json, key, &v))
+		json_object_get(v);
+	if (!json_object_is_type(v, json_type_object)) {
+		json_object_put(v);
+		return NULL;
+	}
+	return v;
 }
 
 /* Copies text into out (size > 4) on one line: control characters become spaces, the tail
- * is cut with "...", and the secrets (NULL-terminated) are masked. */
-void pu_quote_text(const char *const *secrets, const char *text, size_t len, char *out, size_t size)
+ * is cut with "...", and the secrets (NULL-terminated) are redacted. */
+void pu_quote_text(const rlm_host_api *h, const char *const *secrets, const char *text, size_t len,
+                   char *out, size_t size)
 {
 	size_t i, n = len < size - 1 ? len : size - 1;
 
@@ -77,8 +63,7 @@ void pu_quote_text(const char *const *secrets, const char *text, size_t len, cha
 	out[n] = '\0';
 	if (len > n)
 		memcpy(out + size - 4, "...", 4);
-	for (const char *const *s = secrets; s && *s; s++)
-		pu_mask_secret(out, *s);
+	h->redact(out, secrets);
 }
 
 int pu_header_name_ok(const char *name)

@@ -9,21 +9,26 @@
 
 #include "rlm/plugin.h"
 
-/* A copy of s, host->alloc'ed; NULL when out of memory. */
-char *pu_dup_str(const rlm_host_api *h, const char *s);
-/* A formatted string, host->alloc'ed; NULL when out of memory. */
-char *pu_format_str(const rlm_host_api *h, const char *fmt, ...)
-        __attribute__((format(printf, 2, 3)));
-/* The option's string value, or NULL when absent, null or empty (null means "default"). */
-const char *pu_opt_string(json_object *cfg, const char *key);
+/* A plugin's options, read alike whether they came as the core's validated view (create_opts,
+ * ABI 1.2) or as the validated section's JSON text (create, kept for callers of the 1.0 slot).
+ * Ranges, types and defaults are the core's business (the option_defs): these only read. */
+typedef struct pu_opts {
+	const rlm_host_api *h;
+	const rlm_options *view; /* create_opts: read with h->opt_* */
+	json_object *json;       /* create: the section, parsed */
+} pu_opts;
+
+/* The option's string value, or NULL when unset, null or empty (null means "default"). */
+const char *pu_opt_string(const pu_opts *o, const char *key);
 /* 1 and *out when the option is a number, else 0. */
-int pu_opt_number(json_object *cfg, const char *key, double *out);
-/* Overwrites every occurrence of secret in s with '*'. */
-void pu_mask_secret(char *s, const char *secret);
+int pu_opt_number(const pu_opts *o, const char *key, double *out);
+/* An OBJECT option, a new reference (json_object_put it); NULL when unset or not an object. */
+json_object *pu_opt_object(const pu_opts *o, const char *key);
 /* Copies text into out (size > 4) on one line: control characters become spaces, the tail is
- * cut with "...", and the secrets (NULL-terminated, may be NULL) are masked. */
-void pu_quote_text(const char *const *secrets, const char *text, size_t len, char *out,
-                   size_t size);
+ * cut with "...", and the secrets (NULL-terminated, may be NULL) are hidden by the host's one
+ * redaction rule (host->redact). */
+void pu_quote_text(const rlm_host_api *h, const char *const *secrets, const char *text, size_t len,
+                   char *out, size_t size);
 /* A valid header name: non-empty, no spaces, colons or controls. */
 int pu_header_name_ok(const char *name);
 /* 1 when a header value would break the header block. */

@@ -18,6 +18,18 @@
 #define OPENAI_DEFAULT_BASE_URL "https://api.openai.com/v1"
 #define OPENAI_DEFAULT_KEY_ENV  "OPENAI_API_KEY"
 
+static const rlm_option_def openai_option_defs[] = {
+        PU_CHAT_OPTION_DEFS(
+                "model name sent to the server; required unless each request names one",
+                OPENAI_DEFAULT_BASE_URL,
+                "server root; the plugin POSTs to {base_url}/chat/completions",
+                OPENAI_DEFAULT_KEY_ENV,
+                "env var holding the key sent as a bearer token (unset: no Authorization header)",
+                "null", "answer length cap (null: server default)"),
+        {0},
+};
+
+/* The same for the 1.0 create slot's callers (the core reads openai_option_defs). */
 static const rlm_option_spec openai_options[] = {
         {"model", RLM_OPT_STRING, "null",
          "model name sent to the server; required unless each request names one"},
@@ -124,6 +136,12 @@ static int openai_create(const rlm_host_api *host, const char *config_json, void
 	return pu_chat_create(host, &openai_dialect, config_json, (pu_chat **)instance, err);
 }
 
+static int openai_create_opts(const rlm_host_api *host, const rlm_options *opts, void **instance,
+                              rlm_error *err)
+{
+	return pu_chat_create_opts(host, &openai_dialect, opts, (pu_chat **)instance, err);
+}
+
 static int openai_complete(void *instance, const rlm_llm_request *req, rlm_llm_response *resp,
                            rlm_error *err)
 {
@@ -141,6 +159,7 @@ static const rlm_llm_ops openai_ops = {
         .create = openai_create,
         .complete = openai_complete,
         .destroy = openai_destroy,
+        .create_opts = openai_create_opts,
 };
 
 static const rlm_plugin_desc openai_desc = {
@@ -153,6 +172,7 @@ static const rlm_plugin_desc openai_desc = {
         .version = OPENAI_VERSION,
         .capabilities = 0,
         .options = openai_options,
+        .option_defs = openai_option_defs,
         .ops = &openai_ops,
 };
 

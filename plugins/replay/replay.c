@@ -27,7 +27,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "rlm/plugin.h"
 
@@ -64,33 +63,24 @@ struct replay {
 	char *model;  /* reported as the answering model */
 };
 
-static const rlm_option_spec replay_options[] = {
-        {"script", RLM_OPT_STRING, NULL,
-         "JSONL file of {\"response\": ...} lines, a recorded trajectory, or inline JSON array "
-         "text"},
-        {"match", RLM_OPT_STRING, "null",
-         "null or \"order\": answer in order; \"key\": pick the entry whose \"match\" is in the "
-         "last user message"},
-        {"model", RLM_OPT_STRING, "null", "model name reported in answers (default \"replay\")"},
-        {"api_key_env", RLM_OPT_STRING, "null",
-         "accepted and ignored, so a real provider's config replays unchanged"},
-        {NULL, 0, NULL, NULL},
+static const char *const replay_matches[] = {"order", "key", NULL};
+
+static const rlm_option_def replay_option_defs[] = {
+        RLM_OPTION_DEF(.name = "script", .type = RLM_OPT_STRING,
+                       .flags = RLM_OPTF_REQUIRED | RLM_OPTF_NONEMPTY,
+                       .doc = "JSONL file of {\"response\": ...} lines (rlm run --script FILE), "
+                              "a recorded trajectory, or inline JSON array text"),
+        RLM_OPTION_DEF(.name = "match", .type = RLM_OPT_STRING, .default_json = "null",
+                       .choices = replay_matches,
+                       .doc = "null or \"order\": answer in order; \"key\": pick the entry "
+                              "whose \"match\" is in the last user message"),
+        RLM_OPTION_DEF(.name = "model", .type = RLM_OPT_STRING, .default_json = "\"replay\"",
+                       .doc = "model name reported in answers"),
+        RLM_OPTION_DEF(.name = "api_key_env", .type = RLM_OPT_STRING, .default_json = "null",
+                       .doc = "accepted and ignored, so a real provider's config replays "
+                              "unchanged"),
+        {0},
 };
-
-static char *dup_host(const rlm_host_api *h, const char *s, size_t len)
-{
-	char *p = h->alloc(len + 1);
-	if (p) {
-		memcpy(p, s, len);
-		p[len] = '\0';
-	}
-	return p;
-}
-
-static char *dup_str(const rlm_host_api *h, const char *s)
-{
-	return s ? dup_host(h, s, strlen(s)) : NULL;
-}
 
 static void replay_free(struct replay *r)
 {
@@ -137,9 +127,9 @@ static int add_entry(struct replay *r, const char *response, const char *match, 
 	}
 	struct entry *e = &r->entries[r->n];
 	memset(e, 0, sizeof(*e));
-	e->response = dup_str(r->host, response ? response : "");
-	e->match = dup_str(r->host, match);
-	e->error = dup_str(r->host, error);
+	e->response = r->host->str_dup(response ? response : "");
+	e->match = r->host->str_dup(match);
+	e->error = r->host->str_dup(error);
 	e->delay_ms = o ? member_long(o, "delay_ms", 0) : 0;
 	e->prompt_tokens = o ? member_long(o, "prompt_tokens", -1) : -1;
 	e->completion_tokens = o ? member_long(o, "completion_tokens", -1) : -1;
@@ -327,11 +317,11 @@ static int load_script(struct replay *r, const char *script, rlm_error *err)
 	while (isspace((unsigned char)*p))
 		p++;
 	if (*p == '[') {
-		r->source = dup_str(r->host, "inline script");
+		r->source = r->host->str_dup("inline script");
 		return r->source ? parse_array(r, p, err)
 		                 : r->host->error_set(err, RLM_ENOMEM, "out of memory");
 	}
-	r->source = dup_str(r->host, script);
+	r->source = r->host->str_dup(script);
 	if (!r->source)
 		return r->host->error_set(err, RLM_ENOMEM, "out of memory");
 	char *text = NULL;
@@ -348,42 +338,25 @@ static int load_script(struct replay *r, const char *script, rlm_error *err)
 
 /* ---- the ops --------------------------------------------------------------------------- */
 
-static int replay_create(const rlm_host_api *host, const char *config_json, void **instance,
-                         rlm_error *err)
+/* The core checked the options: script is set and not empty, match is null, order or key. */
+static int replay_create_opts(const rlm_host_api *host, const rlm_options *opts, void **instance,
+                              rlm_error *err)
 {
-	*instance = NULL;
-	json_object *cfg = json_tokener_parse(config_json ? config_json : "{}");
+	const char *match = host->opt_string(opts, "match");
+	const char *model = host->opt_string(opts, "model");
 	struct replay *r = host->alloc(sizeof(*r));
-	if (!r) {
-		json_object_put(cfg);
+	int rc;
+
+	*instance = NULL;
+	if (!r)
 		return host->error_set(err, RLM_ENOMEM, "out of memory");
-	}
 	memset(r, 0, sizeof(*r));
 	r->host = host;
 	pthread_mutex_init(&r->lock, NULL);
-	const char *script = cfg ? member_str(cfg, "script") : NULL;
-	const char *match = cfg ? member_str(cfg, "match") : NULL;
-	const char *model = cfg ? member_str(cfg, "model") : NULL;
-	int rc = 0;
-	if (!script || !*script)
-		rc = host->error_set(
-		        err, RLM_ECONFIG,
-		        "the replay LLM needs a script: set llm.script to a JSONL file "
-		        "(rlm run --script FILE) or to an inline JSON array of "
-		        "{\"response\": ...} objects");
-	else if (match && strcmp(match, "key") && strcmp(match, "order"))
-		rc = host->error_set(
-		        err, RLM_ECONFIG,
-		        "llm.match must be \"order\" or \"key\" for the replay LLM, got "
-		        "\"%s\"",
-		        match);
-	if (!rc) {
-		r->by_key = match && !strcmp(match, "key");
-		r->model = dup_str(host, model ? model : "replay");
-		rc = r->model ? load_script(r, script, err)
-		              : host->error_set(err, RLM_ENOMEM, "out of memory");
-	}
-	json_object_put(cfg);
+	r->by_key = match && !strcmp(match, "key");
+	r->model = host->str_dup(model ? model : "replay"); /* the config's null wins the default */
+	rc = r->model ? load_script(r, host->opt_string(opts, "script"), err)
+	              : host->error_set(err, RLM_ENOMEM, "out of memory");
 	if (rc) {
 		replay_free(r);
 		return rc;
@@ -427,14 +400,6 @@ static long estimate_tokens(const char *s)
 	return (long)((strlen(s) + 3) / 4);
 }
 
-static void sleep_ms(double ms)
-{
-	struct timespec ts = {(time_t)(ms / 1000),
-	                      (long)((ms - (double)(long)(ms / 1000) * 1000) * 1e6)};
-	while (nanosleep(&ts, &ts) == -1 && errno == EINTR)
-		;
-}
-
 static int replay_complete(void *instance, const rlm_llm_request *req, rlm_llm_response *resp,
                            rlm_error *err)
 {
@@ -462,19 +427,21 @@ static int replay_complete(void *instance, const rlm_llm_request *req, rlm_llm_r
 		                    r->source);
 	}
 	if (e->delay_ms > 0) {
-		double limit_ms = req->timeout_s > 0 ? req->timeout_s * 1000.0 : 0;
-		if (limit_ms > 0 && (double)e->delay_ms > limit_ms) {
-			sleep_ms(limit_ms);
+		double limit_s = req->timeout_s > 0 ? req->timeout_s : 0;
+		const volatile int *cancel = RLM_HAS_FIELD(req, cancel) ? req->cancel : NULL;
+		int late = limit_s > 0 && (double)e->delay_ms / 1000 > limit_s;
+
+		if (h->sleep(late ? limit_s : (double)e->delay_ms / 1000, cancel) == RLM_ECANCELLED)
+			return h->error_set(err, RLM_ECANCELLED, "replay: cancelled");
+		if (late)
 			return h->error_set(err, RLM_ETIMEOUT,
 			                    "replay: no answer within the call timeout of %.3g s "
 			                    "(scripted delay %ld ms)",
 			                    req->timeout_s, e->delay_ms);
-		}
-		sleep_ms((double)e->delay_ms);
 	}
 	if (e->error)
 		return h->error_set(err, RLM_ETRANSIENT, "%s", e->error);
-	resp->text.data = dup_str(h, e->response);
+	resp->text.data = h->str_dup(e->response);
 	if (!resp->text.data)
 		return h->error_set(err, RLM_ENOMEM, "out of memory");
 	resp->text.len = strlen(e->response);
@@ -498,9 +465,9 @@ static void replay_destroy(void *instance)
 static const rlm_llm_ops replay_ops = {
         .abi_version = RLM_ABI_VERSION,
         .struct_size = sizeof(rlm_llm_ops),
-        .create = replay_create,
         .complete = replay_complete,
         .destroy = replay_destroy,
+        .create_opts = replay_create_opts,
 };
 
 static const rlm_plugin_desc replay_desc = {
@@ -512,7 +479,7 @@ static const rlm_plugin_desc replay_desc = {
                    "(offline tests, demos, replays)",
         .version = "1.0.0",
         .capabilities = 0,
-        .options = replay_options,
+        .option_defs = replay_option_defs,
         .ops = &replay_ops,
 };
 
@@ -527,8 +494,8 @@ REPLAY_ENTRY_VISIBILITY int REPLAY_ENTRY(const rlm_host_api *host, uint32_t host
 	*out = NULL;
 	if (!host || RLM_ABI_MAJOR_OF(host_abi) != RLM_ABI_MAJOR ||
 	    RLM_ABI_MAJOR_OF(host->abi_version) != RLM_ABI_MAJOR ||
-	    host->struct_size < offsetof(rlm_host_api, now) + sizeof(host->now) || !host->alloc ||
-	    !host->realloc || !host->free || !host->error_set)
+	    !RLM_HAS_FIELD(host, opt_object_json) || !host->alloc || !host->realloc ||
+	    !host->free || !host->error_set)
 		return RLM_EPLUGIN;
 	*out = &replay_desc;
 	return 0;

@@ -156,6 +156,26 @@ class BackendsTest(unittest.TestCase):
         self.assertIn("memory_mb", p.stdout)
         self.assertIn("default", p.stdout)
 
+    def test_in_tree_plugins_leave_ranges_and_choices_to_the_core(self):
+        # Their option_defs carry the bounds and choices: describe shows them, and the core
+        # refuses a value outside them, in one wording, before the plugin is created.
+        plugins = 'plugin_path=["%s"]' % os.environ["RLM_TEST_PLUGIN_DIR"]
+        p = rlm("backends", "describe", "local")
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertIn("one of auto, none, namespaces", p.stdout)
+        self.assertIn("min 0 max 2147483647", p.stdout)
+        for args, words in (
+                (["--set", "backends.local.isolation=strict"],
+                 'backends.local.isolation must be one of auto, none, namespaces, got "strict"'),
+                (["--set", "backends.local.cpu_seconds=-1"],
+                 "backends.local.cpu_seconds must be an integer from 0 to 2147483647"),
+                (["--backend", "mock", "--set", plugins, "--set",
+                  "backends.mock.slow_reply_ms=-5"],
+                 "backends.mock.slow_reply_ms must be an integer from 0 to 600000")):
+            p = rlm("exec", "-c", "pass", *args)
+            self.assertEqual(p.returncode, 2, p.stderr)
+            self.assertIn(words, p.stderr)
+
     def test_describe_unknown_fails(self):
         p = rlm("backends", "describe", "nosuch")
         self.assertEqual(p.returncode, 2)

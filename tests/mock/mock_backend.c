@@ -84,66 +84,93 @@ typedef struct mock_xfer {
 	size_t out_cap;
 } mock_xfer;
 
-static const rlm_option_spec mock_options[] = {
-        {"fail_start", RLM_OPT_BOOL, "false", "start() fails with RLM_EBACKEND"},
-        {"drop_after_bytes", RLM_OPT_INT, "0",
-         "kill the driver after this many output bytes of one request (0: never)"},
-        {"garbage", RLM_OPT_BOOL, "false",
-         "inject junk text and a malformed frame between frames, and split every chunk"},
-        {"slow_reply_ms", RLM_OPT_INT, "0", "sleep this long before handing over each chunk"},
-        {"fail_upload", RLM_OPT_BOOL, "false", "upload() fails with RLM_EBACKEND"},
-        {"max_memory_mb", RLM_OPT_INT, "4096",
-         "address-space limit of the driver, so a memory test cannot exhaust the host (0: none)"},
-        {NULL, 0, NULL, NULL},
+#define MOCK_MEMORY_MB 4096
+#define MOCK_STR_(x)   #x
+#define MOCK_STR(x)    MOCK_STR_(x)
+
+#ifdef MOCK_FULL_OPS
+/* The faults, checked by the core (ABI 1.2): a negative count or delay is refused. */
+static const rlm_option_def mock_option_defs[] = {
+        RLM_OPTION_DEF(.name = "fail_start", .type = RLM_OPT_BOOL, .default_json = "false",
+                       .doc = "start() fails with RLM_EBACKEND"),
+        RLM_OPTION_DEF(.name = "drop_after_bytes", .type = RLM_OPT_INT, .default_json = "0",
+                       .flags = RLM_OPTF_MIN, .min = 0,
+                       .doc = "kill the driver after this many output bytes of one request "
+                              "(0: never)"),
+        RLM_OPTION_DEF(.name = "garbage", .type = RLM_OPT_BOOL, .default_json = "false",
+                       .doc = "inject junk text and a malformed frame between frames, and "
+                              "split every chunk"),
+        RLM_OPTION_DEF(.name = "slow_reply_ms", .type = RLM_OPT_INT, .default_json = "0",
+                       .flags = RLM_OPTF_MIN | RLM_OPTF_MAX, .min = 0, .max = 600000,
+                       .doc = "sleep this long before handing over each chunk"),
+        RLM_OPTION_DEF(.name = "fail_upload", .type = RLM_OPT_BOOL, .default_json = "false",
+                       .doc = "upload() fails with RLM_EBACKEND"),
+        RLM_OPTION_DEF(.name = "max_memory_mb", .type = RLM_OPT_INT,
+                       .default_json = MOCK_STR(MOCK_MEMORY_MB), .flags = RLM_OPTF_MIN, .min = 0,
+                       .doc = "address-space limit of the driver, so a memory test cannot "
+                              "exhaust the host (0: none)"),
+        {0},
 };
+#endif
 
-/* Reads one option of the validated section; absent or mistyped keeps the default. */
-static void opt_bool(json_object *cfg, const char *key, bool *val)
+static mock *mock_new(const rlm_host_api *host, rlm_error *err)
 {
-	json_object *v;
+	mock *m = host->alloc(sizeof(*m));
 
-	if (json_object_object_get_ex(cfg, key, &v) && json_object_is_type(v, json_type_boolean))
-		*val = json_object_get_boolean(v);
-}
-
-static void opt_int(json_object *cfg, const char *key, long long *val)
-{
-	json_object *v;
-
-	if (json_object_object_get_ex(cfg, key, &v) && json_object_is_type(v, json_type_int))
-		*val = json_object_get_int64(v);
-}
-
-static int mock_create(const rlm_host_api *host, const char *config_json, void **instance,
-                       rlm_error *err)
-{
-	json_object *cfg = json_tokener_parse(config_json ? config_json : "{}");
-	mock *m;
-
-	if (!cfg || !json_object_is_type(cfg, json_type_object)) {
-		json_object_put(cfg);
-		return host->error_set(err, RLM_ECONFIG, "mock: config is not a JSON object");
-	}
-	m = host->alloc(sizeof(*m));
 	if (!m) {
-		json_object_put(cfg);
-		return host->error_set(err, RLM_ENOMEM, "mock: out of memory");
+		host->error_set(err, RLM_ENOMEM, "mock: out of memory");
+		return NULL;
 	}
 	memset(m, 0, sizeof(*m));
 	m->host = host;
 	m->pid = -1;
 	m->fd = -1;
 	m->at_boundary = true;
-	opt_bool(cfg, "fail_start", &m->fail_start);
-	opt_int(cfg, "drop_after_bytes", &m->drop_after_bytes);
-	opt_bool(cfg, "garbage", &m->garbage);
-	opt_int(cfg, "slow_reply_ms", &m->slow_reply_ms);
-	opt_bool(cfg, "fail_upload", &m->fail_upload);
-	opt_int(cfg, "max_memory_mb", &m->max_memory_mb);
-	json_object_put(cfg);
+	return m;
+}
+
+#ifdef MOCK_FULL_OPS
+static int mock_create_opts(const rlm_host_api *host, const rlm_options *o, void **instance,
+                            rlm_error *err)
+{
+	mock *m = mock_new(host, err);
+
+	if (!m)
+		return RLM_ENOMEM;
+	m->fail_start = host->opt_bool(o, "fail_start");
+	m->drop_after_bytes = host->opt_int(o, "drop_after_bytes");
+	m->garbage = host->opt_bool(o, "garbage");
+	m->slow_reply_ms = host->opt_int(o, "slow_reply_ms");
+	m->fail_upload = host->opt_bool(o, "fail_upload");
+	m->max_memory_mb = host->opt_int(o, "max_memory_mb");
 	*instance = m;
 	return 0;
 }
+
+/* The loader wants the 1.0 slot filled; a host that has create_opts never calls it. */
+static int mock_create(const rlm_host_api *host, const char *config_json, void **instance,
+                       rlm_error *err)
+{
+	(void)config_json;
+	*instance = NULL;
+	return host->error_set(err, RLM_EPLUGIN, "mock: needs a host with plugin ABI 1.2");
+}
+#else
+/* The short tables end at shutdown, before create_opts: these variants come through the 1.0
+ * create and declare no options (the core refuses any key), so every fault is off. */
+static int mock_create(const rlm_host_api *host, const char *config_json, void **instance,
+                       rlm_error *err)
+{
+	mock *m = mock_new(host, err);
+
+	(void)config_json;
+	if (!m)
+		return RLM_ENOMEM;
+	m->max_memory_mb = MOCK_MEMORY_MB;
+	*instance = m;
+	return 0;
+}
+#endif
 
 /* Kills the driver's whole process group (user code may have forked) and reaps the driver. */
 static void stop_driver(mock *m)
@@ -299,12 +326,10 @@ static int feed_chunk(mock *m, mock_xfer *x, const rlm_exchange *ex, const char 
 	size_t half = len / 2;
 	int rc;
 
-	if (m->slow_reply_ms > 0) {
-		struct timespec ts = {m->slow_reply_ms / 1000, (m->slow_reply_ms % 1000) * 1000000};
-
-		while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-			;
-	}
+	if (m->slow_reply_ms > 0 &&
+	    m->host->sleep((double)m->slow_reply_ms / 1000,
+	                   RLM_HAS_FIELD(ex, cancel) ? ex->cancel : NULL) == RLM_ECANCELLED)
+		return m->host->error_set(err, RLM_ECANCELLED, "mock: cancelled");
 	if (m->garbage && m->at_boundary) {
 		if ((rc = feed(m, x, ex, MOCK_JUNK, strlen(MOCK_JUNK), err)) != 0)
 			return rc;
@@ -637,6 +662,7 @@ static const rlm_backend_ops mock_ops = {
         .shutdown = mock_shutdown,
         .interrupt = mock_interrupt,
         .control = mock_control,
+        .create_opts = mock_create_opts,
 };
 
 #define MOCK_CAPABILITIES (RLM_CAP_INTERRUPT | RLM_CAP_NESTED_EXECUTE)
@@ -651,7 +677,9 @@ static const rlm_plugin_desc mock_desc = {
         .summary = MOCK_SUMMARY,
         .version = "0.1.0",
         .capabilities = MOCK_CAPABILITIES,
-        .options = mock_options,
+#ifdef MOCK_FULL_OPS
+        .option_defs = mock_option_defs,
+#endif
         .ops = &mock_ops,
 };
 
