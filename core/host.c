@@ -94,31 +94,57 @@ static int token_char(char c)
 	       c == '+' || c == '/' || c == '=';
 }
 
-/* Masks the token that follows each occurrence of a marker ("Bearer ", "sk-", "api_key="). */
-static void mask_after(char *buf, const char *marker, int case_insensitive)
+/* Marks the token that follows each occurrence of a marker ("Bearer ", "sk-", "api_key=") as
+ * hidden: the marker says it is a credential, whatever its length. */
+static void mark_after(const char *buf, const char *marker, int case_insensitive,
+                       unsigned char *hidden)
 {
 	size_t m = strlen(marker);
-	char *p = buf;
+	const char *p = buf;
 	while ((p = case_insensitive ? strcasestr(p, marker) : strstr(p, marker))) {
 		p += m;
 		while (*p == '"' || *p == ' ' || *p == ':')
 			p++;
 		while (*p && token_char(*p))
-			*p++ = '*';
+			hidden[p++ - buf] = 1;
 	}
 }
 
+/* The rule of redact.c: the tokens after the markers, then the values of secret-looking
+ * environment variables, each run of hidden bytes written as RLM_REDACT_MASK. */
 char *rlm_redact(const char *s)
 {
-	char *buf = strdup(s ? s : "");
-	if (!buf)
-		return NULL;
 	static const char *const markers[] = {
 	        "bearer ",   "api_key=",   "api-key=",    "apikey=",   "token=",    "secret=",
 	        "password=", "x-api-key:", "\"api_key\"", "\"token\"", "\"secret\""};
+	const size_t mask_len = sizeof(RLM_REDACT_MASK) - 1;
+	if (!s)
+		s = "";
+	size_t len = strlen(s);
+	unsigned char *hidden = calloc(len + 1, 1);
+	/* A run of one hidden byte grows to the mask's length: room for the worst case. */
+	char *buf = malloc(len * mask_len + 1);
+	if (!hidden || !buf) {
+		free(hidden);
+		free(buf);
+		return NULL;
+	}
 	for (size_t i = 0; i < sizeof(markers) / sizeof(markers[0]); i++)
-		mask_after(buf, markers[i], 1);
-	mask_after(buf, "sk-", 0);
+		mark_after(s, markers[i], 1, hidden);
+	mark_after(s, "sk-", 0, hidden);
+	size_t w = 0;
+	for (size_t r = 0; r < len;) {
+		if (!hidden[r]) {
+			buf[w++] = s[r++];
+			continue;
+		}
+		while (r < len && hidden[r])
+			r++;
+		memcpy(buf + w, RLM_REDACT_MASK, mask_len);
+		w += mask_len;
+	}
+	buf[w] = '\0';
+	free(hidden);
 	mask_env_secrets(buf);
 	return buf;
 }

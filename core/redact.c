@@ -14,7 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define MASK     "***"
+#define MASK     RLM_REDACT_MASK
 #define MASK_LEN 3
 
 /* Marks (hidden[i] = 1) every byte of every occurrence of needle, overlapping ones too.

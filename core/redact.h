@@ -4,6 +4,9 @@
 
 #include <stddef.h>
 
+/* What each maximal run of hidden bytes becomes. */
+#define RLM_REDACT_MASK "***"
+
 /* Secrets shorter than this are not masked: they would hide ordinary words and numbers. */
 #define RLM_REDACT_MIN_SECRET 4
 
