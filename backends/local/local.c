@@ -1034,6 +1034,7 @@ static int launch_driver(struct local *l, double timeout_s, const volatile int *
 	fcntl(to[1], F_SETPIPE_SZ, 1 << 20); /* fewer wakeups for big requests; best effort */
 	fcntl(from[0], F_SETPIPE_SZ, 1 << 20);
 	argv[argc++] = l->cfg.python;
+	argv[argc++] = (char *)"-S"; /* the driver runs `site` when a cell first needs it */
 	argv[argc++] = l->script_path;
 	argv[argc++] = (char *)"--in-fd";
 	argv[argc++] = (char *)"3";

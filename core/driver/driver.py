@@ -21,6 +21,7 @@ __version__ = "1.0.0"
 
 import builtins
 import codecs
+import io
 import time
 import _thread
 
@@ -520,9 +521,39 @@ class Stream(object):
             os.close(r)
             os.close(w)
         os.set_blocking(self.rfd, False)
+        st = os.fstat(self.wfd)
+        self.ident = (st.st_ino, st.st_dev)
         self.lock = _thread.allocate_lock()
         self.current = None
         os.dup2(self.wfd, target_fd)
+
+    def write(self, data):
+        """What sys.stdout / sys.stderr write (bytes, through their buffer): straight into the
+        running cell's capture, after whatever the pipe holds (so it keeps its order with
+        fd-level writes), without the trip through the pipe that wakes the reader thread and
+        makes it fight the main thread for the GIL.  Through the fd itself when that is not the
+        pipe any more (user code pointed it elsewhere, or closed it: the write then fails as a
+        FileIO's would) and in a forked child (whose copy of the capture nobody reads)."""
+        if _forked:
+            write_all(self.target_fd, data)
+            return len(data)
+        try:
+            st = os.fstat(self.target_fd)
+            ours = (st.st_ino, st.st_dev) == self.ident
+        except OSError:
+            ours = False
+        if not ours:
+            write_all(self.target_fd, data)
+            return len(data)
+        with self.lock:
+            cap = self.current
+            self._drain(cap)
+            if cap is not None:
+                try:
+                    cap.feed(data)
+                except Exception:
+                    pass
+        return len(data)
 
     def start(self):
         import select
@@ -592,6 +623,53 @@ class Stream(object):
                 return
             with self.lock:
                 self._drain(self.current)
+
+
+class StreamRaw(io.RawIOBase):
+    """The raw file under sys.stdout / sys.stderr: a Stream's write (see Stream.write).  It
+    says it is fd 1 / fd 2 (fileno, name), so code that hands sys.stdout to a subprocess or
+    writes to its fd reaches the same capture through the pipe."""
+
+    def __init__(self, stream):
+        io.RawIOBase.__init__(self)
+        self.stream = stream
+
+    def writable(self):
+        return True
+
+    def write(self, data):
+        if self.closed:
+            raise ValueError("write to closed file")
+        return self.stream.write(data)
+
+    def fileno(self):
+        return self.stream.target_fd
+
+    def isatty(self):
+        return False
+
+    @property
+    def name(self):
+        return self.stream.target_fd
+
+    @property
+    def mode(self):
+        return "wb"
+
+
+def stream_file(stream):
+    """sys.stdout / sys.stderr for a Stream: text, line-buffered, UTF-8 (unencodable text is
+    backslash-escaped), like open(fd, "w", buffering=1) but without the pipe round trip."""
+    return io.TextIOWrapper(io.BufferedWriter(StreamRaw(stream)), encoding="utf-8",
+                            errors="backslashreplace", line_buffering=True)
+
+
+_forked = False
+
+
+def _after_fork():
+    global _forked
+    _forked = True
 
 
 # --------------------------------------------------------------------------------------------
@@ -703,6 +781,10 @@ class Driver(object):
         self.volume = volume
         self.devnull_fd = devnull_fd
         self.pid = os.getpid()
+        try:
+            os.register_at_fork(after_in_child=_after_fork)
+        except AttributeError:  # pragma: no cover - Python < 3.7
+            pass
         self.main_ident = _thread.get_ident()
         self.reader = FrameReader(in_fd)
         self.call_lock = _thread.allocate_lock()
@@ -754,11 +836,9 @@ class Driver(object):
                 except BaseException:
                     pass
         if self.stdout_obj is None or self.stdout_obj.closed:
-            self.stdout_obj = open(1, "w", buffering=1, encoding="utf-8",
-                                   errors="backslashreplace", closefd=False)
+            self.stdout_obj = stream_file(self.out)
         if self.stderr_obj is None or self.stderr_obj.closed:
-            self.stderr_obj = open(2, "w", buffering=1, encoding="utf-8",
-                                   errors="backslashreplace", closefd=False)
+            self.stderr_obj = stream_file(self.err)
         if self.stdin_obj is None or self.stdin_obj.closed:
             self.stdin_obj = open(0, "r", encoding="utf-8", errors="replace", closefd=False)
         sys.stdout = sys.__stdout__ = self.stdout_obj
@@ -1636,6 +1716,93 @@ class Driver(object):
 
 
 # --------------------------------------------------------------------------------------------
+# `site`, on demand.  Hosts may start the driver with -S: `site` (the site-packages entries of
+# sys.path, their .pth files, sitecustomize) is then run the first time a cell needs it, not at
+# start-up, where it costs a quarter of the interpreter's start.  A cell "needs it" when it
+# imports a module that no finder finds without it, or one of _SITE_FIRST (which read sys.path
+# or site's results); a cell that imports only the standard library never pays for it.
+
+_SITE_FIRST = frozenset(("site", "sitecustomize", "usercustomize", "sysconfig", "pkgutil",
+                         "pkg_resources", "importlib.metadata", "importlib_metadata",
+                         "importlib.resources"))
+
+
+class _LazySite(object):
+    """A meta path finder that runs site.main() once, then finds nothing.  One sits first in
+    sys.meta_path (for _SITE_FIRST) and one last (for modules nobody else found, which it then
+    looks for again with site's sys.path and finders).  They stay in sys.meta_path once done:
+    removing an entry while the import system walks the list would make it skip the next."""
+
+    lock = _thread.allocate_lock()
+    done = False
+    driver = None
+
+    def __init__(self, last):
+        self.last = last
+
+    def find_spec(self, name, path=None, target=None):
+        if _LazySite.done or (not self.last and name not in _SITE_FIRST):
+            return None
+        _LazySite.load()
+        if not self.last:
+            return None
+        for finder in list(sys.meta_path):
+            if isinstance(finder, _LazySite):
+                continue
+            find = getattr(finder, "find_spec", None)
+            if find is not None:
+                spec = find(name, path, target)
+                if spec is not None:
+                    return spec
+        return None
+
+    @classmethod
+    def load(cls):
+        """site.main() (once; any thread), inside the cell's critical section: a timeout or an
+        interrupt that comes meanwhile is raised when it is done, never half way through."""
+        drv = cls.driver
+        main = drv is not None and _thread.get_ident() == drv.main_ident
+        with cls.lock:
+            if cls.done:
+                return
+            cls.done = True
+            if drv is not None:
+                drv._enter_crit(main)
+            try:
+                cwd_first = sys.path[:1] == [""]
+                if cwd_first:  # site would make "" the absolute path of today's cwd
+                    del sys.path[0]
+                try:
+                    import site
+                    site.main()
+                except Exception as e:
+                    fatal("site failed: %s: %s" % (type(e).__name__, e))
+                finally:
+                    if cwd_first:
+                        sys.path.insert(0, "")
+            finally:
+                if drv is not None:
+                    drv._leave_crit(main)
+
+
+def lazy_site(drv):
+    """Puts the _LazySite finders in place when the interpreter started without `site` (-S),
+    and the builtins site would have made at once (exit, quit, help)."""
+    if not sys.flags.no_site:
+        return
+    try:
+        import _sitebuiltins
+        builtins.exit = _sitebuiltins.Quitter("exit", "Ctrl-D (i.e. EOF)")
+        builtins.quit = _sitebuiltins.Quitter("quit", "Ctrl-D (i.e. EOF)")
+        builtins.help = _sitebuiltins._Helper()
+    except Exception:
+        pass
+    _LazySite.driver = drv
+    sys.meta_path.insert(0, _LazySite(False))
+    sys.meta_path.append(_LazySite(True))
+
+
+# --------------------------------------------------------------------------------------------
 # start-up
 
 USAGE = "usage: driver.py [--in-fd N --out-fd M] [--volume PATH] [--workdir PATH]\n"
@@ -1724,6 +1891,7 @@ def main(argv=None):
         drv.install_signals()
         drv.out.start()
         drv.err.start()
+        lazy_site(drv)
         drv.ready()
         # What every exec needs (compile_cell finds a trailing expression through the AST) is
         # imported once the host has its "ready", not before: the host works on its first

@@ -136,9 +136,10 @@ class DriverProcess(object):
 
 class DriverTestCase(unittest.TestCase):
     driver_args = ()
+    interpreter_flags = ("-S",)  # as the local backend starts it: `site` on demand
 
     def setUp(self):
-        self.d = DriverProcess(*self.driver_args)
+        self.d = DriverProcess(*self.driver_args, interpreter_flags=self.interpreter_flags)
         self.addCleanup(self.d.close)
 
     def run_ok(self, code, **fields):
@@ -150,6 +151,83 @@ class DriverTestCase(unittest.TestCase):
     def assertAlive(self):
         rid, frame = self.d.request("ping")
         self.assertEqual(frame, {"type": "pong", "id": rid})
+
+
+# ------------------------------------------------------------------------------------------
+# `site` on demand (the driver started with -S, as the local backend starts it)
+
+class TestLazySite(unittest.TestCase):
+    """A user site directory (PYTHONUSERBASE) stands for site-packages: only site.main() puts
+    it on sys.path and runs its .pth file and usercustomize."""
+
+    def setUp(self):
+        import shutil
+        import tempfile
+        base = tempfile.mkdtemp(prefix="rlm-lazy-site-")
+        self.addCleanup(shutil.rmtree, base, True)
+        site_dir = os.path.join(base, "lib", "python%d.%d" % sys.version_info[:2],
+                                "site-packages")
+        extra = os.path.join(base, "extra")
+        os.makedirs(site_dir)
+        os.makedirs(extra)
+        with open(os.path.join(site_dir, "rlm_lazy_mod.py"), "w") as f:
+            f.write("WHERE = 'site-packages'\n")
+        with open(os.path.join(extra, "rlm_lazy_pth.py"), "w") as f:
+            f.write("WHERE = 'pth'\n")
+        with open(os.path.join(site_dir, "rlm-lazy.pth"), "w") as f:
+            f.write(extra + "\n")
+        with open(os.path.join(site_dir, "usercustomize.py"), "w") as f:
+            f.write("import os, time\ntime.sleep(float(os.environ.get('RLM_TEST_SLOW_SITE', '0')))\n"
+                    "import builtins\nbuiltins.rlm_site_ran = True\n")
+        self.site_dir = site_dir
+        self.env = dict(os.environ, PYTHONUSERBASE=base)
+        self.env.pop("PYTHONNOUSERSITE", None)
+
+    def driver(self, slow=0):
+        env = dict(self.env, RLM_TEST_SLOW_SITE=str(slow))
+        d = DriverProcess(interpreter_flags=["-S"], env=env)
+        self.addCleanup(d.close)
+        return d
+
+    def ok(self, d, code, **fields):
+        res = d.exec(code, **fields)
+        self.assertIsNone(res["error"], res["error"] and res["error"]["traceback"])
+        return res
+
+    def test_site_runs_when_a_cell_imports_what_only_it_finds(self):
+        d = self.driver()
+        res = self.ok(d, "import sys\nprint('site' in sys.modules, exit.__class__.__name__)\n"
+                         "import json, collections\n'site' in sys.modules")
+        self.assertEqual((res["stdout"], res["value"]), ("False Quitter\n", "False"))
+        res = self.ok(d, "import rlm_lazy_mod, rlm_lazy_pth, sys\n"
+                         "(rlm_lazy_mod.WHERE, rlm_lazy_pth.WHERE, rlm_site_ran,\n"
+                         " sys.path[0], %r in sys.path)" % self.site_dir)
+        self.assertEqual(res["value"], "('site-packages', 'pth', True, '', True)")
+
+    def test_a_module_that_reads_site_results_loads_it_first(self):
+        d = self.driver()
+        res = self.ok(d, "import importlib.metadata, sys\n%r in sys.path" % self.site_dir)
+        self.assertEqual(res["value"], "True")
+
+    def test_a_module_nobody_has_is_still_an_import_error(self):
+        d = self.driver()
+        res = d.exec("import rlm_no_such_module_anywhere")
+        self.assertEqual(res["error"]["type"], "ModuleNotFoundError")
+        self.assertEqual(self.ok(d, "import rlm_lazy_mod\nrlm_lazy_mod.WHERE")["value"],
+                         "'site-packages'")
+
+    def test_a_timeout_during_site_comes_after_it_is_done(self):
+        d = self.driver(slow=0.5)
+        res = d.exec("import rlm_lazy_mod\nwhile True:\n    pass", timeout_s=0.1)
+        self.assertEqual(res["error"]["type"], "TimeoutError")
+        res = self.ok(d, "import rlm_lazy_pth\n(rlm_site_ran, rlm_lazy_pth.WHERE)")
+        self.assertEqual(res["value"], "(True, 'pth')")
+
+    def test_with_site_at_start_nothing_is_deferred(self):
+        d = DriverProcess(env=self.env)
+        self.addCleanup(d.close)
+        res = self.ok(d, "import sys\n('site' in sys.modules, rlm_site_ran)")
+        self.assertEqual(res["value"], "(True, True)")
 
 
 # ------------------------------------------------------------------------------------------
@@ -575,6 +653,39 @@ class TestOutput(DriverTestCase):
             self.assertEqual(res["value"], "42")
             self.assertEqual(set(res["stdout"].split()) - {"tick", "mine"}, set())
         self.assertAlive()
+
+
+    def test_print_keeps_its_order_with_fd_level_writes(self):
+        res = self.run_ok("import os, sys\nos.write(1, b'a\\n')\nprint('b')\n"
+                          "os.write(1, b'c\\n')\nsys.stdout.write('d')\n"
+                          "os.system('echo e')\nprint('f', end='')\nos.write(1, b'g')")
+        # sys.stdout is line-buffered, as on a terminal: 'd' and 'f' wait for the cell's end
+        self.assertEqual(res["stdout"], "a\nb\nc\ne\ngdf")
+
+    def test_sys_stdout_is_fd_1_to_its_users(self):
+        res = self.run_ok("import sys, subprocess\n"
+                          "sys.stdout.buffer.write(b'raw\\n')\nsys.stdout.flush()\n"
+                          "subprocess.run(['echo', 'sub'], stdout=sys.stdout)\n"
+                          "print(sys.stdout.fileno(), sys.stderr.fileno(), sys.stdout.name,\n"
+                          "      sys.stdout.isatty(), sys.stdout.encoding)")
+        self.assertEqual(res["stdout"], "raw\nsub\n1 2 1 False utf-8\n")
+
+    def test_print_follows_fd_1_when_user_code_redirects_it(self):
+        path = os.path.join(self.tmp(), "out.txt")
+        res = self.run_ok("import os, sys\nf = os.open(%r, os.O_WRONLY | os.O_CREAT, 0o600)\n"
+                          "saved = os.dup(1)\nos.dup2(f, 1)\nprint('to the file')\n"
+                          "os.dup2(saved, 1)\nos.close(saved)\nos.close(f)\nprint('captured')"
+                          % path)
+        self.assertEqual(res["stdout"], "captured\n")
+        with open(path) as f:
+            self.assertEqual(f.read(), "to the file\n")
+
+    def tmp(self):
+        import tempfile
+        d = tempfile.mkdtemp(prefix="rlm-driver-test-")
+        import shutil
+        self.addCleanup(shutil.rmtree, d, True)
+        return d
 
 
 class TestCaptureInProcess(unittest.TestCase):
