@@ -773,6 +773,54 @@ def _is_number(x):
 
 _BAD_SCOPE = object()  # parse_scope's "already answered with an error"
 
+# What split_cell leaves to the AST: line ends other than LF, form feeds (they reset the
+# indentation count), and future statements (they would not reach a part compiled apart).
+_SPLIT_AVOID = ("\r", "\f", "\v", "__future__")
+SPLIT_TRIES = 3
+
+
+def split_cell(code, filename):
+    """The cell compiled as compile_cell_ast does, without the AST, or None: use the AST.
+
+    The AST costs about a millisecond per process (the _ast types, made on first use) and
+    doubles a cell's compile time, so the last top-level statement is found from the text: it
+    starts on the last line that begins at column 0 (not blank, not a comment) before which
+    the text compiles on its own, i.e. is whole statements (a line inside brackets, a string
+    or a backslash continuation fails that, and the one before it is tried).  From there to
+    the end is exactly one statement: if it compiles as an expression, that is the trailing
+    expression, compiled with its own line numbers; if not, and it holds no `;`, it is some
+    other statement and the cell is compiled whole.  Anything less clear goes to the AST."""
+    for c in _SPLIT_AVOID:
+        if c in code:
+            return None
+    lines = code.split("\n")
+    k = len(lines)
+    for _ in range(SPLIT_TRIES):
+        k -= 1
+        while k >= 0 and (not lines[k] or lines[k][0] in " \t#"):
+            k -= 1
+        if k < 0:
+            return None
+        head = None
+        if k:
+            try:
+                head = compile("\n".join(lines[:k]) + "\n", filename, "exec", 0, True)
+            except (SyntaxError, ValueError):
+                continue  # line k is inside the statement before it
+        tail = "\n" * k + "\n".join(lines[k:])
+        try:
+            expr = compile(tail, filename, "eval", 0, True)
+        except (SyntaxError, ValueError):
+            expr = None
+        if expr is not None:
+            if head is None:
+                head = compile("", filename, "exec", 0, True)
+            return head, expr
+        if ";" in tail:
+            return None  # maybe `a = 1; a`
+        return compile(code, filename, "exec", 0, True), None
+    return None
+
 
 class Driver(object):
     def __init__(self, in_fd, out_fd, volume, devnull_fd):
@@ -1384,6 +1432,12 @@ class Driver(object):
                 cache[fn] = (len(src), None, src.splitlines(True), fn)
 
     def compile_cell(self, code, filename):
+        """(code of the cell, code of its trailing expression or None)."""
+        split = split_cell(code, filename)
+        return split if split is not None else self.compile_cell_ast(code, filename)
+
+    @staticmethod
+    def compile_cell_ast(code, filename):
         import _ast
         tree = compile(code, filename, "exec", _ast.PyCF_ONLY_AST, True)
         body = tree.body
@@ -1893,10 +1947,11 @@ def main(argv=None):
         drv.err.start()
         lazy_site(drv)
         drv.ready()
-        # What every exec needs (compile_cell finds a trailing expression through the AST) is
-        # imported once the host has its "ready", not before: the host works on its first
-        # request meanwhile, and a sandbox started ahead pays it before it is taken over.
-        import _ast  # noqa: F401
+        # The first compile() of a process makes Python's AST types (about a millisecond, even
+        # for a plain compile): done once the host has its "ready", not before, so the host
+        # works on its first request meanwhile, and a sandbox started ahead pays it before it
+        # is taken over.
+        compile("", "<rlm-driver>", "exec", 0, True)
         drv.serve()
     except BaseException as e:
         import traceback

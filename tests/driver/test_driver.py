@@ -688,19 +688,96 @@ class TestOutput(DriverTestCase):
         return d
 
 
+class TestSplitCell(unittest.TestCase):
+    """split_cell (the trailing expression found from the text) against the AST's answer."""
+
+    CELLS = [
+        "x = 1", "x = 1\nx", "1 + 1", "str('p')", "", "# only a comment", "   ",
+        "x = 1; x", "x = 1; x = 2", "if True: y = 1", "if True: y = 1; z = 2",
+        "foo = (\n1,\n2)", "(\n1,\n2)", "max(\n1,\n2)\n", "t = '''\nabc\n1\n'''\nt",
+        "'''\nabc\n1\n'''", "def f():\n    return 1\nf()", "def f():\n    return 2\n",
+        "x = 1 + \\\n2", "1 + \\\n2", "for i in range(3):\n    pass\ni",
+        "try:\n    w = 1\nexcept Exception:\n    pass\nelse:\n    w = 2\nw",
+        "class A:\n    pass\nA.__name__", "v = [\n1,\n]\n# trailing comment\n", "x = 1\n\n\n",
+        "'done'", "x = 1\n'done'", "d = {\n'a': 1}\nd['a']", "(lambda: 1)()", "x = 1\r\nx",
+        "from __future__ import annotations\nx = 1\nx", "async def g(): pass", "match = 3\nmatch",
+        "if 1:\n    a = 1\n# col-0 comment inside\n    b = 2\nb", "x = 1\n\fx",
+        "import os\nos.sep", "q = 5\ndel q", "x = 1  # c\nx  # c",
+        "@staticmethod\ndef h(): pass", "r = [i for i in\nrange(3)]\nr",
+        "s = 'a;b'\ns", "k = 1\nk == \\\n1", "x = (\n  1)\nx\n\n# end",
+        "e = 0\nif e:\n    e = 1\nelse:\n    e = 2\ne", "n = 2\nwhile n:\n    n -= 1\nn",
+    ]
+    ERRORS = ["x = (", "yield 1", "1 +", "x = 1\n  y = 2", "def f(:\n  pass\nf", "return 5",
+              "x = 1\nx x", "x = 1\nelse:\n  pass"]
+
+    @classmethod
+    def setUpClass(cls):
+        cls.mod = TestCaptureInProcess.load_driver()
+
+    def run_both(self, code):
+        """(split answer or None, AST answer): each (namespace, repr of the value)."""
+        def run(pair):
+            mod, expr = pair
+            ns = {}
+            exec(mod, ns)
+            value = repr(eval(expr, ns)) if expr is not None else None
+            ns.pop("__builtins__", None)
+            ns.pop("__annotations__", None)
+            return {k: repr(v) for k, v in ns.items() if not callable(v)}, value
+        split = self.mod.split_cell(code, "<cell-1>")
+        return (run(split) if split is not None else None,
+                run(self.mod.Driver.compile_cell_ast(code, "<cell-1>")))
+
+    def test_the_same_answer_as_the_ast(self):
+        fast = 0
+        for code in self.CELLS:
+            with self.subTest(code=code):
+                split, ast = self.run_both(code)
+                if split is not None:
+                    fast += 1
+                    self.assertEqual(split, ast)
+        self.assertGreater(fast, len(self.CELLS) * 2 // 3)  # most never need the AST
+
+    def test_line_numbers_survive_the_split(self):
+        mod, expr = self.mod.split_cell("a = 1\nb = 2\n\n(1 /\n 0)", "<cell-1>")
+        try:
+            eval(expr, {})
+        except ZeroDivisionError as e:
+            tb = e.__traceback__
+        while tb.tb_next:
+            tb = tb.tb_next
+        self.assertEqual((tb.tb_frame.f_code.co_filename, tb.tb_lineno), ("<cell-1>", 4))
+
+    def test_syntax_errors_stay_syntax_errors(self):
+        for code in self.ERRORS:
+            with self.subTest(code=code):
+                with self.assertRaises(SyntaxError):
+                    self.mod.Driver.compile_cell_ast(code, "<cell-1>")
+                try:
+                    split = self.mod.split_cell(code, "<cell-1>")
+                except SyntaxError:
+                    continue
+                self.assertIsNone(split)
+
+
 class TestCaptureInProcess(unittest.TestCase):
     """The capture machinery of the driver module, driven directly on a private pipe."""
 
     @classmethod
     def setUpClass(cls):
+        cls.mod = cls.load_driver()
+
+    @staticmethod
+    def load_driver():
         import importlib.util
         spec = importlib.util.spec_from_file_location("rlm_driver_under_test", DRIVER)
-        cls.mod = importlib.util.module_from_spec(spec)
+        mod = importlib.util.module_from_spec(spec)
         saved, sys.dont_write_bytecode = sys.dont_write_bytecode, True  # no __pycache__ in core/
         try:
-            spec.loader.exec_module(cls.mod)
+            spec.loader.exec_module(mod)
         finally:
             sys.dont_write_bytecode = saved
+        return mod
 
     def make_stream(self):
         scratch = os.open(os.devnull, os.O_WRONLY)   # stands in for fd 1
