@@ -779,6 +779,36 @@ _SPLIT_AVOID = ("\r", "\f", "\v", "__future__")
 SPLIT_TRIES = 3
 
 
+# Words that cannot begin an expression, only a statement.
+_STATEMENT_WORDS = frozenset(("if", "for", "while", "def", "class", "with", "try", "import",
+                              "from", "return", "del", "pass", "break", "continue", "raise",
+                              "global", "nonlocal", "assert", "async"))
+_ASSIGN_NOT = frozenset("<>!=:")  # before `=`: a comparison or `:=`, not an assignment
+
+
+def _no_expression(line):
+    """Whether a statement starting with this line (at column 0) is surely no expression: it
+    starts with a statement keyword or a decorator, or its first `=` outside brackets and
+    strings is an assignment's (`x = 1`, `a.b += 2`; not `==`, `<=`, `:=`, a lambda's
+    default).  False means "compile it and see", so a wrong False only costs time."""
+    if line[:1] == "@":
+        return True
+    i = 0
+    n = len(line)
+    while i < n and (line[i].isalnum() or line[i] == "_"):
+        i += 1
+    if line[:i] in _STATEMENT_WORDS:
+        return True
+    for j in range(i, n):
+        c = line[j]
+        if c == "=":
+            return (line[j + 1:j + 2] != "=" and line[j - 1] not in _ASSIGN_NOT
+                    and "lambda" not in line[:j])
+        if c in "([{'\"#;\\":
+            return False
+    return False
+
+
 def split_cell(code, filename):
     """The cell compiled as compile_cell_ast does, without the AST, or None: use the AST.
 
@@ -808,10 +838,12 @@ def split_cell(code, filename):
             except (SyntaxError, ValueError):
                 continue  # line k is inside the statement before it
         tail = "\n" * k + "\n".join(lines[k:])
-        try:
-            expr = compile(tail, filename, "eval", 0, True)
-        except (SyntaxError, ValueError):
-            expr = None
+        expr = None
+        if not _no_expression(lines[k]):
+            try:
+                expr = compile(tail, filename, "eval", 0, True)
+            except (SyntaxError, ValueError):
+                pass
         if expr is not None:
             if head is None:
                 head = compile("", filename, "exec", 0, True)

@@ -706,6 +706,9 @@ class TestSplitCell(unittest.TestCase):
         "@staticmethod\ndef h(): pass", "r = [i for i in\nrange(3)]\nr",
         "s = 'a;b'\ns", "k = 1\nk == \\\n1", "x = (\n  1)\nx\n\n# end",
         "e = 0\nif e:\n    e = 1\nelse:\n    e = 2\ne", "n = 2\nwhile n:\n    n -= 1\nn",
+        "lambda v=1: v", "x = 8\nx >>= 1\nx", "y = 2\ny == 2", "a = [0]\na[0] = 5\na",
+        "f = lambda v=1: v\nf()", "z: int = 3\nz", "iffy = 4\niffy", "u = 1\nu <= 2",
+        "w = 3\nw != 3", "(m := 4)", "d = {}\nd['k'] = 1; d", "import os; os.sep",
     ]
     ERRORS = ["x = (", "yield 1", "1 +", "x = 1\n  y = 2", "def f(:\n  pass\nf", "return 5",
               "x = 1\nx x", "x = 1\nelse:\n  pass"]
