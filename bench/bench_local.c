@@ -6,6 +6,8 @@
  *                                                   same loop driven from Python (the floor
  *                                                   issue 15 sets its target against)
  *   (e) round trip of a 10 KB print             vs  (f), (f') the same cell in both floors
+ *   (b0), (e0): (b) and (e) again with backends.local.spin_us=0 (the host never polls before
+ *       it sleeps), each beside both floors sampled in the same loop
  *   (g) open + one exec + close                 vs  a bare `python3 -c pass`, and again
  *       with backends.local.prestart (the sandbox started ahead is taken over)
  *   (h) close (rlm_interp_close)                vs  SIGKILL + waitpid of an idle python3
@@ -396,6 +398,15 @@ int main(int argc, char **argv)
 	struct cell print10k = {"print('x' * 10000)", 10001, 0, 0, 0, 0};
 	bench_roundtrip(cfg, n_exec, pin, &x1);
 	bench_roundtrip(cfg, n_exec, pin, &print10k);
+	/* The same with backends.local.spin_us=0: the host sleeps at once on every wait. */
+	struct cell x1_nospin = x1, print10k_nospin = print10k;
+	rlm_config *nospin;
+	if (rlm_config_clone(cfg, &nospin, &err) ||
+	    rlm_config_set(nospin, "backends.local.spin_us", "0", &err))
+		die("config", &err);
+	bench_roundtrip(nospin, n_exec, pin, &x1_nospin);
+	bench_roundtrip(nospin, n_exec, pin, &print10k_nospin);
+	rlm_config_free(nospin);
 	double stateless = bench_stateless(n_stateless);
 	double cycle, cycle_bare, close_p50, close_floor;
 	bench_lifecycle(cfg, n_start, &cycle, &cycle_bare, &close_p50, &close_floor);
@@ -489,6 +500,29 @@ int main(int argc, char **argv)
 	                                       .unit = "ms",
 	                                       .baseline_label = "floor: pipe loop, C host",
 	                                       .baseline = print10k.floor_p50 * 1e3});
+	printf("(b0) (b) with spin_us=0     p50 %8.3f ms   floors %.3f / %.3f ms (C / Python host)"
+	       "   %.2fx the Python-host floor (no target)\n",
+	       x1_nospin.p50 * 1e3, x1_nospin.floor_p50 * 1e3, x1_nospin.pyfloor_p50 * 1e3,
+	       x1_nospin.p50 / x1_nospin.pyfloor_p50);
+	printf("(e0) (e) with spin_us=0     p50 %8.3f ms   floors %.3f / %.3f ms (C / Python host)"
+	       "   %.2fx the Python-host floor (no target)\n",
+	       print10k_nospin.p50 * 1e3, print10k_nospin.floor_p50 * 1e3,
+	       print10k_nospin.pyfloor_p50 * 1e3,
+	       print10k_nospin.p50 / print10k_nospin.pyfloor_p50);
+	bench_json_emit(&(struct bench_figure){.bench = "bench_local",
+	                                       .metric = "exec_x1_p50_nospin",
+	                                       .label = "rlm exec, C API, p50, spin_us=0",
+	                                       .value = x1_nospin.p50 * 1e3,
+	                                       .unit = "ms",
+	                                       .baseline_label = "floor: pipe loop, Python host",
+	                                       .baseline = x1_nospin.pyfloor_p50 * 1e3});
+	bench_json_emit(&(struct bench_figure){.bench = "bench_local",
+	                                       .metric = "exec_print10k_p50_nospin",
+	                                       .label = "rlm exec 10 KB print, p50, spin_us=0",
+	                                       .value = print10k_nospin.p50 * 1e3,
+	                                       .unit = "ms",
+	                                       .baseline_label = "floor: pipe loop, Python host",
+	                                       .baseline = print10k_nospin.pyfloor_p50 * 1e3});
 	printf("(g) open + exec + close     median %8.2f ms   bare python3 -c pass %8.2f ms   "
 	       "ratio %.2fx (target <= 1.2x)\n",
 	       cycle * 1e3, cycle_bare * 1e3, cycle / cycle_bare);

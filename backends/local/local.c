@@ -1452,6 +1452,7 @@ struct xfer {
 	char *backlog; /* read while writing, handed to on_data once the write is done */
 	size_t backlog_len, backlog_cap;
 	char *chunk;
+	bool spin; /* spin_read may spin in this exchange (spare_cpu said so before it began) */
 };
 
 /* A write() that cannot raise SIGPIPE, without touching process-wide signal dispositions:
@@ -1637,26 +1638,27 @@ static int xfer_deliver(struct local *l, const rlm_exchange *ex, struct xfer *x,
 	return 0;
 }
 
-/* Threads of this process spinning in spin_read now, and how many may (one per CPU but
- * one, at least one): a spin only pays when the driver has a CPU of its own meanwhile. */
+/* Threads of this process spinning in spin_read now, and how many may: one per CPU but one
+ * (none on one CPU), since a spin only pays when the driver has a CPU of its own meanwhile. */
 static atomic_int local_spinners;
 
 static int spin_cap(void)
 {
-	static atomic_int cap;
-	int c = atomic_load(&cap);
+	static atomic_int cap_plus_one; /* 0: not read yet */
+	int c = atomic_load(&cap_plus_one);
 
 	if (!c) {
 		long n = sysconf(_SC_NPROCESSORS_ONLN);
-		c = n > 2 ? (int)n - 1 : 1;
-		atomic_store(&cap, c);
+		c = n > 1 ? (int)n : 1;
+		atomic_store(&cap_plus_one, c);
 	}
-	return c;
+	return c - 1;
 }
 
-/* Whether the driver has a CPU while this thread spins: no more runnable tasks on the machine
- * than CPUs (this thread and the driver it just woke included), from /proc/loadavg's
- * "running/total" field, read at most every 20 ms per process. Without /proc: true. */
+/* Whether the driver would have a CPU of its own while this thread spins: before the request
+ * wakes it, fewer runnable tasks on the machine (this thread included) than CPUs, from
+ * /proc/loadavg's "running/total" field, read at most every 20 ms per process. When the
+ * driver must share this thread's CPU, spinning only delays it. Without /proc: true. */
 static bool spare_cpu(const rlm_host_api *host)
 {
 	static _Atomic double checked_at = -1;
@@ -1673,7 +1675,7 @@ static bool spare_cpu(const rlm_host_api *host)
 		if (n > 0) {
 			buf[n] = '\0';
 			if (sscanf(buf, "%*s %*s %*s %d/", &running) == 1)
-				atomic_store(&spare, running <= spin_cap() + 1);
+				atomic_store(&spare, running <= spin_cap());
 		}
 		atomic_store(&checked_at, now);
 	}
@@ -1692,7 +1694,7 @@ static ssize_t spin_read(struct local *l, const rlm_exchange *ex, struct xfer *x
 	double now, until;
 	ssize_t n = -1;
 
-	if (l->spin_s <= 0 || l->spin_off || exchange_cancelled(ex) || !spare_cpu(l->host))
+	if (!x->spin || l->spin_off || exchange_cancelled(ex))
 		return -1;
 	if (atomic_fetch_add(&local_spinners, 1) >= spin_cap()) {
 		atomic_fetch_sub(&local_spinners, 1);
@@ -1780,6 +1782,7 @@ static int local_execute(void *instance, const rlm_exchange *ex, rlm_error *err)
 	memset(&x, 0, sizeof(x));
 	x.out = ex->request;
 	x.out_len = ex->request_len;
+	x.spin = l->spin_s > 0 && !l->spin_off && spare_cpu(l->host);
 	if (!(x.chunk = l->host->alloc(LOCAL_CHUNK)))
 		return nomem(l, err);
 	rc = xfer_run(l, ex, &x, err);

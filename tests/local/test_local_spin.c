@@ -52,8 +52,8 @@ static void a_long_cell_costs_the_waiting_thread_no_more_than_the_spin(void **st
 	free(lt_run(in, "x = 1"));
 	cpu = thread_cpu_s();
 	for (int i = 0; i < 3; i++) {
-		assert_int_equal(rlm_interp_execute(in, "import time\ntime.sleep(0.4)", NULL, &r, &err),
-		                 0);
+		assert_int_equal(
+		        rlm_interp_execute(in, "import time\ntime.sleep(0.4)", NULL, &r, &err), 0);
 		assert_null(r->error);
 		rlm_result_free(r);
 	}
