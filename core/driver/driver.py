@@ -779,6 +779,86 @@ _SPLIT_AVOID = ("\r", "\f", "\v", "__future__")
 SPLIT_TRIES = 3
 
 
+# compile() without compile(): the first call of the builtin in a process makes Python's AST
+# types (PyAST_Check, about a millisecond, even for a plain source string), while exec() and
+# eval() of a string compile through the same C path without them.  compile_source has exec()
+# compile the source and stops the frame before its first instruction: a trace function raises
+# at the frame's "call" event, which carries the code object; _imp._fix_co_filename then names
+# it (and the code it holds) after the cell.  A probe at start-up checks that the frame really
+# stops; without that, or while a trace function of the code's own is set, it is compile().
+
+class _Compiled(BaseException):
+    pass
+
+
+def _stop_at_call(frame, event, arg):
+    raise _Compiled(frame.f_code)
+
+
+def _compile_by_exec(source, filename, mode):
+    run = exec if mode == "exec" else eval
+    sys.settrace(_stop_at_call)
+    try:
+        run(source, {})
+    except _Compiled as c:
+        code = c.args[0]
+    except SyntaxError as e:
+        if e.filename == "<string>":
+            e.filename = filename
+        raise
+    else:
+        code = None
+    finally:
+        sys.settrace(None)
+    if code is None:
+        raise RuntimeError("exec compiled nothing")
+    _fix_co_filename(code, filename)
+    return code
+
+
+def _compile_builtin(source, filename, mode):
+    return compile(source, filename, mode, 0, True)
+
+
+def _probe_compile_by_exec():
+    """compile_source's way, when it works here: it must stop before running anything."""
+    global _fix_co_filename
+    try:
+        import _imp
+        _fix_co_filename = _imp._fix_co_filename
+        scratch = {}
+        sys.settrace(_stop_at_call)
+        try:
+            exec("__rlm_ran__ = 1", scratch)
+        except _Compiled as c:
+            code = c.args[0]
+        else:
+            code = None
+        finally:
+            sys.settrace(None)
+        if code is None or "__rlm_ran__" in scratch:
+            return None
+        _fix_co_filename(code, "<rlm-probe>")
+        ns = {}
+        exec(code, ns)
+        if ns.get("__rlm_ran__") != 1 or code.co_filename != "<rlm-probe>":
+            return None
+        return _compile_by_exec
+    except Exception:
+        return None
+
+
+_fix_co_filename = None
+_compile_fast = None
+
+
+def compile_source(source, filename, mode):
+    """compile(source, filename, mode) with no flags and no inherited future statements."""
+    if _compile_fast is not None and sys.gettrace() is None:
+        return _compile_fast(source, filename, mode)
+    return _compile_builtin(source, filename, mode)
+
+
 # Words that cannot begin an expression, only a statement.
 _STATEMENT_WORDS = frozenset(("if", "for", "while", "def", "class", "with", "try", "import",
                               "from", "return", "del", "pass", "break", "continue", "raise",
@@ -834,23 +914,23 @@ def split_cell(code, filename):
         head = None
         if k:
             try:
-                head = compile("\n".join(lines[:k]) + "\n", filename, "exec", 0, True)
+                head = compile_source("\n".join(lines[:k]) + "\n", filename, "exec")
             except (SyntaxError, ValueError):
                 continue  # line k is inside the statement before it
         tail = "\n" * k + "\n".join(lines[k:])
         expr = None
         if not _no_expression(lines[k]):
             try:
-                expr = compile(tail, filename, "eval", 0, True)
+                expr = compile_source(tail, filename, "eval")
             except (SyntaxError, ValueError):
                 pass
         if expr is not None:
             if head is None:
-                head = compile("", filename, "exec", 0, True)
+                head = compile_source("", filename, "exec")
             return head, expr
         if ";" in tail:
             return None  # maybe `a = 1; a`
-        return compile(code, filename, "exec", 0, True), None
+        return compile_source(code, filename, "exec"), None
     return None
 
 
@@ -1978,12 +2058,14 @@ def main(argv=None):
         drv.out.start()
         drv.err.start()
         lazy_site(drv)
+        global _compile_fast
+        _compile_fast = _probe_compile_by_exec()
         drv.ready()
-        # The first compile() of a process makes Python's AST types (about a millisecond, even
-        # for a plain compile): done once the host has its "ready", not before, so the host
-        # works on its first request meanwhile, and a sandbox started ahead pays it before it
-        # is taken over.
-        compile("", "<rlm-driver>", "exec", 0, True)
+        if _compile_fast is None:
+            # The first compile() of a process makes Python's AST types (about a millisecond):
+            # done once the host has its "ready", so the host works on its first request
+            # meanwhile, and a sandbox started ahead pays it before it is taken over.
+            compile("", "<rlm-driver>", "exec", 0, True)
         drv.serve()
     except BaseException as e:
         import traceback

@@ -688,6 +688,14 @@ class TestOutput(DriverTestCase):
         return d
 
 
+def _no_address(text):
+    """repr text without object addresses (" at 0x7f..."), which differ between two runs."""
+    if text is None:
+        return None
+    import re
+    return re.sub(r" at 0x[0-9a-f]+", "", text)
+
+
 class TestSplitCell(unittest.TestCase):
     """split_cell (the trailing expression found from the text) against the AST's answer."""
 
@@ -726,7 +734,7 @@ class TestSplitCell(unittest.TestCase):
             value = repr(eval(expr, ns)) if expr is not None else None
             ns.pop("__builtins__", None)
             ns.pop("__annotations__", None)
-            return {k: repr(v) for k, v in ns.items() if not callable(v)}, value
+            return {k: repr(v) for k, v in ns.items() if not callable(v)}, _no_address(value)
         split = self.mod.split_cell(code, "<cell-1>")
         return (run(split) if split is not None else None,
                 run(self.mod.Driver.compile_cell_ast(code, "<cell-1>")))
@@ -761,6 +769,66 @@ class TestSplitCell(unittest.TestCase):
                 except SyntaxError:
                     continue
                 self.assertIsNone(split)
+
+
+class TestCompileByExec(unittest.TestCase):
+    """compile_source's way around compile(): exec() compiles, the frame stops before it runs."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.mod = TestCaptureInProcess.load_driver()
+        fast = cls.mod._probe_compile_by_exec()
+        cls.fast = staticmethod(fast) if fast is not None else None
+
+    def setUp(self):
+        if self.fast is None:
+            self.skipTest("this Python cannot stop an exec'd frame at its call event")
+
+    def test_nothing_runs_and_the_code_is_the_cell(self):
+        import tempfile
+        d = tempfile.mkdtemp(prefix="rlm-compile-test-")
+        marker = os.path.join(d, "ran")
+        self.addCleanup(os.rmdir, d)
+        code = self.fast("open(%r, 'w').close()\ndef f():\n    return 1 / 0\n" % marker,
+                         "<cell-7>", "exec")
+        self.assertFalse(os.path.exists(marker))
+        ns = {}
+        exec(code, ns)
+        self.assertTrue(os.path.exists(marker))
+        os.unlink(marker)
+        try:
+            ns["f"]()
+        except ZeroDivisionError as e:
+            tb = e.__traceback__
+        while tb.tb_next:
+            tb = tb.tb_next
+        self.assertEqual((tb.tb_frame.f_code.co_filename, tb.tb_lineno), ("<cell-7>", 3))
+        self.assertEqual(eval(self.fast("6 * 7", "<cell-8>", "eval"), {}), 42)
+        self.assertIsNone(sys.gettrace())
+
+    def test_a_syntax_error_names_the_cell(self):
+        with self.assertRaises(SyntaxError) as cm:
+            self.fast("x = 1\ny = (", "<cell-9>", "exec")
+        self.assertEqual(cm.exception.filename, "<cell-9>")
+        self.assertIsNone(sys.gettrace())
+
+    def test_a_trace_function_of_the_code_is_left_alone(self):
+        seen = []
+
+        def tracer(frame, event, arg):
+            seen.append(event)
+            return None
+        self.mod._compile_fast = self.fast
+        self.addCleanup(setattr, self.mod, "_compile_fast", None)
+        sys.settrace(tracer)
+        try:
+            code = self.mod.compile_source("x = 5", "<cell-10>", "exec")
+            self.assertIs(sys.gettrace(), tracer)
+        finally:
+            sys.settrace(None)
+        ns = {}
+        exec(code, ns)
+        self.assertEqual((ns["x"], code.co_filename), (5, "<cell-10>"))
 
 
 class TestCaptureInProcess(unittest.TestCase):
