@@ -523,6 +523,7 @@ class Stream(object):
         os.set_blocking(self.rfd, False)
         st = os.fstat(self.wfd)
         self.ident = (st.st_ino, st.st_dev)
+        self.driver = None  # the Driver, for its critical section (see write)
         self.lock = _thread.allocate_lock()
         self.current = None
         os.dup2(self.wfd, target_fd)
@@ -545,14 +546,24 @@ class Stream(object):
         if not ours:
             write_all(self.target_fd, data)
             return len(data)
-        with self.lock:
-            cap = self.current
-            self._drain(cap)
-            if cap is not None:
-                try:
-                    cap.feed(data)
-                except Exception:
-                    pass
+        # A timeout or an interrupt waits until the bytes are in (the handlers raise in user
+        # code, and user code is what calls this): a capture is never left half updated.
+        drv = self.driver
+        main = drv is not None and _thread.get_ident() == drv.main_ident
+        if main:
+            drv.crit += 1
+        try:
+            with self.lock:
+                cap = self.current
+                self._drain(cap)
+                if cap is not None:
+                    try:
+                        cap.feed(data)
+                    except Exception:
+                        pass
+        finally:
+            if main:
+                drv._leave_crit(True)
         return len(data)
 
     def start(self):
@@ -625,13 +636,16 @@ class Stream(object):
                 self._drain(self.current)
 
 
-class StreamRaw(io.RawIOBase):
-    """The raw file under sys.stdout / sys.stderr: a Stream's write (see Stream.write).  It
-    says it is fd 1 / fd 2 (fileno, name), so code that hands sys.stdout to a subprocess or
-    writes to its fd reaches the same capture through the pipe."""
+class StreamBuffer(io.BufferedIOBase):
+    """The binary file under sys.stdout / sys.stderr (their `buffer`): a Stream's write (see
+    Stream.write), unbuffered.  It says it is fd 1 / fd 2 (fileno, name), so code that hands
+    sys.stdout to a subprocess or writes to its fd reaches the same capture through the pipe.
+    Not an io.BufferedWriter over a raw file: a timeout that lands in a write is raised once
+    the bytes are in the capture, and a BufferedWriter would then keep them and write them
+    again (TextIOWrapper drops what it handed over, raise or not)."""
 
     def __init__(self, stream):
-        io.RawIOBase.__init__(self)
+        io.BufferedIOBase.__init__(self)
         self.stream = stream
 
     def writable(self):
@@ -640,7 +654,10 @@ class StreamRaw(io.RawIOBase):
     def write(self, data):
         if self.closed:
             raise ValueError("write to closed file")
-        return self.stream.write(data)
+        view = memoryview(data)  # a TypeError for what is not bytes-like, as a file gives
+        if view.ndim != 1 or view.itemsize != 1:
+            view = view.cast("B")
+        return self.stream.write(view)
 
     def fileno(self):
         return self.stream.target_fd
@@ -660,8 +677,8 @@ class StreamRaw(io.RawIOBase):
 def stream_file(stream):
     """sys.stdout / sys.stderr for a Stream: text, line-buffered, UTF-8 (unencodable text is
     backslash-escaped), like open(fd, "w", buffering=1) but without the pipe round trip."""
-    return io.TextIOWrapper(io.BufferedWriter(StreamRaw(stream)), encoding="utf-8",
-                            errors="backslashreplace", line_buffering=True)
+    return io.TextIOWrapper(StreamBuffer(stream), encoding="utf-8", errors="backslashreplace",
+                            line_buffering=True)
 
 
 _forked = False
@@ -969,6 +986,7 @@ class Driver(object):
         self.stdin_obj = None
         self.out = Stream(1)
         self.err = Stream(2)
+        self.out.driver = self.err.driver = self
         self._select = None
         self.reserved = self._make_reserved()
         self.tools = {}     # host tool name -> the function that calls it (exec's `tools`)

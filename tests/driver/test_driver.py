@@ -999,6 +999,18 @@ class TestTimeouts(DriverTestCase):
         self.assertEqual(res["error"]["line"], "TimeoutError: execution exceeded 0.5 s")
         self.assertEqual(self.run_ok("x")["value"], "42")
 
+    def test_a_timeout_in_a_printing_loop_leaves_whole_prints(self):
+        # the alarm lands inside print() most of the time: the print it interrupts is either
+        # all in the capture or not at all, and the counts agree with what was printed
+        res = self.d.exec("n = 0\nwhile True:\n    print('xxxxx')\n    n += 1", timeout_s=0.3,
+                          max_output=1 << 30)
+        self.assertEqual(res["error"]["type"], "TimeoutError")
+        n = int(self.run_ok("n")["value"])
+        self.assertGreater(n, 0)
+        self.assertIn(res["stdout_chars"] - 6 * n, (0, 6))
+        self.assertEqual(len(res["stdout"]), res["stdout_chars"])
+        self.assertEqual(set(res["stdout"].split("\n")), {"xxxxx", ""})
+
     def test_timeout_interrupts_sleep(self):
         t0 = time.monotonic()
         res = self.d.exec("import time\ntime.sleep(10**9)", timeout_s=0.3)
