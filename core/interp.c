@@ -641,6 +641,8 @@ static json_object *build_exec_frame(rlm_interp *in, const char *id, const char 
 		json_object_object_add(f, "scope", json_object_new_string(o->scope));
 	if (RLM_HAS_FIELD(o, locals) && o->locals)
 		json_object_object_add(f, "locals", json_object_new_boolean(1));
+	if (in->desc->capabilities & RLM_CAP_BINARY_CHANNEL)
+		json_object_object_add(f, "raw_output", json_object_new_boolean(1));
 	if (in->n_tools) {
 		json_object *tools = json_object_new_array();
 		for (size_t i = 0; i < in->n_tools; i++)
@@ -1186,9 +1188,9 @@ char *rlm__interp_tools_text(const rlm_interp *in)
 
 static json_object *capability_names(uint64_t caps)
 {
-	static const char *const names[] = {"interrupt",      "run_command",   "volume",
-	                                    "nested_execute", "is_alive",      "net_isolation",
-	                                    "remote",         "contains_bombs"};
+	static const char *const names[] = {"interrupt",      "run_command",    "volume",
+	                                    "nested_execute", "is_alive",       "net_isolation",
+	                                    "remote",         "contains_bombs", "binary_channel"};
 	json_object *a = json_object_new_array();
 	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
 		if (caps & (1ull << i))

@@ -13,6 +13,8 @@ void rlm_decoder_init(rlm_decoder *dec, size_t max_frame)
 
 void rlm_decoder_free(rlm_decoder *dec)
 {
+	json_object_put(dec->pending);
+	dec->pending = NULL;
 	rlm_sb_free(&dec->buf);
 	if (dec->tok)
 		json_tokener_free(dec->tok);
@@ -23,6 +25,8 @@ void rlm_decoder_reset(rlm_decoder *dec)
 {
 	dec->buf.len = 0;
 	dec->scanned = 0;
+	json_object_put(dec->pending);
+	dec->pending = NULL;
 }
 
 /* Outside a frame everything up to the next RS is junk; it is counted and dropped. */
@@ -36,7 +40,7 @@ static size_t skip_junk(rlm_decoder *dec, const char *data, size_t len)
 
 int rlm_decoder_feed(rlm_decoder *dec, const char *data, size_t len, rlm_error *err)
 {
-	if (dec->buf.len == 0) {
+	if (dec->buf.len == 0 && !dec->pending) {
 		size_t junk = skip_junk(dec, data, len);
 		data += junk;
 		len -= junk;
@@ -71,10 +75,63 @@ static json_object *parse_frame(rlm_decoder *dec, const char *text, size_t len)
 	return obj;
 }
 
+/* The raw output sizes of a result frame: 1 when it has them (both whole numbers, their sum
+ * within max_frame, no "stdout"/"stderr" string beside them), 0 when it has none, -1 when
+ * they are malformed. */
+static int tail_sizes(const rlm_decoder *dec, json_object *obj, size_t *out, size_t *err_len)
+{
+	json_object *o = NULL, *e = NULL;
+	int has_o = json_object_object_get_ex(obj, "stdout_bytes", &o);
+	int has_e = json_object_object_get_ex(obj, "stderr_bytes", &e);
+
+	if (!has_o && !has_e)
+		return 0;
+	if (!has_o || !has_e || !json_object_is_type(o, json_type_int) ||
+	    !json_object_is_type(e, json_type_int) || strcmp(rlm_frame_type(obj), "result") != 0)
+		return -1;
+	int64_t a = json_object_get_int64(o), b = json_object_get_int64(e);
+	if (a < 0 || b < 0 || a > INT32_MAX || b > INT32_MAX || (uint64_t)a > dec->max_frame ||
+	    (uint64_t)b > dec->max_frame - (uint64_t)a)
+		return -1;
+	*out = (size_t)a;
+	*err_len = (size_t)b;
+	return 1;
+}
+
+/* Fills the pending frame's "stdout" and "stderr" from the raw bytes at the head of the buffer
+ * (tail_need of them are there); returns the frame, or NULL when they are not UTF-8. */
+static json_object *finish_tail(rlm_decoder *dec)
+{
+	json_object *obj = dec->pending;
+	const char *p = dec->buf.data;
+	size_t n_out = dec->tail_out, n_err = dec->tail_need - dec->tail_out;
+
+	dec->pending = NULL;
+	if (rlm_utf8_invalid_at(p, dec->tail_need) != RLM_UTF8_VALID) {
+		json_object_put(obj);
+		obj = NULL;
+	} else {
+		json_object_object_add(obj, "stdout", json_object_new_string_len(p, (int)n_out));
+		json_object_object_add(obj, "stderr",
+		                       json_object_new_string_len(p + n_out, (int)n_err));
+	}
+	rlm_sb_consume(&dec->buf, dec->tail_need);
+	dec->scanned = 0;
+	return obj;
+}
+
 int rlm_decoder_next(rlm_decoder *dec, json_object **out)
 {
 	*out = NULL;
 	for (;;) {
+		if (dec->pending) {
+			if (dec->buf.len < dec->tail_need)
+				return 0;
+			if ((*out = finish_tail(dec)))
+				return 1;
+			dec->bad_frames++;
+			continue;
+		}
 		if (dec->buf.len == 0)
 			return 0;
 		if (dec->buf.data[0] != RLM_FRAME_RS) {
@@ -106,10 +163,21 @@ int rlm_decoder_next(rlm_decoder *dec, json_object **out)
 		json_object *obj = parse_frame(dec, text, text_len);
 		rlm_sb_consume(&dec->buf, frame_end + 1);
 		dec->scanned = 0;
-		if (obj) {
+		size_t n_out = 0, n_err = 0;
+		int tail = obj ? tail_sizes(dec, obj, &n_out, &n_err) : 0;
+		if (tail > 0) {
+			json_object_object_del(obj, "stdout_bytes");
+			json_object_object_del(obj, "stderr_bytes");
+			dec->pending = obj;
+			dec->tail_out = n_out;
+			dec->tail_need = n_out + n_err;
+			continue;
+		}
+		if (obj && tail == 0) {
 			*out = obj;
 			return 1;
 		}
+		json_object_put(obj);
 		dec->bad_frames++;
 	}
 }

@@ -22,6 +22,10 @@ typedef struct rlm_decoder {
 	size_t junk_bytes; /* bytes skipped outside frames, for logging */
 	size_t bad_frames; /* RS ... LF spans that did not parse as a JSON object */
 	json_tokener *tok;
+	/* A result frame whose output comes as raw bytes after its LF ("stdout_bytes",
+	 * "stderr_bytes": see PROTOCOL.md, Raw output), waiting for tail_need bytes. */
+	json_object *pending;
+	size_t tail_out, tail_need;
 } rlm_decoder;
 
 void rlm_decoder_init(rlm_decoder *dec, size_t max_frame);
@@ -34,7 +38,10 @@ void rlm_decoder_reset(rlm_decoder *dec);
 int rlm_decoder_feed(rlm_decoder *dec, const char *data, size_t len, rlm_error *err);
 
 /* Takes the next whole frame: returns 1 and sets *out (caller puts it), 0 when more bytes are
- * needed. Malformed frames are counted in bad_frames and skipped. */
+ * needed. Malformed frames are counted in bad_frames and skipped. A result frame with raw
+ * output comes out once its bytes are in, as "stdout" / "stderr" strings like any other; one
+ * whose sizes are not whole numbers within max_frame, or whose bytes are not UTF-8, is
+ * malformed. */
 int rlm_decoder_next(rlm_decoder *dec, json_object **out);
 
 /* Appends RS + the object's JSON + LF to out. */

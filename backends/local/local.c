@@ -2274,7 +2274,8 @@ static const rlm_plugin_desc local_desc = {
          * (RLIMIT_NPROC binds only with a uid or user namespace of the sandbox's own; status
          * says limits.max_processes_applied). The test tree runs the bombs with --bombs. */
         .capabilities = RLM_CAP_INTERRUPT | RLM_CAP_RUN_COMMAND | RLM_CAP_VOLUME |
-                        RLM_CAP_IS_ALIVE | RLM_CAP_NET_ISOLATION | RLM_CAP_NESTED_EXECUTE,
+                        RLM_CAP_IS_ALIVE | RLM_CAP_NET_ISOLATION | RLM_CAP_NESTED_EXECUTE |
+                        RLM_CAP_BINARY_CHANNEL,
         .option_defs = local_options,
         .ops = &local_ops,
 };

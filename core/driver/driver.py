@@ -230,6 +230,34 @@ def encode_result(rid, stdout, stderr, stdout_chars, stderr_chars, truncated, er
     return RS + _encode_text(text) + LF
 
 
+_RESULT_RAW_JSON = ('{"type":"result","id":%s,"stdout":null,"stderr":null,"stdout_bytes":%d,'
+                    '"stderr_bytes":%d,"stdout_chars":%d,"stderr_chars":%d,"truncated":%s,'
+                    '"error":%s,"submit":%s,"value":%s,"timed_out":%s,"duration_ms":%r}')
+RAW_OUTPUT_MIN = 512  # characters of output below which JSON strings cost no more
+
+
+def encode_result_raw(rid, stdout, stderr, stdout_chars, stderr_chars, truncated, error, submit,
+                      value, timed_out, duration_ms):
+    """A result frame whose stdout and stderr follow its LF as raw UTF-8 (their byte counts in
+    stdout_bytes / stderr_bytes), for a host whose exec said raw_output: escaping output for
+    JSON and unescaping it again is most of a big print's round trip."""
+    try:
+        out = _encode_text(stdout)
+        err = _encode_text(stderr)
+        q = _json_str
+        head = _RESULT_RAW_JSON % (
+            q(rid), len(out), len(err), stdout_chars, stderr_chars,
+            "true" if truncated else "false",
+            "null" if error is None else json_dumps(error),
+            "null" if submit is None else json_dumps(submit),
+            "null" if value is None else q(value),
+            "true" if timed_out else "false", float(duration_ms))
+        return b"".join((RS, _encode_text(head), LF, out, err))
+    except BaseException:
+        return encode_result(rid, stdout, stderr, stdout_chars, stderr_chars, truncated, error,
+                             submit, value, timed_out, duration_ms)
+
+
 def cap_text(text, limit):
     """Keep the first limit//2 and the last limit - limit//2 characters."""
     if len(text) <= limit:
@@ -1664,6 +1692,7 @@ class Driver(object):
         if not isinstance(max_output, int) or isinstance(max_output, bool) or max_output < 0:
             return self.protocol_error(rid, "exec: field 'max_output' must be a non-negative "
                                             "integer")
+        raw_output = msg.get("raw_output") is True
         want_locals = msg.get("locals")
         if want_locals is not None and not isinstance(want_locals, bool):
             return self.protocol_error(rid, "exec: field 'locals' must be a boolean or null")
@@ -1759,9 +1788,10 @@ class Driver(object):
             value = cap_text(value, max_output)[0]
         duration = round((time.monotonic() - t0) * 1000.0, 3)
         if user_vars is None:
-            self.send_bytes(encode_result(rid, stdout, stderr, stdout_chars, stderr_chars,
-                                          t1 or t2, err_dict, self.submitted, value, timed_out,
-                                          duration))
+            encode = (encode_result_raw if raw_output and len(stdout) + len(stderr)
+                      >= RAW_OUTPUT_MIN else encode_result)
+            self.send_bytes(encode(rid, stdout, stderr, stdout_chars, stderr_chars, t1 or t2,
+                                   err_dict, self.submitted, value, timed_out, duration))
         else:
             frame = self.result_frame(rid, stdout, stderr, stdout_chars, stderr_chars, t1 or t2,
                                       err_dict, self.submitted, value, timed_out, duration)

@@ -55,6 +55,10 @@ typedef enum rlm_plugin_kind {
  * A static bit: set it only when that holds whatever the config says. rlm-conformance runs its
  * fork-bomb and memory-bomb cases only on a backend that sets it, or when asked (--bombs). */
 #define RLM_CAP_CONTAINS_BOMBS (1u << 7)
+/* The channel carries any bytes unchanged (a pipe, a socket): the driver may then send a
+ * result's output as raw bytes after its frame instead of as JSON strings inside it (ABI 1.2;
+ * a host that does not know the flag never asks for it). */
+#define RLM_CAP_BINARY_CHANNEL (1u << 8)
 
 /* Option value types, for config validation and `rlm backends describe`. */
 typedef enum rlm_option_type {

@@ -61,9 +61,18 @@ class DriverProcess(object):
             j = self.buf.find(b"\n")
             if j < 0:
                 return None
-            body = bytes(self.buf[1:j])
-            del self.buf[:j + 1]
-            return json.loads(body.decode("utf-8"))
+            frame = json.loads(bytes(self.buf[1:j]).decode("utf-8"))
+            tail = frame.get("stdout_bytes", 0) + frame.get("stderr_bytes", 0)
+            if len(self.buf) < j + 1 + tail:
+                return None  # a result whose raw output has not all come yet
+            if "stdout_bytes" in frame:  # as the host's decoder does (core/protocol.c)
+                out = bytes(self.buf[j + 1:j + 1 + frame.pop("stdout_bytes")])
+                err = bytes(self.buf[j + 1 + len(out):j + 1 + tail])
+                frame.pop("stderr_bytes")
+                frame["stdout"], frame["stderr"] = out.decode("utf-8"), err.decode("utf-8")
+                frame["raw"] = True
+            del self.buf[:j + 1 + tail]
+            return frame
         return None
 
     def read_frame(self, timeout=FRAME_TIMEOUT):
@@ -654,6 +663,19 @@ class TestOutput(DriverTestCase):
             self.assertEqual(set(res["stdout"].split()) - {"tick", "mine"}, set())
         self.assertAlive()
 
+
+    def test_raw_output_comes_after_the_frame_when_asked(self):
+        code = ("import sys\nprint('\u00e9\\x1e\\n' * 300)\nprint('e\\x00r', file=sys.stderr)\n"
+                "'v'")
+        res = self.run_ok(code, raw_output=True)
+        self.assertTrue(res.get("raw"))
+        self.assertEqual(res["stdout"], "\u00e9\x1e\n" * 300 + "\n")
+        self.assertEqual((res["stderr"], res["value"]), ("e\x00r\n", "'v'"))
+        self.assertEqual((res["stdout_chars"], res["stderr_chars"]), (901, 4))
+        # small output, or no raw_output: plain JSON strings
+        self.assertNotIn("raw", self.run_ok("print('small')", raw_output=True))
+        self.assertNotIn("raw", self.run_ok(code))
+        self.assertAlive()
 
     def test_print_keeps_its_order_with_fd_level_writes(self):
         res = self.run_ok("import os, sys\nos.write(1, b'a\\n')\nprint('b')\n"

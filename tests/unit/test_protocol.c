@@ -136,6 +136,72 @@ static void oversized_frame_is_a_protocol_error(void **state)
 	rlm_decoder_free(&d);
 }
 
+/* A result frame with raw output: its bytes follow the LF (stdout, then stderr), whatever
+ * they hold (an RS, an LF, a NUL), and the frame comes out with them as strings. */
+static void raw_output_after_a_result_frame_is_read_by_its_sizes(void **state)
+{
+	(void)state;
+	static const char in[] = "\x1e{\"type\":\"result\",\"id\":\"e1\",\"stdout\":null,"
+	                         "\"stderr\":null,\"stdout_bytes\":7,\"stderr_bytes\":4}\n"
+	                         "a\x1e\nb\0\xc3\xa9"
+	                         "err\n"
+	                         "\x1e{\"type\":\"pong\",\"id\":\"p\"}\n";
+	size_t len = sizeof(in) - 1;
+	for (size_t step = 1; step <= len; step++) {
+		rlm_decoder d;
+		json_object *f[4];
+		int n = 0;
+		rlm_decoder_init(&d, 0);
+		for (size_t off = 0; off < len; off += step) {
+			size_t k = len - off < step ? len - off : step;
+			assert_int_equal(rlm_decoder_feed(&d, in + off, k, NULL), 0);
+			n += take_all(&d, f + n, 4 - n);
+		}
+		assert_int_equal(n, 2);
+		json_object *o;
+		assert_true(json_object_object_get_ex(f[0], "stdout", &o));
+		assert_int_equal(json_object_get_string_len(o), 7);
+		assert_memory_equal(json_object_get_string(o), "a\x1e\nb\0\xc3\xa9", 7);
+		assert_string_equal(rlm_frame_str(f[0], "stderr"), "err\n");
+		assert_false(json_object_object_get_ex(f[0], "stdout_bytes", NULL));
+		assert_string_equal(rlm_frame_type(f[1]), "pong");
+		assert_int_equal(d.bad_frames, 0);
+		assert_int_equal(d.junk_bytes, 0);
+		put_all(f, n);
+		rlm_decoder_free(&d);
+	}
+}
+
+/* Sizes that are not two whole numbers within max_frame, on a result frame, make the frame
+ * malformed (skipped, counted); so do raw bytes that are not UTF-8. The next frame decodes. */
+static void malformed_raw_output_is_a_bad_frame(void **state)
+{
+	(void)state;
+	static const char *const bad[] = {
+	        "\x1e{\"type\":\"result\",\"stdout_bytes\":-1,\"stderr_bytes\":0}\n",
+	        "\x1e{\"type\":\"result\",\"stdout_bytes\":1.5,\"stderr_bytes\":0}\n",
+	        "\x1e{\"type\":\"result\",\"stdout_bytes\":\"3\",\"stderr_bytes\":0}\n",
+	        "\x1e{\"type\":\"result\",\"stdout_bytes\":3}\n",
+	        "\x1e{\"type\":\"result\",\"stdout_bytes\":70000,\"stderr_bytes\":0}\n",
+	        "\x1e{\"type\":\"result\",\"stdout_bytes\":40000,\"stderr_bytes\":40000}\n",
+	        "\x1e{\"type\":\"pong\",\"stdout_bytes\":1,\"stderr_bytes\":0}\n",
+	        "\x1e{\"type\":\"result\",\"stdout_bytes\":2,\"stderr_bytes\":0}\n\xff\xfe",
+	};
+	static const char next[] = "\x1e{\"type\":\"pong\",\"id\":\"p\"}\n";
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		rlm_decoder d;
+		json_object *f[2];
+		rlm_decoder_init(&d, 1 << 16);
+		assert_int_equal(rlm_decoder_feed(&d, bad[i], strlen(bad[i]), NULL), 0);
+		assert_int_equal(rlm_decoder_feed(&d, next, sizeof(next) - 1, NULL), 0);
+		assert_int_equal(take_all(&d, f, 2), 1);
+		assert_string_equal(rlm_frame_type(f[0]), "pong");
+		assert_int_equal(d.bad_frames, 1);
+		put_all(f, 1);
+		rlm_decoder_free(&d);
+	}
+}
+
 static void junk_alone_uses_no_memory(void **state)
 {
 	(void)state;
@@ -484,6 +550,8 @@ int main(void)
 	        cmocka_unit_test(truncated_frame_recovers_at_next_rs),
 	        cmocka_unit_test(oversized_frame_is_a_protocol_error),
 	        cmocka_unit_test(junk_alone_uses_no_memory),
+	        cmocka_unit_test(raw_output_after_a_result_frame_is_read_by_its_sizes),
+	        cmocka_unit_test(malformed_raw_output_is_a_bad_frame),
 	        cmocka_unit_test(utf8_check_finds_the_first_bad_byte),
 	        cmocka_unit_test(nul_character_in_a_frame_keeps_what_follows),
 	        cmocka_unit_test_setup_teardown(
