@@ -8,14 +8,18 @@ host (core/protocol.c) is core/driver/PROTOCOL.md; read that file before changin
 
 Start-up time matters (one driver per sandbox, often hundreds in parallel; the benchmark holds
 it to 1.5x a bare `python3 -c pass`), so the driver imports only modules that are built in or
-already loaded by the interpreter at start-up; json/re/ast/traceback/keyword are avoided or
-imported lazily.  A script run as __main__ is recompiled on every start, and compiling this
+already loaded by the interpreter at start-up (`posix`, not `os`, which a -S start does not
+load); json/re/ast/traceback/keyword are avoided or imported lazily.  A script run as __main__ is recompiled on every start, and compiling this
 file costs about as much as starting the interpreter, so hosts run a precompiled copy where
 they can (the local backend caches `driver.pyc` per interpreter; Python runs a .pyc directly).
 """
 
-import os
 import sys
+
+try:  # os without os: the C module os wraps (os imports a dozen modules, a tenth of a -S start)
+    import posix as os
+except ImportError:  # pragma: no cover - not a POSIX system
+    import os
 
 __version__ = "1.0.0"
 
@@ -2088,7 +2092,7 @@ def main(argv=None):
         _log_fd = None
 
     # fds 0, 1, 2: /dev/null first (so the pipes below never land on 0-2), then the pipes
-    null = os.open(os.devnull, os.O_RDWR)
+    null = os.open("/dev/null", os.O_RDWR)
     for fd in (0, 1, 2):
         if fd != null:
             os.dup2(null, fd)
@@ -2097,7 +2101,8 @@ def main(argv=None):
         os.close(null)
 
     sys.argv = [""]
-    if sys.path and sys.path[0] == os.path.dirname(os.path.abspath(__file__)):
+    here = __file__ if __file__.startswith("/") else os.getcwd() + "/" + __file__
+    if sys.path and sys.path[0] == here.rpartition("/")[0]:
         sys.path[0] = ""
     try:
         drv = Driver(in_fd, out_fd, opts["volume"], devnull_fd)
