@@ -155,9 +155,10 @@ LOCAL_HIDDEN int rlm_local_spawn(const rlm_host_api *host, const struct local_sp
  * A sandbox is one session: the child made it with setsid(), and a seccomp filter refuses
  * setsid() to everything that runs in it, so no process of the sandbox can leave it (a
  * process group can be left with setpgid(), a session cannot). SIGKILL goes to the session's
- * first process group, then every process /proc lists in the session is SIGKILLed until a
- * pass finds none alive (zombies count as dead: they hold no files and run no code). pid is
- * reaped last, so the session id cannot be reused while the sweep runs. Returns 0 when no
+ * first process group and to pid, then, while pid dies, every other process /proc lists in
+ * the session is SIGKILLed until a pass finds none of them alive (zombies count as dead: they
+ * hold no files and run no code), and pid's own end is waited for. pid is reaped last, so the
+ * session id cannot be reused while the sweep runs. Returns 0 when no
  * process of the session is left, -1 when one outlived timeout_s (stuck in the kernel) or
  * /proc cannot be read: then the caller must not act as if the sandbox were gone. pid <= 0
  * is a no-op that returns 0. */

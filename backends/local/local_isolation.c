@@ -672,7 +672,8 @@ double rlm_local_cpu_seconds(pid_t pid)
 
 #define SWEEP_WAIT_MAX 64 /* pidfds waited on per pass; the next pass finds the rest */
 
-/* One pass over /proc: SIGKILLs every live process of session sid. Their pidfds go in fds
+/* One pass over /proc: SIGKILLs every live process of session sid but sid itself (the
+ * caller's child, SIGKILLed and waited for by the caller). Their pidfds go in fds
  * (*nfds of them) for the caller to wait on. Returns how many were alive, -1 without /proc.
  * A pid read from /proc may be reused before it is signalled, so each is pinned with a pidfd
  * and checked again before the signal; sid itself cannot be reused (the caller has not reaped
@@ -696,7 +697,7 @@ static int sweep_pass(pid_t sid, int *fds, int *nfds)
 
 		/* getsid() first: one system call where reading stat is three, and almost every
 		 * process on the host is in another session. */
-		if (*end || pid <= 0 || getsid((pid_t)pid) != sid ||
+		if (*end || pid <= 0 || pid == sid || getsid((pid_t)pid) != sid ||
 		    proc_info(procfd, (pid_t)pid, &pi) < 0 || pi.session != sid || !pi.alive)
 			continue;
 		live++;
@@ -718,7 +719,8 @@ static int sweep_pass(pid_t sid, int *fds, int *nfds)
 	return live;
 }
 
-/* SIGKILLs every process of session sid until a pass over /proc finds none alive. */
+/* SIGKILLs every process of session sid but sid itself until a pass over /proc finds none
+ * of them alive. */
 static int sweep_session(pid_t sid, double deadline)
 {
 	for (long pause_us = 100;; pause_us = pause_us < 10000 ? pause_us * 2 : 10000) {
@@ -751,8 +753,11 @@ int rlm_local_kill_reap(pid_t pid, double timeout_s, int *status)
 		 * all of it at once, forks in flight included. */
 		kill(-pid, SIGKILL);
 		kill(pid, SIGKILL);
-		rlm_local_wait_exit(pid, timeout_s, &st);
+		/* Once SIGKILL is pending, pid can start no other process (the kernel refuses a
+		 * fork that a fatal signal overtakes), so the sweep for the rest of the session
+		 * runs while pid dies, rather than after. */
 		rc = sweep_session(pid, deadline);
+		rlm_local_wait_exit(pid, deadline - mono_now(), &st);
 		if (!rlm_local_exited(pid, &st))
 			return -1; /* unkillable (stuck in the kernel): it cannot be reaped either
 			            */
