@@ -736,6 +736,30 @@ static int write_atomic(struct local *l, int dirfd, const char *name, const void
 	                          shown, strerror(e));
 }
 
+/* A sandbox under another uid than the host's gets the compiled driver as a hard link to the
+ * host's cache file rather than a copy: it can read that file (0644) but never write it (not
+ * its owner, no capabilities), so one sandbox cannot plant code in the next, and an open
+ * writes no 111 KB copy that its close then frees. A sandbox under the host's own uid could
+ * write the shared file, so it gets a copy. Through a temp name and a rename like
+ * write_atomic(); the link is checked to be the very file the bytes came from. */
+static int link_shared(struct local *l, int dirfd, const struct local_pyc *pyc)
+{
+	char tmp[NAME_MAX + 1];
+	struct stat st;
+
+	if (!l->cfg.drop_uid || l->cfg.uid == geteuid() || !pyc->shareable || !pyc->path)
+		return -1;
+	snprintf(tmp, sizeof(tmp), ".rlm-upload-%ld-%u", (long)getpid(), l->tmp_seq++);
+	if (linkat(AT_FDCWD, pyc->path, dirfd, tmp, 0) < 0)
+		return -1; /* another file system, too many links: a copy then */
+	if (fstatat(dirfd, tmp, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode) &&
+	    st.st_dev == pyc->dev && st.st_ino == pyc->ino && st.st_uid == geteuid() &&
+	    (st.st_mode & 07777) == 0644 && renameat(dirfd, tmp, dirfd, LOCAL_PYC_NAME) == 0)
+		return 0;
+	unlinkat(dirfd, tmp, 0);
+	return -1;
+}
+
 static int write_driver_script(struct local *l, rlm_error *err)
 {
 	int dirfd, rc;
@@ -746,13 +770,14 @@ static int write_driver_script(struct local *l, rlm_error *err)
 	if (dirfd < 0)
 		return l->host->error_set(err, RLM_EIO, "cannot open %s: %s", l->workdir,
 		                          strerror(errno));
-	char *pyc = NULL;
-	size_t pyc_len = 0;
-	if (rlm_local_driver_pyc(l->host, l->cfg.python, &pyc, &pyc_len) == 0) {
+	struct local_pyc pyc;
+	if (rlm_local_driver_pyc(l->host, l->cfg.python, &pyc) == 0) {
 		char *path = l->host->str_printf("%s/" LOCAL_PYC_NAME, l->workdir);
-		rc = path ? write_atomic(l, dirfd, LOCAL_PYC_NAME, pyc, pyc_len, false, path, err)
-		          : nomem(l, err);
-		l->host->free(pyc);
+		rc = !path ? nomem(l, err)
+		     : link_shared(l, dirfd, &pyc) == 0
+		             ? 0
+		             : write_atomic(l, dirfd, LOCAL_PYC_NAME, pyc.bytes, pyc.len, false,
+		                            path, err);
 		if (rc == 0) {
 			l->host->free(l->script_path);
 			l->script_path = path;

@@ -198,9 +198,20 @@ LOCAL_HIDDEN bool rlm_local_sandbox_can_reach(const struct local_config *cfg, co
  * see local_remove.c. Returns 0 when it is gone, -1 (errno set) when something was left. */
 LOCAL_HIDDEN int rlm_local_remove_tree(const char *path, dev_t dev, ino_t ino);
 
+/* The compiled driver: its bytes, and the cache file they were read from. */
+struct local_pyc {
+	const char *bytes;
+	size_t len;
+	const char *path; /* in the host-only cache directory */
+	dev_t dev;        /* what path was when the bytes were read */
+	ino_t ino;
+	bool shareable; /* the host's own, mode 0644: another uid may read it, never write it */
+};
+
 /* The driver compiled for python (absolute path), from a host-only cache that is filled on
- * first use; *out is host->alloc'ed. Non-zero when there is none (then run the source). */
-LOCAL_HIDDEN int rlm_local_driver_pyc(const rlm_host_api *host, const char *python, char **out,
-                                      size_t *len);
+ * first use and kept in memory for the process's life; what *out points to is shared and
+ * read-only (never freed). Non-zero when there is none (then run the source). */
+LOCAL_HIDDEN int rlm_local_driver_pyc(const rlm_host_api *host, const char *python,
+                                      struct local_pyc *out);
 
 #endif
