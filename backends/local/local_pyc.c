@@ -27,14 +27,23 @@
 
 #include "local_internal.h"
 
-static uint64_t fnv1a(uint64_t h, const void *data, size_t len)
+/* FNV-1a's step over 8-byte words (with a shift to fold the high bits back), then the tail
+ * byte by byte: a byte-wise pass over the driver's 75 KB took ~80 us, this ~15 us. Not a
+ * cryptographic hash: it names cache files only the host writes. */
+static uint64_t hash_bytes(uint64_t h, const void *data, size_t len)
 {
 	const unsigned char *p = data;
-	for (size_t i = 0; i < len; i++) {
-		h ^= p[i];
-		h *= 0x100000001b3ull;
+	size_t i = 0;
+
+	for (; i + 8 <= len; i += 8) {
+		uint64_t w;
+		memcpy(&w, p + i, sizeof(w));
+		h = (h ^ w) * 0x100000001b3ull;
+		h ^= h >> 29;
 	}
-	return h;
+	for (; i < len; i++)
+		h = (h ^ p[i]) * 0x100000001b3ull;
+	return (h ^ len) * 0x100000001b3ull;
 }
 
 /* What an in-memory entry was made for: an upgraded interpreter at the same path is another
@@ -112,10 +121,11 @@ static int cache_key(const rlm_host_api *host, const char *python, uint64_t *key
 	struct stat st;
 	if (stat(python, &st) < 0)
 		return -1;
-	uint64_t h = fnv1a(0xcbf29ce484222325ull, host->driver_script, host->driver_script_len);
-	h = fnv1a(h, python, strlen(python));
-	h = fnv1a(h, &st.st_size, sizeof(st.st_size));
-	h = fnv1a(h, &st.st_mtim, sizeof(st.st_mtim));
+	uint64_t h =
+	        hash_bytes(0xcbf29ce484222325ull, host->driver_script, host->driver_script_len);
+	h = hash_bytes(h, python, strlen(python));
+	h = hash_bytes(h, &st.st_size, sizeof(st.st_size));
+	h = hash_bytes(h, &st.st_mtim, sizeof(st.st_mtim));
 	*key = h;
 	return 0;
 }
