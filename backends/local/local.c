@@ -57,9 +57,10 @@
 #define LOCAL_LOG_NAME       ".rlm_driver.log"
 #define LOCAL_LOG_TAIL_LINES 20
 
-/* Process-wide mutable state, these two only: the counter spreads automatic sandbox uids
- * apart; the flag says the python fallback warning was given (once per process, or per load
- * of the .so, rather than once per interpreter of an eval run). */
+/* Process-wide mutable state of this file: these two, and the prestart slots below (the
+ * compiled driver kept per interpreter binary is local_pyc.c's). The counter spreads
+ * automatic sandbox uids apart; the flag says the python fallback warning was given (once per
+ * process, or per load of the .so, rather than once per interpreter of an eval run). */
 static atomic_uint local_uid_counter;
 static atomic_flag local_warned_python = ATOMIC_FLAG_INIT;
 
