@@ -181,6 +181,8 @@ static const char py_host[] =
         "        '    w.write(b\"\\\\x1e\\\\n\")\\n    w.flush()\\n')\n"
         "p = subprocess.Popen([sys.executable, '-c', loop], stdin=subprocess.PIPE,\n"
         "                     stdout=subprocess.PIPE, bufsize=0)\n"
+        "if os.environ.get('RLM_BENCH_HOST_CPU'):\n"
+        "    os.sched_setaffinity(0, {int(os.environ['RLM_BENCH_HOST_CPU'])})\n"
         "to, frm = p.stdin.fileno(), p.stdout.fileno()\n"
         "for line in sys.stdin.buffer:\n"
         "    t0 = time.perf_counter()\n"
@@ -246,26 +248,72 @@ struct cell {
 	double p50, p99, floor_p50, pyfloor_p50;
 };
 
+/* Where the round trips run. The scheduler decides by itself whether two processes that
+ * wake each other share a CPU (cheap wake-ups, no parallelism) or not (each wake-up crosses
+ * CPUs: on a VM an interrupt to a halted CPU, tens of microseconds), and it decides
+ * differently for a light loop and a busy one, so unpinned figures mostly measure that
+ * choice. SPLIT (the default) puts every host (this bench, the Python floor's host) on one
+ * CPU and every child (our driver, both floor loops) on another: the same for both sides,
+ * and the case of a host and its sandbox running in parallel. ONE puts everything on one
+ * CPU: a round trip then costs the CPU work of both ends. FREE leaves it to the scheduler. */
+enum placement { PLACE_SPLIT, PLACE_ONE, PLACE_FREE };
+static const char *const placement_names[] = {"host and children on two CPUs",
+                                              "everything on one CPU", "unpinned"};
+static int host_cpu = -1, child_cpu = -1; /* two CPUs this process may run on */
+
+static void find_cpus(void)
+{
+	cpu_set_t all;
+	if (sched_getaffinity(0, sizeof(all), &all) != 0)
+		return;
+	for (int i = 0; i < CPU_SETSIZE; i++) {
+		if (!CPU_ISSET(i, &all))
+			continue;
+		if (host_cpu < 0)
+			host_cpu = i;
+		else if (child_cpu < 0)
+			child_cpu = i;
+	}
+}
+
+static void run_on(int cpu)
+{
+	cpu_set_t one;
+	CPU_ZERO(&one);
+	CPU_SET(cpu, &one);
+	if (sched_setaffinity(0, sizeof(one), &one))
+		die("sched_setaffinity", NULL);
+}
+
 /* Our exec and the floor's, sampled alternately so both see the same machine load: p50/p99 of
  * the cell in one warm interpreter, and p50 of the same cell in the floor loop. The output is
  * checked on both sides, so neither can win by doing less. */
-static void bench_roundtrip(rlm_config *cfg, int n, bool pin, struct cell *c)
+static void bench_roundtrip(rlm_config *cfg, int n, enum placement place, struct cell *c)
 {
 	rlm_interp *in;
 	rlm_error err = RLM_ERROR_INIT;
-	cpu_set_t all, one;
-	/* The driver and the floor are forked from here: they inherit the mask. */
-	if (pin && sched_getaffinity(0, sizeof(all), &all) == 0) {
-		CPU_ZERO(&one);
-		CPU_SET(sched_getcpu(), &one);
-		if (sched_setaffinity(0, sizeof(one), &one))
-			die("sched_setaffinity", NULL);
+	cpu_set_t all;
+	bool pinned =
+	        place != PLACE_FREE && host_cpu >= 0 && (place == PLACE_ONE || child_cpu >= 0);
+	/* The driver and the floors are forked from here: they inherit the mask. */
+	if (pinned) {
+		if (sched_getaffinity(0, sizeof(all), &all))
+			die("sched_getaffinity", NULL);
+		run_on(place == PLACE_ONE ? host_cpu : child_cpu);
+		if (place == PLACE_SPLIT) {
+			char cpu[16];
+			snprintf(cpu, sizeof(cpu), "%d", host_cpu);
+			setenv("RLM_BENCH_HOST_CPU", cpu, 1);
+		}
 	}
 	if (rlm_interp_open(cfg, &in, &err))
 		die("open", &err);
 	struct floor_loop f, pf;
 	floor_start(&f);
 	pyfloor_start(&pf);
+	unsetenv("RLM_BENCH_HOST_CPU");
+	if (pinned && place == PLACE_SPLIT)
+		run_on(host_cpu);
 	char line[256];
 	snprintf(line, sizeof(line), "%s\n", c->code);
 	double *v = malloc(sizeof(double) * (size_t)n);
@@ -314,7 +362,7 @@ static void bench_roundtrip(rlm_config *cfg, int n, bool pin, struct cell *c)
 	floor_stop(&pf);
 	floor_stop(&f);
 	rlm_interp_close(in);
-	if (pin)
+	if (pinned)
 		sched_setaffinity(0, sizeof(all), &all);
 }
 
@@ -373,17 +421,32 @@ static void bench_lifecycle(rlm_config *cfg, int n, double *cycle, double *cycle
 
 int main(int argc, char **argv)
 {
-	bool quick = false, pin = false;
+	bool quick = false;
+	enum placement place = PLACE_SPLIT;
 	for (int i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--quick")) {
 			quick = true;
 		} else if (!strcmp(argv[i], "--pin")) {
-			pin = true;
+			place = PLACE_ONE;
+		} else if (!strcmp(argv[i], "--placement") && i + 1 < argc) {
+			const char *v = argv[++i];
+			place = !strcmp(v, "one")    ? PLACE_ONE
+			        : !strcmp(v, "free") ? PLACE_FREE
+			                             : PLACE_SPLIT;
+			if (strcmp(v, "one") && strcmp(v, "free") && strcmp(v, "split")) {
+				fprintf(stderr,
+				        "bench_local: --placement takes split, one or free\n");
+				return 2;
+			}
 		} else {
-			fprintf(stderr, "usage: bench_local [--quick] [--pin]\n");
+			fprintf(stderr, "usage: bench_local [--quick] [--placement split|one|free] "
+			                "[--pin (= --placement one)]\n");
 			return 2;
 		}
 	}
+	find_cpus();
+	if (place == PLACE_SPLIT && child_cpu < 0)
+		place = PLACE_FREE; /* one CPU only: nothing to split */
 	int n_exec = quick ? 300 : 2000, n_stateless = quick ? 100 : 2000, n_start = quick ? 5 : 20;
 	signal(SIGPIPE, SIG_IGN);
 	rlm_config *cfg;
@@ -396,17 +459,30 @@ int main(int argc, char **argv)
 	bench_start(cfg, n_start, &start_ours, &start_bare);
 	struct cell x1 = {"x = 1", 0, 0, 0, 0, 0};
 	struct cell print10k = {"print('x' * 10000)", 10001, 0, 0, 0, 0};
-	bench_roundtrip(cfg, n_exec, pin, &x1);
-	bench_roundtrip(cfg, n_exec, pin, &print10k);
+	bench_roundtrip(cfg, n_exec, place, &x1);
+	bench_roundtrip(cfg, n_exec, place, &print10k);
 	/* The same with backends.local.spin_us=0: the host sleeps at once on every wait. */
 	struct cell x1_nospin = x1, print10k_nospin = print10k;
 	rlm_config *nospin;
 	if (rlm_config_clone(cfg, &nospin, &err) ||
 	    rlm_config_set(nospin, "backends.local.spin_us", "0", &err))
 		die("config", &err);
-	bench_roundtrip(nospin, n_exec, pin, &x1_nospin);
-	bench_roundtrip(nospin, n_exec, pin, &print10k_nospin);
+	bench_roundtrip(nospin, n_exec, place, &x1_nospin);
+	bench_roundtrip(nospin, n_exec, place, &print10k_nospin);
 	rlm_config_free(nospin);
+	/* The other two placements, for the record (no target). */
+	struct cell other[2][2];
+	enum placement others[2];
+	for (int k = 0, j = 0; k < 3; k++) {
+		if ((enum placement)k == place)
+			continue;
+		others[j] = (enum placement)k;
+		other[j][0] = x1;
+		other[j][1] = print10k;
+		bench_roundtrip(cfg, n_exec / 2, others[j], &other[j][0]);
+		bench_roundtrip(cfg, n_exec / 2, others[j], &other[j][1]);
+		j++;
+	}
 	double stateless = bench_stateless(n_stateless);
 	double cycle, cycle_bare, close_p50, close_floor;
 	bench_lifecycle(cfg, n_start, &cycle, &cycle_bare, &close_p50, &close_floor);
@@ -414,8 +490,8 @@ int main(int argc, char **argv)
 	if (rlm_config_set(cfg, "backends.local.prestart", "true", &err))
 		die("config", &err);
 	bench_lifecycle(cfg, n_start, &pre_cycle, &pre_bare, &pre_close, &pre_close_floor);
-	printf("rlm local backend benchmark (%s%s), interpreter %s\n", quick ? "quick" : "full",
-	       pin ? ", round trips on one CPU" : "", python);
+	printf("rlm local backend benchmark (%s, round trips: %s), interpreter %s\n",
+	       quick ? "quick" : "full", placement_names[place], python);
 	printf("(a) interpreter start      median %8.2f ms   bare python3 -c pass %8.2f ms   "
 	       "ratio %.2fx (target <= 1.5x)\n",
 	       start_ours * 1e3, start_bare * 1e3, start_ours / start_bare);
@@ -523,6 +599,30 @@ int main(int argc, char **argv)
 	                                       .unit = "ms",
 	                                       .baseline_label = "floor: pipe loop, Python host",
 	                                       .baseline = print10k_nospin.pyfloor_p50 * 1e3});
+	static const char *const place_keys[] = {"split", "one", "free"};
+	for (int j = 0; j < 2; j++) {
+		for (int k = 0; k < 2; k++) {
+			const struct cell *c = &other[j][k];
+			char metric[64], label[128];
+			printf("(p) %-22s %-10s p50 %8.3f ms   floors %.3f / %.3f ms (C / Python "
+			       "host)"
+			       "   %.2fx the Python-host floor (no target)\n",
+			       placement_names[others[j]], k ? "10 KB" : "`x = 1`", c->p50 * 1e3,
+			       c->floor_p50 * 1e3, c->pyfloor_p50 * 1e3, c->p50 / c->pyfloor_p50);
+			snprintf(metric, sizeof(metric), "exec_%s_p50_%s", k ? "print10k" : "x1",
+			         place_keys[others[j]]);
+			snprintf(label, sizeof(label), "rlm exec %s, p50, %s",
+			         k ? "10 KB print" : "`x = 1`", placement_names[others[j]]);
+			bench_json_emit(&(struct bench_figure){
+			        .bench = "bench_local",
+			        .metric = metric,
+			        .label = label,
+			        .value = c->p50 * 1e3,
+			        .unit = "ms",
+			        .baseline_label = "floor: pipe loop, Python host",
+			        .baseline = c->pyfloor_p50 * 1e3});
+		}
+	}
 	printf("(g) open + exec + close     median %8.2f ms   bare python3 -c pass %8.2f ms   "
 	       "ratio %.2fx (target <= 1.2x)\n",
 	       cycle * 1e3, cycle_bare * 1e3, cycle / cycle_bare);

@@ -88,6 +88,10 @@ struct local {
 	bool fresh_uid;    /* the uid was drawn for this instance (root, no sandbox_uid) */
 	double spin_s;     /* spin_us, in seconds */
 	bool spin_off;     /* the last wait outlasted the spin: wait without until one does not */
+	/* Short exchanges' durations, with a spin (1) and without (0): spinning pays only when
+	 * the driver runs on another CPU meanwhile, which the scheduler decides; see spin_pays. */
+	double short_ewma[2];
+	unsigned short_n[2], exchanges;
 };
 
 /* ---- small helpers --------------------------------------------------------------------- */
@@ -1681,31 +1685,38 @@ static int spin_cap(void)
 	return c - 1;
 }
 
-/* Whether the driver would have a CPU of its own while this thread spins: before the request
- * wakes it, fewer runnable tasks on the machine (this thread included) than CPUs, from
- * /proc/loadavg's "running/total" field, read at most every 20 ms per process. When the
- * driver must share this thread's CPU, spinning only delays it. Without /proc: true. */
-static bool spare_cpu(const rlm_host_api *host)
+#define SPIN_SHORT_S 0.002 /* exchanges longer than this say nothing about spinning */
+#define SPIN_EXPLORE 32    /* every this many exchanges, the other way is tried again */
+#define SPIN_WARMUP  4     /* short exchanges each way before the averages decide */
+
+/* Whether this exchange may spin. Spinning saves the wake-ups of a short cell's answer when
+ * the driver runs on another CPU meanwhile, and costs when it has to share this thread's CPU
+ * (the spin yields, but the driver still waits its turn): which one happens is the
+ * scheduler's choice and the machine's load. So each instance measures: it times its short
+ * exchanges both ways, spins while that is faster on average, and tries the other way every
+ * SPIN_EXPLORE exchanges. */
+static bool spin_pays(struct local *l)
 {
-	static _Atomic double checked_at = -1;
-	static atomic_bool spare = true;
-	double now = host->now();
+	unsigned n = ++l->exchanges;
+	int better;
 
-	if (now - atomic_load(&checked_at) >= 0.02) {
-		char buf[128];
-		int fd = open("/proc/loadavg", O_RDONLY | O_CLOEXEC), running = 0;
-		ssize_t n = fd >= 0 ? read(fd, buf, sizeof(buf) - 1) : -1;
+	if (l->spin_s <= 0 || l->spin_off || spin_cap() < 1)
+		return false;
+	if (l->short_n[1] < SPIN_WARMUP)
+		return true;
+	if (l->short_n[0] < SPIN_WARMUP)
+		return false;
+	better = l->short_ewma[1] <= l->short_ewma[0];
+	return n % SPIN_EXPLORE == 0 ? !better : better;
+}
 
-		if (fd >= 0)
-			close(fd);
-		if (n > 0) {
-			buf[n] = '\0';
-			if (sscanf(buf, "%*s %*s %*s %d/", &running) == 1)
-				atomic_store(&spare, running <= spin_cap());
-		}
-		atomic_store(&checked_at, now);
-	}
-	return atomic_load(&spare);
+static void spin_learn(struct local *l, bool spun, double seconds)
+{
+	double *avg = &l->short_ewma[spun];
+
+	if (seconds > SPIN_SHORT_S)
+		return;
+	*avg = l->short_n[spun]++ ? 0.8 * *avg + 0.2 * seconds : seconds;
 }
 
 /* Before a wait sleeps: reads for up to spin_s (and never past the deadline) in case the
@@ -1808,10 +1819,13 @@ static int local_execute(void *instance, const rlm_exchange *ex, rlm_error *err)
 	memset(&x, 0, sizeof(x));
 	x.out = ex->request;
 	x.out_len = ex->request_len;
-	x.spin = l->spin_s > 0 && !l->spin_off && spare_cpu(l->host);
+	x.spin = spin_pays(l);
 	if (!(x.chunk = l->host->alloc(LOCAL_CHUNK)))
 		return nomem(l, err);
+	double t0 = l->host->now();
 	rc = xfer_run(l, ex, &x, err);
+	if (rc == 0)
+		spin_learn(l, x.spin, l->host->now() - t0);
 	l->host->free(x.chunk);
 	l->host->free(x.backlog);
 	return rc;

@@ -899,11 +899,14 @@ def _probe_compile_by_exec():
 
 _fix_co_filename = None
 _compile_fast = None
+_ast_ready = False     # compile() made its AST types: no need for _compile_fast any more
+WARM_IDLE_S = 0.005    # idle this long between cells, the driver makes them (warm_when_idle)
+WARM_AFTER_CELLS = 8   # or after this many cells, idle or not
 
 
 def compile_source(source, filename, mode):
     """compile(source, filename, mode) with no flags and no inherited future statements."""
-    if _compile_fast is not None and sys.gettrace() is None:
+    if _compile_fast is not None and not _ast_ready and sys.gettrace() is None:
         return _compile_fast(source, filename, mode)
     return _compile_builtin(source, filename, mode)
 
@@ -1271,10 +1274,29 @@ class Driver(object):
             item = reader.parse()
             if item is not None:
                 return item
+            if not _ast_ready:
+                self.warm_when_idle()
             data = os.read(self.in_fd, READ_CHUNK)
             reader.feed(data)
             if not data:
                 return ("eof",)
+
+    def warm_when_idle(self):
+        """Makes Python's AST types (the first compile() of a process, ~1 ms; until then
+        compile_source goes through exec, a few microseconds dearer per cell) when nothing
+        comes for WARM_IDLE_S, or after WARM_AFTER_CELLS cells whatever comes: in an RLM run
+        the wait for the model is idle time; a host sending cells back to back pays once."""
+        global _ast_ready
+        if self.cell < WARM_AFTER_CELLS:
+            if self._select is None:
+                self._select = self.out._select
+            try:
+                if self._select([self.in_fd], [], [], WARM_IDLE_S)[0]:
+                    return
+            except (OSError, ValueError):
+                return
+        compile("", "<rlm-driver>", "exec", 0, True)
+        _ast_ready = True
 
     def next_frame_waiting(self, main):
         """next_frame for a host call, called inside the call's critical section.  On the main
@@ -2111,7 +2133,7 @@ def main(argv=None):
         drv.out.start()
         drv.err.start()
         lazy_site(drv)
-        global _compile_fast
+        global _compile_fast, _ast_ready
         _compile_fast = _probe_compile_by_exec()
         drv.ready()
         if _compile_fast is None:
@@ -2119,6 +2141,7 @@ def main(argv=None):
             # done once the host has its "ready", so the host works on its first request
             # meanwhile, and a sandbox started ahead pays it before it is taken over.
             compile("", "<rlm-driver>", "exec", 0, True)
+            _ast_ready = True
         drv.serve()
     except BaseException as e:
         import traceback
