@@ -197,9 +197,9 @@ static const rlm_option_def local_options[] = {
         RLM_OPTION_DEF(.name = "spin_us", .type = RLM_OPT_INT, .default_json = "150",
                        .flags = RLM_OPTF_MIN | RLM_OPTF_MAX, .min = 0, .max = 10000,
                        .doc = "microseconds the host polls for the driver's answer before it "
-                              "sleeps: a short cell's answer then costs no wake-up (half its "
-                              "round trip on a VM); one thread per spare CPU spins, and not "
-                              "after a wait that outlasted it; 0: never"),
+                              "sleeps: a short cell's answer then costs no wake-up; each "
+                              "interpreter times its short cells with and without and keeps "
+                              "the faster way; 0: never"),
         RLM_OPTION_DEF(.name = "sandbox_uid", .type = RLM_OPT_INT,
                        .flags = RLM_OPTF_MIN | RLM_OPTF_MAX, .min = 0, .max = UINT32_MAX - 1.0,
                        .doc = "when rlm runs as root: the sandbox's uid (null: a fresh one per "
@@ -1482,7 +1482,7 @@ struct xfer {
 	char *backlog; /* read while writing, handed to on_data once the write is done */
 	size_t backlog_len, backlog_cap;
 	char *chunk;
-	bool spin; /* spin_read may spin in this exchange (spare_cpu said so before it began) */
+	bool spin; /* spin_read may spin in this exchange (spin_pays said so before it began) */
 };
 
 /* A write() that cannot raise SIGPIPE, without touching process-wide signal dispositions:
