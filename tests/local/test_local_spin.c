@@ -39,7 +39,7 @@ static void answers_are_the_same_with_and_without_the_spin(void **state)
 
 /* The spin is at most spin_us per wait (10 ms here), then the thread sleeps: a cell of a
  * second costs it a few milliseconds of CPU, not a second. CPU time, not wall time, so load
- * cannot make this flaky; with a busy machine the host does not spin at all. */
+ * cannot make this flaky (a spin that comes up empty turns spinning off until a cell is short). */
 static void a_long_cell_costs_the_waiting_thread_no_more_than_the_spin(void **state)
 {
 	static const char *const settings[] = {"backends.local.spin_us=10000", NULL};
