@@ -708,9 +708,16 @@ class StreamBuffer(io.BufferedIOBase):
 
 def stream_file(stream):
     """sys.stdout / sys.stderr for a Stream: text, line-buffered, UTF-8 (unencodable text is
-    backslash-escaped), like open(fd, "w", buffering=1) but without the pipe round trip."""
-    return io.TextIOWrapper(StreamBuffer(stream), encoding="utf-8", errors="backslashreplace",
-                            line_buffering=True)
+    backslash-escaped), like open(fd, "w", buffering=1) but without the pipe round trip.  Its
+    chunk is 64 KB rather than 8 KB, so a line up to that size reaches the capture in one
+    write, not two."""
+    f = io.TextIOWrapper(StreamBuffer(stream), encoding="utf-8", errors="backslashreplace",
+                         line_buffering=True)
+    try:
+        f._CHUNK_SIZE = 1 << 16
+    except (AttributeError, ValueError):
+        pass
+    return f
 
 
 _forked = False
@@ -977,9 +984,7 @@ def split_cell(code, filename):
             except (SyntaxError, ValueError):
                 pass
         if expr is not None:
-            if head is None:
-                head = compile_source("", filename, "exec")
-            return head, expr
+            return head, expr  # head None: the cell is that expression alone
         if ";" in tail:
             return None  # maybe `a = 1; a`
         return compile_source(code, filename, "exec"), None
@@ -1853,7 +1858,8 @@ class Driver(object):
             self.user_running = True
             try:
                 self.arm_timer(timeout)
-                exec(mod, ns)
+                if mod is not None:
+                    exec(mod, ns)
                 if expr is not None:
                     v = eval(expr, ns)
                     if v is not None:

@@ -752,7 +752,8 @@ class TestSplitCell(unittest.TestCase):
         def run(pair):
             mod, expr = pair
             ns = {}
-            exec(mod, ns)
+            if mod is not None:
+                exec(mod, ns)
             value = repr(eval(expr, ns)) if expr is not None else None
             ns.pop("__builtins__", None)
             ns.pop("__annotations__", None)
