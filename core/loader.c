@@ -296,6 +296,14 @@ static int open_plugin(const char *file, int fd, void **handle, const rlm_plugin
 		dlclose(h);
 		return RLM_EPLUGIN;
 	}
+	/* A plugin that loaded stays mapped until the process ends, even once its last
+	 * interpreter is closed: an eval opens and closes hundreds, and unloading a plugin
+	 * unloads what it links (libcurl, TLS libraries with thread-local state) only to load it
+	 * all again for the next one. (LeakSanitizer also trips over the thread-local storage of
+	 * libraries unloaded under running threads.) The handle still counts: release closes it. */
+	void *pin = dlopen(file, RTLD_NOW | RTLD_LOCAL | RTLD_NOLOAD | RTLD_NODELETE);
+	if (pin)
+		dlclose(pin);
 	*handle = h;
 	return 0;
 }

@@ -57,10 +57,8 @@ struct pyc_id {
 	struct timespec mtim;
 };
 
-/* Strings and bytes host->alloc'ed, never freed while the code that reads them is loaded (see
- * the top of the file, and memo_release). */
+/* Strings and bytes host->alloc'ed, never freed (see the top of the file). */
 struct pyc_entry {
-	const rlm_host_api *host;
 	char *python;
 	struct pyc_id id;
 	struct local_pyc pyc;
@@ -105,7 +103,6 @@ static const struct pyc_entry *memo_add(const rlm_host_api *host, const char *py
 	pthread_mutex_lock(&local_pycs.lock);
 	if (name && local_pycs.n < LOCAL_PYC_MEMO) {
 		e = &local_pycs.v[local_pycs.n];
-		e->host = host;
 		e->python = name;
 		e->id = *id;
 		e->pyc = *pyc;
@@ -116,22 +113,6 @@ static const struct pyc_entry *memo_add(const rlm_host_api *host, const char *py
 		host->free(name);
 	return e;
 }
-
-#ifndef RLM_BUILTIN_LOCAL
-/* The plugin build: its entries go with the .so. The core unloads a plugin only once no
- * instance of it is left, so nothing reads them any more. (Built into librlm, they stay
- * reachable until the process ends.) */
-__attribute__((destructor)) static void memo_release(void)
-{
-	for (int i = 0; i < local_pycs.n; i++) {
-		struct pyc_entry *e = &local_pycs.v[i];
-		e->host->free(e->python);
-		e->host->free((char *)e->pyc.bytes);
-		e->host->free((char *)e->pyc.path);
-	}
-	local_pycs.n = 0;
-}
-#endif
 
 /* The cache key: the driver's bytes and the interpreter's identity (path, size, mtime), so
  * an upgraded python3 at the same path never gets a .pyc with the wrong magic number. */
