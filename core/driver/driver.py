@@ -208,9 +208,22 @@ def encode_frame(obj):
     return RS + _encode_text(text) + LF
 
 
-_RESULT_JSON = ('{"type":"result","id":%s,"stdout":%s,"stderr":%s,"stdout_chars":%d,'
-                '"stderr_chars":%d,"truncated":%s,"error":%s,"submit":%s,"value":%s,'
-                '"timed_out":%s,"duration_ms":%r}')
+# A result frame's fields after its output: "stdout_chars" on.
+_RESULT_REST = ('"stdout_chars":%d,"stderr_chars":%d,"truncated":%s,"error":%s,"submit":%s,'
+                '"value":%s,"timed_out":%s,"duration_ms":%r}')
+_RESULT_JSON = '{"type":"result","id":%s,"stdout":%s,"stderr":%s,' + _RESULT_REST
+_RESULT_RAW_JSON = ('{"type":"result","id":%s,"stdout":null,"stderr":null,"stdout_bytes":%d,'
+                    '"stderr_bytes":%d,' + _RESULT_REST)
+RAW_OUTPUT_MIN = 512  # characters of output below which JSON strings cost no more
+
+
+def _result_rest(stdout_chars, stderr_chars, truncated, error, submit, value, timed_out,
+                 duration_ms):
+    return (stdout_chars, stderr_chars, "true" if truncated else "false",
+            "null" if error is None else json_dumps(error),
+            "null" if submit is None else json_dumps(submit),
+            "null" if value is None else _json_str(value),
+            "true" if timed_out else "false", float(duration_ms))
 
 
 def encode_result(rid, stdout, stderr, stdout_chars, stderr_chars, truncated, error, submit,
@@ -219,25 +232,14 @@ def encode_result(rid, stdout, stderr, stdout_chars, stderr_chars, truncated, er
     filled into a template: a cell's round trip is a few tens of microseconds, and building
     and walking a dict of 12 keys is a noticeable part of it."""
     try:
-        q = _json_str
-        text = _RESULT_JSON % (
-            q(rid), q(stdout), q(stderr), stdout_chars, stderr_chars,
-            "true" if truncated else "false",
-            "null" if error is None else json_dumps(error),
-            "null" if submit is None else json_dumps(submit),
-            "null" if value is None else q(value),
-            "true" if timed_out else "false", float(duration_ms))
+        text = _RESULT_JSON % ((_json_str(rid), _json_str(stdout), _json_str(stderr))
+                               + _result_rest(stdout_chars, stderr_chars, truncated, error,
+                                              submit, value, timed_out, duration_ms))
     except BaseException:
         return encode_frame(Driver.result_frame(rid, stdout, stderr, stdout_chars, stderr_chars,
                                                 truncated, error, submit, value, timed_out,
                                                 duration_ms))
     return RS + _encode_text(text) + LF
-
-
-_RESULT_RAW_JSON = ('{"type":"result","id":%s,"stdout":null,"stderr":null,"stdout_bytes":%d,'
-                    '"stderr_bytes":%d,"stdout_chars":%d,"stderr_chars":%d,"truncated":%s,'
-                    '"error":%s,"submit":%s,"value":%s,"timed_out":%s,"duration_ms":%r}')
-RAW_OUTPUT_MIN = 512  # characters of output below which JSON strings cost no more
 
 
 def encode_result_raw(rid, stdout, stderr, stdout_chars, stderr_chars, truncated, error, submit,
@@ -248,14 +250,9 @@ def encode_result_raw(rid, stdout, stderr, stdout_chars, stderr_chars, truncated
     try:
         out = _encode_text(stdout)
         err = _encode_text(stderr)
-        q = _json_str
-        head = _RESULT_RAW_JSON % (
-            q(rid), len(out), len(err), stdout_chars, stderr_chars,
-            "true" if truncated else "false",
-            "null" if error is None else json_dumps(error),
-            "null" if submit is None else json_dumps(submit),
-            "null" if value is None else q(value),
-            "true" if timed_out else "false", float(duration_ms))
+        head = _RESULT_RAW_JSON % ((_json_str(rid), len(out), len(err))
+                                   + _result_rest(stdout_chars, stderr_chars, truncated, error,
+                                                  submit, value, timed_out, duration_ms))
         return b"".join((RS, _encode_text(head), LF, out, err))
     except BaseException:
         return encode_result(rid, stdout, stderr, stdout_chars, stderr_chars, truncated, error,
