@@ -1023,14 +1023,15 @@ class TestTimeouts(DriverTestCase):
         self.assertEqual(self.run_ok("x")["value"], "42")
 
     def test_a_timeout_in_a_printing_loop_leaves_whole_prints(self):
-        # the alarm lands inside print() most of the time: the print it interrupts is either
-        # all in the capture or not at all, and the counts agree with what was printed
+        # the alarm lands inside print() most of the time: what the print it interrupts hands
+        # to the capture goes in once (no line twice), and the counts agree with the text; it
+        # may have handed its text and not yet its newline (seen once in ~20 runs at -j8)
         res = self.d.exec("n = 0\nwhile True:\n    print('xxxxx')\n    n += 1", timeout_s=0.3,
                           max_output=1 << 30)
         self.assertEqual(res["error"]["type"], "TimeoutError")
         n = int(self.run_ok("n")["value"])
         self.assertGreater(n, 0)
-        self.assertIn(res["stdout_chars"] - 6 * n, (0, 6))
+        self.assertIn(res["stdout_chars"] - 6 * n, (0, 5, 6))
         self.assertEqual(len(res["stdout"]), res["stdout_chars"])
         self.assertEqual(set(res["stdout"].split("\n")), {"xxxxx", ""})
 
