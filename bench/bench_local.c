@@ -419,6 +419,22 @@ static void bench_lifecycle(rlm_config *cfg, int n, double *cycle, double *cycle
 	*close_floor = bench_pct(d, n, 0.5);
 }
 
+/* A round trip figure without a target: printed beside both floors, and emitted. */
+static void info_line(const char *tag, const struct cell *c, const char *metric, const char *label)
+{
+	printf("%-27s p50 %8.3f ms   floors %.3f / %.3f ms (C / Python host)   %.2fx the "
+	       "Python-host floor (no target)\n",
+	       tag, c->p50 * 1e3, c->floor_p50 * 1e3, c->pyfloor_p50 * 1e3,
+	       c->p50 / c->pyfloor_p50);
+	bench_json_emit(&(struct bench_figure){.bench = "bench_local",
+	                                       .metric = metric,
+	                                       .label = label,
+	                                       .value = c->p50 * 1e3,
+	                                       .unit = "ms",
+	                                       .baseline_label = "floor: pipe loop, Python host",
+	                                       .baseline = c->pyfloor_p50 * 1e3});
+}
+
 int main(int argc, char **argv)
 {
 	bool quick = false;
@@ -576,51 +592,21 @@ int main(int argc, char **argv)
 	                                       .unit = "ms",
 	                                       .baseline_label = "floor: pipe loop, C host",
 	                                       .baseline = print10k.floor_p50 * 1e3});
-	printf("(b0) (b) with spin_us=0     p50 %8.3f ms   floors %.3f / %.3f ms (C / Python host)"
-	       "   %.2fx the Python-host floor (no target)\n",
-	       x1_nospin.p50 * 1e3, x1_nospin.floor_p50 * 1e3, x1_nospin.pyfloor_p50 * 1e3,
-	       x1_nospin.p50 / x1_nospin.pyfloor_p50);
-	printf("(e0) (e) with spin_us=0     p50 %8.3f ms   floors %.3f / %.3f ms (C / Python host)"
-	       "   %.2fx the Python-host floor (no target)\n",
-	       print10k_nospin.p50 * 1e3, print10k_nospin.floor_p50 * 1e3,
-	       print10k_nospin.pyfloor_p50 * 1e3,
-	       print10k_nospin.p50 / print10k_nospin.pyfloor_p50);
-	bench_json_emit(&(struct bench_figure){.bench = "bench_local",
-	                                       .metric = "exec_x1_p50_nospin",
-	                                       .label = "rlm exec, C API, p50, spin_us=0",
-	                                       .value = x1_nospin.p50 * 1e3,
-	                                       .unit = "ms",
-	                                       .baseline_label = "floor: pipe loop, Python host",
-	                                       .baseline = x1_nospin.pyfloor_p50 * 1e3});
-	bench_json_emit(&(struct bench_figure){.bench = "bench_local",
-	                                       .metric = "exec_print10k_p50_nospin",
-	                                       .label = "rlm exec 10 KB print, p50, spin_us=0",
-	                                       .value = print10k_nospin.p50 * 1e3,
-	                                       .unit = "ms",
-	                                       .baseline_label = "floor: pipe loop, Python host",
-	                                       .baseline = print10k_nospin.pyfloor_p50 * 1e3});
+	info_line("(b0) (b) with spin_us=0", &x1_nospin, "exec_x1_p50_nospin",
+	          "rlm exec, C API, p50, spin_us=0");
+	info_line("(e0) (e) with spin_us=0", &print10k_nospin, "exec_print10k_p50_nospin",
+	          "rlm exec 10 KB print, p50, spin_us=0");
 	static const char *const place_keys[] = {"split", "one", "free"};
 	for (int j = 0; j < 2; j++) {
 		for (int k = 0; k < 2; k++) {
-			const struct cell *c = &other[j][k];
-			char metric[64], label[128];
-			printf("(p) %-22s %-10s p50 %8.3f ms   floors %.3f / %.3f ms (C / Python "
-			       "host)"
-			       "   %.2fx the Python-host floor (no target)\n",
-			       placement_names[others[j]], k ? "10 KB" : "`x = 1`", c->p50 * 1e3,
-			       c->floor_p50 * 1e3, c->pyfloor_p50 * 1e3, c->p50 / c->pyfloor_p50);
+			char tag[64], metric[64], label[128];
+			snprintf(tag, sizeof(tag), "(p) %-22s %-10s", placement_names[others[j]],
+			         k ? "10 KB" : "`x = 1`");
 			snprintf(metric, sizeof(metric), "exec_%s_p50_%s", k ? "print10k" : "x1",
 			         place_keys[others[j]]);
 			snprintf(label, sizeof(label), "rlm exec %s, p50, %s",
 			         k ? "10 KB print" : "`x = 1`", placement_names[others[j]]);
-			bench_json_emit(&(struct bench_figure){
-			        .bench = "bench_local",
-			        .metric = metric,
-			        .label = label,
-			        .value = c->p50 * 1e3,
-			        .unit = "ms",
-			        .baseline_label = "floor: pipe loop, Python host",
-			        .baseline = c->pyfloor_p50 * 1e3});
+			info_line(tag, &other[j][k], metric, label);
 		}
 	}
 	printf("(g) open + exec + close     median %8.2f ms   bare python3 -c pass %8.2f ms   "
